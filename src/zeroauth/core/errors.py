@@ -1,0 +1,225 @@
+"""The one exception tree of zeroauth.
+
+Every refusal names the requirement it enforces (an ID from SPEC.md or SECURITY.md), where it
+happened (a URL or a field), what was expected, what was found, and a hint of what to do. Token
+values never appear in any of these fields.
+
+    ZeroAuthError
+    ├── InvalidInput                  untrusted input that does not parse (header, JSON, URL)
+    │   └── ChallengeParseError       WWW-Authenticate (RFC 9110 §11.6.1)
+    ├── URLPolicyError                a URL refused by policy (https, scheme, SSRF: SEC-03..SEC-06)
+    ├── DiscoveryError                discovery could not complete
+    │   ├── ResourceMetadataError     RFC 9728 Protected Resource Metadata (C-03, C-07, C-09)
+    │   └── ServerMetadataError       RFC 8414 / OpenID discovery, issuer, capabilities (C-13..C-19)
+    ├── RegistrationError             client identity: pre-registered, CIMD, DCR (C-21..C-31)
+    ├── AuthorizationResponseError    the redirect back from the AS: state, iss (C-41, C-43)
+    ├── OAuthError                    the AS answered with an OAuth error (RFC 6749 §5.2, §4.1.2.1)
+    ├── StepUpLimitError              403 insufficient_scope kept coming (C-40)
+    └── BearerError                   resource-server refusals, rendered as RFC 6750 §3 challenges
+        ├── InvalidRequest            400 invalid_request
+        ├── InvalidToken              401 invalid_token
+        └── InsufficientScope         403 insufficient_scope
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AuthorizationResponseError",
+    "BearerError",
+    "ChallengeParseError",
+    "DiscoveryError",
+    "InsufficientScope",
+    "InvalidInput",
+    "InvalidRequest",
+    "InvalidToken",
+    "OAuthError",
+    "RegistrationError",
+    "ResourceMetadataError",
+    "ServerMetadataError",
+    "StepUpLimitError",
+    "URLPolicyError",
+    "ZeroAuthError",
+]
+
+_MAX_FOUND = 200  # quoted input is cut: hostile values must not flood logs
+
+
+def _shorten(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _MAX_FOUND else text[:_MAX_FOUND] + f"… ({len(text)} chars)"
+
+
+class ZeroAuthError(Exception):
+    """Base of every zeroauth error.
+
+    ``str(err)`` reads ``[C-17] <message> at <where>: expected <expected>, found <found>. Hint: …``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        requirement: str | None = None,
+        where: str | None = None,
+        expected: object = None,
+        found: object = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.requirement = requirement
+        self.where = where
+        self.expected = expected
+        self.found = found
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"[{self.requirement}] {self.message}" if self.requirement else self.message
+        if self.where:
+            text += f" at {_shorten(self.where)}"
+        details = []
+        if self.expected is not None:
+            details.append(f"expected {_shorten(self.expected)}")
+        if self.found is not None:
+            details.append(f"found {_shorten(self.found)}")
+        if details:
+            text += ": " + ", ".join(details)
+        if self.hint:
+            text += f". Hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready view, for ``--json`` output and structured logs."""
+        return {
+            "type": type(self).__name__,
+            "requirement": self.requirement,
+            "message": self.message,
+            "where": self.where,
+            "expected": None if self.expected is None else _shorten(self.expected),
+            "found": None if self.found is None else _shorten(self.found),
+            "hint": self.hint,
+        }
+
+
+class InvalidInput(ZeroAuthError):
+    """Untrusted input (a header, a JSON document, a URL) does not parse."""
+
+
+class ChallengeParseError(InvalidInput):
+    """A ``WWW-Authenticate`` field value is not valid RFC 9110 §11.6.1 syntax."""
+
+
+class URLPolicyError(ZeroAuthError):
+    """A URL is refused: wrong scheme, http on a non-loopback host, or an SSRF target."""
+
+
+class DiscoveryError(ZeroAuthError):
+    """Discovery could not complete."""
+
+
+class ResourceMetadataError(DiscoveryError):
+    """Protected Resource Metadata is missing, malformed, or names another resource (RFC 9728)."""
+
+
+class ServerMetadataError(DiscoveryError):
+    """Authorization server metadata is missing, malformed, for another issuer, or lacks S256."""
+
+
+class RegistrationError(ZeroAuthError):
+    """No usable client identity could be obtained for an authorization server."""
+
+
+class AuthorizationResponseError(ZeroAuthError):
+    """The authorization response failed validation (``state``, RFC 9207 ``iss``).
+
+    On an ``iss`` mismatch the AS's ``error``/``error_description`` are deliberately not kept
+    (C-43: do not act on or display them).
+    """
+
+
+class OAuthError(ZeroAuthError):
+    """An authorization server answered with an OAuth error response.
+
+    Keeps the server's own words: ``error``, ``error_description`` and ``error_uri``.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        *,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        status_code: int | None = None,
+        requirement: str | None = None,
+        where: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+        self.status_code = status_code
+        message = f"authorization server refused: {error}"
+        if error_description:
+            message += f" ({_shorten(error_description)})"
+        super().__init__(message, requirement=requirement, where=where, hint=hint)
+
+
+class StepUpLimitError(ZeroAuthError):
+    """The server kept answering 403 ``insufficient_scope`` after step-up (C-40)."""
+
+
+class BearerError(ZeroAuthError):
+    """A resource-server refusal, rendered as an RFC 6750 §3 ``WWW-Authenticate`` challenge."""
+
+    error: str | None = None
+    status_code: int = 401
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        scope: Iterable[str] = (),
+        requirement: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.description = description
+        self.scope: tuple[str, ...] = tuple(scope)
+        super().__init__(
+            description or (self.error or "authentication required"),
+            requirement=requirement,
+            hint=hint,
+        )
+
+    def challenge_params(self) -> dict[str, str]:
+        """The RFC 6750 auth-params of this refusal (without ``resource_metadata``/``realm``)."""
+        params: dict[str, str] = {}
+        if self.error:
+            params["error"] = self.error
+        if self.scope:
+            params["scope"] = " ".join(self.scope)
+        if self.description and self.error:
+            params["error_description"] = self.description
+        return params
+
+
+class InvalidRequest(BearerError):
+    """400: the request is malformed (RFC 6750 §3.1 ``invalid_request``)."""
+
+    error = "invalid_request"
+    status_code = 400
+
+
+class InvalidToken(BearerError):
+    """401: the token is expired, revoked, malformed or not for this resource (RFC 6750 §3.1)."""
+
+    error = "invalid_token"
+    status_code = 401
+
+
+class InsufficientScope(BearerError):
+    """403: the token lacks a scope the operation needs (RFC 6750 §3.1, S-15)."""
+
+    error = "insufficient_scope"
+    status_code = 403

@@ -1,0 +1,1 @@
+"""Adapters for the official ``mcp`` SDK and for ``fastmcp``."""

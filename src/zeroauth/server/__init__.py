@@ -1,0 +1,1 @@
+"""Resource-server side: ASGI middleware, Protected Resource Metadata, token verification."""
