@@ -1,0 +1,157 @@
+"""The authorization endpoint of the dev authorization server (OAuth 2.1 §4.1.1, §4.1.2).
+
+Order of checks: the client and its ``redirect_uri`` first (exact match; a loopback port may vary,
+RFC 8252 §7.3). Until both are known good, errors are shown as a page and never redirected
+(OAuth 2.1 §4.1.2.1, SECURITY D3). After that, errors go back to the client with ``state`` and
+``iss`` (RFC 9207). PKCE S256 only (``plain`` → ``invalid_request``, D2); ``resource`` must be
+a known protected resource (RFC 8707 §2 ``invalid_target``, D4); consent is a real page, or
+automatic when configured (headless development and tests).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.urls import is_loopback_host
+from zeroauth.devserver.consent import consent_page, error_page, read_decision
+
+if TYPE_CHECKING:
+    from zeroauth.devserver.app import DevAuthorizationServer
+    from zeroauth.devserver.clients import Client
+
+__all__ = ["authorize_endpoint", "decision_endpoint", "redirect_uri_matches"]
+
+_SINGLE = ("client_id", "redirect_uri", "response_type", "code_challenge",
+           "code_challenge_method", "state", "scope", "resource")
+
+
+class _Refusal(Exception):
+    """An error to send back to the client's redirect URI."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def redirect_uri_matches(registered: str, given: str) -> bool:
+    """Exact match; for http loopback redirect URIs any port is allowed (RFC 8252 §7.3)."""
+    if registered == given:
+        return True
+    r, g = urlsplit(registered), urlsplit(given)
+    if r.scheme != "http" or g.scheme != "http" or not is_loopback_host(r.hostname or ""):
+        return False
+    return (r.hostname, r.path, r.query) == (g.hostname, g.path, g.query) and not g.fragment
+
+
+async def authorize_endpoint(request: Request) -> Response:
+    server: DevAuthorizationServer = request.app.state.devserver
+    params = request.query_params
+    for name in _SINGLE:
+        if len(params.getlist(name)) > 1:
+            return error_page(f"parameter '{name}' given more than once", status=400)
+    client_id = params.get("client_id")
+    if not client_id:
+        return error_page("missing client_id", status=400)
+    try:
+        client = await server.clients.resolve(client_id)
+    except ZeroAuthError as exc:
+        return error_page(f"unknown or invalid client: {exc.message}", status=400)
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is None and len(client.redirect_uris) == 1:
+        redirect_uri = client.redirect_uris[0]
+    if not redirect_uri or not any(redirect_uri_matches(r, redirect_uri) for r in client.redirect_uris):
+        return error_page("redirect_uri is not registered for this client", status=400)
+    state = params.get("state")
+    try:
+        grant = _validate(server, client, params)
+    except _Refusal as refusal:
+        query = {"error": refusal.error, "error_description": refusal.description}
+        return _redirect(server, redirect_uri, query, state)
+    grant["redirect_uri"] = redirect_uri
+    if server.config.auto_approve:
+        login_hint = params.get("login_hint")
+        if login_hint == "deny":
+            return _redirect(server, redirect_uri, {"error": "access_denied"}, state)
+        return _approve(server, grant, login_hint or server.config.default_subject, state)
+    return consent_page(server, client, grant, state)
+
+
+async def decision_endpoint(request: Request) -> Response:
+    """The consent form's POST: CSRF-checked, then approve or deny."""
+    server: DevAuthorizationServer = request.app.state.devserver
+    decision = await read_decision(server, request)
+    if decision is None:
+        return error_page("the consent form expired or was tampered with", status=400)
+    grant, state, approved, subject = decision
+    if not approved:
+        return _redirect(server, str(grant["redirect_uri"]), {"error": "access_denied"}, state)
+    return _approve(server, grant, subject or server.config.default_subject, state)
+
+
+def _validate(
+    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
+) -> dict[str, object]:
+    if params.get("response_type") != "code":
+        raise _Refusal("unsupported_response_type", "only response_type=code is supported")
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if not challenge:
+        raise _Refusal("invalid_request", "PKCE code_challenge is required (OAuth 2.1 §4.1.1)")
+    if method != "S256":
+        raise _Refusal("invalid_request", "code_challenge_method must be S256")
+    if not 43 <= len(challenge) <= 128:
+        raise _Refusal("invalid_request", "code_challenge has the wrong length")
+    resource = params.get("resource")
+    known = server.config.resources
+    if resource is None:
+        resource = known[0].resource if len(known) == 1 else None
+    elif server.config.find_resource(resource) is None:
+        raise _Refusal("invalid_target", "resource is not a protected resource of this server")
+    scopes = tuple(params.get("scope", "").split())
+    unknown = [s for s in scopes if s not in server.config.scopes_supported]
+    if unknown:
+        raise _Refusal("invalid_scope", f"unknown scope: {' '.join(unknown)}")
+    if "authorization_code" not in client.metadata.get("grant_types", ["authorization_code"]):
+        raise _Refusal("unauthorized_client", "client may not use the authorization code grant")
+    return {
+        "client_id": client.client_id,
+        "code_challenge": challenge,
+        "resource": resource,
+        "scopes": list(scopes),
+    }
+
+
+def _approve(
+    server: DevAuthorizationServer, grant: dict[str, object], subject: str, state: str | None
+) -> Response:
+    code = secrets.token_urlsafe(32)
+    server.store.add_code(
+        code,
+        secrets.token_urlsafe(16),
+        {**grant, "subject": subject, "auth_time": int(time.time())},
+        time.time() + server.config.code_lifetime,
+    )
+    return _redirect(server, str(grant["redirect_uri"]), {"code": code}, state)
+
+
+def _redirect(
+    server: DevAuthorizationServer, redirect_uri: str, query: dict[str, str], state: str | None
+) -> Response:
+    """Back to the client, with ``state`` and ``iss`` on every response (RFC 9207 §2)."""
+    if state is not None:
+        query["state"] = state
+    query["iss"] = server.config.issuer
+    parts = urlsplit(redirect_uri)
+    joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
+    location = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, ""))
+    return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+

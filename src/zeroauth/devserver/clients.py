@@ -1,0 +1,145 @@
+"""Client identity at the dev authorization server: registered (RFC 7591 DCR or pre-registered)
+or a Client ID Metadata Document (MCP client registration, CIMD draft-00; SECURITY D6, AS-08).
+
+A CIMD ``client_id`` is an https URL; the document is fetched under the SSRF policy (no
+redirects, bounded size and time, resolved addresses checked), must carry ``client_id`` equal to
+the URL exactly, and is cached for a short time (HTTP caching is approximated by a fixed TTL).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+
+from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
+from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
+from zeroauth.core.urls import URLPolicy, is_loopback_host
+from zeroauth.devserver.store import DevStore, digest
+
+__all__ = ["Client", "ClientResolver"]
+
+_MAX_DOCUMENT = 64 * 1024
+_CIMD_TTL = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A client as the AS sees it."""
+
+    client_id: str
+    metadata: Mapping[str, Any]
+    secret_digest: str | None
+    source: str  # "registered" | "cimd"
+
+    @property
+    def redirect_uris(self) -> tuple[str, ...]:
+        return tuple(self.metadata.get("redirect_uris", ()))
+
+    @property
+    def auth_method(self) -> str:
+        return str(self.metadata.get("token_endpoint_auth_method", "none"))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("client_name") or self.client_id)
+
+    def check_secret(self, secret: str | None) -> bool:
+        if self.secret_digest is None or secret is None:
+            return False
+        return hmac.compare_digest(self.secret_digest, digest(secret))
+
+
+class ClientResolver:
+    """Finds a client by ``client_id``: the store first, then CIMD for URL-shaped ids."""
+
+    def __init__(self, store: DevStore, *, allow_loopback: bool, allow_private: bool) -> None:
+        self._store = store
+        self._policy = URLPolicy(allow_loopback=allow_loopback, block_private=not allow_private)
+        self._cache: dict[str, tuple[float, Client]] = {}
+
+    async def resolve(self, client_id: str) -> Client:
+        """The client, or ``RegistrationError`` saying why it is unknown or refused."""
+        found = self._store.client(client_id)
+        if found is not None:
+            return Client(client_id, found[0], found[1], "registered")
+        if not client_id.startswith(("https://", "http://")):
+            raise RegistrationError(
+                "unknown client_id", requirement="C-21", found=client_id,
+                hint="register the client (DCR) or use a Client ID Metadata Document URL",
+            )
+        cached = self._cache.get(client_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        client = await self._fetch_cimd(client_id)
+        self._cache[client_id] = (time.monotonic() + _CIMD_TTL, client)
+        return client
+
+    async def _fetch_cimd(self, url: str) -> Client:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme == "http" and self._policy.allow_loopback and is_loopback_host(host):
+            check_cimd_client_id("https" + url[4:])  # every rule but the scheme (dev loopback)
+        else:
+            check_cimd_client_id(url)
+        self._policy.check_url(url, field="client_id", requirement="AS-08")
+        await self._check_resolved(host, parts.port or (443 if parts.scheme == "https" else 80), url)
+        try:
+            async with httpx2.AsyncClient(follow_redirects=False, timeout=5.0) as http:
+                async with http.stream("GET", url, headers={"Accept": "application/json"}) as resp:
+                    if resp.status_code != 200:
+                        raise RegistrationError(
+                            "client metadata document not served", requirement="AS-08",
+                            where=url, expected="200", found=resp.status_code,
+                        )
+                    body = b""
+                    async for chunk in resp.aiter_bytes():
+                        body += chunk
+                        if len(body) > _MAX_DOCUMENT:
+                            raise RegistrationError(
+                                "client metadata document too large", requirement="AS-08",
+                                where=url, expected=f"<= {_MAX_DOCUMENT} bytes",
+                            )
+        except httpx2.HTTPError as exc:
+            raise RegistrationError(
+                "client metadata document unreachable", requirement="AS-08", where=url,
+                found=type(exc).__name__,
+            ) from exc
+        try:
+            doc = json.loads(body)
+        except ValueError as exc:
+            raise RegistrationError(
+                "client metadata document is not JSON", requirement="C-25", where=url
+            ) from exc
+        metadata = check_cimd_document(doc, url=url)
+        return Client(url, {**metadata.to_json(), "client_id": url}, None, "cimd")
+
+    async def _check_resolved(self, host: str, port: int, url: str) -> None:
+        """SSRF: every address the name resolves to must pass the policy (SEC-04)."""
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise RegistrationError(
+                "client metadata host does not resolve", requirement="AS-08", where=url
+            ) from exc
+        for info in infos:
+            try:
+                self._policy.check_address(str(info[4][0]), url=url)
+            except URLPolicyError as exc:
+                raise RegistrationError(
+                    "client metadata document on a refused address", requirement="AS-08",
+                    where=url, found=info[4][0], hint=exc.hint,
+                ) from exc
+
+
+def registration_error_text(exc: ZeroAuthError) -> str:
+    """A short description safe to put in an OAuth error_description."""
+    return exc.message if not exc.requirement else f"{exc.message} ({exc.requirement})"

@@ -1,0 +1,88 @@
+"""Configuration of the dev authorization server (users hand it to us: validated here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["DevServerConfig", "PreregisteredClient", "ProtectedResource"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedResource:
+    """A resource server the AS knows (RFC 8707 §2): tokens for it carry ``aud`` = ``resource``."""
+
+    resource: str
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PreregisteredClient:
+    """A client configured out of band (MCP client registration: pre-registration)."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...] = ()
+    client_secret: str | None = field(default=None, repr=False)
+    token_endpoint_auth_method: str = "none"
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    client_name: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "client_name": self.client_name or self.client_id,
+            "redirect_uris": list(self.redirect_uris),
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "grant_types": list(self.grant_types),
+            "response_types": ["code"],
+            "application_type": "native",
+        }
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PreregisteredClient:
+        client_id = data.get("client_id")
+        if not isinstance(client_id, str) or not client_id:
+            raise ValueError("pre-registered client needs a non-empty string 'client_id'")
+        secret = data.get("client_secret")
+        method = data.get(
+            "token_endpoint_auth_method", "client_secret_basic" if secret else "none"
+        )
+        return cls(
+            client_id=client_id,
+            redirect_uris=tuple(data.get("redirect_uris", ())),
+            client_secret=secret,
+            token_endpoint_auth_method=str(method),
+            grant_types=tuple(data.get("grant_types", ("authorization_code", "refresh_token"))),
+            client_name=data.get("client_name"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DevServerConfig:
+    """Everything the dev AS needs. ``issuer`` is exact: it is what metadata and ``iss`` carry."""
+
+    issuer: str
+    resources: Sequence[ProtectedResource] = ()
+    clients: Sequence[PreregisteredClient] = ()
+    auto_approve: bool = False
+    default_subject: str = "dev-user"
+    alg: Literal["ES256", "RS256"] = "ES256"
+    database: str | Path = ":memory:"
+    access_token_lifetime: int = 3600
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    code_lifetime: int = 60
+    allow_loopback_cimd: bool = True  # CIMD documents on http://127.0.0.1 (development only)
+    allow_private_cimd: bool = False  # never in production: SSRF (AS-08, SECURITY D6)
+
+    @property
+    def scopes_supported(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for res in self.resources:
+            seen.update(dict.fromkeys(res.scopes))
+        seen["offline_access"] = None
+        return tuple(seen)
+
+    def find_resource(self, resource: str) -> ProtectedResource | None:
+        return next((r for r in self.resources if r.resource == resource), None)

@@ -1,0 +1,134 @@
+"""The consent page of the dev authorization server.
+
+It names the client, its ``client_id`` and the host of its redirect URI (with a warning for
+loopback redirects, MCP client registration: CIMD security), the resource and the scopes. It is
+CSRF-protected (a per-page token in an ``HttpOnly``, ``SameSite=Strict`` cookie that must match
+the form, plus an HMAC-signed copy of the pending grant so the form cannot be altered) and can't
+be framed (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``; MCP security best practices,
+consent UI requirements).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from zeroauth.core.urls import is_loopback_host
+
+if TYPE_CHECKING:
+    from zeroauth.devserver.app import DevAuthorizationServer
+    from zeroauth.devserver.clients import Client
+
+__all__ = ["SECURITY_HEADERS", "consent_page", "error_page", "read_decision"]
+
+CSRF_COOKIE = "zeroauth_csrf"
+_FORM_LIFETIME = 600
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}"
+    ".warn{background:#fff3cd;padding:.5rem;border-radius:4px}"
+    "button{font-size:1rem;padding:.5rem 1.5rem;margin-right:1rem}"
+)
+
+
+def error_page(message: str, *, status: int) -> HTMLResponse:
+    """An error shown to the user, never redirected (OAuth 2.1 §4.1.2.1)."""
+    body = (
+        f"<!doctype html><title>Authorization error</title><style>{_STYLE}</style>"
+        f"<h1>Authorization error</h1><p>{html.escape(message)}</p>"
+    )
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def consent_page(
+    server: DevAuthorizationServer, client: Client, grant: dict[str, Any], state: str | None
+) -> HTMLResponse:
+    csrf = secrets.token_urlsafe(24)
+    payload = {"grant": grant, "state": state, "csrf": csrf, "exp": time.time() + _FORM_LIFETIME}
+    signed = _sign(server.csrf_secret, payload)
+    redirect_host = urlsplit(str(grant["redirect_uri"])).hostname or ""
+    scopes = grant.get("scopes") or []
+    scope_items = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in scopes) or (
+        "<li>no specific scope</li>"
+    )
+    warning = (
+        '<p class="warn">This client redirects to your own machine '
+        f"(<code>{html.escape(redirect_host)}</code>). Only approve if you started it.</p>"
+        if is_loopback_host(redirect_host)
+        else ""
+    )
+    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Authorize {html.escape(client.name)}</title><style>{_STYLE}</style></head><body>
+<h1>Authorize <em>{html.escape(client.name)}</em>?</h1>
+<p>Client ID: <code>{html.escape(client.client_id)}</code></p>
+<p>After you decide, you are sent to <strong>{html.escape(redirect_host)}</strong>.</p>
+{warning}
+<p>Resource: <code>{html.escape(str(grant.get("resource") or "(none)"))}</code></p>
+<p>Requested access:</p><ul>{scope_items}</ul>
+<form method="post" action="{html.escape(server.endpoint("authorize/decision"))}">
+<input type="hidden" name="request" value="{html.escape(signed)}">
+<input type="hidden" name="csrf" value="{html.escape(csrf)}">
+<label>User <input name="subject" value="{html.escape(server.config.default_subject)}"></label>
+<p><button name="decision" value="approve" type="submit">Approve</button>
+<button name="decision" value="deny" type="submit">Deny</button></p>
+</form></body></html>"""
+    response = HTMLResponse(body, headers=SECURITY_HEADERS)
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=_FORM_LIFETIME, httponly=True, samesite="strict", path="/"
+    )
+    return response
+
+
+async def read_decision(
+    server: DevAuthorizationServer, request: Request
+) -> tuple[dict[str, Any], str | None, bool, str | None] | None:
+    """(grant, state, approved, subject) from a genuine consent form, or None."""
+    form = await request.form()
+    signed, csrf = form.get("request"), form.get("csrf")
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not isinstance(signed, str) or not isinstance(csrf, str) or cookie is None:
+        return None
+    payload = _verify(server.csrf_secret, signed)
+    if payload is None or payload.get("exp", 0) < time.time():
+        return None
+    if not (hmac.compare_digest(csrf, cookie) and hmac.compare_digest(csrf, payload["csrf"])):
+        return None
+    subject = form.get("subject")
+    approved = form.get("decision") == "approve"
+    return payload["grant"], payload["state"], approved, subject if isinstance(subject, str) else None
+
+
+def _sign(secret: bytes, payload: dict[str, Any]) -> str:
+    body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    mac = hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
+    return f"{body}.{mac}"
+
+
+def _verify(secret: bytes, signed: str) -> dict[str, Any] | None:
+    body, _, mac = signed.rpartition(".")
+    expected = hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
+    if not body or not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(body.encode()))
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None

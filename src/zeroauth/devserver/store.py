@@ -1,0 +1,175 @@
+"""Persistence of the dev authorization server in SQLite (stdlib ``sqlite3``).
+
+Holds what must survive a restart: registered clients (RFC 7591), the signing key, refresh-token
+families (OAuth 2.1 §4.3.1 rotation; reuse of a rotated token revokes the family) and
+authorization codes (single use; a replay revokes what the code issued, OAuth 2.1 §4.1.3).
+Secrets are stored as SHA-256 digests, never in clear: codes and refresh tokens are
+high-entropy random strings, so a plain digest is enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CodeRecord", "DevStore", "RefreshRecord", "digest"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY, metadata TEXT NOT NULL, secret_digest TEXT, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+    kid TEXT PRIMARY KEY, alg TEXT NOT NULL, pem TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS codes (
+    digest TEXT PRIMARY KEY, grant_id TEXT NOT NULL, data TEXT NOT NULL, expires REAL NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    digest TEXT PRIMARY KEY, grant_id TEXT NOT NULL, data TEXT NOT NULL, expires REAL NOT NULL,
+    rotated INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS revoked_grants (grant_id TEXT PRIMARY KEY, revoked REAL NOT NULL);
+"""
+
+
+def digest(secret: str) -> str:
+    """SHA-256 hex digest of a secret (codes, refresh tokens, client secrets)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRecord:
+    """An authorization code's grant: who, for what, with which PKCE challenge."""
+
+    grant_id: str
+    data: Mapping[str, Any]
+    expires: float
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """A refresh token of a grant family."""
+
+    grant_id: str
+    data: Mapping[str, Any]
+    expires: float
+    rotated: bool
+
+
+class DevStore:
+    """SQLite-backed state. ``path=":memory:"`` for tests; a file keeps state across restarts."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- clients ---------------------------------------------------------------------------------
+    def add_client(
+        self, client_id: str, metadata: Mapping[str, Any], secret: str | None = None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO clients VALUES (?, ?, ?, ?)",
+                (client_id, json.dumps(dict(metadata)), secret and digest(secret), time.time()),
+            )
+
+    def client(self, client_id: str) -> tuple[dict[str, Any], str | None] | None:
+        """(metadata, secret digest) of a registered client, or None."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT metadata, secret_digest FROM clients WHERE client_id = ?", (client_id,)
+            ).fetchone()
+        return None if row is None else (json.loads(row[0]), row[1])
+
+    def clients(self) -> list[str]:
+        with self._tx() as db:
+            return [r[0] for r in db.execute("SELECT client_id FROM clients ORDER BY created")]
+
+    # -- signing keys ----------------------------------------------------------------------------
+    def signing_key(self, alg: str) -> tuple[str, str] | None:
+        """(kid, PEM) of the newest key for ``alg``, or None."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT kid, pem FROM keys WHERE alg = ? ORDER BY created DESC LIMIT 1", (alg,)
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def add_signing_key(self, kid: str, alg: str, pem: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (kid, alg, pem, time.time()))
+
+    # -- authorization codes (single use, OAuth 2.1 §4.1.3) ---------------------------------------
+    def add_code(self, code: str, grant_id: str, data: Mapping[str, Any], expires: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO codes VALUES (?, ?, ?, ?, 0)",
+                (digest(code), grant_id, json.dumps(dict(data)), expires),
+            )
+
+    def use_code(self, code: str) -> CodeRecord | None:
+        """Mark a code used and return it as it was (``used=True`` means this is a replay)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT grant_id, data, expires, used FROM codes WHERE digest = ?", (digest(code),)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE codes SET used = 1 WHERE digest = ?", (digest(code),))
+        return CodeRecord(row[0], json.loads(row[1]), row[2], bool(row[3]))
+
+    # -- refresh tokens (rotation, family revocation: OAuth 2.1 §4.3.1) ---------------------------
+    def add_refresh(self, token: str, grant_id: str, data: Mapping[str, Any], expires: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, 0)",
+                (digest(token), grant_id, json.dumps(dict(data)), expires),
+            )
+
+    def rotate_refresh(self, token: str) -> RefreshRecord | None:
+        """Mark a refresh token rotated and return it as it was (``rotated=True``: reuse)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT grant_id, data, expires, rotated FROM refresh_tokens WHERE digest = ?",
+                (digest(token),),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE refresh_tokens SET rotated = 1 WHERE digest = ?", (digest(token),))
+        return RefreshRecord(row[0], json.loads(row[1]), row[2], bool(row[3]))
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """Revoke every token of a grant family (code replay, refresh-token reuse)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO revoked_grants VALUES (?, ?)", (grant_id, time.time()))
+            db.execute("DELETE FROM refresh_tokens WHERE grant_id = ?", (grant_id,))
+
+    def grant_revoked(self, grant_id: str) -> bool:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT 1 FROM revoked_grants WHERE grant_id = ?", (grant_id,)
+            ).fetchone()
+        return row is not None

@@ -1,0 +1,208 @@
+"""The token endpoint of the dev authorization server (OAuth 2.1 §3.2, §4.1.3, §4.3, §4.2).
+
+- Client authentication: ``none`` (public clients, CIMD), ``client_secret_basic`` (RFC 6749
+  §2.3.1: id and secret form-urlencoded, then base64) and ``client_secret_post``.
+- ``authorization_code``: the code is single use; a replay revokes the grant it issued
+  (SECURITY D1); PKCE S256 verifier checked (D2); ``redirect_uri`` and ``resource`` must match
+  the authorization request (RFC 8707 §2.2).
+- ``refresh_token``: rotated on every use; a rotated token presented again revokes the whole
+  family (D5).
+- ``client_credentials`` for confidential clients.
+Every answer carries ``Cache-Control: no-store`` (OAuth 2.1 §3.2.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.pkce import verify_s256
+
+if TYPE_CHECKING:
+    from zeroauth.devserver.app import DevAuthorizationServer
+    from zeroauth.devserver.clients import Client
+
+__all__ = ["token_endpoint"]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class _TokenError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+async def token_endpoint(request: Request) -> Response:
+    server: DevAuthorizationServer = request.app.state.devserver
+    form = await request.form()
+    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        client = await _authenticate(server, request, params)
+        grant_type = params.get("grant_type")
+        if grant_type == "authorization_code":
+            body = _code_grant(server, client, params)
+        elif grant_type == "refresh_token":
+            body = _refresh_grant(server, client, params)
+        elif grant_type == "client_credentials":
+            body = _client_credentials_grant(server, client, params)
+        else:
+            raise _TokenError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+    except _TokenError as err:
+        headers = dict(_NO_STORE)
+        if err.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="token"'
+        content = {"error": err.error, "error_description": err.description}
+        return JSONResponse(content, status_code=err.status, headers=headers)
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+async def _authenticate(
+    server: DevAuthorizationServer, request: Request, params: Mapping[str, str]
+) -> Client:
+    header = request.headers.get("authorization", "")
+    client_id, secret, method = params.get("client_id"), params.get("client_secret"), "none"
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise _TokenError("invalid_client", "malformed Basic credentials", 401) from exc
+        raw_id, sep, raw_secret = decoded.partition(":")
+        if not sep:
+            raise _TokenError("invalid_client", "malformed Basic credentials", 401)
+        client_id, secret, method = unquote_plus(raw_id), unquote_plus(raw_secret), "client_secret_basic"
+    elif secret is not None:
+        method = "client_secret_post"
+    if not client_id:
+        raise _TokenError("invalid_client", "client authentication failed", 401)
+    try:
+        client = await server.clients.resolve(client_id)
+    except ZeroAuthError as exc:
+        raise _TokenError("invalid_client", "unknown client", 401) from exc
+    registered = client.auth_method
+    if registered == "none":
+        if method != "none":
+            raise _TokenError("invalid_client", "public client must not send a secret", 401)
+    elif method != registered or not client.check_secret(secret):
+        raise _TokenError("invalid_client", f"client authentication failed ({registered})", 401)
+    return client
+
+
+def _code_grant(
+    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
+) -> dict[str, Any]:
+    code = params.get("code")
+    if not code:
+        raise _TokenError("invalid_request", "code is required")
+    record = server.store.use_code(code)
+    if record is None:
+        raise _TokenError("invalid_grant", "unknown authorization code")
+    if record.used:
+        server.store.revoke_grant(record.grant_id)  # D1: replay revokes what the code issued
+        raise _TokenError("invalid_grant", "authorization code was already used; grant revoked")
+    data = record.data
+    if record.expires < time.time():
+        raise _TokenError("invalid_grant", "authorization code expired")
+    if data["client_id"] != client.client_id:
+        raise _TokenError("invalid_grant", "code was issued to another client")
+    if params.get("redirect_uri") != data["redirect_uri"]:
+        raise _TokenError("invalid_grant", "redirect_uri differs from the authorization request")
+    verifier = params.get("code_verifier")
+    if not verifier or not verify_s256(verifier, str(data["code_challenge"])):
+        raise _TokenError("invalid_grant", "PKCE verification failed")
+    _check_resource(params, data.get("resource"))
+    return _issue(server, client, record.grant_id, data, refresh=True)
+
+
+def _refresh_grant(
+    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
+) -> dict[str, Any]:
+    token = params.get("refresh_token")
+    if not token:
+        raise _TokenError("invalid_request", "refresh_token is required")
+    record = server.store.rotate_refresh(token)
+    if record is None or server.store.grant_revoked(record.grant_id):
+        raise _TokenError("invalid_grant", "unknown or revoked refresh token")
+    if record.rotated:
+        server.store.revoke_grant(record.grant_id)  # D5: reuse of a rotated token
+        raise _TokenError("invalid_grant", "refresh token was already used; grant revoked")
+    data = dict(record.data)
+    if data["client_id"] != client.client_id:
+        raise _TokenError("invalid_grant", "refresh token was issued to another client")
+    if record.expires < time.time():
+        raise _TokenError("invalid_grant", "refresh token expired")
+    _check_resource(params, data.get("resource"))
+    if "scope" in params:
+        asked = params["scope"].split()
+        if not set(asked) <= set(data["scopes"]):
+            raise _TokenError("invalid_scope", "refresh may not widen the granted scope")
+        data["scopes"] = asked
+    return _issue(server, client, record.grant_id, data, refresh=True)
+
+
+def _client_credentials_grant(
+    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
+) -> dict[str, Any]:
+    if client.auth_method == "none":
+        raise _TokenError("unauthorized_client", "client_credentials needs a confidential client")
+    if "client_credentials" not in client.metadata.get("grant_types", ()):
+        raise _TokenError("unauthorized_client", "client may not use client_credentials")
+    resource = params.get("resource")
+    if resource is not None and server.config.find_resource(resource) is None:
+        raise _TokenError("invalid_target", "resource is not a protected resource of this server")
+    scopes = params.get("scope", "").split()
+    if not set(scopes) <= set(server.config.scopes_supported):
+        raise _TokenError("invalid_scope", "unknown scope")
+    data = {"client_id": client.client_id, "subject": client.client_id,
+            "resource": resource, "scopes": scopes}
+    return _issue(server, client, secrets.token_urlsafe(16), data, refresh=False)
+
+
+def _check_resource(params: Mapping[str, str], granted: object) -> None:
+    """RFC 8707 §2.2: the token request's ``resource`` must be one that was authorized."""
+    asked = params.get("resource")
+    if asked is not None and asked != granted:
+        raise _TokenError("invalid_target", "resource differs from the authorization request")
+
+
+def _issue(
+    server: DevAuthorizationServer,
+    client: Client,
+    grant_id: str,
+    data: Mapping[str, Any],
+    *,
+    refresh: bool,
+) -> dict[str, Any]:
+    config = server.config
+    scopes = [s for s in data["scopes"] if s != "offline_access"]
+    access = server.key.mint_access_token(
+        issuer=config.issuer,
+        subject=str(data["subject"]),
+        client_id=client.client_id,
+        audience=data.get("resource"),
+        scopes=scopes,
+        lifetime=config.access_token_lifetime,
+    )
+    body: dict[str, Any] = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": config.access_token_lifetime,
+    }
+    if data["scopes"]:
+        body["scope"] = " ".join(data["scopes"])
+    if refresh and "refresh_token" in client.metadata.get("grant_types", ()):
+        new_refresh = secrets.token_urlsafe(32)
+        server.store.add_refresh(
+            new_refresh, grant_id, data, time.time() + config.refresh_token_lifetime
+        )
+        body["refresh_token"] = new_refresh
+    return body
