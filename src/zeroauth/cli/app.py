@@ -22,4 +22,6 @@ def version() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
+
     app()
