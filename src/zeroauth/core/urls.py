@@ -219,7 +219,7 @@ class URLPolicy:
                     hint="loopback is allowed only under the development policy",
                 )
         elif addr is not None:
-            self.check_address(str(addr), url=url)
+            self._check_ip(addr, where=where, found=url)
         if scheme == "http" and not (self.allow_loopback and is_loopback_host(host)):
             raise URLPolicyError(
                 "https is required",
@@ -241,6 +241,9 @@ class URLPolicy:
             raise URLPolicyError(
                 "not an IP address", requirement="SEC-04", where=url, found=address
             ) from None
+        self._check_ip(addr, where=url, found=address)
+
+    def _check_ip(self, addr: IPAddress, *, where: str, found: str) -> None:
         kind = _classify(addr)
         if kind is None or (kind == "loopback" and self.allow_loopback):
             return
@@ -249,8 +252,8 @@ class URLPolicy:
         raise URLPolicyError(
             f"address refused: {kind}",
             requirement="SEC-04",
-            where=url,
-            found=address,
+            where=where,
+            found=found,
             expected="a public unicast address",
             hint="SSRF protection: OAuth URLs may not point into private, loopback or link-local "
             "networks (loopback only with the development policy)",
