@@ -1,0 +1,290 @@
+"""``BearerAuth``: the one pure-ASGI middleware of a zeroauth resource server.
+
+Implements RFC 6750 §2.1 (the ``Authorization: Bearer`` header, the only method accepted: S-28)
+and §3/§3.1 (challenges and error codes), RFC 9728 §5.1 (``resource_metadata`` in the challenge)
+and the MCP authorization (2026-07-28) server rules: S-10/S-11 (401 without ``error`` when no
+token was sent), S-12 (``invalid_token`` 401, ``invalid_request`` 400, ``insufficient_scope``
+403), S-13 (``scope`` in the 401), S-15/S-16 (403 naming every scope the operation needs, per
+route or per tool), S-17 (hierarchies, via :class:`ScopePolicy`), S-18 (challenges built by
+``zeroauth.core.challenge``; ``resource_metadata`` from configuration, never from ``Host``),
+S-19/S-22 (every request verified before the app runs). SECURITY.md rows B7-B10, B13.
+
+Decisions (see ``docs/server.md``): header syntax errors are 400, unusable tokens 401; another
+auth scheme counts as "no Bearer credentials" (401, no ``error``: RFC 6750 §3.1); a token in the
+query is refused with 400 (RFC 6750 §2: one method per request, and we support only the header);
+``Origin`` validation (S-24) is left to the MCP transport (the SDK's ``TransportSecuritySettings``,
+FastMCP's host/origin guard), which knows the deployment's origins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zeroauth.core.challenge import bearer_challenge_header
+from zeroauth.core.errors import BearerError, InsufficientScope, InvalidRequest, InvalidToken
+from zeroauth.core.resource_metadata import well_known_prm_url
+from zeroauth.server.metadata import ProtectedResourceMetadataApp, build_resource_metadata
+from zeroauth.server.scopes import ScopePolicy
+from zeroauth.server.verifier import AccessToken, TokenVerifier
+
+__all__ = ["TOKEN_SCOPE_KEY", "BearerAuth", "current_token"]
+
+TOKEN_SCOPE_KEY = "zeroauth.token"
+"""The ASGI scope key holding the verified :class:`AccessToken`."""
+
+_current: ContextVar[AccessToken | None] = ContextVar("zeroauth_current_token", default=None)
+
+
+def current_token() -> AccessToken | None:
+    """The verified token of the request being served (None outside a protected request)."""
+    return _current.get()
+
+
+Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+_TCHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
+_PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("duplicate member")  # parsers disagree on which one wins: refuse
+    return found
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
+def _called_tools(message: object) -> list[str] | None:
+    """Names of the tools a JSON-RPC message (or batch) calls; None if a name is unusable."""
+    names: list[str] = []
+    for item in message if isinstance(message, list) else (message,):
+        if isinstance(item, dict) and item.get("method") == "tools/call":
+            params = item.get("params")
+            name = params.get("name") if isinstance(params, dict) else None
+            if not isinstance(name, str):
+                return None
+            names.append(name)
+    return names
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+class BearerAuth:
+    """Protects an ASGI app as one OAuth 2.1 resource (RFC 6750, RFC 9728, MCP 2026-07-28).
+
+    ``resource`` is the canonical URL clients use (``https://mcp.example.com/mcp``). With
+    ``authorization_servers`` the middleware also serves the resource's PRM document at its
+    path-inserted and root well-known URLs; without, serve it with
+    :class:`ProtectedResourceMetadataApp` (several resources in one app). Per-route and per-tool
+    scopes come from ``scope_policy``; per-tool checks read the JSON-RPC body of ``POST``
+    requests under ``mcp_path`` (default: the path of ``resource``), up to ``max_body_size``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        verifier: TokenVerifier,
+        resource: str,
+        authorization_servers: Sequence[str] = (),
+        scopes_supported: Sequence[str] | None = None,
+        required_scopes: Sequence[str] = (),
+        scope_policy: ScopePolicy | None = None,
+        resource_name: str | None = None,
+        realm: str | None = None,
+        exempt_paths: Iterable[str] = (),
+        mcp_path: str | None = None,
+        resource_metadata_url: str | None = None,
+        max_token_length: int = 16384,
+        max_body_size: int = 4 * 1024 * 1024,
+    ) -> None:
+        if scope_policy is not None and required_scopes:
+            raise ValueError("give required_scopes inside scope_policy, not both")
+        self.app = app
+        self._verifier = verifier
+        self._policy = scope_policy or ScopePolicy(required=required_scopes)
+        self._required = self._policy.required
+        self._mcp_path = (mcp_path or urlsplit(resource).path or "/").rstrip("/")
+        self._max_token = max_token_length
+        self._max_body = max_body_size
+        self._metadata_url = resource_metadata_url or well_known_prm_url(resource)
+        self._realm = realm
+        self._bypass: dict[str, ASGIApp] = dict.fromkeys(exempt_paths, app)
+        if authorization_servers:
+            md = build_resource_metadata(
+                resource,
+                authorization_servers,
+                scopes_supported=scopes_supported,
+                resource_name=resource_name,
+            )
+            prm = ProtectedResourceMetadataApp(app, resources=[md])
+            self._bypass.update(dict.fromkeys(prm.paths, prm))
+        challenge_scopes = self._required or tuple(scopes_supported or ())
+        header = bearer_challenge_header(
+            resource_metadata=self._metadata_url, scope=challenge_scopes, realm=realm
+        )
+        body = json.dumps(
+            {
+                "error_description": "authentication required: send an OAuth access token "
+                "in the Authorization header (Bearer)",
+                "resource_metadata": self._metadata_url,
+            }
+        ).encode()
+        self._unauthenticated = self._render(401, header, body)
+
+    @staticmethod
+    def _render(status: int, challenge: str | None, body: bytes) -> Response:
+        headers = [_JSON, _NO_STORE, (b"content-length", str(len(body)).encode())]
+        if challenge is not None:
+            headers.append((b"www-authenticate", challenge.encode("latin-1")))
+        return status, headers, body
+
+    def _refusal(self, error: BearerError, needed: Sequence[str] = ()) -> Response:
+        header = bearer_challenge_header(
+            resource_metadata=self._metadata_url,
+            scope=needed,
+            error=error.error,
+            error_description=error.description,
+            realm=self._realm,
+        )
+        body = {"error": error.error, "error_description": error.description}
+        if needed:
+            body["scope"] = " ".join(needed)
+        return self._render(error.status_code, header, json.dumps(body).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        bypass = self._bypass.get(scope["path"])
+        if bypass is not None:
+            await bypass(scope, receive, send)
+            return
+        outcome = await self._authenticate(scope)
+        if isinstance(outcome, tuple):
+            await self._deny(scope, send, outcome)
+            return
+        needed = (
+            self._policy.route_scopes(scope["path"])
+            if self._policy.has_routes
+            else (self._required)
+        )
+        if kind == "http" and self._policy.checks_tools and scope["method"] == "POST":
+            path = scope["path"].rstrip("/")
+            if path == self._mcp_path or path.startswith(self._mcp_path + "/"):
+                checked = await self._tool_scopes(receive, needed)
+                if checked is None:
+                    return  # the client went away
+                if isinstance(checked[0], int):
+                    await self._deny(scope, send, checked)
+                    return
+                needed, receive = checked
+        if needed and not self._policy.satisfies(outcome.scopes, needed):
+            error = InsufficientScope(f"this operation needs the scope(s): {' '.join(needed)}")
+            await self._deny(scope, send, self._refusal(error, needed))
+            return
+        scope[TOKEN_SCOPE_KEY] = outcome
+        reset = _current.set(outcome)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _current.reset(reset)
+
+    async def _authenticate(self, scope: Scope) -> AccessToken | Response:
+        """The verified token, or the response refusing the request."""
+        credentials: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if credentials is not None:
+                    return self._refusal(InvalidRequest("more than one Authorization header"))
+                credentials = value
+        query = scope.get("query_string")
+        if (
+            query
+            and (b"access_token" in query or b"%" in query)
+            and any(name == "access_token" for name, _ in parse_qsl(query.decode("latin-1"), True))
+        ):
+            return self._refusal(
+                InvalidRequest("access tokens are accepted only in the Authorization header")
+            )
+        if credentials is None:
+            return self._unauthenticated
+        scheme, _, token = credentials.partition(b" ")
+        if scheme.lower() != b"bearer":
+            if _TCHARS.fullmatch(scheme):
+                return self._unauthenticated  # another scheme: no Bearer credentials (§3.1)
+            return self._refusal(InvalidRequest("malformed Authorization header"))
+        token = token.lstrip(b" ")
+        if len(token) > self._max_token:
+            return self._refusal(InvalidToken("the access token is too long"))
+        if not _B64TOKEN.fullmatch(token):
+            return self._refusal(
+                InvalidRequest("malformed Bearer credentials: expected one b64token")
+            )
+        try:
+            return await self._verifier.verify(token.decode("ascii"))
+        except BearerError as error:
+            return self._refusal(error)
+
+    async def _tool_scopes(
+        self, receive: Receive, needed: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], Receive] | Response | None:
+        """Read the body, add the scopes of every tool it calls; the body is replayed."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                return self._render(413, None, b'{"error":"request body too large"}')
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if body:
+            try:
+                tools = _called_tools(_DECODER.decode(body.decode("utf-8")))
+            except ValueError:
+                tools = None
+            if tools is None:
+                return self._render(400, None, _PARSE_ERROR)
+            if tools:
+                merged = list(needed)
+                for tool in tools:
+                    merged.extend(await self._policy.tool_scopes(tool))
+                needed = tuple(dict.fromkeys(merged))
+        return needed, _replay(body, receive)
+
+    async def _deny(self, scope: Scope, send: Send, response: Response) -> None:
+        status, headers, body = response
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

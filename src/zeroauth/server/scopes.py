@@ -1,0 +1,222 @@
+"""Scope requirements per tool and per route, with scope hierarchies.
+
+Implements the resource-server side of MCP authorization 2026-07-28, "Scope Selection Strategy",
+"Runtime Insufficient Scope Errors" and "Step-Up Authorization Flow" (SEP-2350): S-15 (403
+``insufficient_scope`` naming the operation's scopes), S-16 (all of them in one challenge) and
+S-17 (a broad scope implies narrower ones); RFC 6750 §3 (scope tokens are case-sensitive).
+
+A :class:`ScopePolicy` answers one question on the hot path: does a token's scope set satisfy
+what an operation needs? The hierarchy is closed transitively once, at construction, into a
+table ``narrow scope -> broad scopes that imply it``, so a check is a set lookup per needed scope
+with no allocation. Tool scopes come from an explicit mapping or from :func:`requires_scopes`
+markers found by an integration's resolver (``zeroauth.integrations``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any, TypeVar
+
+__all__ = [
+    "SCOPES_ATTRIBUTE",
+    "ScopePolicy",
+    "ToolResolver",
+    "declared_scopes",
+    "requires_scopes",
+]
+
+SCOPES_ATTRIBUTE = "__zeroauth_scopes__"
+"""Where :func:`requires_scopes` records a function's scopes."""
+
+ToolResolver = Callable[[str], Awaitable[Sequence[str] | None]]
+"""Looks up the scopes a tool (by its wire name) declares; ``None`` when none or no such tool."""
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 scope-token
+_F = TypeVar("_F")
+
+
+def _scope_tuple(scopes: Iterable[str] | str, *, what: str) -> tuple[str, ...]:
+    """Validated scope tokens, order kept, duplicates dropped (a string is split on spaces)."""
+    items = scopes.split() if isinstance(scopes, str) else list(scopes)
+    for item in items:
+        if not isinstance(item, str) or not _SCOPE_TOKEN.fullmatch(item):
+            raise ValueError(
+                f"{what}: {item!r} is not an RFC 6750 scope token "
+                "(printable ASCII without space, '\"' or '\\')"
+            )
+    return tuple(dict.fromkeys(items))
+
+
+def requires_scopes(*scopes: str) -> Callable[[_F], _F]:
+    """Declare the scopes a tool (or route endpoint) needs; all of them are required.
+
+    Put it directly on the function, under or over the framework's tool decorator::
+
+        @server.tool()
+        @requires_scopes("files:write")
+        def write_file(path: str, text: str) -> str: ...
+
+    The function is returned unchanged, only marked; a tool object with a ``fn`` attribute
+    (FastMCP's ``FunctionTool``) has its ``fn`` marked too.
+    """
+    needed = _scope_tuple(scopes, what="requires_scopes")
+    if not needed:
+        raise ValueError("requires_scopes() needs at least one scope")
+
+    def mark(target: _F) -> _F:
+        for obj in (target, getattr(target, "fn", None)):
+            if obj is not None:
+                try:
+                    setattr(obj, SCOPES_ATTRIBUTE, needed)
+                except (AttributeError, TypeError, ValueError):
+                    continue
+        if declared_scopes(target) != needed:
+            raise TypeError(f"requires_scopes cannot mark {target!r}: decorate the function")
+        return target
+
+    return mark
+
+
+def declared_scopes(obj: object) -> tuple[str, ...] | None:
+    """The scopes :func:`requires_scopes` recorded on ``obj`` (or on its ``fn``), else None."""
+    found: Any = getattr(obj, SCOPES_ATTRIBUTE, None)
+    if found is None:
+        found = getattr(getattr(obj, "fn", None), SCOPES_ATTRIBUTE, None)
+    return found if isinstance(found, tuple) else None
+
+
+def _closure(hierarchy: Mapping[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
+    """``narrow -> {broad, ...}``: every scope that implies ``narrow``, transitively (cycles ok)."""
+    implied_by: dict[str, set[str]] = {}
+    for broad in hierarchy:
+        seen: set[str] = set()
+        stack = list(hierarchy[broad])
+        while stack:
+            narrow = stack.pop()
+            if narrow in seen or narrow == broad:
+                continue
+            seen.add(narrow)
+            stack.extend(hierarchy.get(narrow, ()))
+        for narrow in seen:
+            implied_by.setdefault(narrow, set()).add(broad)
+    return {narrow: frozenset(brods) for narrow, brods in implied_by.items()}
+
+
+class ScopePolicy:
+    """What each operation needs, and whether a token's scopes satisfy it (S-15..S-17).
+
+    - ``required``: scopes every request needs (also the ``scope`` of the no-token challenge).
+    - ``routes``: path prefix (on a ``/`` boundary) -> scopes, for plain ASGI/Starlette routes.
+    - ``tools``: tool name -> scopes; consulted before ``tool_resolver``.
+    - ``hierarchy``: broad scope -> narrower scopes it implies, e.g.
+      ``{"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}`` (transitive).
+    - ``tool_resolver``: async lookup of a tool's declared scopes by name (integrations install
+      one that reads :func:`requires_scopes` markers from the server's tool registry).
+    - ``filter_tools_list``: integrations hide tools the caller may not call from ``tools/list``.
+    """
+
+    __slots__ = (
+        "_implied_by",
+        "_routes",
+        "_tools",
+        "filter_tools_list",
+        "hierarchy",
+        "required",
+        "tool_resolver",
+    )
+
+    def __init__(
+        self,
+        *,
+        required: Iterable[str] = (),
+        routes: Mapping[str, Iterable[str]] | None = None,
+        tools: Mapping[str, Iterable[str]] | None = None,
+        hierarchy: Mapping[str, Iterable[str]] | None = None,
+        tool_resolver: ToolResolver | None = None,
+        filter_tools_list: bool = True,
+    ) -> None:
+        self.required = _scope_tuple(required, what="required scopes")
+        self.hierarchy: Mapping[str, tuple[str, ...]] = {
+            _scope_tuple([broad], what="hierarchy")[0]: _scope_tuple(narrow, what="hierarchy")
+            for broad, narrow in (hierarchy or {}).items()
+        }
+        self._implied_by = _closure(self.hierarchy)
+        self._routes: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+            (prefix.rstrip("/"), _scope_tuple(needed, what=f"route {prefix!r}"))
+            for prefix, needed in (routes or {}).items()
+        )
+        for prefix, _ in self._routes:
+            if prefix and not prefix.startswith("/"):
+                raise ValueError(f"route prefix must start with '/': {prefix!r}")
+        self._tools: dict[str, tuple[str, ...]] = {
+            name: _scope_tuple(needed, what=f"tool {name!r}")
+            for name, needed in (tools or {}).items()
+        }
+        self.tool_resolver = tool_resolver
+        self.filter_tools_list = filter_tools_list
+
+    @property
+    def checks_tools(self) -> bool:
+        """True when ``tools/call`` bodies must be read to find per-tool requirements."""
+        return bool(self._tools) or self.tool_resolver is not None
+
+    @property
+    def has_routes(self) -> bool:
+        return bool(self._routes)
+
+    def with_resolver(self, resolver: ToolResolver | None) -> ScopePolicy:
+        """A copy of this policy with another ``tool_resolver`` (used by integrations)."""
+        copy = object.__new__(ScopePolicy)
+        for name in ScopePolicy.__slots__:
+            object.__setattr__(copy, name, getattr(self, name))
+        copy.tool_resolver = resolver
+        return copy
+
+    def implied(self, scopes: Iterable[str]) -> frozenset[str]:
+        """Every scope the given scopes grant, hierarchy included."""
+        granted = set(scopes)
+        for narrow, brods in self._implied_by.items():
+            if not brods.isdisjoint(granted):
+                granted.add(narrow)
+        return frozenset(granted)
+
+    def has(self, granted: AbstractSet[str], scope: str) -> bool:
+        """Whether ``granted`` includes ``scope`` directly or through a broader scope (S-17)."""
+        if scope in granted:
+            return True
+        brods = self._implied_by.get(scope)
+        return brods is not None and not brods.isdisjoint(granted)
+
+    def satisfies(self, granted: AbstractSet[str], needed: Iterable[str]) -> bool:
+        """Whether ``granted`` covers every scope in ``needed``."""
+        return all(self.has(granted, scope) for scope in needed)
+
+    def missing(self, granted: AbstractSet[str], needed: Iterable[str]) -> tuple[str, ...]:
+        """The scopes of ``needed`` that ``granted`` does not cover, in order."""
+        return tuple(scope for scope in needed if not self.has(granted, scope))
+
+    def route_scopes(self, path: str) -> tuple[str, ...]:
+        """``required`` plus the scopes of every route prefix that ``path`` falls under."""
+        if not self._routes:
+            return self.required
+        needed = list(self.required)
+        for prefix, scopes in self._routes:
+            if not prefix or path == prefix or path.startswith(prefix + "/"):
+                needed.extend(scopes)
+        return tuple(dict.fromkeys(needed))
+
+    async def tool_scopes(self, name: str) -> tuple[str, ...]:
+        """The scopes a tool declares (explicit mapping first, then the resolver); () if none."""
+        explicit = self._tools.get(name)
+        if explicit is not None:
+            return explicit
+        if self.tool_resolver is None:
+            return ()
+        found = await self.tool_resolver(name)
+        return tuple(found) if found else ()
+
+    async def visible_tools(self, granted: AbstractSet[str], names: Iterable[str]) -> set[str]:
+        """The tool names among ``names`` that a token with ``granted`` scopes may call."""
+        return {name for name in names if self.satisfies(granted, await self.tool_scopes(name))}

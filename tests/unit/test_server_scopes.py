@@ -1,0 +1,118 @@
+"""Server-side scope policy: per-tool / per-route declarations and hierarchies (S-15..S-17)."""
+
+import pytest
+
+from zeroauth.server.scopes import ScopePolicy, declared_scopes, requires_scopes
+
+HIERARCHY = {"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def test_s17_hierarchy_is_transitive():
+    policy = ScopePolicy(hierarchy=HIERARCHY)
+    assert policy.has(frozenset({"mcp:admin"}), "mcp:read")
+    assert policy.has(frozenset({"mcp:admin"}), "mcp:write")
+    assert policy.has(frozenset({"mcp:write"}), "mcp:read")
+    assert not policy.has(frozenset({"mcp:read"}), "mcp:write")
+    assert not policy.has(frozenset({"mcp:write"}), "mcp:admin")
+    assert policy.implied({"mcp:admin"}) == {"mcp:admin", "mcp:write", "mcp:read"}
+
+
+def test_s17_hierarchy_with_cycle_terminates():
+    policy = ScopePolicy(hierarchy={"a": ["b"], "b": ["a", "c"]})
+    assert policy.has(frozenset({"a"}), "c")
+    assert policy.has(frozenset({"b"}), "a")
+    assert policy.implied({"a"}) == {"a", "b", "c"}
+
+
+def test_s17_scopes_are_case_sensitive():
+    policy = ScopePolicy(hierarchy=HIERARCHY)
+    assert not policy.has(frozenset({"MCP:ADMIN"}), "mcp:read")
+    assert not policy.satisfies(frozenset({"Files:Read"}), ["files:read"])
+
+
+def test_s16_missing_lists_every_uncovered_scope_in_order():
+    policy = ScopePolicy(hierarchy=HIERARCHY)
+    needed = ["mcp:read", "files:write", "mcp:admin"]
+    assert policy.missing(frozenset({"mcp:write"}), needed) == ("files:write", "mcp:admin")
+    assert policy.satisfies(frozenset({"mcp:admin", "files:write"}), needed)
+
+
+def test_s15_route_scopes_on_a_slash_boundary():
+    policy = ScopePolicy(required=["mcp:read"], routes={"/admin": ["mcp:admin"], "/": ["x"]})
+    assert policy.route_scopes("/admin") == ("mcp:read", "mcp:admin", "x")
+    assert policy.route_scopes("/admin/users") == ("mcp:read", "mcp:admin", "x")
+    assert policy.route_scopes("/administrator") == ("mcp:read", "x")
+    assert ScopePolicy(required=["a"]).route_scopes("/anything") == ("a",)
+
+
+@pytest.mark.anyio
+async def test_s15_tool_scopes_explicit_first_then_resolver():
+    async def resolver(name: str) -> tuple[str, ...] | None:
+        return {"write": ("files:write",), "shadowed": ("never",)}.get(name)
+
+    policy = ScopePolicy(tools={"shadowed": ["files:read"]}, tool_resolver=resolver)
+    assert policy.checks_tools
+    assert await policy.tool_scopes("write") == ("files:write",)
+    assert await policy.tool_scopes("shadowed") == ("files:read",)
+    assert await policy.tool_scopes("unknown") == ()
+    visible = await policy.visible_tools(frozenset({"files:read"}), ["write", "shadowed", "free"])
+    assert visible == {"shadowed", "free"}
+    assert not ScopePolicy().checks_tools
+
+
+def test_requires_scopes_marks_and_returns_the_function():
+    @requires_scopes("files:write", "files:read", "files:write")
+    def write(path: str) -> str:
+        return path
+
+    assert write("x") == "x"
+    assert declared_scopes(write) == ("files:write", "files:read")
+    assert declared_scopes(len) is None
+
+    class Tool:  # a framework tool object wrapping the function (FastMCP's FunctionTool)
+        __slots__ = ("fn",)
+
+        def __init__(self, fn):
+            self.fn = fn
+
+    def other() -> None: ...
+
+    tool = requires_scopes("a")(Tool(other))
+    assert declared_scopes(tool) == ("a",)
+    assert declared_scopes(other) == ("a",)
+
+
+@pytest.mark.parametrize(
+    "bad", ['has"quote', "back\\slash", "sp ace", "", "tab\t", "é"], ids=lambda s: repr(s)
+)
+def test_s18_scope_tokens_are_validated(bad):
+    with pytest.raises(ValueError, match="scope"):
+        requires_scopes(bad)
+    with pytest.raises(ValueError, match="scope"):
+        ScopePolicy(required=[bad])
+    with pytest.raises(ValueError, match="scope"):
+        ScopePolicy(hierarchy={"a": [bad]})
+
+
+def test_requires_scopes_needs_a_scope_and_a_markable_target():
+    with pytest.raises(ValueError, match="at least one"):
+        requires_scopes()
+    with pytest.raises(TypeError, match="decorate the function"):
+        requires_scopes("a")(len)
+
+
+def test_with_resolver_copies_the_policy():
+    async def resolver(name: str) -> None:
+        return None
+
+    policy = ScopePolicy(required=["r"], hierarchy=HIERARCHY)
+    copy = policy.with_resolver(resolver)
+    assert copy.tool_resolver is resolver
+    assert policy.tool_resolver is None
+    assert copy.required == ("r",)
+    assert copy.has(frozenset({"mcp:admin"}), "mcp:read")
