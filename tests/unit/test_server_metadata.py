@@ -275,3 +275,17 @@ def test_a6_unused_url_members_are_not_policy_checked() -> None:
     doc = {**BASE, "service_documentation": "http://docs.example.com", "op_tos_uri": 5}
     md = ServerMetadata.from_json(doc, issuer=AS, where=WHERE, policy=PRODUCTION)
     assert md.raw["service_documentation"] == "http://docs.example.com"
+
+
+def test_public_api_is_pinned() -> None:
+    from zeroauth.core import resource, resource_metadata, server_metadata
+
+    assert sorted(server_metadata.__all__) == sorted(
+        ["ServerMetadata", "check_capabilities", "legacy_metadata", "metadata_candidates"]
+    )
+    assert sorted(resource_metadata.__all__) == sorted(
+        ["PRMCandidate", "ResourceMetadata", "prm_candidates", "well_known_prm_url"]
+    )
+    assert sorted(resource.__all__) == sorted(
+        ["PRMSource", "canonical_resource", "check_prm_resource", "resource_to_send"]
+    )

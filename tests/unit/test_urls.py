@@ -184,3 +184,18 @@ def test_sec04_error_names_url_and_hint_but_is_bounded() -> None:
     assert "SEC-04" in text
     assert "Hint:" in text
     assert len(text) < 1500
+
+
+def test_public_api_is_pinned() -> None:
+    from zeroauth.core import urls
+
+    assert sorted(urls.__all__) == sorted(
+        [
+            "DEVELOPMENT",
+            "PRODUCTION",
+            "URLPolicy",
+            "check_redirect_uri",
+            "is_loopback_host",
+            "origin",
+        ]
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import SplitResult, urlsplit
 
 from zeroauth.core.errors import InvalidInput, URLPolicyError
@@ -51,6 +52,12 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _ALWAYS_REFUSED = ("loopback", "unspecified", "multicast/broadcast")  # loopback: unless dev
 
 
+def _refuse(
+    message: str, requirement: str, where: str, found: object = None, **extra: str
+) -> NoReturn:
+    raise URLPolicyError(message, requirement=requirement, where=where, found=found, **extra)
+
+
 def _urlsplit(url: str) -> SplitResult | None:
     try:
         return urlsplit(url)
@@ -61,12 +68,11 @@ def _urlsplit(url: str) -> SplitResult | None:
 def _split_authority(netloc: str, *, where: str, requirement: str) -> tuple[str, str | None]:
     """``host[:port]`` -> (host lowercased, port as written). Refuses userinfo and bad ports."""
     if "@" in netloc:
-        raise URLPolicyError(
+        _refuse(
             "URL carries userinfo (user:password@)",
-            requirement="SEC-06",
-            where=where,
-            expected="no userinfo",
-            found=netloc,
+            "SEC-06",
+            where,
+            netloc,
             hint="credentials never belong in an OAuth URL",
         )
     host, port = netloc, None
@@ -74,16 +80,14 @@ def _split_authority(netloc: str, *, where: str, requirement: str) -> tuple[str,
         end = netloc.find("]")
         rest = netloc[end + 1 :] if end > 0 else "x"
         if rest and not rest.startswith(":"):
-            raise URLPolicyError("malformed IPv6 host", requirement=requirement, where=where)
+            _refuse("malformed IPv6 host", requirement, where, netloc)
         host, port = netloc[: end + 1], (rest[1:] if rest else None)
     elif ":" in netloc:
         host, _, port = netloc.rpartition(":")
     if port is not None and (not _PORT.fullmatch(port) or not 0 < int(port) < 65536):
-        raise URLPolicyError(
-            "malformed port", requirement=requirement, where=where, found=port, expected="1..65535"
-        )
+        _refuse("malformed port", requirement, where, port, expected="1..65535")
     if not host:
-        raise URLPolicyError("URL has no host", requirement=requirement, where=where)
+        _refuse("URL has no host", requirement, where, netloc)
     return host.lower(), port
 
 
@@ -172,61 +176,58 @@ class URLPolicy:
         """Return ``url`` unchanged when this policy allows fetching/opening it; else raise."""
         where = field
         if not isinstance(url, str) or not url:
-            raise URLPolicyError(
-                "URL missing or not a string", requirement=requirement, where=where
-            )
+            _refuse("URL missing or not a string", requirement, where, url)
         if len(url) > _MAX_URL or _BAD_CHARS.search(url):
-            raise URLPolicyError(
+            _refuse(
                 "URL contains whitespace, control, backslash or non-ASCII characters",
-                requirement="SEC-06",
-                where=where,
-                found=url,
+                "SEC-06",
+                where,
+                url,
                 hint="OAuth URLs must be plain ASCII (percent-encode anything else)",
             )
         parts = _urlsplit(url)
         scheme = parts.scheme.lower() if parts else ""
         if parts is None or scheme not in ("http", "https") or not parts.netloc:
-            raise URLPolicyError(
+            _refuse(
                 "only absolute http(s) URLs are allowed",
-                requirement="SEC-06",
-                where=where,
+                "SEC-06",
+                where,
+                url,
                 expected="https://…",
-                found=url,
                 hint="javascript:, data:, file: and other schemes are never followed or opened",
             )
         if "#" in url:
-            raise URLPolicyError("URL has a fragment", requirement="SEC-06", where=where, found=url)
+            _refuse("URL has a fragment", "SEC-06", where, url)
         host, _port = _split_authority(parts.netloc, where=where, requirement=requirement)
         try:
             addr = _ip_literal(host)
         except ValueError as exc:
-            raise URLPolicyError(
+            _refuse(
                 f"ambiguous or invalid host ({exc})",
-                requirement="SEC-04",
-                where=where,
-                found=host,
+                "SEC-04",
+                where,
+                host,
                 expected="a DNS name or a canonical IP literal (dotted quad, [IPv6])",
                 hint="octal, hex, integer and short IPv4 forms are refused: resolvers disagree",
-            ) from None
+            )
         name = host.rstrip(".")
-        if addr is None and (name == "localhost" or name.endswith(".localhost")):
-            if not self.allow_loopback:
-                raise URLPolicyError(
-                    "loopback host refused",
-                    requirement="SEC-04",
-                    where=where,
-                    found=url,
-                    hint="loopback is allowed only under the development policy",
-                )
-        elif addr is not None:
+        if addr is not None:
             self._check_ip(addr, where=where, found=url)
+        elif (name == "localhost" or name.endswith(".localhost")) and not self.allow_loopback:
+            _refuse(
+                "loopback host refused",
+                "SEC-04",
+                where,
+                url,
+                hint="loopback is allowed only under the development policy",
+            )
         if scheme == "http" and not (self.allow_loopback and is_loopback_host(host)):
-            raise URLPolicyError(
+            _refuse(
                 "https is required",
-                requirement=requirement,
-                where=where,
+                requirement,
+                where,
+                url,
                 expected="https://",
-                found=url,
                 hint="http is accepted only for localhost/127.0.0.1/[::1] under the development "
                 "policy (URLPolicy(allow_loopback=True))",
             )
@@ -238,9 +239,7 @@ class URLPolicy:
         try:
             addr = ipaddress.ip_address(text.partition("%")[0])
         except ValueError:
-            raise URLPolicyError(
-                "not an IP address", requirement="SEC-04", where=url, found=address
-            ) from None
+            _refuse("not an IP address", "SEC-04", url, address)
         self._check_ip(addr, where=url, found=address)
 
     def _check_ip(self, addr: IPAddress, *, where: str, found: str) -> None:
@@ -249,11 +248,11 @@ class URLPolicy:
             return
         if kind not in _ALWAYS_REFUSED and not self.block_private:
             return
-        raise URLPolicyError(
+        _refuse(
             f"address refused: {kind}",
-            requirement="SEC-04",
-            where=where,
-            found=found,
+            "SEC-04",
+            where,
+            found,
             expected="a public unicast address",
             hint="SSRF protection: OAuth URLs may not point into private, loopback or link-local "
             "networks (loopback only with the development policy)",
