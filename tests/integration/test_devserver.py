@@ -1,4 +1,4 @@
-"""The dev authorization server on loopback, through real HTTP (SECURITY D1–D6, AS-04..AS-08)."""
+"""The dev authorization server on loopback, through real HTTP (SECURITY D1-D6, AS-04..AS-08)."""
 
 from __future__ import annotations
 
@@ -161,8 +161,13 @@ def test_full_code_flow_jwt_audience_is_resource_and_signature_verifies(make_as:
     assert query["state"] == ["st-1"]
     assert query["iss"] == [a.issuer]  # RFC 9207
     resp = _token(
-        a, grant_type="authorization_code", code=query["code"][0], redirect_uri=REDIRECT,
-        code_verifier=verifier, client_id=client["client_id"], resource=RESOURCE,
+        a,
+        grant_type="authorization_code",
+        code=query["code"][0],
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+        client_id=client["client_id"],
+        resource=RESOURCE,
     )
     assert resp.status_code == 200
     assert resp.headers["cache-control"] == "no-store"
@@ -185,8 +190,11 @@ def test_d1_code_replay_is_refused_and_revokes_its_refresh_tokens(make_as: Any) 
     verifier, challenge = _pkce()
     code = _code(a, client_id, challenge)["code"][0]
     form = {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-        "code_verifier": verifier, "client_id": client_id,
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+        "client_id": client_id,
     }
     first = _token(a, **form)
     assert first.status_code == 200
@@ -194,7 +202,9 @@ def test_d1_code_replay_is_refused_and_revokes_its_refresh_tokens(make_as: Any) 
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"
     refresh = _token(
-        a, grant_type="refresh_token", refresh_token=first.json()["refresh_token"],
+        a,
+        grant_type="refresh_token",
+        refresh_token=first.json()["refresh_token"],
         client_id=client_id,
     )
     assert refresh.json()["error"] == "invalid_grant"
@@ -206,8 +216,12 @@ def test_d2_wrong_verifier_and_plain_method_are_refused(make_as: Any) -> None:
     _, challenge = _pkce()
     code = _code(a, client_id, challenge)["code"][0]
     resp = _token(
-        a, grant_type="authorization_code", code=code, redirect_uri=REDIRECT,
-        code_verifier=_pkce()[0], client_id=client_id,
+        a,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=REDIRECT,
+        code_verifier=_pkce()[0],
+        client_id=client_id,
     )
     assert resp.json()["error"] == "invalid_grant"
     plain = _authorize(a, client_id, code_challenge="x" * 43, code_challenge_method="plain")
@@ -220,7 +234,10 @@ def test_d3_redirect_uri_mismatch_is_shown_not_redirected(make_as: Any) -> None:
     client_id = _register(a)["client_id"]
     _, challenge = _pkce()
     resp = _authorize(
-        a, client_id, code_challenge=challenge, code_challenge_method="S256",
+        a,
+        client_id,
+        code_challenge=challenge,
+        code_challenge_method="S256",
         redirect_uri="http://127.0.0.1:7777/other",
     )
     assert resp.status_code == 400
@@ -233,7 +250,10 @@ def test_d3_loopback_redirect_port_may_vary_rfc8252(make_as: Any) -> None:
     client_id = _register(a)["client_id"]
     _, challenge = _pkce()
     resp = _authorize(
-        a, client_id, code_challenge=challenge, code_challenge_method="S256",
+        a,
+        client_id,
+        code_challenge=challenge,
+        code_challenge_method="S256",
         redirect_uri="http://127.0.0.1:40123/callback",
     )
     assert resp.status_code == 302
@@ -245,7 +265,10 @@ def test_d4_unknown_resource_is_invalid_target(make_as: Any) -> None:
     client_id = _register(a)["client_id"]
     _, challenge = _pkce()
     resp = _authorize(
-        a, client_id, code_challenge=challenge, code_challenge_method="S256",
+        a,
+        client_id,
+        code_challenge=challenge,
+        code_challenge_method="S256",
         resource="http://127.0.0.1:9/other",
     )
     query = parse_qs(urlsplit(resp.headers["location"]).query)
@@ -273,23 +296,35 @@ def test_d5_refresh_rotation_and_reuse_revokes_family(make_as: Any) -> None:
 def test_d6_cimd_document_must_name_its_own_url(make_as: Any) -> None:
     def doc_app(base: str) -> Starlette:
         async def good(_: Any) -> JSONResponse:
-            return JSONResponse({"client_id": f"{base}/good.json", "client_name": "CIMD app",
-                                 "redirect_uris": [REDIRECT]})
+            return JSONResponse(
+                {
+                    "client_id": f"{base}/good.json",
+                    "client_name": "CIMD app",
+                    "redirect_uris": [REDIRECT],
+                }
+            )
 
         async def bad(_: Any) -> JSONResponse:
-            return JSONResponse({"client_id": f"{base}/other.json", "client_name": "liar",
-                                 "redirect_uris": [REDIRECT]})
+            return JSONResponse(
+                {
+                    "client_id": f"{base}/other.json",
+                    "client_name": "liar",
+                    "redirect_uris": [REDIRECT],
+                }
+            )
 
         return Starlette(routes=[Route("/good.json", good), Route("/bad.json", bad)])
 
     a = make_as()
     with serve_asgi(factory=doc_app) as docs:
         _, challenge = _pkce()
-        ok = _authorize(a, docs.url("/good.json"), code_challenge=challenge,
-                        code_challenge_method="S256")
+        ok = _authorize(
+            a, docs.url("/good.json"), code_challenge=challenge, code_challenge_method="S256"
+        )
         assert ok.status_code == 302, ok.text
-        bad = _authorize(a, docs.url("/bad.json"), code_challenge=challenge,
-                         code_challenge_method="S256")
+        bad = _authorize(
+            a, docs.url("/bad.json"), code_challenge=challenge, code_challenge_method="S256"
+        )
         assert bad.status_code == 400
         assert "location" not in bad.headers
 
@@ -297,16 +332,21 @@ def test_d6_cimd_document_must_name_its_own_url(make_as: Any) -> None:
 def test_d6_cimd_on_private_address_is_refused_before_any_request(make_as: Any) -> None:
     a = make_as()
     _, challenge = _pkce()
-    for url in ("https://10.0.0.1/client.json", "https://169.254.169.254/client.json",
-                "https://[fd00::1]/client.json", "https://0177.0.0.1/client.json"):
+    for url in (
+        "https://10.0.0.1/client.json",
+        "https://169.254.169.254/client.json",
+        "https://[fd00::1]/client.json",
+        "https://0177.0.0.1/client.json",
+    ):
         resp = _authorize(a, url, code_challenge=challenge, code_challenge_method="S256")
         assert resp.status_code == 400, url
 
 
 def test_dcr_refuses_http_redirect_on_public_host_c50(make_as: Any) -> None:
     a = make_as()
-    resp = a.http.post(a.server.endpoint("register"),
-                       json={"redirect_uris": ["http://app.example.com/cb"]})
+    resp = a.http.post(
+        a.server.endpoint("register"), json={"redirect_uris": ["http://app.example.com/cb"]}
+    )
     assert resp.status_code == 400
     assert resp.json()["error"] == "invalid_redirect_uri"
 
@@ -330,30 +370,57 @@ def test_consent_page_headers_and_approve_form(make_as: Any) -> None:
     resp = a.http.post(decision, data={**form, "decision": "approve", "subject": "alice"})
     assert resp.status_code == 302
     query = parse_qs(urlsplit(resp.headers["location"]).query)
-    token = _token(a, grant_type="authorization_code", code=query["code"][0],
-                   redirect_uri=REDIRECT, code_verifier=verifier, client_id=client_id)
-    assert jwt.decode(token.json()["access_token"], options={"verify_signature": False})[
-        "sub"] == "alice"
+    token = _token(
+        a,
+        grant_type="authorization_code",
+        code=query["code"][0],
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+        client_id=client_id,
+    )
+    assert (
+        jwt.decode(token.json()["access_token"], options={"verify_signature": False})["sub"]
+        == "alice"
+    )
 
 
 def test_confidential_clients_basic_post_and_client_credentials(make_as: Any) -> None:
     clients = [
-        PreregisteredClient("basic-client", (REDIRECT,), "s3cr:et+/", "client_secret_basic",
-                            ("authorization_code", "client_credentials")),
-        PreregisteredClient("post-client", (REDIRECT,), "other", "client_secret_post",
-                            ("client_credentials",)),
+        PreregisteredClient(
+            "basic-client",
+            (REDIRECT,),
+            "s3cr:et+/",
+            "client_secret_basic",
+            ("authorization_code", "client_credentials"),
+        ),
+        PreregisteredClient(
+            "post-client", (REDIRECT,), "other", "client_secret_post", ("client_credentials",)
+        ),
     ]
     a = make_as(clients=clients)
     basic = base64.b64encode(f"basic-client:{quote_plus('s3cr:et+/')}".encode()).decode()
-    ok = a.http.post(a.server.endpoint("token"), headers={"Authorization": f"Basic {basic}"},
-                     data={"grant_type": "client_credentials", "resource": RESOURCE})
+    ok = a.http.post(
+        a.server.endpoint("token"),
+        headers={"Authorization": f"Basic {basic}"},
+        data={"grant_type": "client_credentials", "resource": RESOURCE},
+    )
     assert ok.status_code == 200, ok.text
-    wrong = a.http.post(a.server.endpoint("token"),
-                        data={"grant_type": "client_credentials", "client_id": "basic-client",
-                              "client_secret": "s3cr:et+/"})
+    wrong = a.http.post(
+        a.server.endpoint("token"),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "basic-client",
+            "client_secret": "s3cr:et+/",
+        },
+    )
     assert wrong.status_code == 401  # registered for basic, used post
-    post = _token(a, grant_type="client_credentials", client_id="post-client",
-                  client_secret="other", scope="mcp:read")
+    post = _token(
+        a,
+        grant_type="client_credentials",
+        client_id="post-client",
+        client_secret="other",
+        scope="mcp:read",
+    )
     assert post.status_code == 200
     assert "refresh_token" not in post.json()
 

@@ -178,10 +178,11 @@ def parse_dcr_response(status: int, body: bytes, *, issuer: str, where: str) -> 
     )
 
 
-def check_cimd_client_id(url: str) -> tuple[str, ...]:
+def check_cimd_client_id(url: str, *, allow_http_loopback: bool = False) -> tuple[str, ...]:
     """C-24 / CIMD-00 §3: https, a path, no dot segments, no fragment, no userinfo.
 
     Raises ``RegistrationError``; returns warnings (a query string SHOULD NOT be used).
+    ``allow_http_loopback`` admits ``http://`` on a loopback host: development only (SEC-05).
     """
 
     def refuse(why: str, expected: str) -> RegistrationError:
@@ -197,7 +198,12 @@ def check_cimd_client_id(url: str) -> tuple[str, ...]:
     if not url or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
         raise refuse("empty or has whitespace/control characters", "a URL without spaces")
     parts = urlsplit(url)
-    if parts.scheme.lower() != "https":
+    dev_loopback = (
+        allow_http_loopback
+        and parts.scheme.lower() == "http"
+        and is_loopback_host(parts.hostname or "")
+    )
+    if parts.scheme.lower() != "https" and not dev_loopback:
         raise refuse("not https", "an https URL")
     if "@" in parts.netloc:
         raise refuse("has userinfo", "no user:password@")
@@ -219,9 +225,11 @@ def check_cimd_client_id(url: str) -> tuple[str, ...]:
     return ()
 
 
-def check_cimd_document(doc: object, *, url: str) -> ClientMetadata:
+def check_cimd_document(
+    doc: object, *, url: str, allow_http_loopback: bool = False
+) -> ClientMetadata:
     """AS side (D6, AS-08): validate a fetched CIMD document against its URL (C-24..C-26)."""
-    check_cimd_client_id(url)
+    check_cimd_client_id(url, allow_http_loopback=allow_http_loopback)
     where = f"client metadata document {url}"
     obj = _mapping(doc, where=where)
     client_id = obj.get("client_id")

@@ -131,7 +131,7 @@ async def _registration_endpoint(request: Request) -> Response:
         return _registration_error("request body must be a JSON object")
     redirect_uris = meta.get("redirect_uris", [])
     if not isinstance(redirect_uris, list) or not all(isinstance(u, str) for u in redirect_uris):
-        return _registration_error("redirect_uris must be a list of strings", "invalid_redirect_uri")
+        return _registration_error("redirect_uris must be strings", "invalid_redirect_uri")
     grant_types = meta.setdefault("grant_types", ["authorization_code", "refresh_token"])
     if not isinstance(grant_types, list) or not set(grant_types) <= set(_GRANT_TYPES):
         return _registration_error(f"grant_types must be a subset of {list(_GRANT_TYPES)}")
@@ -144,7 +144,7 @@ async def _registration_endpoint(request: Request) -> Response:
             return _registration_error(str(exc), "invalid_redirect_uri")
     method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
     if method not in _AUTH_METHODS:
-        return _registration_error(f"token_endpoint_auth_method must be one of {list(_AUTH_METHODS)}")
+        return _registration_error(f"token_endpoint_auth_method must be in {list(_AUTH_METHODS)}")
     app_type = meta.setdefault("application_type", "web")
     if app_type not in ("native", "web"):
         return _registration_error("application_type must be 'native' or 'web'")

@@ -29,11 +29,19 @@ if TYPE_CHECKING:
 
 __all__ = ["authorize_endpoint", "decision_endpoint", "redirect_uri_matches"]
 
-_SINGLE = ("client_id", "redirect_uri", "response_type", "code_challenge",
-           "code_challenge_method", "state", "scope", "resource")
+_SINGLE = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+    "state",
+    "scope",
+    "resource",
+)
 
 
-class _Refusal(Exception):
+class _RefusalError(Exception):
     """An error to send back to the client's redirect URI."""
 
     def __init__(self, error: str, description: str) -> None:
@@ -68,12 +76,13 @@ async def authorize_endpoint(request: Request) -> Response:
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]
-    if not redirect_uri or not any(redirect_uri_matches(r, redirect_uri) for r in client.redirect_uris):
+    registered = client.redirect_uris
+    if not redirect_uri or not any(redirect_uri_matches(r, redirect_uri) for r in registered):
         return error_page("redirect_uri is not registered for this client", status=400)
     state = params.get("state")
     try:
         grant = _validate(server, client, params)
-    except _Refusal as refusal:
+    except _RefusalError as refusal:
         query = {"error": refusal.error, "error_description": refusal.description}
         return _redirect(server, redirect_uri, query, state)
     grant["redirect_uri"] = redirect_uri
@@ -101,27 +110,27 @@ def _validate(
     server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
 ) -> dict[str, object]:
     if params.get("response_type") != "code":
-        raise _Refusal("unsupported_response_type", "only response_type=code is supported")
+        raise _RefusalError("unsupported_response_type", "only response_type=code is supported")
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
     if not challenge:
-        raise _Refusal("invalid_request", "PKCE code_challenge is required (OAuth 2.1 §4.1.1)")
+        raise _RefusalError("invalid_request", "PKCE code_challenge is required (OAuth 2.1 §4.1.1)")
     if method != "S256":
-        raise _Refusal("invalid_request", "code_challenge_method must be S256")
+        raise _RefusalError("invalid_request", "code_challenge_method must be S256")
     if not 43 <= len(challenge) <= 128:
-        raise _Refusal("invalid_request", "code_challenge has the wrong length")
+        raise _RefusalError("invalid_request", "code_challenge has the wrong length")
     resource = params.get("resource")
     known = server.config.resources
     if resource is None:
         resource = known[0].resource if len(known) == 1 else None
     elif server.config.find_resource(resource) is None:
-        raise _Refusal("invalid_target", "resource is not a protected resource of this server")
+        raise _RefusalError("invalid_target", "resource is not a protected resource of this server")
     scopes = tuple(params.get("scope", "").split())
     unknown = [s for s in scopes if s not in server.config.scopes_supported]
     if unknown:
-        raise _Refusal("invalid_scope", f"unknown scope: {' '.join(unknown)}")
+        raise _RefusalError("invalid_scope", f"unknown scope: {' '.join(unknown)}")
     if "authorization_code" not in client.metadata.get("grant_types", ["authorization_code"]):
-        raise _Refusal("unauthorized_client", "client may not use the authorization code grant")
+        raise _RefusalError("unauthorized_client", "client may not use authorization_code")
     return {
         "client_id": client.client_id,
         "code_challenge": challenge,
@@ -154,4 +163,3 @@ def _redirect(
     joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
     location = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, ""))
     return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
-

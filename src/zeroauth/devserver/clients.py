@@ -22,7 +22,7 @@ import httpx2
 
 from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
 from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
-from zeroauth.core.urls import URLPolicy, is_loopback_host
+from zeroauth.core.urls import URLPolicy
 from zeroauth.devserver.store import DevStore, digest
 
 __all__ = ["Client", "ClientResolver"]
@@ -73,7 +73,9 @@ class ClientResolver:
             return Client(client_id, found[0], found[1], "registered")
         if not client_id.startswith(("https://", "http://")):
             raise RegistrationError(
-                "unknown client_id", requirement="C-21", found=client_id,
+                "unknown client_id",
+                requirement="C-21",
+                found=client_id,
                 hint="register the client (DCR) or use a Client ID Metadata Document URL",
             )
         cached = self._cache.get(client_id)
@@ -86,31 +88,40 @@ class ClientResolver:
     async def _fetch_cimd(self, url: str) -> Client:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        if parts.scheme == "http" and self._policy.allow_loopback and is_loopback_host(host):
-            check_cimd_client_id("https" + url[4:])  # every rule but the scheme (dev loopback)
-        else:
-            check_cimd_client_id(url)
+        dev = self._policy.allow_loopback
+        check_cimd_client_id(url, allow_http_loopback=dev)
         self._policy.check_url(url, field="client_id", requirement="AS-08")
-        await self._check_resolved(host, parts.port or (443 if parts.scheme == "https" else 80), url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        await self._check_resolved(host, port, url)
+        headers = {"Accept": "application/json"}
         try:
-            async with httpx2.AsyncClient(follow_redirects=False, timeout=5.0) as http:
-                async with http.stream("GET", url, headers={"Accept": "application/json"}) as resp:
-                    if resp.status_code != 200:
+            async with (
+                httpx2.AsyncClient(follow_redirects=False, timeout=5.0) as http,
+                http.stream("GET", url, headers=headers) as resp,
+            ):
+                if resp.status_code != 200:
+                    raise RegistrationError(
+                        "client metadata document not served",
+                        requirement="AS-08",
+                        where=url,
+                        expected="200",
+                        found=resp.status_code,
+                    )
+                body = b""
+                async for chunk in resp.aiter_bytes():
+                    body += chunk
+                    if len(body) > _MAX_DOCUMENT:
                         raise RegistrationError(
-                            "client metadata document not served", requirement="AS-08",
-                            where=url, expected="200", found=resp.status_code,
+                            "client metadata document too large",
+                            requirement="AS-08",
+                            where=url,
+                            expected=f"<= {_MAX_DOCUMENT} bytes",
                         )
-                    body = b""
-                    async for chunk in resp.aiter_bytes():
-                        body += chunk
-                        if len(body) > _MAX_DOCUMENT:
-                            raise RegistrationError(
-                                "client metadata document too large", requirement="AS-08",
-                                where=url, expected=f"<= {_MAX_DOCUMENT} bytes",
-                            )
         except httpx2.HTTPError as exc:
             raise RegistrationError(
-                "client metadata document unreachable", requirement="AS-08", where=url,
+                "client metadata document unreachable",
+                requirement="AS-08",
+                where=url,
                 found=type(exc).__name__,
             ) from exc
         try:
@@ -119,7 +130,7 @@ class ClientResolver:
             raise RegistrationError(
                 "client metadata document is not JSON", requirement="C-25", where=url
             ) from exc
-        metadata = check_cimd_document(doc, url=url)
+        metadata = check_cimd_document(doc, url=url, allow_http_loopback=dev)
         return Client(url, {**metadata.to_json(), "client_id": url}, None, "cimd")
 
     async def _check_resolved(self, host: str, port: int, url: str) -> None:
@@ -135,8 +146,11 @@ class ClientResolver:
                 self._policy.check_address(str(info[4][0]), url=url)
             except URLPolicyError as exc:
                 raise RegistrationError(
-                    "client metadata document on a refused address", requirement="AS-08",
-                    where=url, found=info[4][0], hint=exc.hint,
+                    "client metadata document on a refused address",
+                    requirement="AS-08",
+                    where=url,
+                    found=info[4][0],
+                    hint=exc.hint,
                 ) from exc
 
 

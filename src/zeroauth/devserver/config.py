@@ -46,9 +46,7 @@ class PreregisteredClient:
         if not isinstance(client_id, str) or not client_id:
             raise ValueError("pre-registered client needs a non-empty string 'client_id'")
         secret = data.get("client_secret")
-        method = data.get(
-            "token_endpoint_auth_method", "client_secret_basic" if secret else "none"
-        )
+        method = data.get("token_endpoint_auth_method", "client_secret_basic" if secret else "none")
         return cls(
             client_id=client_id,
             redirect_uris=tuple(data.get("redirect_uris", ())),

@@ -113,7 +113,8 @@ async def read_decision(
         return None
     subject = form.get("subject")
     approved = form.get("decision") == "approve"
-    return payload["grant"], payload["state"], approved, subject if isinstance(subject, str) else None
+    user = subject if isinstance(subject, str) else None
+    return payload["grant"], payload["state"], approved, user
 
 
 def _sign(secret: bytes, payload: dict[str, Any]) -> str:

@@ -40,10 +40,7 @@ class SigningKey:
         self.kid = kid
         self._private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
         public: Any = self._private.public_key()
-        if alg == "ES256":
-            jwk_text = ECAlgorithm.to_jwk(public)
-        else:
-            jwk_text = RSAAlgorithm.to_jwk(public)
+        jwk_text = ECAlgorithm.to_jwk(public) if alg == "ES256" else RSAAlgorithm.to_jwk(public)
         public_jwk = json.loads(jwk_text)
         self.public_jwk: dict[str, Any] = {**public_jwk, "kid": kid, "alg": alg, "use": "sig"}
 

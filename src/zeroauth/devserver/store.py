@@ -142,7 +142,9 @@ class DevStore:
         return CodeRecord(row[0], json.loads(row[1]), row[2], bool(row[3]))
 
     # -- refresh tokens (rotation, family revocation: OAuth 2.1 §4.3.1) ---------------------------
-    def add_refresh(self, token: str, grant_id: str, data: Mapping[str, Any], expires: float) -> None:
+    def add_refresh(
+        self, token: str, grant_id: str, data: Mapping[str, Any], expires: float
+    ) -> None:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, 0)",
@@ -164,7 +166,9 @@ class DevStore:
     def revoke_grant(self, grant_id: str) -> None:
         """Revoke every token of a grant family (code replay, refresh-token reuse)."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO revoked_grants VALUES (?, ?)", (grant_id, time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO revoked_grants VALUES (?, ?)", (grant_id, time.time())
+            )
             db.execute("DELETE FROM refresh_tokens WHERE grant_id = ?", (grant_id,))
 
     def grant_revoked(self, grant_id: str) -> bool:

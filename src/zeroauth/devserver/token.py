@@ -56,7 +56,7 @@ async def token_endpoint(request: Request) -> Response:
         elif grant_type == "client_credentials":
             body = _client_credentials_grant(server, client, params)
         else:
-            raise _TokenError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+            raise _TokenError("unsupported_grant_type", f"grant_type {grant_type!r} not supported")
     except _TokenError as err:
         headers = dict(_NO_STORE)
         if err.status == 401:
@@ -79,7 +79,8 @@ async def _authenticate(
         raw_id, sep, raw_secret = decoded.partition(":")
         if not sep:
             raise _TokenError("invalid_client", "malformed Basic credentials", 401)
-        client_id, secret, method = unquote_plus(raw_id), unquote_plus(raw_secret), "client_secret_basic"
+        client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        method = "client_secret_basic"
     elif secret is not None:
         method = "client_secret_post"
     if not client_id:
@@ -162,8 +163,12 @@ def _client_credentials_grant(
     scopes = params.get("scope", "").split()
     if not set(scopes) <= set(server.config.scopes_supported):
         raise _TokenError("invalid_scope", "unknown scope")
-    data = {"client_id": client.client_id, "subject": client.client_id,
-            "resource": resource, "scopes": scopes}
+    data = {
+        "client_id": client.client_id,
+        "subject": client.client_id,
+        "resource": resource,
+        "scopes": scopes,
+    }
     return _issue(server, client, secrets.token_urlsafe(16), data, refresh=False)
 
 
