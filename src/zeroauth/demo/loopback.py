@@ -1,0 +1,56 @@
+"""Serve ASGI apps on 127.0.0.1 inside the running event loop (demo, ``zeroauth serve``).
+
+The listening socket is bound first (port 0 → an ephemeral port), so an app that must know its
+own URL (an issuer, a resource) can be built from it before uvicorn starts.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import uvicorn
+
+__all__ = ["bind_loopback", "serve_in_loop"]
+
+
+def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A listening TCP socket on a loopback address."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+class _Quiet(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the caller owns signals
+        return None
+
+
+@asynccontextmanager
+async def serve_in_loop(
+    factory: Callable[[str], Any], *, port: int = 0, host: str = "127.0.0.1"
+) -> AsyncIterator[str]:
+    """Serve ``factory(base_url)`` until the block exits; yields the base URL."""
+    sock = bind_loopback(port, host)
+    base_url = f"http://{host}:{sock.getsockname()[1]}"
+    config = uvicorn.Config(
+        factory(base_url), log_config=None, log_level="warning", access_log=False, ws="none",
+        lifespan="on", timeout_graceful_shutdown=2,
+    )
+    server = _Quiet(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        while not server.started:
+            if server.should_exit:
+                raise RuntimeError(f"could not serve on {base_url}")
+            await anyio.sleep(0.005)
+        try:
+            yield base_url
+        finally:
+            server.should_exit = True
+    sock.close()

@@ -1,0 +1,61 @@
+"""The protected demo MCP server: an official-SDK ``MCPServer`` with a read tool and a write
+tool that need different scopes (``notes:read``, ``notes:write``), behind zeroauth.
+
+The PRM advertises only ``notes:read`` (MCP Scope Selection Strategy: the minimal set; S-05), so
+the first call to ``add_note`` meets 403 ``insufficient_scope`` and the client steps up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+from zeroauth.integrations.mcp_sdk import protect
+from zeroauth.server.jwt import JWTVerifier
+from zeroauth.server.middleware import current_token
+from zeroauth.server.scopes import requires_scopes
+
+__all__ = ["READ_SCOPE", "WRITE_SCOPE", "demo_app", "demo_server"]
+
+READ_SCOPE = "notes:read"
+WRITE_SCOPE = "notes:write"
+
+
+def demo_server() -> MCPServer:
+    server = MCPServer("zeroauth-demo")
+    notes: list[str] = ["zeroauth protects this server"]
+
+    @server.tool()
+    @requires_scopes(READ_SCOPE)
+    def list_notes() -> str:
+        """List the notes (needs notes:read)."""
+        return "\n".join(notes)
+
+    @server.tool()
+    @requires_scopes(WRITE_SCOPE)
+    def add_note(text: str) -> str:
+        """Add a note (needs notes:write)."""
+        token = current_token()
+        author = token.subject if token else "anonymous"
+        notes.append(f"{text} (by {author})")
+        return f"added note #{len(notes)}"
+
+    return server
+
+
+def demo_app(resource: str, issuer: str, **options: Any) -> Any:
+    """The demo server as an ASGI app protected for ``resource`` by tokens from ``issuer``."""
+    verifier = JWTVerifier(issuer=issuer, resource=resource, jwks_uri=f"{issuer}/jwks")
+    return protect(
+        demo_server(),
+        verifier=verifier,
+        resource=resource,
+        authorization_servers=[issuer],
+        scopes_supported=[READ_SCOPE],
+        required_scopes=[READ_SCOPE],
+        resource_name="zeroauth demo notes",
+        stateless_http=True,
+        json_response=True,
+        **options,
+    )
