@@ -1,0 +1,398 @@
+// zeroauth test bed: serve the OpenID-certified `oidc-provider` (9.13.x) on 127.0.0.1.
+//
+// Tests only. Prints exactly one JSON line on stdout once ready:
+//   {"issuer": "http://127.0.0.1:<port>/realms/test", "port": <port>, "pid": <pid>}
+// Everything else (library notices, the Node 20 "unsupported runtime" warning, --verbose
+// request logs) goes to stderr. Switches are documented in docs/realas.md and by --help.
+//
+// RFC 8414 / OIDC Discovery at every well-known form, RFC 7591 open registration, RFC 7636
+// PKCE (S256, required), RFC 8707 resource indicators -> RFC 9068 JWT access tokens, RFC 9207
+// `iss`, RFC 7662 introspection, RFC 7009 revocation, Client ID Metadata Documents (draft-02,
+// the library's experimental feature) with loopback-only fetching.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+// The ready line must be the only thing on stdout: the library prints notices with
+// console.info (stdout), so every console channel goes to stderr from here on.
+const toStderr = (...args) => process.stderr.write(`${args.map(String).join(' ')}\n`);
+console.log = toStderr;
+console.info = toStderr;
+console.debug = toStderr;
+
+const FORMS = ['oauth-inserted', 'openid-inserted', 'openid-appended', 'oauth-appended'];
+const ROOT_ALIASES = { 'oauth-root': 'oauth-inserted', 'openid-root': 'openid-inserted' };
+const OAUTH_WK = '/.well-known/oauth-authorization-server';
+const OPENID_WK = '/.well-known/openid-configuration';
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const DENY_HINT = 'deny';
+const DEFAULT_USER = 'alice';
+
+const HELP = `usage: node launcher.mjs [switches]
+  --issuer-path P        issuer path (default /realms/test; "" for a root issuer, "/" for a
+                         root issuer with a trailing slash, Auth0 style)
+  --port N               port on 127.0.0.1 (default 0 = ephemeral)
+  --disable-form F       serve 404 at a metadata form (repeatable): ${FORMS.join(', ')}
+                         (root issuer aliases: oauth-root, openid-root)
+  --alg A                access-token signing alg: RS256 (default) or ES256
+  --access-token-format  jwt (default, RFC 9068) or opaque (for RFC 7662 introspection)
+  --access-token-ttl S   access-token lifetime in seconds (default 3600)
+  --scopes "a b"         resource scopes (default "mcp:tools mcp:read mcp:write")
+  --default-scope "a"    scope injected when an authorization request has none (default: all
+                         --scopes)
+  --no-dcr               turn dynamic client registration off (Entra ID / pre-registration shape)
+  --cimd                 Client ID Metadata Documents (https client_id URLs on loopback only,
+                         fetched over plain http: tests only)
+  --keys-file F          signing keys (RSA + P-256): load, or generate and write if missing
+  --client-json J        a pre-registered client (JSON object, or @path to a JSON file; repeatable)
+  --verbose              log each request to stderr
+  --watch-stdin          exit when stdin closes (the test runner died): no orphaned servers
+  --help`;
+
+function fail(message) {
+  process.stderr.write(`realas launcher: ${message}\n`);
+  process.exit(2);
+}
+
+function parseSwitches(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        'issuer-path': { type: 'string', default: '/realms/test' },
+        port: { type: 'string', default: '0' },
+        'disable-form': { type: 'string', multiple: true, default: [] },
+        alg: { type: 'string', default: 'RS256' },
+        'access-token-format': { type: 'string', default: 'jwt' },
+        'access-token-ttl': { type: 'string', default: '3600' },
+        scopes: { type: 'string', default: 'mcp:tools mcp:read mcp:write' },
+        'default-scope': { type: 'string' },
+        'no-dcr': { type: 'boolean', default: false },
+        cimd: { type: 'boolean', default: false },
+        'keys-file': { type: 'string' },
+        'client-json': { type: 'string', multiple: true, default: [] },
+        verbose: { type: 'boolean', default: false },
+        'watch-stdin': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    fail(err.message);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  let issuerPath = v['issuer-path'];
+  if (issuerPath !== '' && !issuerPath.startsWith('/')) fail('--issuer-path must start with "/"');
+  if (issuerPath.length > 1 && issuerPath.endsWith('/')) {
+    fail('--issuer-path must not end with "/" (only "/" itself is allowed)');
+  }
+  if (/[?#\s]/.test(issuerPath) || issuerPath.includes('/.well-known')) {
+    fail('--issuer-path must be a plain path');
+  }
+  const mount = issuerPath === '/' ? '' : issuerPath;
+  const disabled = new Set();
+  for (const form of v['disable-form']) {
+    const name = ROOT_ALIASES[form] ?? form;
+    if (!FORMS.includes(name)) fail(`unknown --disable-form ${form}`);
+    disabled.add(name);
+  }
+  if (!['RS256', 'ES256'].includes(v.alg)) fail('--alg must be RS256 or ES256');
+  if (!['jwt', 'opaque'].includes(v['access-token-format'])) {
+    fail('--access-token-format must be jwt or opaque');
+  }
+  const ttl = Number.parseInt(v['access-token-ttl'], 10);
+  if (!(ttl > 0)) fail('--access-token-ttl must be a positive integer');
+  const port = Number.parseInt(v.port, 10);
+  if (!(port >= 0 && port < 65536)) fail('--port must be 0..65535');
+  const scopes = v.scopes.split(/[\s,]+/).filter(Boolean);
+  const defaultScope = (v['default-scope'] ?? scopes.join(' ')).split(/[\s,]+/).filter(Boolean);
+  const clients = v['client-json'].map((raw) => {
+    const text = raw.startsWith('@') ? fs.readFileSync(raw.slice(1), 'utf8') : raw;
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      return fail(`--client-json is not JSON: ${err.message}`);
+    }
+  });
+  return {
+    issuerPath,
+    mount,
+    port,
+    disabled,
+    alg: v.alg,
+    accessTokenFormat: v['access-token-format'],
+    accessTokenTTL: ttl,
+    scopes,
+    defaultScope,
+    dcr: !v['no-dcr'],
+    cimd: v.cimd,
+    keysFile: v['keys-file'],
+    clients,
+    verbose: v.verbose,
+    watchStdin: v['watch-stdin'],
+  };
+}
+
+// RFC 7638 thumbprint, used as `kid`.
+function thumbprint(jwk) {
+  const members = jwk.kty === 'RSA'
+    ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
+    : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  return crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+}
+
+function generateKeys() {
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  return [
+    { ...rsa.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' },
+    { ...ec.export({ format: 'jwk' }), use: 'sig', alg: 'ES256' },
+  ].map((jwk) => ({ kid: thumbprint(jwk), ...jwk }));
+}
+
+// Generated once per test session and reused: RSA generation is the slow part of a start.
+function loadKeys(keysFile) {
+  if (!keysFile) return { keys: generateKeys() };
+  try {
+    return JSON.parse(fs.readFileSync(keysFile, 'utf8'));
+  } catch (err) {
+    if (err.code !== 'ENOENT') fail(`cannot read --keys-file: ${err.message}`);
+  }
+  const jwks = { keys: generateKeys() };
+  fs.mkdirSync(path.dirname(path.resolve(keysFile)), { recursive: true });
+  // Write-then-rename so concurrent launchers (pytest-xdist) never read a half-written file.
+  const tmp = `${keysFile}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(jwks), { mode: 0o600 });
+  fs.renameSync(tmp, keysFile);
+  return jwks;
+}
+
+// The well-known URL table: path -> { target, forms }. For a root issuer the inserted and
+// appended forms are the same URL; it is served only if none of its forms is disabled.
+function wellKnownTable(mount) {
+  const table = new Map();
+  const add = (urlPath, target, form) => {
+    const entry = table.get(urlPath) ?? { target, forms: new Set() };
+    entry.forms.add(form);
+    table.set(urlPath, entry);
+  };
+  add(`${OAUTH_WK}${mount}`, OAUTH_WK, 'oauth-inserted');
+  add(`${OPENID_WK}${mount}`, OPENID_WK, 'openid-inserted');
+  add(`${mount}${OPENID_WK}`, OPENID_WK, 'openid-appended');
+  add(`${mount}${OAUTH_WK}`, OAUTH_WK, 'oauth-appended');
+  return table;
+}
+
+function isLoopbackUrl(value) {
+  const url = URL.parse(value);
+  return url !== null && LOOPBACK_HOSTS.has(url.hostname);
+}
+
+const opts = parseSwitches(process.argv.slice(2));
+const jwks = loadKeys(opts.keysFile);
+
+const { default: Provider, errors } = await import('oidc-provider');
+
+const server = http.createServer();
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(opts.port, '127.0.0.1', resolve);
+});
+const { port } = server.address();
+const origin = `http://127.0.0.1:${port}`;
+const issuer = `${origin}${opts.issuerPath}`;
+const resourceScope = opts.scopes.join(' ');
+
+const provider = new Provider(issuer, {
+  jwks,
+  clients: opts.clients,
+  // DCR with a `scope` is rejected unless every value is listed here (the TypeScript SDK
+  // always sends one), so the resource scopes are listed too.
+  scopes: ['openid', 'offline_access', ...opts.scopes],
+  claims: { openid: ['sub'] },
+  pkce: { required: () => true },
+  responseTypes: ['code'],
+  features: {
+    devInteractions: { enabled: false },
+    registration: { enabled: opts.dcr, initialAccessToken: false },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      // One resource in the request -> use it; none -> no audience-bound token.
+      defaultResource: (ctx, client, oneOf) => oneOf,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resourceIndicator) => {
+        const url = URL.parse(resourceIndicator);
+        if (url === null || !['http:', 'https:'].includes(url.protocol)) {
+          throw new errors.InvalidTarget('resource must be an http(s) URL');
+        }
+        return {
+          scope: resourceScope,
+          accessTokenTTL: opts.accessTokenTTL,
+          accessTokenFormat: opts.accessTokenFormat,
+          jwt: { sign: { alg: opts.alg } },
+        };
+      },
+    },
+    clientIdMetadataDocument: {
+      enabled: opts.cimd,
+      ack: 'draft-02',
+      // Never contact anything but loopback; everything else is refused (invalid_client).
+      allowFetch: (ctx, clientId) => isLoopbackUrl(clientId),
+      // Honour the document server's Cache-Control; without one, do not cache (tests
+      // change documents between requests).
+      cacheDuration: { min: 0, max: 300 },
+    },
+  },
+  // CIMD client_id URLs are https-only in the library. Tests serve the document on
+  // loopback over plain http; this transport maps https://<loopback>:<port>/p to
+  // http://<loopback>:<port>/p and drops the library's SSRF dispatcher (it rejects loopback).
+  // Non-loopback URLs never reach here (allowFetch) and are refused again, to be sure.
+  fetch: (url, options) => {
+    const target = new URL(url);
+    if (!LOOPBACK_HOSTS.has(target.hostname)) {
+      return Promise.reject(new Error(`realas: refusing non-loopback fetch ${target.host}`));
+    }
+    target.protocol = 'http:';
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(target.href, rest);
+  },
+  // Refresh tokens for every client allowed the grant (not only with offline_access), and
+  // always rotated; replaying a rotated one revokes the whole grant.
+  issueRefreshToken: (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: true,
+  ttl: {
+    Session: 24 * 3600,
+    Grant: 24 * 3600,
+    Interaction: 600,
+    RefreshToken: 24 * 3600,
+    AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? opts.accessTokenTTL,
+    ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL
+      ?? opts.accessTokenTTL,
+  },
+  interactions: {
+    url: (ctx, interaction) => `${opts.mount}/interaction/${interaction.uid}`,
+  },
+  findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+});
+
+// Keycloak answers an authorization request without `scope` with the client's default
+// scopes; the library would otherwise issue nothing useful. Inject the client's registered
+// `scope` if it has one, else --default-scope.
+provider.use(async (ctx, next) => {
+  if (ctx.method === 'GET' && ctx.path === '/auth' && !ctx.query.scope) {
+    const query = new URLSearchParams(ctx.querystring);
+    const clientId = query.get('client_id');
+    const client = clientId ? await provider.Client.find(clientId).catch(() => undefined) : undefined;
+    query.set('scope', client?.scope ?? opts.defaultScope.join(' '));
+    ctx.querystring = query.toString();
+  }
+  await next();
+});
+
+// Headless auto-approve (the library's dev pages stay off): `login_hint` is the user (`sub`),
+// the hint "deny" ends the flow with access_denied, consent grants everything requested.
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params } = details;
+  let result;
+  if (prompt.name === 'login') {
+    const hint = typeof params.login_hint === 'string' ? params.login_hint : '';
+    result = hint === DENY_HINT
+      ? { error: 'access_denied', error_description: 'the test user denied the request' }
+      : { login: { accountId: hint || DEFAULT_USER } };
+  } else if (prompt.name === 'consent') {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: details.session.accountId, clientId: params.client_id });
+    const missing = prompt.details;
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    result = { consent: details.grantId ? {} : { grantId } };
+  } else {
+    result = { error: 'access_denied', error_description: `unhandled prompt ${prompt.name}` };
+  }
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+}
+
+const wellKnown = wellKnownTable(opts.mount);
+const callback = provider.callback();
+
+function notFound(res) {
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end('{"error":"not_found"}');
+}
+
+server.on('request', async (req, res) => {
+  const started = process.hrtime.bigint();
+  if (opts.verbose) {
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      toStderr(`realas ${req.method} ${req.url} -> ${res.statusCode} (${ms.toFixed(1)} ms)`);
+    });
+  }
+  try {
+    const url = new URL(req.url, origin);
+    const known = wellKnown.get(url.pathname);
+    if (known) {
+      if ([...known.forms].some((form) => opts.disabled.has(form))) {
+        notFound(res);
+        return;
+      }
+      req.baseUrl = opts.mount;
+      req.url = `${known.target}${url.search}`;
+      callback(req, res);
+      return;
+    }
+    if (url.pathname.startsWith(`${opts.mount}/interaction/`)) {
+      await interaction(req, res);
+      return;
+    }
+    if (opts.mount === '' || url.pathname === opts.mount
+        || url.pathname.startsWith(`${opts.mount}/`)) {
+      req.baseUrl = opts.mount;
+      req.url = req.url.slice(opts.mount.length) || '/';
+      callback(req, res);
+      return;
+    }
+    notFound(res);
+  } catch (err) {
+    toStderr(`realas: ${req.method} ${req.url} failed: ${err.stack ?? err}`);
+    if (!res.headersSent) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_request', error_description: String(err.message) }));
+    } else {
+      res.end();
+    }
+  }
+});
+
+function stop() {
+  server.close();
+  server.closeAllConnections();
+  process.exit(0);
+}
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, stop);
+if (opts.watchStdin) {
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+}
+
+process.stdout.write(`${JSON.stringify({ issuer, port, pid: process.pid })}\n`);
