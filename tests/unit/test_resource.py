@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zeroauth.core import errors
 from zeroauth.core.errors import InvalidInput, ResourceMetadataError
@@ -118,3 +120,26 @@ def test_c09_strict_is_code_point_equality_without_unicode_normalisation() -> No
         check_prm_resource(decomposed, server_url=composed, source="path", strict=True)
     with pytest.raises(ResourceMetadataError):
         check_prm_resource(decomposed, server_url=composed, source="path", strict=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("hHtTpPsS:/[]@%#?.:8aA-_ 1")), max_size=40))
+def test_c35_canonical_resource_is_idempotent_or_invalid_input(url: str) -> None:
+    try:
+        result = canonical_resource(url)
+    except InvalidInput:
+        return
+    assert canonical_resource(result) == result
+    assert result == result.strip()
+    assert "#" not in result
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("hts:/@#?.HOST0x1-")), max_size=30))
+def test_c09_lenient_never_accepts_another_origin(prm: str) -> None:
+    try:
+        check_prm_resource(prm, server_url="https://host/mcp", source="header")
+    except ResourceMetadataError:
+        return
+    assert prm.lower().startswith("https://host")
+    assert prm[len("https://host") :][:1] in ("", "/")

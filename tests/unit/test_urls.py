@@ -6,11 +6,14 @@ tests/vectors/redirect_uris.json (SPEC.md §3.8). Hostnames are only parsed, nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zeroauth.core.errors import InvalidInput, URLPolicyError
 from zeroauth.core.urls import (
@@ -199,3 +202,30 @@ def test_public_api_is_pinned() -> None:
             "origin",
         ]
     )
+
+
+_URLISH = st.text(
+    alphabet=st.sampled_from(list("htps:/[]@%#?.0x17fF:-_ \\\t\u00e9lochs")), max_size=40
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_URLISH, st.from_regex(r"https?://[0-9a-fx.:\[\]%]{0,30}/?", fullmatch=True)))
+def test_sec06_check_url_raises_only_url_policy_errors(url: str) -> None:
+    for policy in POLICIES.values():
+        with contextlib.suppress(URLPolicyError):
+            assert policy.check_url(url, field="f") == url
+    with contextlib.suppress(URLPolicyError):
+        check_redirect_uri(url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.ip_addresses())
+def test_sec04_check_address_agrees_with_ipaddress_is_global(address: Any) -> None:
+    text = str(address)
+    try:
+        PRODUCTION.check_address(text, url="https://x.example/")
+    except URLPolicyError:
+        return
+    inner = address.ipv4_mapped or address.sixtofour if address.version == 6 else address
+    assert (inner or address).is_global

@@ -23,6 +23,14 @@ __all__ = ["PRMSource", "canonical_resource", "check_prm_resource", "resource_to
 PRMSource = Literal["header", "path", "root"]
 
 
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return port is None or port > 0
+
+
 def _parse(url: str) -> SplitResult:
     """An absolute http(s) URL with a host and no userinfo or fragment, else InvalidInput."""
     found = url if isinstance(url, str) else repr(url)
@@ -39,6 +47,8 @@ def _parse(url: str) -> SplitResult:
         problem = "a resource URI must not contain userinfo"
     elif parts.netloc.startswith(":") or parts.netloc.startswith("[]"):
         problem = "the URL has no host"
+    elif not _valid_port(parts):
+        problem = "the URL has an invalid port"
     if problem or parts is None:
         raise InvalidInput(
             problem or "invalid URL",
