@@ -1,1 +1,31 @@
-"""Client side: an ``httpx2.Auth`` (and ``httpx.Auth``) over the sans-IO flow in ``zeroauth.core.flow``."""
+"""Client side: get into an MCP server knowing only its URL.
+
+``ZeroAuth`` (``httpx2.Auth``) and ``ZeroAuthHttpx`` (``httpx.Auth``) drive the sans-IO flow of
+``zeroauth.core.flow``; ``FileTokenStore`` / ``MemoryTokenStore`` keep registrations (by issuer)
+and tokens (by issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user
+step; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
+authorization server.
+"""
+
+from zeroauth.client.auth import ZeroAuth, ZeroAuthHttpx
+from zeroauth.client.browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
+from zeroauth.client.cache import DiscoveryCache
+from zeroauth.client.stores import FileTokenStore, MemoryTokenStore, TokenStore
+from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
+from zeroauth.core.registration import ClientInfo
+
+__all__ = [
+    "BrowserUserStep",
+    "ClientCredentials",
+    "ClientInfo",
+    "DiscoveryCache",
+    "EnterpriseAuth",
+    "FileTokenStore",
+    "HeadlessUserStep",
+    "MemoryTokenStore",
+    "TokenStore",
+    "UserStep",
+    "UserStepBase",
+    "ZeroAuth",
+    "ZeroAuthHttpx",
+]

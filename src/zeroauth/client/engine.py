@@ -1,0 +1,262 @@
+"""The driver: runs the sans-IO flow's steps against real I/O, sync or async.
+
+Everything here is shared by every request of one ``ZeroAuth`` (or every server of a
+``ZeroAuthManager``): the token store, the discovery cache, the user step, the named locks and
+an in-memory copy of the store's records. The flow itself (``zeroauth.core.flow``) decides; the
+engine only executes ``Fetch`` / ``Load`` / ``Save`` / ``Lock`` / … steps.
+
+Locks (SECURITY.md A12): ``Lock(name)`` takes an in-process lock (``anyio.Lock`` for async
+flows, ``threading.Lock`` for sync flows) and then the store's cross-process lock for the same
+name. Only flows that need new tokens take them; a request with a live token never waits.
+Every lock a flow still holds when it ends — normally or by an exception — is released.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from zeroauth.client.browser import UserStep
+from zeroauth.client.cache import DiscoveryCache
+from zeroauth.client.stores import StoreLock, TokenStore
+from zeroauth.client.transport import OAuthTransport
+from zeroauth.core.flow import (
+    Delete,
+    Fetch,
+    FlowConfig,
+    HTTPRequest,
+    HTTPResponse,
+    Invalidate,
+    Load,
+    Lock,
+    RedirectURI,
+    Save,
+    Step,
+    Unlock,
+    UserAuthorization,
+)
+
+__all__ = ["Engine", "HeldLocks"]
+
+_DISCOVERY = ("prm", "as-metadata")
+
+
+class HeldLocks:
+    """Locks one flow run holds, released in reverse order (also when the flow fails)."""
+
+    def __init__(self) -> None:
+        self._held: list[tuple[str, Callable[[], Any], StoreLock, bool]] = []
+
+    def push(self, name: str, release: Callable[[], Any], store_lock: StoreLock,
+             is_async: bool) -> None:  # fmt: skip
+        self._held.append((name, release, store_lock, is_async))
+
+    def _pop(self, name: str | None) -> tuple[str, Callable[[], Any], StoreLock, bool] | None:
+        for index in range(len(self._held) - 1, -1, -1):
+            if name is None or self._held[index][0] == name:
+                return self._held.pop(index)
+        return None
+
+    async def release_async(self, name: str | None = None) -> None:
+        item = self._pop(name)
+        if item is not None:
+            _, release, store_lock, is_async = item
+            try:
+                if is_async:
+                    await store_lock.__aexit__(None, None, None)
+                else:
+                    store_lock.__exit__(None, None, None)
+            finally:
+                release()
+
+    def release_sync(self, name: str | None = None) -> None:
+        item = self._pop(name)
+        if item is not None:
+            _, release, store_lock, _ = item
+            try:
+                store_lock.__exit__(None, None, None)
+            finally:
+                release()
+
+    async def release_all_async(self) -> None:
+        while self._held:
+            await self.release_async()
+
+    def release_all_sync(self) -> None:
+        while self._held:
+            self.release_sync()
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        config: FlowConfig,
+        store: TokenStore,
+        cache: DiscoveryCache,
+        user_step: UserStep,
+        transport: OAuthTransport,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.cache = cache
+        self.user_step = user_step
+        self.transport = transport
+        self._records: dict[tuple[str, str], dict[str, Any]] = {}
+        self._guard = threading.Lock()
+        self._async_locks: dict[tuple[int, str], anyio.Lock] = {}
+        self._sync_locks: dict[str, threading.Lock] = {}
+        self.user_steps = 0  # authorizations run (tests, benches)
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _load(self, step: Load) -> dict[str, Any] | None:
+        key = (step.kind, step.key)
+        if not step.fresh:
+            with self._guard:
+                cached = self._records.get(key)
+            if cached is not None:
+                return dict(cached)
+        record = self.store.load(step.kind, step.key)
+        with self._guard:
+            if record is None:
+                self._records.pop(key, None)
+            else:
+                self._records[key] = dict(record)
+        return record
+
+    def _save(self, step: Save) -> None:
+        self.store.save(step.kind, step.key, step.record)
+        with self._guard:
+            self._records[(step.kind, step.key)] = dict(step.record)
+
+    def _delete(self, step: Delete) -> None:
+        self.store.delete(step.kind, step.key)
+        with self._guard:
+            self._records.pop((step.kind, step.key), None)
+
+    def forget(self) -> None:
+        """Drop the in-memory copies (the store stays)."""
+        with self._guard:
+            self._records.clear()
+
+    # -- async -------------------------------------------------------------------------------
+
+    def _async_lock(self, name: str) -> anyio.Lock:
+        loop_id = id(asyncio_loop())
+        with self._guard:
+            lock = self._async_locks.get((loop_id, name))
+            if lock is None:
+                lock = self._async_locks[(loop_id, name)] = anyio.Lock()
+        return lock
+
+    async def fetch_async(self, request: HTTPRequest) -> HTTPResponse:
+        if request.method == "GET" and request.purpose in _DISCOVERY:
+            return await self.cache.fetch(
+                request.url, lambda: self.transport.fetch(request), use_cache=request.cacheable
+            )
+        return await self.transport.fetch(request)
+
+    async def fetch_all_async(self, requests: tuple[HTTPRequest, ...]) -> tuple[HTTPResponse, ...]:
+        if len(requests) == 1:
+            return (await self.fetch_async(requests[0]),)
+        results: list[HTTPResponse | None] = [None] * len(requests)
+
+        async def one(index: int) -> None:
+            results[index] = await self.fetch_async(requests[index])
+
+        async with anyio.create_task_group() as tg:
+            for index in range(len(requests)):
+                tg.start_soon(one, index)
+        return tuple(r for r in results if r is not None)
+
+    async def execute_async(self, step: Step, held: HeldLocks) -> Any:
+        if isinstance(step, Fetch):
+            return await self.fetch_all_async(step.requests)
+        if isinstance(step, Load):
+            return self._load(step)
+        if isinstance(step, Save):
+            return self._save(step)
+        if isinstance(step, Delete):
+            return self._delete(step)
+        if isinstance(step, Lock):
+            lock = self._async_lock(step.name)
+            await lock.acquire()
+            try:
+                store_lock = self.store.lock(step.name)
+                await store_lock.__aenter__()
+            except BaseException:
+                lock.release()
+                raise
+            held.push(step.name, lock.release, store_lock, True)
+            return None
+        if isinstance(step, Unlock):
+            return await held.release_async(step.name)
+        if isinstance(step, Invalidate):
+            return self.cache.invalidate(*step.urls)
+        if isinstance(step, RedirectURI):
+            return self.user_step.redirect_uri(step.preferred)
+        if isinstance(step, UserAuthorization):
+            self.user_steps += 1
+            return await self.user_step.authorize(step.url, step.redirect_uri)
+        raise TypeError(f"unexpected flow step {type(step).__name__}")
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def _sync_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            lock = self._sync_locks.get(name)
+            if lock is None:
+                lock = self._sync_locks[name] = threading.Lock()
+        return lock
+
+    def fetch_sync(self, request: HTTPRequest) -> HTTPResponse:
+        if request.method == "GET" and request.purpose in _DISCOVERY:
+            return self.cache.fetch_sync(
+                request.url, lambda: self.transport.fetch_sync(request), use_cache=request.cacheable
+            )
+        return self.transport.fetch_sync(request)
+
+    def execute_sync(self, step: Step, held: HeldLocks) -> Any:
+        if isinstance(step, Fetch):
+            return tuple(self.fetch_sync(r) for r in step.requests)
+        if isinstance(step, Load):
+            return self._load(step)
+        if isinstance(step, Save):
+            return self._save(step)
+        if isinstance(step, Delete):
+            return self._delete(step)
+        if isinstance(step, Lock):
+            lock = self._sync_lock(step.name)
+            lock.acquire()
+            try:
+                store_lock = self.store.lock(step.name)
+                store_lock.__enter__()
+            except BaseException:
+                lock.release()
+                raise
+            held.push(step.name, lock.release, store_lock, False)
+            return None
+        if isinstance(step, Unlock):
+            return held.release_sync(step.name)
+        if isinstance(step, Invalidate):
+            return self.cache.invalidate(*step.urls)
+        if isinstance(step, RedirectURI):
+            return self.user_step.redirect_uri(step.preferred)
+        if isinstance(step, UserAuthorization):
+            self.user_steps += 1
+            return self.user_step.authorize_sync(step.url, step.redirect_uri)
+        raise TypeError(f"unexpected flow step {type(step).__name__}")
+
+
+def asyncio_loop() -> object | None:
+    """The running asyncio loop, or ``None`` (another async library, e.g. trio)."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

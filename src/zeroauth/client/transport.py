@@ -1,0 +1,230 @@
+"""OAuth requests on the wire: bounded, timed, policy-checked at every hop.
+
+SECURITY.md A7 (SSRF: every URL and every redirect hop checked by the URL policy; host names
+resolved and their addresses checked when private ranges are blocked; SEC-03, SEC-04) and A8
+(a response body is never read past 1 MiB, a request never takes longer than ``timeout`` in
+total — a drip-fed body included — and redirects are bounded). Failures are returned, not
+raised: a ``HTTPResponse`` with ``status == 0`` and the reason, so the flow can decide whether
+to try the next candidate URL.
+
+Each flow run gets its own short-lived ``httpx2`` client unless one is supplied: OAuth traffic
+is rare (only on 401/403 and refresh), and nothing is left open between requests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections import Counter
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpx2
+
+from zeroauth.core.errors import URLPolicyError
+from zeroauth.core.flow.steps import MAX_BODY, HTTPRequest, HTTPResponse
+from zeroauth.core.urls import URLPolicy
+
+__all__ = ["OAuthTransport"]
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_IDENTITY = ("accept-encoding", "gzip, deflate")
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+class OAuthTransport:
+    """Sends ``HTTPRequest``\\ s for the flow (sync or async)."""
+
+    def __init__(
+        self,
+        *,
+        url_policy: URLPolicy,
+        timeout: float = 30.0,
+        max_bytes: int = MAX_BODY,
+        max_redirects: int = 5,
+        verify: bool | str = True,
+        async_client: httpx2.AsyncClient | None = None,
+        sync_client: httpx2.Client | None = None,
+    ) -> None:
+        self.url_policy = url_policy
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.verify = verify
+        self._async_client = async_client
+        self._sync_client = sync_client
+        self.sent: Counter[str] = Counter()  # requests by purpose (benches, tests)
+
+    # -- policy ------------------------------------------------------------------------------
+
+    def _needs_resolution(self, host: str) -> bool:
+        if not self.url_policy.block_private or not host:
+            return False
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return host.rstrip(".") != "localhost" and not host.endswith(".localhost")
+        return False  # IP literals were checked by check_url
+
+    def _check_addresses(self, url: str, infos: list[tuple[object, ...]]) -> None:
+        for info in infos:
+            sockaddr = info[4]
+            assert isinstance(sockaddr, tuple)
+            self.url_policy.check_address(str(sockaddr[0]), url=url)
+
+    def _refused(self, url: str, exc: URLPolicyError) -> HTTPResponse:
+        return HTTPResponse.failure(url, f"refused by the URL policy: {exc}", exc.requirement)
+
+    async def _check_async(self, url: str, purpose: str) -> None:
+        self.url_policy.check_url(url, field=purpose)
+        host = urlsplit(url).hostname or ""
+        if self._needs_resolution(host):
+            try:
+                infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                return  # the request itself will fail with a clear transport error
+            self._check_addresses(url, list(infos))
+
+    def _check_sync(self, url: str, purpose: str) -> None:
+        self.url_policy.check_url(url, field=purpose)
+        host = urlsplit(url).hostname or ""
+        if self._needs_resolution(host):
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                return
+            self._check_addresses(url, list(infos))
+
+    # -- async -------------------------------------------------------------------------------
+
+    async def fetch(
+        self, request: HTTPRequest, client: httpx2.AsyncClient | None = None
+    ) -> HTTPResponse:
+        own = None
+        if client is None:
+            client = self._async_client
+        if client is None:
+            own = client = httpx2.AsyncClient(follow_redirects=False, verify=self.verify)
+        try:
+            return await self._fetch_async(client, request)
+        finally:
+            if own is not None:
+                await own.aclose()
+
+    async def _fetch_async(self, client: httpx2.AsyncClient, request: HTTPRequest) -> HTTPResponse:
+        url = request.url
+        deadline = time.monotonic() + self.timeout
+        for _ in range(self.max_redirects + 1):
+            try:
+                await self._check_async(url, request.purpose)
+            except URLPolicyError as exc:
+                return self._refused(url, exc)
+            self.sent[request.purpose] += 1
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    async with client.stream(
+                        request.method, url, headers=[*request.headers, _IDENTITY],
+                        content=request.body or None, timeout=self.timeout,
+                    ) as response:  # fmt: skip
+                        if self._is_hop(request, response):
+                            url = urljoin(url, response.headers["location"])
+                            continue
+                        body = await self._read_async(response)
+            except TimeoutError:
+                return HTTPResponse.failure(url, f"timed out after {self.timeout:g} s", "A8")
+            except _TooLargeError:
+                return self._too_large(url)
+            except httpx2.HTTPError as exc:
+                return HTTPResponse.failure(url, f"{type(exc).__name__}: {exc}")
+            return HTTPResponse.build(response.status_code, request.url,
+                                      response.headers.multi_items(), body)  # fmt: skip
+        return HTTPResponse.failure(url, f"more than {self.max_redirects} redirects", "A8")
+
+    async def _read_async(self, response: httpx2.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLargeError
+            chunks.append(chunk)
+        return self._decode(response, b"".join(chunks))
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def fetch_sync(self, request: HTTPRequest) -> HTTPResponse:
+        if self._sync_client is not None:
+            return self._fetch_sync(self._sync_client, request)
+        with httpx2.Client(follow_redirects=False, verify=self.verify) as client:
+            return self._fetch_sync(client, request)
+
+    def _fetch_sync(self, client: httpx2.Client, request: HTTPRequest) -> HTTPResponse:
+        url = request.url
+        deadline = time.monotonic() + self.timeout
+        for _ in range(self.max_redirects + 1):
+            try:
+                self._check_sync(url, request.purpose)
+            except URLPolicyError as exc:
+                return self._refused(url, exc)
+            self.sent[request.purpose] += 1
+            try:
+                with client.stream(
+                    request.method, url, headers=[*request.headers, _IDENTITY],
+                    content=request.body or None, timeout=self.timeout,
+                ) as response:  # fmt: skip
+                    if self._is_hop(request, response):
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_raw():
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            return self._too_large(url)
+                        if time.monotonic() > deadline:
+                            return HTTPResponse.failure(
+                                url, f"timed out after {self.timeout:g} s", "A8"
+                            )
+                        chunks.append(chunk)
+                    body = self._decode(response, b"".join(chunks))
+            except _TooLargeError:
+                return self._too_large(url)
+            except httpx2.HTTPError as exc:
+                return HTTPResponse.failure(url, f"{type(exc).__name__}: {exc}")
+            return HTTPResponse.build(response.status_code, request.url,
+                                      response.headers.multi_items(), body)  # fmt: skip
+        return HTTPResponse.failure(url, f"more than {self.max_redirects} redirects", "A8")
+
+    # -- shared ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_hop(request: HTTPRequest, response: httpx2.Response) -> bool:
+        return (
+            request.follow_redirects
+            and request.method == "GET"
+            and response.status_code in _REDIRECTS
+            and "location" in response.headers
+        )
+
+    def _decode(self, response: httpx2.Response, raw: bytes) -> bytes:
+        """Undo a ``Content-Encoding`` (bounded: a compression bomb is refused too)."""
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            return raw
+        import zlib
+
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            wbits = 31 if "gzip" in encoding else 15
+            decompressor = zlib.decompressobj(wbits)
+            out = decompressor.decompress(raw, self.max_bytes + 1)
+            if len(out) > self.max_bytes or decompressor.unconsumed_tail:
+                raise _TooLargeError
+            return out
+        return raw  # unknown coding: the JSON parser will refuse it
+
+    def _too_large(self, url: str) -> HTTPResponse:
+        return HTTPResponse.failure(url, f"response body larger than {self.max_bytes} bytes", "A8")

@@ -1,0 +1,61 @@
+"""The client flow, sans-IO: one generator of steps for every transport.
+
+MCP authorization 2026-07-28 from the client's side (SPEC.md C-01..C-51), written once as a
+generator in the style of httpx's ``Auth.auth_flow`` but transport-neutral: it yields steps
+(``zeroauth.core.flow.steps``) and receives their results; ``zeroauth.client`` drives it over
+httpx2 / httpx, sync or async. One sub-generator per phase:
+
+- ``discovery``   protected resource metadata, then authorization server metadata (C-03..C-20)
+- ``identity``    pre-registered ▸ CIMD ▸ DCR, keyed by issuer (C-21..C-31)
+- ``authorize``   authorization code + PKCE + state + iss, token, refresh (C-32..C-48)
+- ``machine``     client credentials and enterprise-managed authorization (ID-JAG)
+- ``request``     one MCP request: attach, 401 → heal/refresh/authorize, 403 → step-up, retry
+"""
+
+from zeroauth.core.flow.config import (
+    LATEST_PROTOCOL_VERSION,
+    ClientCredentials,
+    EnterpriseAuth,
+    FlowConfig,
+    ServerBinding,
+)
+from zeroauth.core.flow.request import request_flow
+from zeroauth.core.flow.steps import (
+    MAX_BODY,
+    Delete,
+    Fetch,
+    HTTPRequest,
+    HTTPResponse,
+    Invalidate,
+    Load,
+    Lock,
+    RedirectURI,
+    Save,
+    SendOriginal,
+    Step,
+    Unlock,
+    UserAuthorization,
+)
+
+__all__ = [
+    "LATEST_PROTOCOL_VERSION",
+    "MAX_BODY",
+    "ClientCredentials",
+    "Delete",
+    "EnterpriseAuth",
+    "Fetch",
+    "FlowConfig",
+    "HTTPRequest",
+    "HTTPResponse",
+    "Invalidate",
+    "Load",
+    "Lock",
+    "RedirectURI",
+    "Save",
+    "SendOriginal",
+    "ServerBinding",
+    "Step",
+    "Unlock",
+    "UserAuthorization",
+    "request_flow",
+]

@@ -1,0 +1,145 @@
+"""Authorization-code phase and refresh.
+
+OAuth 2.1 §4.1 with PKCE S256 (C-32) and ``state`` (C-41); the issuer recorded with the
+request and the RFC 9207 ``iss`` checked before the code is redeemed (C-42, C-43, A3, A4);
+RFC 8707 ``resource`` identical in the authorization, token and refresh requests (C-33, C-34);
+scopes as selected (C-37..C-39, C-47). The user step runs outside the flow: it yields
+``UserAuthorization`` and receives the callback query.
+
+Refresh (C-48, A12, A13) runs under the ``tokens <issuer> <resource>`` lock and re-reads the
+store first, so concurrent flows — in this process or another sharing the store — redeem a
+rotating refresh token exactly once; the newest refresh token is always saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from zeroauth.core.errors import OAuthError
+from zeroauth.core.flow.identity import preferred_redirect_uri
+from zeroauth.core.flow.run import (
+    Discovered,
+    Run,
+    fetch,
+    load_tokens,
+    save_tokens,
+    stale_check,
+    tokens_key,
+)
+from zeroauth.core.flow.steps import (
+    HTTPRequest,
+    Lock,
+    Purpose,
+    RedirectURI,
+    Step,
+    Unlock,
+    UserAuthorization,
+)
+from zeroauth.core.grants import (
+    TokenRequest,
+    build_authorization_request,
+    code_token_request,
+    parse_authorization_response,
+    refresh_token_request,
+)
+from zeroauth.core.registration import ClientInfo, choose_auth_method
+from zeroauth.core.tokens import TokenSet, parse_token_response
+
+__all__ = ["authorization_code", "redeem", "refresh"]
+
+
+def redeem(
+    run: Run, disc: Discovered, request: TokenRequest, *, purpose: Purpose,
+    previous: TokenSet | None = None,
+) -> Generator[Step, Any, TokenSet]:  # fmt: skip
+    """POST a token request and parse the answer (OAuthError for RFC 6749 §5.2 errors)."""
+    run.config.url_policy.check_url(request.url, field="token_endpoint")
+    (response,) = yield from fetch(
+        HTTPRequest("POST", request.url, purpose, tuple(request.headers.items()), request.body())
+    )
+    stale_check(response, what="token endpoint")
+    return parse_token_response(
+        response.status,
+        response.body,
+        now=run.now(),
+        where=request.url,
+        issuer=disc.issuer,
+        resource=disc.resource,
+        previous=previous,
+    )
+
+
+def authorization_code(
+    run: Run, disc: Discovered, client: ClientInfo, scopes: Sequence[str] | None
+) -> Generator[Step, Any, TokenSet]:
+    md = disc.metadata
+    redirect_uri = run.redirect_uri
+    if redirect_uri is None:
+        redirect_uri = yield RedirectURI(preferred_redirect_uri(run, client))
+    resource = disc.resource if run.config.send_resource else None
+    request = build_authorization_request(
+        md, client_id=client.client_id, redirect_uri=redirect_uri, resource=resource, scope=scopes
+    )
+    # A17 / SEC-06: the URL handed to a browser passes the policy first.
+    run.config.url_policy.check_url(
+        request.url, field="authorization_endpoint", requirement="SEC-06"
+    )
+    query = yield UserAuthorization(request.url, redirect_uri, md.issuer)
+    code = parse_authorization_response(str(query), request)  # state, iss: before redeeming
+    token_request = code_token_request(
+        md, client, code=code, request=request, auth_method=choose_auth_method(md, client),
+        now=run.now(),
+    )  # fmt: skip
+    tokens = yield from redeem(run, disc, token_request, purpose="token")
+    if tokens.scope is None and scopes:
+        # RFC 6749 §5.1: scope omitted means as requested; remember what we asked for.
+        tokens = replace(tokens, scope=tuple(scopes))
+    return tokens
+
+
+def refresh(
+    run: Run, disc: Discovered, client: ClientInfo, sent: TokenSet | None
+) -> Generator[Step, Any, TokenSet | None]:
+    """A new token set from the refresh token, or ``None`` if the AS refused it (re-authorize).
+
+    ``sent`` is the token the caller last used: if the store already holds a different, live
+    one (another flow refreshed meanwhile), that one is returned and nothing is sent.
+    Transport failures and 5xx raise (the AS is down: the caller is told, tokens are kept).
+    """
+    name = f"tokens {tokens_key(disc.issuer, disc.resource)}"
+    yield Lock(name)
+    current = yield from load_tokens(disc.issuer, disc.resource, fresh=True)
+    now = run.now()
+    if (
+        current is not None
+        and (sent is None or current.access_token != sent.access_token)
+        and not current.is_expired(now, run.config.refresh_skew)
+    ):
+        yield Unlock(name)
+        return current
+    source = current or sent
+    if source is None or not source.refresh_token:
+        yield Unlock(name)
+        return None
+    request = refresh_token_request(
+        disc.metadata,
+        client,
+        refresh_token=source.refresh_token,
+        resource=disc.resource if run.config.send_resource else None,
+        scope=None,
+        auth_method=choose_auth_method(disc.metadata, client),
+        now=now,
+    )
+    try:
+        tokens = yield from redeem(run, disc, request, purpose="refresh", previous=source)
+    except OAuthError as exc:
+        yield Unlock(name)
+        if exc.error == "invalid_client" or (exc.status_code or 0) >= 500:
+            raise
+        return None  # invalid_grant & co: the refresh token is dead; re-authorize (A13)
+    yield from save_tokens(disc.issuer, disc.resource, tokens)  # C-48: newest refresh token
+    yield Unlock(name)
+    run.refreshed = True
+    return tokens

@@ -1,0 +1,154 @@
+"""What the client flow is told (``FlowConfig``) and what it remembers (``ServerBinding``).
+
+MCP authorization 2026-07-28: client registration priority (C-22), AS binding (C-30), scope
+selection (C-37..C-40, C-47), ``resource`` (C-33..C-36), the legacy 2025-03-26 fallback
+(C-06); the ``io.modelcontextprotocol/oauth-client-credentials`` extension (OAuth 2.1 §4.2,
+RFC 7523 ``private_key_jwt``) and Enterprise-Managed Authorization (SEP-990: RFC 8693 token
+exchange for an ID-JAG, then the RFC 7523 JWT bearer grant).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from zeroauth.core.registration import ClientInfo
+from zeroauth.core.urls import PRODUCTION, URLPolicy
+
+__all__ = [
+    "LATEST_PROTOCOL_VERSION",
+    "ClientCredentials",
+    "EnterpriseAuth",
+    "FlowConfig",
+    "ServerBinding",
+]
+
+LATEST_PROTOCOL_VERSION = "2026-07-28"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    """A confidential client for the client-credentials grant (machine to machine).
+
+    ``private_key`` (PEM text/bytes or a ``cryptography`` key) selects ``private_key_jwt``
+    (RFC 7523 §2.2); otherwise ``client_secret`` with ``client_secret_basic`` or
+    ``client_secret_post``, whichever the AS lists (C-31). ``issuer``, when given, restricts the
+    credentials to that authorization server (C-30).
+    """
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    private_key: Any = field(default=None, repr=False)
+    signing_alg: str | None = None
+    auth_method: str | None = None
+    scopes: tuple[str, ...] | None = None
+    issuer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseAuth:
+    """Enterprise-Managed Authorization (ID-JAG, SEP-990).
+
+    The enterprise IdP's ID token is exchanged at ``idp_token_endpoint`` (RFC 8693) for an
+    Identity Assertion JWT Authorization Grant whose audience is the MCP server's AS and whose
+    ``resource`` is the MCP server; the ID-JAG is then redeemed at the AS with the JWT bearer
+    grant (RFC 7523 §2.1), authenticating as ``client_id``.
+    """
+
+    idp_token_endpoint: str
+    id_token: str = field(repr=False)
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    idp_client_id: str | None = None
+    idp_client_secret: str | None = field(default=None, repr=False)
+    auth_method: str | None = None
+    scopes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowConfig:
+    """Everything optional: the defaults get a client in knowing only the server URL."""
+
+    client_name: str = "zeroauth"
+    redirect_uri: str = "http://127.0.0.1:0/callback"
+    application_type: Literal["native", "web"] | None = None  # None: from the redirect URI
+    client_uri: str | None = None
+    cimd_url: str | None = None
+    preregistered: Mapping[str, ClientInfo] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # by issuer (C-27, C-30)
+    scopes: tuple[str, ...] | None = None  # overrides scope selection (C-37)
+    url_policy: URLPolicy = PRODUCTION
+    strict_resource: bool = False  # RFC 9728 §3.3 identity instead of same-origin parent (C-10)
+    send_resource: bool = True  # some IdPs reject RFC 8707 `resource` (C-33 is still the default)
+    legacy: bool = False  # 2025-03-26 fallback when no PRM exists (C-06)
+    client_credentials: ClientCredentials | None = None
+    enterprise: EnterpriseAuth | None = None
+    offline_access: bool = True  # request it when the AS lists it (C-47)
+    speculative_prm: bool = True  # overlap the first 401 with the well-known PRM fetch
+    parallel_metadata: bool = True  # fetch the AS-metadata candidates at once (C-14, C-15)
+    max_step_ups: int = 2  # C-40: at most 3 authorizations for one request, then an error
+    protocol_version: str = LATEST_PROTOCOL_VERSION  # MCP-Protocol-Version on discovery (C-20)
+    refresh_skew: float = 30.0  # refresh this many seconds before `expires_at`
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.client_credentials is not None and self.enterprise is not None:
+            raise ValueError("configure client_credentials or enterprise, not both")
+        if self.max_step_ups < 0:
+            raise ValueError("max_step_ups must be >= 0")
+
+    @property
+    def machine(self) -> bool:
+        """No user in the loop: client credentials or enterprise-managed authorization."""
+        return self.client_credentials is not None or self.enterprise is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBinding:
+    """What one MCP server URL resolved to: the ``resource`` tokens are kept under and the AS
+    ``issuer`` that issues them, plus the scopes last requested (for the step-up union)."""
+
+    server_url: str
+    resource: str
+    issuer: str
+    prm_url: str | None = None
+    scopes: tuple[str, ...] | None = None
+    legacy: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "server_url": self.server_url,
+            "resource": self.resource,
+            "issuer": self.issuer,
+            "legacy": self.legacy,
+        }
+        if self.prm_url is not None:
+            data["prm_url"] = self.prm_url
+        if self.scopes is not None:
+            data["scopes"] = list(self.scopes)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServerBinding | None:
+        """``None`` for a record that does not have the expected shape (it is then ignored)."""
+        texts = [data.get(k) for k in ("server_url", "resource", "issuer")]
+        if not all(isinstance(t, str) and t for t in texts):
+            return None
+        prm_url = data.get("prm_url")
+        scopes = data.get("scopes")
+        if scopes is not None and not (
+            isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)
+        ):
+            return None
+        return cls(
+            server_url=str(texts[0]),
+            resource=str(texts[1]),
+            issuer=str(texts[2]),
+            prm_url=prm_url if isinstance(prm_url, str) else None,
+            scopes=None if scopes is None else tuple(scopes),
+            legacy=data.get("legacy") is True,
+        )

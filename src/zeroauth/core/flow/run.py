@@ -1,0 +1,159 @@
+"""The state of one run of the flow, and the small sub-generators every phase uses.
+
+Sub-generators here wrap single steps with types: ``fetch`` (OAuth requests, C-20 header on
+discovery), ``load_*``/``save_*`` (records keyed as C-30 demands: clients by issuer, tokens by
+(issuer, resource), bindings by server URL) and ``stale_check`` (A9: a failure that stale
+discovery could explain is reported as ``StaleDiscoveryError`` so the flow can rediscover once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from zeroauth.core.errors import DiscoveryError, ZeroAuthError
+from zeroauth.core.flow.config import FlowConfig, ServerBinding
+from zeroauth.core.flow.steps import (
+    Delete,
+    Fetch,
+    HTTPRequest,
+    HTTPResponse,
+    Load,
+    Lock,
+    Save,
+    Step,
+    Unlock,
+)
+from zeroauth.core.registration import ClientInfo
+from zeroauth.core.resource_metadata import ResourceMetadata
+from zeroauth.core.server_metadata import ServerMetadata
+from zeroauth.core.tokens import TokenSet
+
+__all__ = [
+    "Discovered",
+    "Flow",
+    "Run",
+    "StaleDiscoveryError",
+    "bearer",
+    "drop_client",
+    "fetch",
+    "load_binding",
+    "load_client",
+    "load_tokens",
+    "locked",
+    "save_tokens",
+    "stale_check",
+    "tokens_key",
+]
+
+Flow = Generator[Step, Any, Any]
+
+
+class StaleDiscoveryError(DiscoveryError):
+    """An endpoint from (possibly cached) metadata failed in a way stale metadata explains."""
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """The outcome of discovery for one server: where to go and what to ask for."""
+
+    server_url: str
+    resource: str  # the RFC 8707 value (C-36): PRM `resource` if it names us, else canonical URL
+    issuer: str
+    metadata: ServerMetadata
+    prm: ResourceMetadata | None
+    prm_url: str | None
+    from_cache: bool
+    legacy: bool = False
+    metadata_urls: tuple[str, ...] = ()
+
+
+class Run:
+    """Mutable working state of one flow run (never shared between runs)."""
+
+    def __init__(self, config: FlowConfig, server_url: str, protocol_version: str | None) -> None:
+        self.config = config
+        self.server_url = server_url
+        self.protocol_version = protocol_version or config.protocol_version
+        self.speculative: dict[str, HTTPResponse] = {}
+        self.redirect_uri: str | None = None  # the concrete URI registered during this run
+        self.reregistered = False
+        self.refreshed = False
+        self.healed = False
+        self.client: ClientInfo | None = None  # the identity used by this run's grant
+
+    def now(self) -> float:
+        return self.config.clock()
+
+    def discovery_headers(self) -> dict[str, str]:
+        return {"MCP-Protocol-Version": self.protocol_version}
+
+
+def tokens_key(issuer: str, resource: str) -> str:
+    return f"{issuer} {resource}"
+
+
+def bearer(tokens: TokenSet | None) -> str | None:
+    return None if tokens is None else f"Bearer {tokens.access_token}"
+
+
+def fetch(*requests: HTTPRequest) -> Generator[Step, Any, tuple[HTTPResponse, ...]]:
+    responses = yield Fetch(tuple(requests))
+    if not isinstance(responses, tuple) or len(responses) != len(requests):
+        raise ZeroAuthError("the driver answered a Fetch with the wrong number of responses")
+    return responses
+
+
+def stale_check(response: HTTPResponse, *, what: str) -> None:
+    """Raise ``StaleDiscoveryError`` when ``what`` is gone (404/405/410) or unreachable."""
+    if response.status == 0 or response.status in (404, 405, 410):
+        raise StaleDiscoveryError(
+            f"the {what} did not answer",
+            requirement="A9",
+            where=response.url,
+            found=response.describe(),
+            hint="the authorization server may have moved; discovery is redone once",
+        )
+
+
+def locked(name: str) -> tuple[Lock, Unlock]:
+    return Lock(name), Unlock(name)
+
+
+def load_binding(
+    server_url: str, *, fresh: bool = False
+) -> Generator[Step, Any, ServerBinding | None]:
+    record = yield Load("binding", server_url, fresh=fresh)
+    return None if record is None else ServerBinding.from_json(record)
+
+
+def load_tokens(
+    issuer: str, resource: str, *, fresh: bool = False
+) -> Generator[Step, Any, TokenSet | None]:
+    record = yield Load("tokens", tokens_key(issuer, resource), fresh=fresh)
+    if record is None:
+        return None
+    try:
+        return TokenSet.from_json(record)
+    except ZeroAuthError:
+        return None
+
+
+def save_tokens(issuer: str, resource: str, tokens: TokenSet) -> Generator[Step, Any, None]:
+    yield Save("tokens", tokens_key(issuer, resource), tokens.to_json())
+
+
+def load_client(issuer: str, *, fresh: bool = False) -> Generator[Step, Any, ClientInfo | None]:
+    record = yield Load("client", issuer, fresh=fresh)
+    if record is None:
+        return None
+    try:
+        client = ClientInfo.from_json(record)
+    except ZeroAuthError:
+        return None
+    return client if client.issuer == issuer else None  # C-30: never another AS's credentials
+
+
+def drop_client(issuer: str) -> Generator[Step, Any, None]:
+    yield Delete("client", issuer)
