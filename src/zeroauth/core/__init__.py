@@ -1,13 +1,18 @@
 """Sans-IO protocol core: pure functions and frozen dataclasses, no HTTP client, web framework
 or async library (a test enforces it). Each module names the RFC / MCP sections it implements.
 
-- ``challenge``          WWW-Authenticate parse/build (RFC 9110 §11.6.1, RFC 6750 §3, RFC 9728 §5.1)
-- ``resource``           canonical resource URI and PRM ``resource`` matching (RFC 8707 §2, RFC 9728 §3.3)
+- ``challenge``          WWW-Authenticate (RFC 9110 §11.6.1, RFC 6750 §3, RFC 9728 §5.1)
+- ``resource``           canonical resource URI, PRM ``resource`` check (RFC 8707, RFC 9728 §3.3)
 - ``resource_metadata``  Protected Resource Metadata (RFC 9728)
 - ``server_metadata``    authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0)
 - ``pkce``               RFC 7636
 - ``registration``       DCR (RFC 7591) and Client ID Metadata Documents
-- ``grants``             authorization / token requests and responses (OAuth 2.1, RFC 9207, RFC 8707)
+- ``client_identity``    which client identity to use at an AS (MCP client registration)
+- ``grants``             authorization/token requests and responses (OAuth 2.1, RFC 9207, 8707)
+- ``client_auth``        token-endpoint client authentication (RFC 6749 §2.3, RFC 7523)
+- ``tokens``             token responses and OAuth error responses (RFC 6749 §5)
+- ``scopes``             scope selection and step-up (MCP Scope Selection Strategy)
 - ``urls``               URL policy: https except loopback, SSRF address policy
+- ``flow``               the client flow as one generator of steps
 - ``errors``             the exception tree
 """
