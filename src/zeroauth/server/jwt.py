@@ -1,0 +1,319 @@
+"""JWT access-token verification for resource servers.
+
+Implements RFC 7515 §5.2 (JWS validation), RFC 7519 §7.2 (JWT validation), RFC 9068 §4
+(JWT access tokens: ``typ``, ``iss``, ``aud``, ``exp``, ``scope``), RFC 8725 §3.1-§3.2 (pinned
+algorithms, key chosen by ``kid`` only), RFC 8707 §2 / MCP S-19, S-20 (audience binding), and
+SECURITY rows B1-B3, B13.
+
+Two explicit steps. (1) Signature: the header may only say ``alg`` (which must be in the pinned
+allow-list) and ``kid``; the key comes from the cached JWKS and must fit the algorithm; ``crit``
+is refused (we implement no extension); ``jku``/``x5u``/``jwk``/``x5c`` are never used. (2) Claims:
+exact ``iss``, ``aud`` containing our resource (on by default), ``exp`` required, ``nbf``/``iat``
+with a small leeway, RFC 9068 ``typ`` where present.
+
+The signature step runs directly on ``cryptography`` primitives with a strict base64url decoder
+(same acceptance as PyJWT 2.15, proved by ``tests/unit/test_jwt_differential.py``): PyJWT spends
+~3x the signature cost on a per-character alphabet scan. Verified tokens are cached by a hash of
+their bytes (LRU, never served past ``exp``), so a repeated token costs microseconds.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from zeroauth.core.errors import InvalidToken
+from zeroauth.server.jwks import KEY_TYPES, JWKSCache
+from zeroauth.server.verifier import AccessToken, TokenVerifier
+
+__all__ = ["MAX_TOKEN_LENGTH", "SUPPORTED_ALGORITHMS", "JWTVerifier", "b64url_decode"]
+
+log = logging.getLogger("zeroauth.server.jwt")
+
+MAX_TOKEN_LENGTH = 16 * 1024  # B13: bounded work before any parsing
+SUPPORTED_ALGORITHMS = frozenset(KEY_TYPES)  # asymmetric only: no HS*, no "none" (B2)
+_ACCESS_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_JWT_TYPES = _ACCESS_TYPES | {"jwt", "application/jwt"}
+_STRING_CLAIMS = ("sub", "jti", "client_id", "azp")
+_MAX_HEADERS = 64
+
+# base64url -> standard alphabet; "+", "/" and inner "=" become "!" so strict mode refuses them
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/!!!")
+_LAST_OF_2 = frozenset(b"AQgw")  # canonical final char when 2 chars remain (4 unused bits zero)
+_LAST_OF_3 = frozenset(b"AEIMQUYcgkosw048")  # ... when 3 chars remain (2 unused bits zero)
+
+
+def b64url_decode(segment: bytes) -> bytes:
+    """Strict, canonical base64url (RFC 7515 §2); raises ``ValueError``.
+
+    Accepts exactly what PyJWT 2.15 accepts: unpadded, or padded to a multiple of 4 with at
+    most two ``=``; no other characters; unused trailing bits zero.
+    """
+    data = segment
+    if data.endswith(b"="):
+        data = data.rstrip(b"=")
+        if len(segment) - len(data) > 2 or len(segment) % 4:
+            raise ValueError("bad padding")
+    rest = len(data) % 4
+    if rest == 1:
+        raise ValueError("bad length")
+    if (rest == 2 and data[-1] not in _LAST_OF_2) or (rest == 3 and data[-1] not in _LAST_OF_3):
+        raise ValueError("non-canonical encoding")
+    try:
+        return binascii.a2b_base64(
+            data.translate(_FROM_URLSAFE) + b"=" * (-rest % 4), strict_mode=True
+        )
+    except binascii.Error as exc:
+        raise ValueError("not base64url") from exc
+
+
+def _rsa(
+    hash_cls: Callable[[], hashes.HashAlgorithm], pss: bool
+) -> Callable[[Any, bytes, bytes], None]:
+    pad: padding.AsymmetricPadding = (
+        padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls().digest_size)
+        if pss
+        else padding.PKCS1v15()
+    )
+
+    def verify(key: Any, sig: bytes, msg: bytes) -> None:
+        key.verify(sig, msg, pad, hash_cls())
+
+    return verify
+
+
+def _ecdsa(
+    hash_cls: Callable[[], hashes.HashAlgorithm], size: int
+) -> Callable[[Any, bytes, bytes], None]:
+    def verify(key: Any, sig: bytes, msg: bytes) -> None:
+        if len(sig) != 2 * size:  # RFC 7518 §3.4: R || S, each exactly the curve size
+            raise InvalidSignature
+        r, s = int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
+        key.verify(encode_dss_signature(r, s), msg, ec.ECDSA(hash_cls()))
+
+    return verify
+
+
+def _eddsa(key: Any, sig: bytes, msg: bytes) -> None:
+    key.verify(sig, msg)
+
+
+_SHA: dict[int, Callable[[], hashes.HashAlgorithm]] = {
+    256: hashes.SHA256,
+    384: hashes.SHA384,
+    512: hashes.SHA512,
+}
+_VERIFY: Mapping[str, Callable[[Any, bytes, bytes], None]] = {
+    **{f"RS{n}": _rsa(h, pss=False) for n, h in _SHA.items()},
+    **{f"PS{n}": _rsa(h, pss=True) for n, h in _SHA.items()},
+    "ES256": _ecdsa(hashes.SHA256, 32),
+    "ES384": _ecdsa(hashes.SHA384, 48),
+    "ES512": _ecdsa(hashes.SHA512, 66),
+    "EdDSA": _eddsa,
+}
+
+
+def _refuse(description: str, requirement: str = "S-19", hint: str | None = None) -> InvalidToken:
+    return InvalidToken(description, requirement=requirement, hint=hint)
+
+
+def _json_object(segment: bytes, name: str) -> dict[str, Any]:
+    try:  # UTF-8 only (RFC 7515 §5.2 step 4); PyJWT also sniffs UTF-16/32: we are stricter
+        value = json.loads(b64url_decode(segment).decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise _refuse(f"malformed token: the {name} is not base64url JSON") from None
+    if type(value) is not dict:
+        raise _refuse(f"malformed token: the {name} is not a JSON object")
+    return value
+
+
+def _numeric_date(value: object, name: str) -> int:
+    """RFC 7519 §2 NumericDate (a JSON number), truncated to an integer like PyJWT."""
+    if type(value) is int:
+        return value
+    if type(value) is float and math.isfinite(value):
+        return int(value)
+    raise _refuse(f"the {name} claim is not a number", "B3")
+
+
+def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    value = claims.get("scope", claims.get("scp"))
+    if value is None:
+        return frozenset()
+    if type(value) is str:
+        return frozenset(value.split())
+    if type(value) is list and all(type(v) is str for v in value):
+        return frozenset(value)
+    raise _refuse("the scope claim is neither a string nor a list of strings")
+
+
+class JWTVerifier(TokenVerifier):
+    """Verifies RFC 9068 JWT access tokens for one protected resource (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        resource: str | Sequence[str],
+        jwks_uri: str | None = None,
+        jwks: JWKSCache | None = None,
+        algorithms: Sequence[str] = ("RS256", "ES256"),
+        leeway: float = 30,
+        audience_check: bool = True,
+        required_typ: bool = False,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not issuer:
+            raise ValueError("issuer is required (RFC 9068 §4: exact iss match)")
+        unsupported = set(algorithms) - SUPPORTED_ALGORITHMS
+        if unsupported or not algorithms:
+            raise ValueError(
+                f"algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}; "
+                f"refused: {sorted(unsupported)}"
+            )
+        if (jwks is None) == (jwks_uri is None):
+            raise ValueError("give exactly one of jwks_uri or jwks")
+        self.issuer = issuer
+        self.resources = (resource,) if isinstance(resource, str) else tuple(resource)
+        if audience_check and not self.resources:
+            raise ValueError("resource is required when audience_check is on (S-20)")
+        if not audience_check:
+            log.warning(
+                "JWTVerifier for %s: audience check DISABLED; tokens minted for any resource "
+                "of this issuer will be accepted (S-20 requires it on)",
+                issuer,
+            )
+        self.jwks = jwks if jwks is not None else JWKSCache(str(jwks_uri))
+        self._own_jwks = jwks is None
+        self.algorithms = frozenset(algorithms)
+        self.leeway = float(leeway)
+        self.audience_check = audience_check
+        self.required_typ = required_typ
+        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, tuple[float, AccessToken]] = OrderedDict()
+        self._headers: dict[bytes, tuple[str, str | None]] = {}  # header segments seen signed
+        self._resource_set = frozenset(self.resources)
+        self._clock = clock
+
+    async def verify(self, token: str) -> AccessToken:
+        """Verify a bearer token; ``InvalidToken`` with the reason (never the token) otherwise."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise _refuse(f"token longer than {MAX_TOKEN_LENGTH} characters", "B13")
+        if not token.isascii():
+            raise _refuse("malformed token: non-ASCII characters", "B13")
+        raw = token.encode("ascii")
+        digest = hashlib.sha256(raw).digest()
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None:
+            if now < cached[0]:
+                self._cache.move_to_end(digest)
+                return cached[1]
+            self._cache.pop(digest, None)
+        deadline, access = await self._verify_cold(raw, now)
+        if self._cache_size > 0 and now < deadline:
+            self._cache[digest] = (deadline, access)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return access
+
+    def _check_header(self, segment: bytes) -> tuple[str, str | None]:
+        """Step 1a: only ``alg`` (pinned) and ``kid`` are used; ``crit`` is refused (B2)."""
+        header = _json_object(segment, "header")
+        alg, kid = header.get("alg"), header.get("kid")
+        if type(alg) is not str or alg not in self.algorithms:
+            accepted = ", ".join(sorted(self.algorithms))
+            raise _refuse("signature algorithm not allowed", "B2", f"accepted: {accepted}")
+        if "kid" in header and type(kid) is not str:
+            raise _refuse("malformed token: kid is not a string", "B2")
+        if "crit" in header or header.get("b64", True) is not True:
+            raise _refuse("token uses a critical JWS extension this server does not support", "B2")
+        typ = header.get("typ")
+        if typ is not None or self.required_typ:
+            allowed = _ACCESS_TYPES if self.required_typ else _JWT_TYPES
+            if type(typ) is not str or typ.lower() not in allowed:
+                raise _refuse(
+                    "token type is not an access token (RFC 9068 typ at+jwt)",
+                    hint="this server accepts access tokens only, not ID tokens or other JWTs",
+                )
+        return alg, kid
+
+    async def _verify_cold(self, raw: bytes, now: float) -> tuple[float, AccessToken]:
+        parts = raw.split(b".")
+        if len(parts) != 3:
+            raise _refuse("malformed token: not a JWS compact serialization (3 segments)")
+        known = self._headers.get(parts[0])
+        alg, kid = known if known is not None else self._check_header(parts[0])
+        try:
+            signature = b64url_decode(parts[2])
+        except ValueError:
+            raise _refuse("malformed token: the signature is not base64url") from None
+        key = self.jwks.peek(kid, alg)
+        if key is None:
+            key = await self.jwks.key(kid, alg)
+        try:
+            _VERIFY[alg](key, signature, raw[: len(parts[0]) + 1 + len(parts[1])])
+        except (InvalidSignature, ValueError):
+            raise _refuse("signature verification failed", "B2") from None
+        if known is None and len(self._headers) < _MAX_HEADERS:  # only signed headers are kept
+            self._headers[parts[0]] = (alg, kid)
+        return self._check_claims(_json_object(parts[1], "payload"), now)
+
+    def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, AccessToken]:
+        """Step 2: RFC 7519 §7.2 / RFC 9068 §4 claims, with PyJWT's leeway semantics."""
+        if claims.get("exp") is None:
+            raise _refuse("token has no exp claim", "B3")
+        exp = _numeric_date(claims["exp"], "exp")
+        if "iat" in claims and _numeric_date(claims["iat"], "iat") > now + self.leeway:
+            raise _refuse("token issued in the future (iat)", "B3", "check the clocks")
+        if "nbf" in claims and _numeric_date(claims["nbf"], "nbf") > now + self.leeway:
+            raise _refuse("token not yet valid (nbf)", "B3", "check the clocks")
+        if exp <= now - self.leeway:
+            raise _refuse("token expired", "B3", "obtain a new access token")
+        if claims.get("iss") != self.issuer:
+            raise _refuse("token issuer mismatch", "B3", f"accepted issuer: {self.issuer}")
+        aud = claims.get("aud")
+        if type(aud) is str:
+            audience: tuple[str, ...] = (aud,)
+        elif type(aud) is list and all(type(a) is str for a in aud):
+            audience = tuple(aud)
+        else:
+            audience = ()
+        if self.audience_check and self._resource_set.isdisjoint(audience):
+            raise _refuse(
+                "token audience does not include this resource",
+                "S-20",
+                f"request the token with resource={self.resources[0]} (RFC 8707)",
+            )
+        for name in _STRING_CLAIMS:
+            if name in claims and type(claims[name]) is not str:
+                raise _refuse(f"the {name} claim is not a string")
+        access = AccessToken(
+            issuer=self.issuer,
+            subject=claims.get("sub"),
+            client_id=claims.get("client_id", claims.get("azp")),
+            audience=audience,
+            scopes=_scopes(claims),
+            expires_at=float(exp),
+            claims=MappingProxyType(claims),
+        )
+        return float(exp), access
+
+    async def aclose(self) -> None:
+        """Close the JWKS cache this verifier created."""
+        if self._own_jwks:
+            await self.jwks.aclose()
