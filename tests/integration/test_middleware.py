@@ -12,10 +12,13 @@ import logging
 import time
 from collections.abc import Iterator
 
+import anyio
 import httpx2
 import pytest
-from tests.helpers.asgi_server import serve_asgi
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
+from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidToken
 from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
@@ -491,3 +494,73 @@ def test_s18_required_scopes_and_policy_are_exclusive():
             required_scopes=["a"],
             scope_policy=ScopePolicy(required=["a"]),
         )
+
+
+# --- other ASGI scope types ------------------------------------------------------------------
+
+
+async def websocket_app(scope, receive, send):
+    assert scope["type"] == "websocket"
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": current_token().subject})
+    await send({"type": "websocket.close"})
+
+
+def test_s22_websocket_upgrades_are_authenticated_too():
+    auth = BearerAuth(
+        websocket_app,
+        verifier=DictVerifier(),
+        resource="https://mcp.example.com/mcp",
+        required_scopes=["mcp:read"],
+    )
+    with serve_asgi(auth, ws="websockets-sansio") as server:
+        url = server.url("/ws").replace("http://", "ws://")
+        for headers, status, error in [
+            ({}, 401, None),
+            (bearer("expired-token"), 401, "invalid_token"),
+            (bearer("nothing-token"), 403, "insufficient_scope"),
+        ]:
+            with pytest.raises(InvalidStatus) as refused:
+                ws_connect(url, additional_headers=headers).close()
+            response = refused.value.response
+            assert response.status_code == status
+            parsed = read_bearer_challenge(response.headers.get_all("www-authenticate"))
+            assert parsed is not None
+            assert parsed.error == error
+        with ws_connect(url, additional_headers=bearer("read-token")) as ws:
+            assert ws.recv() == "user-read-token"
+
+
+def test_s22_websocket_without_the_denial_extension_is_closed():
+    auth = BearerAuth(websocket_app, verifier=DictVerifier(), resource="https://a.example/mcp")
+    sent = []
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
+    anyio.run(auth, scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_verifier_is_closed_at_lifespan_shutdown():
+    class ClosingVerifier(DictVerifier):
+        closed = 0
+
+        async def aclose(self) -> None:
+            ClosingVerifier.closed += 1
+
+    kept = ClosingVerifier()
+    with serve_asgi(
+        BearerAuth(EchoApp(), verifier=ClosingVerifier(), resource="https://a.example")
+    ):
+        pass
+    with serve_asgi(
+        BearerAuth(EchoApp(), verifier=kept, resource="https://a.example", close_verifier=False)
+    ):
+        pass
+    assert ClosingVerifier.closed == 1

@@ -34,17 +34,21 @@ from zeroauth.server.metadata import ProtectedResourceMetadataApp, build_resourc
 from zeroauth.server.scopes import ScopePolicy
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
-__all__ = ["TOKEN_SCOPE_KEY", "BearerAuth", "current_token"]
+__all__ = ["TOKEN_SCOPE_KEY", "BearerAuth", "current_token", "current_token_var"]
 
 TOKEN_SCOPE_KEY = "zeroauth.token"
 """The ASGI scope key holding the verified :class:`AccessToken`."""
 
-_current: ContextVar[AccessToken | None] = ContextVar("zeroauth_current_token", default=None)
+current_token_var: ContextVar[AccessToken | None] = ContextVar(
+    "zeroauth_current_token", default=None
+)
+"""Set by :class:`BearerAuth` around the app, and by the integrations around each MCP message
+(an MCP session may run handlers in a task started by an earlier request)."""
 
 
 def current_token() -> AccessToken | None:
     """The verified token of the request being served (None outside a protected request)."""
-    return _current.get()
+    return current_token_var.get()
 
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -97,7 +101,9 @@ class BearerAuth:
     ``resource`` is the canonical URL clients use (``https://mcp.example.com/mcp``). With
     ``authorization_servers`` the middleware also serves the resource's PRM document at its
     path-inserted and root well-known URLs; without, serve it with
-    :class:`ProtectedResourceMetadataApp` (several resources in one app). Per-route and per-tool
+    :class:`ProtectedResourceMetadataApp` (several resources in one app). The verifier's
+    ``aclose()`` (when it has one) runs at lifespan shutdown unless ``close_verifier=False``.
+    Per-route and per-tool
     scopes come from ``scope_policy``; per-tool checks read the JSON-RPC body of ``POST``
     requests under ``mcp_path`` (default: the path of ``resource``), up to ``max_body_size``.
     """
@@ -119,11 +125,13 @@ class BearerAuth:
         resource_metadata_url: str | None = None,
         max_token_length: int = 16384,
         max_body_size: int = 4 * 1024 * 1024,
+        close_verifier: bool = True,
     ) -> None:
         if scope_policy is not None and required_scopes:
             raise ValueError("give required_scopes inside scope_policy, not both")
         self.app = app
         self._verifier = verifier
+        self._close_verifier = close_verifier
         self._policy = scope_policy or ScopePolicy(required=required_scopes)
         self._required = self._policy.required
         self._mcp_path = (mcp_path or urlsplit(resource).path or "/").rstrip("/")
@@ -177,7 +185,9 @@ class BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
+            await self.app(
+                scope, receive, self._lifespan_send(send) if kind == "lifespan" else send
+            )
             return
         bypass = self._bypass.get(scope["path"])
         if bypass is not None:
@@ -207,11 +217,24 @@ class BearerAuth:
             await self._deny(scope, send, self._refusal(error, needed))
             return
         scope[TOKEN_SCOPE_KEY] = outcome
-        reset = _current.set(outcome)
+        reset = current_token_var.set(outcome)
         try:
             await self.app(scope, receive, send)
         finally:
-            _current.reset(reset)
+            current_token_var.reset(reset)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        """Closes the verifier (its JWKS/introspection HTTP client) when the app shuts down."""
+        closer = getattr(self._verifier, "aclose", None)
+        if not self._close_verifier or closer is None:
+            return send
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await closer()
+            await send(message)
+
+        return send_closing
 
     async def _authenticate(self, scope: Scope) -> AccessToken | Response:
         """The verified token, or the response refusing the request."""
@@ -283,8 +306,11 @@ class BearerAuth:
 
     async def _deny(self, scope: Scope, send: Send, response: Response) -> None:
         status, headers, body = response
+        prefix = "http.response"
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 1008})  # the server answers 403
+                return
+            prefix = "websocket.http.response"  # ASGI extension: a real 401/403 with challenge
+        await send({"type": f"{prefix}.start", "status": status, "headers": headers})
+        await send({"type": f"{prefix}.body", "body": body})

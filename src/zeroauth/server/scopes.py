@@ -207,6 +207,10 @@ class ScopePolicy:
                 needed.extend(scopes)
         return tuple(dict.fromkeys(needed))
 
+    def explicit_tool_scopes(self, name: str) -> tuple[str, ...] | None:
+        """The scopes ``tools=`` gives for ``name``, or None when it does not name the tool."""
+        return self._tools.get(name)
+
     async def tool_scopes(self, name: str) -> tuple[str, ...]:
         """The scopes a tool declares (explicit mapping first, then the resolver); () if none."""
         explicit = self._tools.get(name)

@@ -1,0 +1,140 @@
+"""Protect an official ``mcp`` SDK server (2.x ``MCPServer``, or the low-level ``Server``).
+
+``protect(server, verifier=..., resource=..., authorization_servers=[...])`` returns one ASGI app:
+the SDK's streamable-HTTP app behind :class:`~zeroauth.server.middleware.BearerAuth`, which also
+serves the RFC 9728 document (S-01, S-08). Per-tool scopes (S-15..S-17) are declared with
+:func:`~zeroauth.server.scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
+enforced by the middleware as HTTP 403 before the SDK runs. A context-tier SDK middleware (the
+SDK's ``ServerMiddleware`` hook) filters ``tools/list`` to the tools the caller may call, makes
+:func:`~zeroauth.server.middleware.current_token` right inside every handler, and re-checks a
+tool's scopes before it runs (a JSON-RPC error, only reachable when the HTTP check was bypassed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from starlette.types import ASGIApp
+
+from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
+from zeroauth.server.scopes import ScopePolicy, ToolResolver, declared_scopes
+from zeroauth.server.verifier import AccessToken, TokenVerifier
+
+__all__ = ["ZeroAuthServerMiddleware", "protect", "tool_resolver"]
+
+_FORBIDDEN = -32003  # JSON-RPC server-defined error: the HTTP layer should have answered 403
+
+
+def tool_resolver(server: Any) -> ToolResolver | None:
+    """Reads :func:`requires_scopes` markers from an ``MCPServer``'s tool registry by name."""
+    manager = getattr(server, "_tool_manager", None)
+    get_tool = getattr(manager, "get_tool", None)
+    if get_tool is None:
+        return None
+
+    async def resolve(name: str) -> tuple[str, ...] | None:
+        tool = get_tool(name)
+        return None if tool is None else declared_scopes(tool.fn)
+
+    return resolve
+
+
+def _token(ctx: ServerRequestContext[Any, Any]) -> AccessToken | None:
+    scope = getattr(ctx.request, "scope", None)
+    token = scope.get(TOKEN_SCOPE_KEY) if isinstance(scope, dict) else None
+    return token if isinstance(token, AccessToken) else None
+
+
+class ZeroAuthServerMiddleware:
+    """SDK context-tier middleware: token context, ``tools/list`` filter, tool re-check."""
+
+    def __init__(self, policy: ScopePolicy) -> None:
+        self.policy = policy
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        token = _token(ctx)
+        reset = current_token_var.set(token)
+        try:
+            if ctx.method == "tools/call" and self.policy.checks_tools:
+                name = ctx.params.get("name") if ctx.params else None
+                if isinstance(name, str):
+                    needed = await self.policy.tool_scopes(name)
+                    granted = token.scopes if token else frozenset()
+                    if needed and not self.policy.satisfies(granted, needed):
+                        raise MCPError(_FORBIDDEN, f"insufficient_scope: needs {' '.join(needed)}")
+            result = await call_next(ctx)
+            if ctx.method == "tools/list" and self.policy.filter_tools_list:
+                result = await self._filter(result, token)
+            return result
+        finally:
+            current_token_var.reset(reset)
+
+    async def _filter(self, result: HandlerResult, token: AccessToken | None) -> HandlerResult:
+        if result is None:
+            return result
+        tools = result.get("tools") if isinstance(result, dict) else getattr(result, "tools", None)
+        if not isinstance(tools, list):
+            return result
+        granted = token.scopes if token else frozenset()
+        names = [t.get("name") if isinstance(t, dict) else getattr(t, "name", None) for t in tools]
+        allowed = await self.policy.visible_tools(granted, [n for n in names if isinstance(n, str)])
+        kept = [tool for tool, name in zip(tools, names, strict=True) if name in allowed]
+        if len(kept) == len(tools):
+            return result
+        if isinstance(result, dict):
+            return {**result, "tools": kept}
+        update: dict[str, Any] = {"tools": kept}
+        if "cache_scope" in type(result).model_fields:
+            update["cache_scope"] = "private"  # a filtered list is per caller (SEP-2549)
+        return result.model_copy(update=update)
+
+
+def protect(
+    server: Any,
+    *,
+    verifier: TokenVerifier,
+    resource: str,
+    authorization_servers: Sequence[str],
+    scopes_supported: Sequence[str] | None = None,
+    required_scopes: Sequence[str] = (),
+    hierarchy: Mapping[str, Sequence[str]] | None = None,
+    tool_scopes: Mapping[str, Sequence[str]] | None = None,
+    scope_policy: ScopePolicy | None = None,
+    resource_name: str | None = None,
+    path: str | None = None,
+    **app_options: Any,
+) -> ASGIApp:
+    """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
+
+    ``path`` defaults to the path of ``resource``; ``app_options`` go to the SDK's
+    ``streamable_http_app`` (``stateless_http``, ``json_response``, ``transport_security``...).
+    Give either ``scope_policy`` or the shorthand ``required_scopes``/``hierarchy``/``tool_scopes``.
+    """
+    if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
+        raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
+    policy = scope_policy or ScopePolicy(
+        required=required_scopes, hierarchy=hierarchy, tools=tool_scopes
+    )
+    if policy.tool_resolver is None:
+        policy = policy.with_resolver(tool_resolver(server))
+    mcp_path = path or urlsplit(resource).path or "/"
+    hooks = server.middleware
+    hooks[:] = [hook for hook in hooks if not isinstance(hook, ZeroAuthServerMiddleware)]
+    hooks.append(ZeroAuthServerMiddleware(policy))
+    app = server.streamable_http_app(streamable_http_path=mcp_path, **app_options)
+    return BearerAuth(
+        app,
+        verifier=verifier,
+        resource=resource,
+        authorization_servers=authorization_servers,
+        scopes_supported=scopes_supported,
+        scope_policy=policy,
+        resource_name=resource_name,
+        mcp_path=mcp_path,
+    )
