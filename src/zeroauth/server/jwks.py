@@ -297,17 +297,21 @@ class JWKSCache:
         except RuntimeError:  # not asyncio (e.g. trio): refresh inline
             await self._refresh()
             return
-        self._inflight = anyio.Event()  # claimed before the task runs: no second fetch
-        self._background = loop.create_task(self._run(self._inflight))
+        self._background = loop.create_task(self._run(self._claim()))
 
     async def _refresh(self) -> None:
-        self._inflight = anyio.Event()
+        done = self._claim()
         with anyio.CancelScope(shield=True):  # shared by every waiter; bounded by the timeout
-            await self._run(self._inflight)
+            await self._run(done)
 
-    async def _run(self, done: anyio.Event) -> None:
+    def _claim(self) -> anyio.Event:
+        """Mark a fetch as started (synchronously: no second fetch can start meanwhile)."""
+        self._inflight = anyio.Event()
         self._last_attempt = self._clock()
         self.fetch_count += 1
+        return self._inflight
+
+    async def _run(self, done: anyio.Event) -> None:
         try:
             keys, ttl = await self._fetch()
         except Exception as exc:  # any failure keeps the old keys
