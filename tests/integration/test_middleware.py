@@ -404,10 +404,24 @@ def test_s16_batch_needs_the_union_of_its_tools(client, served):
         b'"params":{"name":"reset"}}',
         b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"reset"}}',
         b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":42}}',
-        b"{not json",
-        b"\xff\xfe{}",
+        b"{not json tools/call",
+        b"\xff\xfe{tools/call}",
+        call("reset").decode().encode("utf-16"),
+        call("reset").decode().encode("utf-32-le"),
+        b"[" * 20_000 + call("reset"),
+        b'{"method":"tools/call","params":{"name":"r\\u0065set"},"method":"tools/call"}',
     ],
-    ids=["duplicate-method", "duplicate-name", "non-string-name", "not-json", "bad-utf8"],
+    ids=[
+        "duplicate-method",
+        "duplicate-name",
+        "non-string-name",
+        "not-json",
+        "bad-utf8",
+        "utf-16",
+        "utf-32",
+        "deeply-nested",
+        "escaped-duplicate",
+    ],
 )
 def test_s15_body_that_hides_the_tool_is_refused(client, served, body):
     calls = served.app.calls
@@ -423,6 +437,23 @@ def test_s15_escaped_method_name_is_still_checked(client, served):
     assert response.status_code == 403
 
 
+def test_s15_tool_arguments_named_like_members_are_still_checked(client, served):
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "reset", "arguments": {"name": "x", "method": "tools/list"}},
+        }
+    ).encode()
+    response = client.post("/mcp", content=body, headers=bearer("read-token"))
+    assert response.status_code == 403
+    other = b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"reset"}}'
+    response = client.post("/mcp", content=other, headers=bearer("read-token"))
+    assert response.status_code == 200
+    assert response.json()["body"] == other.decode()
+
+
 def test_oversized_body_on_the_mcp_path_is_413(client, served):
     response = client.post("/mcp", content=b" " * (65 * 1024), headers=bearer("read-token"))
     assert response.status_code == 413
@@ -430,6 +461,10 @@ def test_oversized_body_on_the_mcp_path_is_413(client, served):
 
 def test_tool_checks_only_apply_under_the_mcp_path(client, served):
     response = client.post("/upload", content=b"{not json", headers=bearer("read-token"))
+    assert response.status_code == 200
+    assert response.json()["body"] == "{not json"
+    # under the MCP path, a body that cannot name tools/call is left to the app to reject
+    response = client.post("/mcp", content=b"{not json", headers=bearer("read-token"))
     assert response.status_code == 200
     assert response.json()["body"] == "{not json"
 
