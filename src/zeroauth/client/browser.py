@@ -231,7 +231,6 @@ class BrowserUserStep(UserStepBase):
         self._guard = threading.Lock()
 
     def redirect_uri(self, preferred: str) -> str:
-        check_redirect_uri(preferred)
         parts = urlsplit(preferred)
         host = parts.hostname or "127.0.0.1"
         if parts.scheme != "http" or not is_loopback_host(host):
@@ -245,7 +244,7 @@ class BrowserUserStep(UserStepBase):
         sock = _bind(host, parts.port or 0)
         port = sock.getsockname()[1]
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        uri = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+        uri = check_redirect_uri(urlunsplit((parts.scheme, netloc, parts.path or "/", "", "")))
         with self._guard:
             old = self._pending.pop(uri, None)
             self._pending[uri] = sock
@@ -274,7 +273,9 @@ class BrowserUserStep(UserStepBase):
         server.timeout = 0.2
         deadline = time.monotonic() + self.timeout
         try:
-            self.opener(url)
+            # The opener runs beside the listener: a browser (or a test playing one) may come
+            # back before the opener returns.
+            threading.Thread(target=self.opener, args=(url,), daemon=True).start()
             while server.query is None:
                 if time.monotonic() > deadline:
                     raise AuthorizationResponseError(

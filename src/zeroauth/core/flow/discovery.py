@@ -26,7 +26,7 @@ from zeroauth.core.errors import (
     ZeroAuthError,
 )
 from zeroauth.core.flow.run import Discovered, Run, fetch
-from zeroauth.core.flow.steps import HTTPRequest, HTTPResponse, Step
+from zeroauth.core.flow.steps import HTTPRequest, HTTPResponse, Invalidate, Step
 from zeroauth.core.resource import canonical_resource, check_prm_resource, resource_to_send
 from zeroauth.core.resource_metadata import PRMCandidate, ResourceMetadata, prm_candidates
 from zeroauth.core.server_metadata import (
@@ -77,16 +77,24 @@ def discover_resource(
                 _json(response, "protected resource metadata"), where=candidate.url, policy=policy
             )
         except (InvalidInput, ResourceMetadataError) as exc:
+            yield Invalidate((candidate.url,))  # a refused document never stays cached (A8)
             reasons.append(f"{candidate.url}: {exc.message}")
             continue
-        # C-09: a document naming another resource is refused outright (A1), never skipped.
-        check_prm_resource(
-            prm.resource,
-            server_url=run.server_url,
-            source=candidate.source,
-            strict=run.config.strict_resource,
-            where=candidate.url,
-        )
+        except ZeroAuthError:
+            yield Invalidate((candidate.url,))
+            raise
+        try:
+            # C-09: a document naming another resource is refused outright (A1), never skipped.
+            check_prm_resource(
+                prm.resource,
+                server_url=run.server_url,
+                source=candidate.source,
+                strict=run.config.strict_resource,
+                where=candidate.url,
+            )
+        except ZeroAuthError:
+            yield Invalidate((candidate.url,))
+            raise
         return prm, candidate, response.from_cache
     if server_trouble or not run.config.legacy:
         raise ResourceMetadataError(
@@ -128,12 +136,17 @@ def discover_server(
         try:
             data = _json(response, "authorization server metadata")
         except InvalidInput as exc:
+            yield Invalidate((request.url,))
             reasons.append(f"{request.url}: {exc.message}")
             continue
-        # C-17 (A2) and the URL policy (A6, A7) raise here: a wrong document is never skipped.
-        md = ServerMetadata.from_json(data, issuer=issuer, where=request.url, policy=policy)
-        if capabilities:
-            check_capabilities(md)
+        try:
+            # C-17 (A2), the URL policy (A6, A7) and C-18/C-19 (A5) raise: never skipped.
+            md = ServerMetadata.from_json(data, issuer=issuer, where=request.url, policy=policy)
+            if capabilities:
+                check_capabilities(md)
+        except ZeroAuthError:
+            yield Invalidate((request.url,))
+            raise
         return md, response.from_cache, tuple(urls)
     raise ServerMetadataError(
         "no authorization server metadata found",
@@ -191,11 +204,15 @@ def _choose_issuer(run: Run, prm: ResourceMetadata) -> str:
 def discover(
     run: Run, challenge: BearerChallenge | None, *, use_cache: bool, metadata_cache: bool = True
 ) -> Generator[Step, Any, Discovered]:
-    """PRM (or the legacy origin AS) and AS metadata for ``run.server_url``."""
+    """PRM (or the legacy origin AS) and AS metadata for ``run.server_url``.
+
+    ``use_cache`` governs the PRM (C-11: re-validated on a fresh 401 carrying
+    ``resource_metadata``); ``metadata_cache`` the AS metadata (only bypassed when healing).
+    """
     found = yield from discover_resource(run, challenge, use_cache=use_cache)
     capabilities = not run.config.machine
     if found is None:
-        md, urls = yield from _legacy_server(run, use_cache=use_cache and metadata_cache)
+        md, urls = yield from _legacy_server(run, use_cache=metadata_cache)
         return Discovered(
             server_url=run.server_url,
             resource=canonical_resource(run.server_url),
@@ -211,7 +228,7 @@ def discover(
     issuer = _choose_issuer(run, prm)
     try:
         md, md_cached, urls = yield from discover_server(
-            run, issuer, use_cache=use_cache and metadata_cache, capabilities=capabilities
+            run, issuer, use_cache=metadata_cache, capabilities=capabilities
         )
     except ZeroAuthError as exc:
         if exc.where is None:

@@ -297,7 +297,7 @@ def _healing(
         run.speculative.clear()
         run.redirect_uri = None
         run.client = None
-        disc = yield from discover(run, challenge, use_cache=False)
+        disc = yield from discover(run, challenge, use_cache=False, metadata_cache=False)
         return (yield from body(disc))
 
 
