@@ -14,8 +14,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tests.helpers.asgi_server import serve_asgi
 
+from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.errors import InvalidInput, ResourceMetadataError
 from zeroauth.core.resource import check_prm_resource
 from zeroauth.core.resource_metadata import ResourceMetadata, prm_candidates

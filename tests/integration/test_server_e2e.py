@@ -148,13 +148,15 @@ async def client(
     target: Protected, token: str, recorder: Recorder, mode: str
 ) -> AsyncIterator[Client]:
     """The official SDK client, sending ``token`` as a Bearer header on every request."""
-    async with httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"},
-        event_hooks={"response": [recorder]},
-        timeout=20,
-    ) as http:
-        async with Client(streamable_http_client(target.url, http_client=http), mode=mode) as mcp:
-            yield mcp
+    async with (
+        httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"},
+            event_hooks={"response": [recorder]},
+            timeout=20,
+        ) as http,
+        Client(streamable_http_client(target.url, http_client=http), mode=mode) as mcp,
+    ):
+        yield mcp
 
 
 MODES = ["legacy", "2026-07-28"]

@@ -1,1 +1,23 @@
 """Resource-server side: ASGI middleware, Protected Resource Metadata, token verification."""
+
+from zeroauth.server.metadata import (
+    ProtectedResourceMetadataApp,
+    build_resource_metadata,
+    protected_resource_routes,
+)
+from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
+from zeroauth.server.scopes import ScopePolicy, requires_scopes
+from zeroauth.server.verifier import AccessToken, TokenVerifier
+
+__all__ = [
+    "TOKEN_SCOPE_KEY",
+    "AccessToken",
+    "BearerAuth",
+    "ProtectedResourceMetadataApp",
+    "ScopePolicy",
+    "TokenVerifier",
+    "build_resource_metadata",
+    "current_token",
+    "protected_resource_routes",
+    "requires_scopes",
+]
