@@ -1,0 +1,250 @@
+"""Turn an ``IdPProfile`` into keyword arguments for zeroauth's real components.
+
+- ``client_options``  -> ``FlowConfig(**...)`` / ``ZeroAuth(**...)`` (MCP C-22 identity, C-33
+  ``resource``, C-37 scopes);
+- ``verifier_options`` -> ``JWTVerifier(**...)`` (RFC 9068 §4: ``iss``, ``aud``, JWKS; S-19, S-20);
+- ``resource_options`` -> ``BearerAuth(**...)`` (RFC 9728 ``authorization_servers``,
+  ``scopes_supported``), with ``scope_hierarchy`` for IdPs whose tokens carry short scope names;
+- ``authorization_server`` / ``match_issuer`` build and parse issuers from the profile template;
+- ``metadata_urls`` lists, in zeroauth's C-14/C-15 candidate order, the well-known URLs the IdP
+  actually serves (the first one is where discovery succeeds); ``detect`` names the IdP behind
+  an issuer by its well-known host or path shape.
+
+Pure functions, no I/O. Knobs zeroauth lacks are never faked here: they are ``Gap`` records on
+the profile (``flow_gaps``, ``verifier_gaps``).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from zeroauth.core.registration import ClientInfo
+from zeroauth.core.server_metadata import metadata_candidates
+from zeroauth.core.urls import origin
+from zeroauth.idp.profiles import (
+    AUTH0,
+    COGNITO,
+    ENTRA,
+    KEYCLOAK,
+    OKTA,
+    DiscoveryForm,
+    IdPProfile,
+)
+
+__all__ = [
+    "OIDC_SCOPES",
+    "authorization_server",
+    "client_options",
+    "detect",
+    "match_issuer",
+    "metadata_urls",
+    "qualify_scopes",
+    "resource_options",
+    "scope_hierarchy",
+    "verifier_options",
+]
+
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+"""Never prefixed: Entra treats them as OpenID Connect scopes (scopes-oidc.md)."""
+
+_WIDE = frozenset({"base"})  # placeholders that may span path segments (Keycloak's /auth)
+
+
+def _fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def _fill(template: str, values: Mapping[str, str], *, what: str, profile: IdPProfile) -> str:
+    missing = [name for name in _fields(template) if name not in values]
+    if missing:
+        raise ValueError(
+            f"{profile.name}: {what} {template!r} needs {', '.join(missing)} "
+            f"(pass them as keyword arguments)"
+        )
+    return template.format_map(dict(values))
+
+
+def authorization_server(profile: IdPProfile, **params: str) -> str:
+    """The AS issuer from the profile template, e.g. ``authorization_server(KEYCLOAK,
+    base="https://kc.example.com", realm="mcp")``."""
+    return _fill(profile.issuer_template, params, what="issuer template", profile=profile)
+
+
+def match_issuer(profile: IdPProfile, issuer: str) -> dict[str, str] | None:
+    """The template fields of ``issuer`` (exact match of the template's literal parts), or None."""
+    pattern = ""
+    for literal, name, _, _ in string.Formatter().parse(profile.issuer_template):
+        pattern += re.escape(literal)
+        if name:
+            body = r"https?://[^?#\s]+?" if name in _WIDE else r"[^/?#\s]+"
+            pattern += f"(?P<{name}>{body})"
+    found = re.fullmatch(pattern, issuer)
+    return None if found is None else found.groupdict()
+
+
+def detect(issuer: str) -> IdPProfile | None:
+    """The profile whose well-known hosting matches ``issuer`` (a hint for diagnostics, never a
+    security decision). Keycloak is recognised by its ``/realms/<name>`` path only."""
+    host = (urlsplit(issuer).hostname or "").lower()
+    if host.startswith("login.microsoftonline.") and match_issuer(ENTRA, issuer):
+        return ENTRA
+    if host.startswith("cognito-idp.") and host.endswith(".amazonaws.com"):
+        return COGNITO if match_issuer(COGNITO, issuer) else None
+    if host.endswith((".okta.com", ".oktapreview.com", ".okta-emea.com")):
+        return OKTA if match_issuer(OKTA, issuer) else None
+    if host.endswith(".auth0.com"):
+        return AUTH0 if match_issuer(AUTH0, issuer) else None
+    if match_issuer(KEYCLOAK, issuer):
+        return KEYCLOAK
+    return None
+
+
+def _form_urls(issuer: str) -> dict[DiscoveryForm, str]:
+    base, path = origin(issuer), urlsplit(issuer).path.rstrip("/")
+    return {
+        "oauth-inserted": f"{base}/.well-known/oauth-authorization-server{path}",
+        "openid-inserted": f"{base}/.well-known/openid-configuration{path}",
+        "openid-appended": f"{base}{path}/.well-known/openid-configuration",
+        "oauth-appended": f"{base}{path}/.well-known/oauth-authorization-server",
+    }
+
+
+def metadata_urls(profile: IdPProfile, issuer: str) -> tuple[str, ...]:
+    """zeroauth's candidates for ``issuer`` (C-14, C-15 order) that this IdP serves; discovery
+    finds the metadata at the first one. Empty when zeroauth tries none of its forms."""
+    forms = _form_urls(issuer)
+    served = {forms[form] for form in profile.discovery_forms}
+    return tuple(url for url in metadata_candidates(issuer) if url in served)
+
+
+def qualify_scopes(scopes: Sequence[str], prefix: str) -> tuple[str, ...]:
+    """``prefix + name`` for each scope, except OpenID scopes and names already qualified
+    (containing ``/``, e.g. ``api://app/read`` or ``https://graph.microsoft.com/User.Read``)."""
+    return tuple(s if s in OIDC_SCOPES or "/" in s else prefix + s for s in scopes)
+
+
+def _prefix(profile: IdPProfile, params: Mapping[str, str]) -> str | None:
+    if profile.scope_prefix_template is None:
+        return None
+    return _fill(profile.scope_prefix_template, params, what="scope prefix", profile=profile)
+
+
+def client_options(
+    profile: IdPProfile,
+    *,
+    issuer: str,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    scopes: Sequence[str] | None = None,
+    **params: str,
+) -> dict[str, Any]:
+    """Keyword arguments for ``FlowConfig`` / ``ZeroAuth`` that fit ``profile``.
+
+    ``client_id`` (and ``client_secret`` for a confidential client) registers a pre-registered
+    client for ``issuer`` (C-27); required when the IdP offers neither DCR nor CIMD to MCP
+    clients. ``scopes`` overrides scope selection; with a ``scope_prefix_template`` (Entra,
+    Cognito) they are qualified, e.g. ``app_id_uri="api://my-api"`` gives ``api://my-api/read``.
+    """
+    options: dict[str, Any] = {}
+    if not profile.send_resource:
+        options["send_resource"] = False
+    if client_id is not None:
+        options["preregistered"] = {
+            issuer: ClientInfo(
+                client_id=client_id,
+                issuer=issuer,
+                source="pre-registered",
+                client_secret=client_secret,
+                redirect_uris=tuple(redirect_uris),
+            )
+        }
+    elif profile.dcr not in ("yes", "opt-in") and profile.cimd not in ("yes", "opt-in"):
+        raise ValueError(
+            f"{profile.name}: no dynamic registration for MCP clients (dcr={profile.dcr}, "
+            f"cimd={profile.cimd}); register an application and pass client_id=",
+        )
+    if scopes is not None:
+        prefix = _prefix(profile, params)
+        options["scopes"] = tuple(scopes) if prefix is None else qualify_scopes(scopes, prefix)
+    return options
+
+
+def verifier_options(
+    profile: IdPProfile,
+    *,
+    issuer: str,
+    resource: str,
+    audience: str | Sequence[str] | None = None,
+    jwks_uri: str | None = None,
+    **params: str,
+) -> dict[str, Any]:
+    """Keyword arguments for ``JWTVerifier`` accepting this IdP's access tokens for ``resource``.
+
+    ``issuer`` is the AS issuer (as in PRM); the token issuer and the JWKS URL come from the
+    profile templates (fields parsed from ``issuer``, or given in ``params``). ``jwks_uri``
+    overrides the template: pass the metadata's ``jwks_uri`` when you have it. ``audience``
+    defaults to ``resource`` where the IdP can be set up to put the MCP URL in ``aud``; Entra
+    needs it (its v2 ``aud`` is the API app's client ID). An IdP with no ``aud`` (Cognito) gets
+    ``audience_check=False``, which JWTVerifier logs as a warning (see ``profile.verifier_gaps``).
+    """
+    fields: dict[str, str] = {**(match_issuer(profile, issuer) or {}), **params, "issuer": issuer}
+    token_issuer = _fill(profile.token_issuer_template, fields, what="iss", profile=profile)
+    options: dict[str, Any] = {
+        "issuer": token_issuer,
+        "jwks_uri": jwks_uri
+        or _fill(profile.jwks_template, fields, what="JWKS template", profile=profile),
+        "algorithms": profile.algorithms,
+        "required_typ": profile.typ_header is not None and profile.typ_header.lower() == "at+jwt",
+    }
+    if audience is not None:
+        options["resource"] = audience if isinstance(audience, str) else tuple(audience)
+    elif profile.audience == "resource":
+        options["resource"] = resource
+    elif profile.audience == "none":
+        options["resource"] = resource
+        options["audience_check"] = False
+    else:
+        raise ValueError(f"{profile.name}: pass audience= ({profile.audience_hint})")
+    return options
+
+
+def resource_options(
+    profile: IdPProfile, *, issuer: str, scopes: Sequence[str] = (), **params: str
+) -> dict[str, Any]:
+    """``BearerAuth`` keyword arguments: the exact issuer (Auth0's trailing ``/`` kept: C-17
+    compares strings) and ``scopes_supported`` in the form the IdP wants on the wire, so a
+    zero-config client requests them verbatim (C-37)."""
+    twin = issuer[:-1] if issuer.endswith("/") else issuer + "/"
+    if match_issuer(profile, issuer) is None and match_issuer(profile, twin) is not None:
+        raise ValueError(
+            f"{profile.name}: the issuer is {twin!r}, not {issuer!r}: clients compare it with "
+            "the metadata's issuer character by character (C-17)"
+        )
+    options: dict[str, Any] = {"authorization_servers": [issuer]}
+    if scopes:
+        prefix = _prefix(profile, params)
+        options["scopes_supported"] = (
+            list(scopes) if prefix is None else list(qualify_scopes(scopes, prefix))
+        )
+    return options
+
+
+def scope_hierarchy(
+    profile: IdPProfile, scopes: Sequence[str], **params: str
+) -> dict[str, list[str]]:
+    """For ``ScopePolicy(hierarchy=...)`` / ``protect(hierarchy=...)``: each short name the
+    IdP puts in the token (Entra ``scp``: ``read``) implies the qualified name the server
+    advertises and requires (``api://app/read``). Empty for IdPs without a scope prefix."""
+    prefix = _prefix(profile, params)
+    if prefix is None:
+        return {}
+    return {
+        short: [qualified]
+        for short, qualified in zip(scopes, qualify_scopes(scopes, prefix), strict=True)
+        if short != qualified
+    }

@@ -1,0 +1,359 @@
+"""What real identity providers do, as data: one ``IdPProfile`` per IdP (DESIGN "IdP quirks live
+in idp/").
+
+Each profile records how the IdP's issuer looks, which RFC 8414 / OpenID Connect Discovery
+well-known forms it serves (MCP C-14..C-16), whether its metadata advertises PKCE S256 (C-18),
+RFC 9207 ``iss`` (C-43), DCR / CIMD (C-22), what it does with the RFC 8707 ``resource``
+parameter (C-33), and what its access tokens look like to a resource server (RFC 9068 / RFC
+7519: ``iss``, ``aud``, scope claim, client-id claim, ``typ`` header, JWKS location; S-19, S-20).
+
+Every value was checked against the source cited in the comment next to it. Values that could
+not be confirmed are listed in the profile's ``unverified`` field (by field name) and are marked
+"UNVERIFIED" in the comment. Where zeroauth lacks a knob a profile needs, the profile carries a
+``Gap`` (``flow_gaps`` for the client flow, ``verifier_gaps`` for ``JWTVerifier``): "needs flow
+support". Nothing here performs I/O; ``zeroauth.idp.options`` turns a profile into keyword
+arguments for ``FlowConfig``/``ZeroAuth``, ``JWTVerifier`` and ``BearerAuth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+__all__ = [
+    "ALL_PROFILES",
+    "AUTH0",
+    "COGNITO",
+    "ENTRA",
+    "ENTRA_V1_TOKENS",
+    "KEYCLOAK",
+    "KEYCLOAK_BEFORE_26_4",
+    "OKTA",
+    "DiscoveryForm",
+    "Gap",
+    "IdPProfile",
+    "Support",
+]
+
+DiscoveryForm = Literal["oauth-inserted", "openid-inserted", "openid-appended", "oauth-appended"]
+"""Well-known forms, named as in ``docs/realas.md``: ``-inserted`` = RFC 8414 §3.1 (well-known
+between host and issuer path), ``-appended`` = OIDC Discovery §4 (after the issuer path). For a
+root issuer the inserted and appended URLs coincide."""
+
+Support = Literal["yes", "no", "opt-in", "gated", "experimental", "unknown"]
+"""``opt-in``: off until an admin enables it; ``gated``: needs a credential (initial access token /
+API key) that an MCP client does not have; ``experimental``: behind a feature flag."""
+
+ResourceHandling = Literal["honoured", "opt-in", "experimental", "ignored", "rejected", "unknown"]
+Audience = Literal["resource", "configured", "none"]
+"""What ends up in ``aud`` when the IdP is set up as its doc page says: the MCP server's URL
+(``resource``), a value the deployer must state (``configured``: e.g. Entra's app client ID), or
+no ``aud`` claim at all (``none``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A knob zeroauth does not have yet and this IdP needs (reported, never patched here)."""
+
+    knob: str  # the field to add, e.g. "FlowConfig.authorization_params"
+    type: str  # its Python type and default
+    where: str  # the module/function where it must be applied
+    why: str  # which IdP behaviour needs it
+
+
+@dataclass(frozen=True, slots=True)
+class IdPProfile:
+    """One identity provider's observable behaviour (see the module docstring).
+
+    Templates use ``{name}`` placeholders; ``{issuer}`` in ``jwks_template`` and
+    ``token_issuer_template`` is the AS issuer itself, other names are parsed out of it.
+    """
+
+    name: str
+    title: str
+    issuer_template: str  # the AS issuer, as listed in PRM authorization_servers
+    discovery_forms: frozenset[DiscoveryForm]
+    advertises_s256: bool | None  # code_challenge_methods_supported present with S256 (C-18)
+    iss_response: Support  # RFC 9207 iss in the authorization response
+    dcr: Support  # RFC 7591 dynamic client registration usable by an MCP client
+    cimd: Support  # Client ID Metadata Documents
+    resource_param: ResourceHandling  # RFC 8707 resource in authorize/token requests
+    audience: Audience
+    audience_hint: str  # what to pass as ``audience=`` / what the IdP puts in ``aud``
+    jwks_template: str
+    token_issuer_template: str = "{issuer}"  # the ``iss`` claim of its access tokens
+    scope_claim: Literal["scope", "scp"] = "scope"
+    client_id_claim: str = "client_id"
+    typ_header: str | None = "JWT"  # JWS ``typ`` of access tokens; None: absent
+    algorithms: tuple[str, ...] = ("RS256",)
+    send_resource: bool = True  # client option: send RFC 8707 resource (C-33 default)
+    scope_prefix_template: str | None = None  # scopes on the wire are "<prefix><name>"
+    flow_gaps: tuple[Gap, ...] = ()
+    verifier_gaps: tuple[Gap, ...] = ()
+    unverified: tuple[str, ...] = ()  # field names whose value we could not confirm
+    doc: str = ""
+
+
+# --- knobs zeroauth lacks ("needs flow support") -------------------------------------------
+
+ASSUME_S256 = Gap(
+    knob="FlowConfig.assume_s256_issuers",
+    type="frozenset[str] (AS issuers), default frozenset()",
+    where="core/flow/discovery.py discover_server(): before check_capabilities(md), treat an "
+    "ABSENT code_challenge_methods_supported as ('S256',) when md.issuer is listed (an explicit "
+    "list without S256 must still fail C-19)",
+    why="the IdP supports PKCE S256 but its OpenID metadata omits code_challenge_methods_supported,"
+    " so C-18 refuses it",
+)
+AUTHORIZATION_PARAMS = Gap(
+    knob="FlowConfig.authorization_params",
+    type="Mapping[str, str], default empty",
+    where="core/flow/authorize.py authorization_code(): build_authorization_request(..., "
+    "extra=config.authorization_params); also merged into the client_credentials token form in "
+    "core/flow/machine.py client_credentials()",
+    why="Auth0 without the Resource Parameter Compatibility Profile needs audience=<API "
+    "identifier>, otherwise it issues an opaque token for its /userinfo endpoint",
+)
+SCOPE_PREFIX = Gap(
+    knob="FlowConfig.scope_prefix",
+    type="str | None, default None",
+    where="core/flow/request.py _select_scopes() and the step-up union in step_up(): every scope "
+    "list before build_authorization_request / client_credentials_request; OIDC scopes (openid, "
+    "profile, email, offline_access) and scopes already containing '/' left as they are",
+    why="the server advertises short scope names but the IdP needs them qualified "
+    "(Entra: api://<app>/read); FlowConfig.scopes fixes the first request only, the step-up "
+    "union would add unqualified names again",
+)
+SCOPE_CLAIMS = Gap(
+    knob="JWTVerifier(scope_claims=...)",
+    type="Sequence[str], default ('scope', 'scp')",
+    where="server/jwt.py _scopes()",
+    why="permissions live in other claims: Entra app-only tokens use `roles`, Auth0 RBAC "
+    "dialects add `permissions`",
+)
+ISSUERS = Gap(
+    knob="JWTVerifier(issuer=str | Sequence[str])",
+    type="str | Sequence[str]",
+    where="server/jwt.py _check_claims()",
+    why="an Entra API moving from v1 to v2 tokens sees both https://sts.windows.net/<tenant>/ "
+    "and https://login.microsoftonline.com/<tenant>/v2.0",
+)
+CLIENT_BINDING = Gap(
+    knob="JWTVerifier(allowed_client_ids=..., required_claims=...)",
+    type="Sequence[str] | None; Mapping[str, str] | None",
+    where="server/jwt.py _check_claims()",
+    why="Cognito access tokens carry no aud; binding must use client_id and token_use=access, "
+    "otherwise audience_check=False accepts any token of the user pool, ID tokens included",
+)
+
+
+# --- Keycloak ----------------------------------------------------------------------------
+# Sources: keycloak/keycloak docs/guides/securing-apps/mcp-authz-server.adoc ("Integrating
+# with MCP"), PR #41440 + 26.4 upgrade notes (PR #42324: RFC 8414 inserted form), issues
+# #40923, #45271 (OIDC inserted form still 404), #29627/#29628 (appended oauth form); FastMCP
+# 4.1.6 providers/keycloak.py (realm URL = issuer, JWKS path).
+
+KEYCLOAK = IdPProfile(
+    name="keycloak",
+    title="Keycloak 26.4 and later",
+    # realm URL is the issuer (FastMCP KeycloakAuthProvider); base may end in /auth when
+    # http-relative-path=/auth (keycloak#45271 tests both)
+    issuer_template="{base}/realms/{realm}",
+    # 26.4 added /.well-known/oauth-authorization-server/realms/<r> (PR #41440, #42324);
+    # /.well-known/openid-configuration/realms/<r> 404s (#45271); the appended forms stay
+    discovery_forms=frozenset({"oauth-inserted", "openid-appended", "oauth-appended"}),
+    advertises_s256=True,  # UNVERIFIED (PKCE supported, "off by default": phasetwo tutorial)
+    iss_response="yes",  # guide table: RFC 9207 "Supported"
+    # guide "MCP Inspector integration": anonymous registration, governed by the Trusted Hosts
+    # and Allowed Client Scopes policies
+    dcr="yes",
+    cimd="experimental",  # guide: --features=cimd plus a client policy
+    # guide: --features=resource-indicators; without it the parameter is not recognised
+    resource_param="experimental",
+    audience="resource",  # guide: Audience mapper, Included Custom Audience = MCP server URL
+    audience_hint="the MCP server URL, put into aud by an Audience mapper on the client scope",
+    jwks_template="{issuer}/protocol/openid-connect/certs",  # FastMCP providers/keycloak.py
+    scope_claim="scope",  # guide: example token "scope": "mcp:resources mcp:tools ..."
+    client_id_claim="azp",  # UNVERIFIED for Keycloak itself (seen in third-party demos)
+    typ_header="JWT",  # UNVERIFIED
+    unverified=("advertises_s256", "client_id_claim", "typ_header"),
+    doc="docs/idp/keycloak.md",
+)
+
+KEYCLOAK_BEFORE_26_4 = replace(
+    KEYCLOAK,
+    name="keycloak-legacy",
+    title="Keycloak before 26.4",
+    # only the forms under the realm path (keycloak#40923: inserted form missing)
+    discovery_forms=frozenset({"openid-appended", "oauth-appended"}),
+    cimd="unknown",  # UNVERIFIED: the experimental cimd feature is documented for 26.x guides
+    resource_param="ignored",  # guide: without the feature Keycloak does not recognise it
+    unverified=(*KEYCLOAK.unverified, "cimd"),
+)
+
+
+# --- Microsoft Entra ID ------------------------------------------------------------------
+# Sources: MicrosoftDocs/entra-docs identity-platform/access-tokens.md (v1/v2 formats,
+# accessTokenAcceptedVersion, issuer validation, v2 metadata URL), access-token-claims-
+# reference.md (aud, iss, scp, roles, azp/appid, typ), v2-oauth2-auth-code-flow.md (parameters,
+# PKCE S256/plain, response carries code+state only), scopes-oidc.md (scope = identifier URI +
+# value, bare scope = Microsoft Graph, .default); MCP SDK / client issues:
+# modelcontextprotocol/typescript-sdk#832 (no code_challenge_methods_supported),
+# csharp-sdk#741, punkpeye/mcp-remote#217, TracecatHQ/tracecat#2466 (AADSTS901002 /
+# AADSTS9010010 on `resource`), agentgateway/agentgateway#2408 (no DCR, no RFC 8414 metadata).
+
+ENTRA = IdPProfile(
+    name="entra",
+    title="Microsoft Entra ID (v2.0 endpoint, v2 access tokens)",
+    issuer_template="https://login.microsoftonline.com/{tenant}/v2.0",  # access-tokens.md
+    # only <issuer>/.well-known/openid-configuration (access-tokens.md; agentgateway#2408)
+    discovery_forms=frozenset({"openid-appended"}),
+    advertises_s256=False,  # typescript-sdk#832; metadata dumps in erlef/oidcc#376
+    iss_response="no",  # v2-oauth2-auth-code-flow.md: successful response = code, state
+    dcr="no",  # agentgateway#2408; csharp-sdk#681 (Microsoft Q&A answer linked there)
+    cimd="no",  # UNVERIFIED: no client_id_metadata_document_supported in captured metadata
+    # AADSTS9010010 / AADSTS901002 (issues above); accepted only when it equals an identifier
+    # URI of the API app (anomalyco/opencode#12308, comment by an Entra engineer)
+    resource_param="rejected",
+    audience="configured",  # claims reference: "In v2.0 tokens ... always the client ID of the API"
+    audience_hint="the API app registration's Application (client) ID, a GUID",
+    jwks_template="https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys",
+    scope_claim="scp",  # claims reference: space-separated, short names (e.g. access_as_user)
+    client_id_claim="azp",  # claims reference: azp in v2.0 tokens
+    typ_header="JWT",  # claims reference: "always JWT"
+    send_resource=False,
+    scope_prefix_template="{app_id_uri}/",  # scopes-oidc.md: identifier URI + "/" + value
+    flow_gaps=(ASSUME_S256, SCOPE_PREFIX),
+    verifier_gaps=(SCOPE_CLAIMS, ISSUERS),
+    unverified=("cimd",),
+    doc="docs/idp/entra.md",
+)
+
+ENTRA_V1_TOKENS = replace(
+    ENTRA,
+    name="entra-v1",
+    title="Microsoft Entra ID, API app with v1 access tokens (accessTokenAcceptedVersion null/1)",
+    # access-tokens.md: null and 1 give v1.0 tokens from any endpoint; its v1 sample token has
+    # iss https://sts.windows.net/<tenant>/ ; v1 keys: drop /v2.0 from the keys URL
+    token_issuer_template="https://sts.windows.net/{tenant}/",
+    jwks_template="https://login.microsoftonline.com/{tenant}/discovery/keys",
+    audience_hint="the App ID URI the client asked for (api://...), or the client ID: v1 tokens "
+    "carry either (claims reference)",
+    client_id_claim="appid",  # claims reference: appid only in v1.0 tokens
+)
+
+
+# --- Auth0 -------------------------------------------------------------------------------
+# Sources: auth0.com/docs secure/tokens/access-tokens/access-token-profiles (iss with trailing
+# slash, aud array incl. /userinfo, azp vs client_id, token dialects), auth0.com/ai/docs mcp/
+# guides/resource-param-compatibility-profile (resource parameter, iss toggle), auth0.com/docs
+# get-started/applications/dynamic-client-registration (off by default, open when on,
+# /oidc/register), support.auth0.com "Value of the Audience Attribute" (no audience -> opaque
+# token for /userinfo), auth0/auth0-auth-js PR #45 (jwks_uri), FastMCP 4.1.6
+# providers/auth0.py (both well-known documents, `permissions` claim, API identifier = resource).
+
+AUTH0 = IdPProfile(
+    name="auth0",
+    title="Auth0",
+    issuer_template="https://{domain}/",  # access-token-profiles: "iss": "https://my-domain.auth0.com/"
+    # root issuer: the inserted and appended URLs coincide; FastMCP reads both documents
+    discovery_forms=frozenset(
+        {"oauth-inserted", "oauth-appended", "openid-inserted", "openid-appended"}
+    ),
+    advertises_s256=None,  # UNVERIFIED
+    iss_response="opt-in",  # "Include Issuer in Authorization Responses" tenant toggle
+    dcr="opt-in",  # off by default; when on, open registration (no initial access token)
+    cimd="opt-in",  # UNVERIFIED beyond FastMCP's Auth0MCPProvider docstring
+    # "Resource Parameter Compatibility Profile" toggle; `audience` wins when both are sent
+    resource_param="opt-in",
+    audience="resource",  # aud = the API identifier; FastMCP: set it to the server's resource URL
+    audience_hint="the Auth0 API identifier; create the API with identifier = the MCP server URL",
+    jwks_template="{issuer}.well-known/jwks.json",  # issuer ends in "/"
+    scope_claim="scope",
+    client_id_claim="azp",  # Auth0 profile; the RFC 9068 profile uses client_id
+    typ_header="JWT",  # UNVERIFIED; the RFC 9068 profile should send at+jwt (RFC 9068 §2.1)
+    flow_gaps=(AUTHORIZATION_PARAMS,),
+    verifier_gaps=(SCOPE_CLAIMS,),
+    unverified=("advertises_s256", "cimd", "typ_header"),
+    doc="docs/idp/auth0.md",
+)
+
+
+# --- Okta --------------------------------------------------------------------------------
+# Sources: developer.okta.com Custom Authorization Servers API ("two URL formats": RFC 8414
+# /.well-known/oauth-authorization-server/oauth2/<id> and legacy /oauth2/<id>/.well-known/...),
+# Org Authorization Server page (org AS tokens cannot be validated by your apps),
+# help.okta.com "Create an authorization server" (Audience = default aud), okta/okta-jwt-
+# verifier-python (issuer = org URL + /oauth2/default, audience api://default, JWKS
+# <issuer>/v1/keys, RS256 only), modelcontextprotocol/modelcontextprotocol#695 (DCR needs an
+# API token).
+
+OKTA = IdPProfile(
+    name="okta",
+    title="Okta (custom authorization server)",
+    issuer_template="https://{domain}/oauth2/{server}",  # okta-jwt-verifier README
+    # oauth forms: Okta API docs; openid-appended UNVERIFIED (standard OIDC location)
+    discovery_forms=frozenset({"oauth-inserted", "oauth-appended", "openid-appended"}),
+    advertises_s256=None,  # UNVERIFIED
+    iss_response="unknown",
+    dcr="gated",  # modelcontextprotocol#695: /oauth2/v1/clients needs an API token
+    cimd="unknown",
+    resource_param="unknown",  # UNVERIFIED: aud comes from the authorization server's Audience
+    audience="resource",  # set the custom AS's Audience to the MCP server URL (default api://default)
+    audience_hint="the custom authorization server's Audience (default api://default); set it "
+    "to the MCP server URL, one authorization server per MCP server",
+    jwks_template="{issuer}/v1/keys",  # okta-jwt-verifier _construct_jwks_uri
+    scope_claim="scp",  # UNVERIFIED (array in every published sample token)
+    client_id_claim="cid",  # UNVERIFIED (same samples)
+    typ_header=None,  # UNVERIFIED
+    unverified=(
+        "discovery_forms",
+        "advertises_s256",
+        "scope_claim",
+        "client_id_claim",
+        "typ_header",
+    ),
+    doc="docs/idp/okta.md",
+)
+
+
+# --- Amazon Cognito ----------------------------------------------------------------------
+# Sources: empires-security/mcp-oauth2-aws-cognito#9 (OIDC discovery only, no
+# code_challenge_methods_supported), icanbwell/fhir-server#2598 (no RFC 7591), AWS Verified
+# Permissions guide "Client and audience validation for Amazon Cognito" (access tokens carry
+# client_id, no aud), re:Post "Cognito OAuth access token missing typ header" (token_use claim,
+# no typ), FastMCP 4.1.6 providers/aws.py (client_id instead of aud).
+
+COGNITO = IdPProfile(
+    name="cognito",
+    title="Amazon Cognito user pools",
+    # UNVERIFIED against AWS docs (agentic-community/mcp-gateway-registry uses this form)
+    issuer_template="https://cognito-idp.{region}.amazonaws.com/{pool}",
+    discovery_forms=frozenset({"openid-appended"}),
+    advertises_s256=False,
+    iss_response="unknown",
+    dcr="no",
+    cimd="unknown",
+    resource_param="unknown",
+    audience="none",
+    audience_hint="no aud claim: access tokens carry the app client ID in client_id",
+    jwks_template="{issuer}/.well-known/jwks.json",  # UNVERIFIED
+    scope_claim="scope",  # UNVERIFIED
+    client_id_claim="client_id",
+    typ_header=None,
+    scope_prefix_template="{resource_server}/",  # UNVERIFIED: custom scopes are <rs-id>/<name>
+    flow_gaps=(ASSUME_S256, SCOPE_PREFIX),
+    verifier_gaps=(CLIENT_BINDING,),
+    unverified=("issuer_template", "jwks_template", "scope_claim", "scope_prefix_template"),
+    doc="",
+)
+
+ALL_PROFILES: tuple[IdPProfile, ...] = (
+    KEYCLOAK,
+    KEYCLOAK_BEFORE_26_4,
+    ENTRA,
+    ENTRA_V1_TOKENS,
+    AUTH0,
+    OKTA,
+    COGNITO,
+)
