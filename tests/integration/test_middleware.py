@@ -164,7 +164,7 @@ def bearer(token: str) -> dict[str, str]:
 # --- no token: B9, S-10, S-11, S-13, S-08 -------------------------------------------------------
 
 
-def test_b9_s11_s13_no_token_gets_401_with_resource_metadata_and_scope_but_no_error(client, served):
+def test_b9_s11_s13_s14_no_token_gets_401_with_resource_metadata_and_scope_no_error(client, served):
     calls = served.app.calls
     response = client.post("/mcp", content=call("read_note"))
     assert response.status_code == 401
@@ -182,7 +182,7 @@ def test_b9_s11_s13_no_token_gets_401_with_resource_metadata_and_scope_but_no_er
     assert served.app.calls == calls  # S-19: the app never ran
 
 
-def test_s10_s27_other_scheme_counts_as_no_bearer_credentials(client, served):
+def test_s10_s11_other_scheme_counts_as_no_bearer_credentials(client, served):
     response = client.get("/mcp", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert response.status_code == 401
     assert challenge(response).error is None

@@ -75,7 +75,7 @@ def client(two: TwoResources) -> Iterator[httpx2.Client]:
         yield c
 
 
-def test_s01_s07_path_inserted_document_is_json_with_cache_and_cors(client, two):
+def test_s01_s05_s07_path_inserted_document_is_json_with_cache_and_cors(client, two):
     response = client.get(f"{WK}/a/mcp", headers={"Origin": "https://app.example"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zeroauth.server.scopes import ScopePolicy, declared_scopes, requires_scopes
+from zeroauth.server.scopes import ScopePolicy, called_tools, declared_scopes, requires_scopes
 
 HIERARCHY = {"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}
 
@@ -116,3 +116,44 @@ def test_with_resolver_copies_the_policy():
     assert policy.tool_resolver is None
     assert copy.required == ("r",)
     assert copy.has(frozenset({"mcp:admin"}), "mcp:read")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}', ["a"]),
+        (b'{"method":"tools/list"}', []),
+        (b"not json at all", []),  # cannot spell tools/call: left to the app
+        (
+            b'[{"method":"tools/call","params":{"name":"a"}},{"method":"tools/call",'
+            b'"params":{"name":"b"}}]',
+            ["a", "b"],
+        ),
+        (b'{"method":"tools\\/call","params":{"name":"\\u0061"}}', ["a"]),
+        (b'{"method":"tools/call","params":{"name":"a","arguments":{"name":"b"}}}', ["a"]),
+        (b'{"method":"tools/call","params":{"name":"a","name":"b"}}', None),
+        (b'{"method":"tools/call","method":"tools/list"}', None),
+        (b'{"method":"tools/call","params":{}}', None),
+        (b'{"method":"tools/call","params":"x"}', None),
+        (b"{tools/call", None),
+        ('{"method":"tools/call","params":{"name":"a"}}'.encode("utf-16"), None),
+        (b"[" * 5000 + b'"tools/call"' + b"]" * 5000, None),
+    ],
+    ids=[
+        "call",
+        "list",
+        "garbage",
+        "batch",
+        "escaped",
+        "argument-named-name",
+        "duplicate-name",
+        "duplicate-method",
+        "no-name",
+        "params-not-object",
+        "broken",
+        "utf-16",
+        "deep",
+    ],
+)
+def test_s15_called_tools_reads_the_body_safely(body, expected):
+    assert called_tools(body) == expected

@@ -22,7 +22,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,7 +30,7 @@ from zeroauth.core.challenge import bearer_challenge_header
 from zeroauth.core.errors import BearerError, InsufficientScope, InvalidRequest, InvalidToken
 from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.server.metadata import ProtectedResourceMetadataApp, build_resource_metadata
-from zeroauth.server.scopes import ScopePolicy
+from zeroauth.server.scopes import ScopePolicy, called_tools
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
 __all__ = ["TOKEN_SCOPE_KEY", "BearerAuth", "current_token", "current_token_var"]
@@ -57,50 +56,6 @@ _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _JSON = (b"content-type", b"application/json")
 _NO_STORE = (b"cache-control", b"no-store")
 _PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        raise ValueError("duplicate member")  # parsers disagree on which one wins: refuse
-    return found
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
-_READ_KEYS = (b'"method"', b'"params"', b'"name"')
-
-
-def _tools_in(body: bytes) -> list[str] | None:
-    """Names of the tools a JSON-RPC body calls; None when it cannot be read safely.
-
-    Without a backslash (JSON escapes) and a NUL (UTF-16/32), "tools/call" can only be spelled
-    literally, so bodies without it skip parsing. Duplicate members are refused (parsers
-    disagree on which one wins); the plain parser is used when none of the members read can
-    occur twice.
-    """
-    plain = b"\\" not in body and b"\x00" not in body
-    if plain and b"tools/call" not in body:
-        return []
-    try:
-        text = body.decode("utf-8")
-        if plain and all(body.count(key) < 2 for key in _READ_KEYS):
-            return _called_tools(json.loads(text))
-        return _called_tools(_DECODER.decode(text))
-    except (ValueError, RecursionError):
-        return None
-
-
-def _called_tools(message: object) -> list[str] | None:
-    """Names of the tools a JSON-RPC message (or batch) calls; None if a name is unusable."""
-    names: list[str] = []
-    for item in message if isinstance(message, list) else (message,):
-        if isinstance(item, dict) and item.get("method") == "tools/call":
-            params = item.get("params")
-            name = params.get("name") if isinstance(params, dict) else None
-            if not isinstance(name, str):
-                return None
-            names.append(name)
-    return names
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -313,7 +268,7 @@ class BearerAuth:
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if body:
-            tools = _tools_in(body)
+            tools = called_tools(body)
             if tools is None:
                 return self._render(400, None, _PARSE_ERROR)
             if tools:

@@ -9,11 +9,13 @@ A :class:`ScopePolicy` answers one question on the hot path: does a token's scop
 what an operation needs? The hierarchy is closed transitively once, at construction, into a
 table ``narrow scope -> broad scopes that imply it``, so a check is a set lookup per needed scope
 with no allocation. Tool scopes come from an explicit mapping or from :func:`requires_scopes`
-markers found by an integration's resolver (``zeroauth.integrations``).
+markers found by an integration's resolver (``zeroauth.integrations``); :func:`called_tools`
+reads the tool names a JSON-RPC request body calls (MCP ``tools/call``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -23,6 +25,7 @@ __all__ = [
     "SCOPES_ATTRIBUTE",
     "ScopePolicy",
     "ToolResolver",
+    "called_tools",
     "declared_scopes",
     "requires_scopes",
 ]
@@ -224,3 +227,48 @@ class ScopePolicy:
     async def visible_tools(self, granted: AbstractSet[str], names: Iterable[str]) -> set[str]:
         """The tool names among ``names`` that a token with ``granted`` scopes may call."""
         return {name for name in names if self.satisfies(granted, await self.tool_scopes(name))}
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("duplicate member")  # parsers disagree on which one wins: refuse
+    return found
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+_READ_KEYS = (b'"method"', b'"params"', b'"name"')
+
+
+def called_tools(body: bytes) -> list[str] | None:
+    """Names of the tools a JSON-RPC request body (or batch) calls; None when it cannot be read
+    safely (the middleware then refuses the request).
+
+    Without a backslash (JSON escapes) and a NUL (UTF-16/32), "tools/call" can only be spelled
+    literally, so bodies without it skip parsing. Duplicate members are refused (parsers
+    disagree on which one wins); the plain parser is used when none of the members read can
+    occur twice.
+    """
+    plain = b"\\" not in body and b"\x00" not in body
+    if plain and b"tools/call" not in body:
+        return []
+    try:
+        text = body.decode("utf-8")
+        if plain and all(body.count(key) < 2 for key in _READ_KEYS):
+            return _tool_names(json.loads(text))
+        return _tool_names(_DECODER.decode(text))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _tool_names(message: object) -> list[str] | None:
+    """Names of the tools a JSON-RPC message (or batch) calls; None if a name is unusable."""
+    names: list[str] = []
+    for item in message if isinstance(message, list) else (message,):
+        if isinstance(item, dict) and item.get("method") == "tools/call":
+            params = item.get("params")
+            name = params.get("name") if isinstance(params, dict) else None
+            if not isinstance(name, str):
+                return None
+            names.append(name)
+    return names
