@@ -295,3 +295,46 @@ def test_harness_process_only_reaches_loopback() -> None:
     result = json.loads(proc.stdout)
     assert result["reached"] == ["lookup localhost", "connect 127.0.0.1"]
     assert sum("loopback-guard: refused" in e for e in result["errors"]) == 4
+
+
+# --- authorization.py against the real authorization server (tests/realas) -------------------
+
+
+def _authorization(issuer: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "authorization.py"), "--url", issuer, "--json", *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    report = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("authorization: ")
+    return proc.returncode, report
+
+
+def _statuses(report: dict[str, Any]) -> dict[str, str]:
+    return {check["id"]: check["status"] for check in report["checks"]}
+
+
+@pytest.mark.realas
+@pytest.mark.conformance
+def test_authorization_scenarios_pass_against_the_real_as(real_as: Any) -> None:
+    """Metadata + authorization code with PKCE and RFC 8707 resource, driven headlessly."""
+    code, report = _authorization(real_as.issuer, "--resource", "http://127.0.0.1:9/mcp")
+    assert code == 0, report
+    assert _statuses(report) == {
+        "authorization-server-metadata": "SUCCESS",
+        "authorization-server-metadata-cimd": "WARNING",  # the realas default has CIMD off
+        "authorization-code-grant": "SUCCESS",
+    }
+
+
+@pytest.mark.realas
+@pytest.mark.conformance
+def test_authorization_reports_a_denied_grant(real_as: Any) -> None:
+    code, report = _authorization(real_as.issuer, "--login-hint", "deny")
+    assert code == 1
+    assert _statuses(report)["authorization-code-grant"] == "FAILURE"
+    denied = next(c for c in report["checks"] if c["id"] == "authorization-code-grant")
+    assert "access_denied" in denied["errorMessage"]
