@@ -218,3 +218,18 @@ def test_readme_example():
         forged = http.post("/mcp", json={}, headers={"Authorization": "Bearer a.b.c"})
         assert forged.status_code == 401
         assert read_bearer_challenge(forged.headers["www-authenticate"]).error == "invalid_token"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", ["mcp-sdk", "fastmcp"])
+async def test_s22_current_token_follows_each_request_of_a_stateful_session(name):
+    app = run_example(name)["app"]
+    with serve_asgi(app) as server:
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer read"}) as http:
+            transport = streamable_http_client(server.url("/mcp"), http_client=http)
+            async with Client(transport, mode="legacy") as client:  # one Mcp-Session-Id
+                first = await client.call_tool("read_note", {"name": "a"})
+                assert first.content[0].text == "a, read by user-read"
+                http.headers["Authorization"] = "Bearer write"  # e.g. after a refresh
+                second = await client.call_tool("read_note", {"name": "b"})
+                assert second.content[0].text == "b, read by user-write"
