@@ -105,6 +105,7 @@ class Lazy:
 
     def __init__(self) -> None:
         self.inner: ASGI | None = None
+        self.on_shutdown: list[Callable[[], Any]] = []  # coroutines run in the server's loop
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -112,6 +113,8 @@ class Lazy:
             while message["type"] != "lifespan.shutdown":
                 await send({"type": message["type"] + ".complete"})
                 message = await receive()
+            for hook in self.on_shutdown:
+                await hook()
             await send({"type": "lifespan.shutdown.complete"})
             return
         assert self.inner is not None
@@ -161,11 +164,9 @@ class World:
 
     def protect(self, app: ASGI | None = None, **bearer: Any) -> None:
         """(Re)install the protected app behind BearerAuth."""
-        verifier = JWTVerifier(
-            issuer=self.issuer,
-            resource=self.server_url,
-            jwks=JWKSCache(f"{self.issuer}/jwks", url_policy=DEVELOPMENT),
-        )
+        jwks = JWKSCache(f"{self.issuer}/jwks", url_policy=DEVELOPMENT)
+        self.mcp_lazy.on_shutdown.append(jwks.aclose)
+        verifier = JWTVerifier(issuer=self.issuer, resource=self.server_url, jwks=jwks)
         bearer.setdefault("authorization_servers", [self.issuer])
         bearer.setdefault("scopes_supported", ["mcp:read", "mcp:write"])
         self.mcp_lazy.inner = self.recorder.wrap(
