@@ -1,0 +1,295 @@
+"""``tools/call`` latency and throughput: direct to an upstream vs through the zeroauth gateway.
+
+    python bench/gateway.py [--quick]
+
+Same run, same machine, loopback only. Three processes: an upstream MCP server (official
+``mcp`` SDK ``MCPServer``, stateless, JSON responses, one tool) under uvicorn; the gateway
+(``zeroauth.gateway.GatewayApp``: PRM + BearerAuth + JWT verification with the real
+``JWTVerifier`` on every request, scope check, routing, pooled keep-alive upstream connection)
+under uvicorn with the same options; and this load generator, a lean keep-alive HTTP/1.1 client
+on raw sockets so that its own cost stays small. The gateway path sends
+``Authorization: Bearer <ES256 JWT>`` (the same token every time: the common case) and the
+prefixed tool name; the direct path sends neither. Protocol 2025-11-25 (stateless
+``tools/call``, no initialize, as an agent with a warm connection would).
+
+- Latency: sequential requests on one connection, direct and gateway interleaved in rounds;
+  p50/p99 per path; added = gateway - direct.
+- Throughput: ``--concurrency`` connections for ``--seconds`` each, direct then gateway.
+
+The last line is one JSON object:
+``{"direct_p50_ms", "gateway_p50_ms", "added_p50_ms", "added_p99_ms", "throughput_ratio"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ISSUER = "https://idp.bench.example/realms/ai-agents"
+HERE = Path(__file__).resolve()
+
+
+# --- the servers (run in child processes) -----------------------------------------------------
+
+
+def _quiet() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("mcp", "uvicorn", "httpx2", "zeroauth"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def serve_upstream(port: int) -> None:
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    _quiet()
+    server = MCPServer("bench-upstream", log_level="WARNING")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    app = server.streamable_http_app(stateless_http=True, json_response=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_gateway(port: int, upstream: str, jwk: str) -> None:
+    import uvicorn
+
+    from zeroauth.gateway import GatewayApp, parse_config
+    from zeroauth.server.jwks import JWKSCache
+    from zeroauth.server.jwt import JWTVerifier
+
+    _quiet()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    config = parse_config(
+        {
+            "gateway": {"resource": resource},
+            "issuer": [{"issuer": ISSUER, "jwks_uri": "https://idp.bench.example/jwks"}],
+            "upstream": [{"name": "bench", "url": upstream, "tools": {"add": ["mcp:bench:read"]}}],
+        }
+    )
+    verifier = JWTVerifier(
+        issuer=ISSUER,
+        resource=resource,
+        jwks=JWKSCache.static({"keys": [json.loads(jwk)]}),
+        algorithms=["ES256"],
+    )
+    app = GatewayApp(config, verifier=verifier)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- the load generator -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _request(port: int, tool: str, token: str | None) -> bytes:
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": {"a": 1, "b": 2}},
+        }
+    ).encode()
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nMcp-Protocol-Version: 2025-11-25\r\n"
+        + (f"Authorization: Bearer {token}\r\n" if token else "")
+        + f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def call(self, request: bytes) -> bytes:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head.decode(errors="replace"))
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _wait_ready(port: int, request: bytes, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = await Conn.open(port)
+            try:
+                if b'"result"' in await conn.call(request):
+                    return
+            finally:
+                conn.close()
+        except (OSError, RuntimeError, asyncio.IncompleteReadError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no working answer on port {port}")
+        await asyncio.sleep(0.2)
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _latency(conn: Conn, request: bytes, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await conn.call(request)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+async def _throughput(port: int, request: bytes, concurrency: int, seconds: float) -> float:
+    conns = [await Conn.open(port) for _ in range(concurrency)]
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(conn: Conn) -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await conn.call(request)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - started
+    for conn in conns:
+        conn.close()
+    return done / elapsed
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = ECAlgorithm(ECAlgorithm.SHA256).to_jwk(key.public_key(), as_dict=True)
+    jwk.update(kid="bench", alg="ES256", use="sig")
+    up_port, gw_port = _free_port(), _free_port()
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent / "src")}
+    upstream_url = f"http://127.0.0.1:{up_port}/mcp"
+    procs = [
+        subprocess.Popen([sys.executable, str(HERE), "--serve-upstream", str(up_port)], env=env),
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE),
+                "--serve-gateway",
+                str(gw_port),
+                upstream_url,
+                json.dumps(jwk),
+            ],
+            env=env,
+        ),
+    ]
+    try:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": f"http://127.0.0.1:{gw_port}/mcp",
+            "sub": "bench",
+            "client_id": "bench",
+            "scope": "mcp:bench:read",
+            "iat": now,
+            "exp": now + 3600,
+        }
+        token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench"})
+        direct = _request(up_port, "add", None)
+        via = _request(gw_port, "bench_add", token)
+        await _wait_ready(up_port, direct)
+        await _wait_ready(gw_port, via)
+        d_conn, g_conn = await Conn.open(up_port), await Conn.open(gw_port)
+        reply = json.loads(await g_conn.call(via))
+        if reply.get("result", {}).get("structuredContent") != {"result": 3}:
+            raise RuntimeError(f"unexpected reply through the gateway: {reply}")
+        await _latency(d_conn, direct, args.warmup)
+        await _latency(g_conn, via, args.warmup)
+        d_lat: list[float] = []
+        g_lat: list[float] = []
+        for _ in range(args.rounds):
+            d_lat += await _latency(d_conn, direct, args.per_round)
+            g_lat += await _latency(g_conn, via, args.per_round)
+        d_conn.close()
+        g_conn.close()
+        d_rps = await _throughput(up_port, direct, args.concurrency, args.seconds)
+        g_rps = await _throughput(gw_port, via, args.concurrency, args.seconds)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+    d50, g50 = _pct(d_lat, 0.5), _pct(g_lat, 0.5)
+    d99, g99 = _pct(d_lat, 0.99), _pct(g_lat, 0.99)
+    print(
+        f"{'':10} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}   ({len(d_lat)} sequential calls each,"
+        f" {args.concurrency} connections x {args.seconds:g} s)"
+    )
+    print(f"{'direct':10} {d50:8.3f} {d99:8.3f} {d_rps:8.1f}")
+    print(f"{'gateway':10} {g50:8.3f} {g99:8.3f} {g_rps:8.1f}")
+    return {
+        "direct_p50_ms": round(d50, 3),
+        "gateway_p50_ms": round(g50, 3),
+        "added_p50_ms": round(g50 - d50, 3),
+        "added_p99_ms": round(g99 - d99, 3),
+        "throughput_ratio": round(g_rps / d_rps, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a shorter run (well under 3 min)")
+    parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-gateway", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_upstream:
+        serve_upstream(args.serve_upstream)
+        return
+    if args.serve_gateway:
+        port, upstream, jwk = args.serve_gateway
+        serve_gateway(int(port), upstream, jwk)
+        return
+    args.warmup = 100 if args.quick else 300
+    args.rounds = 4 if args.quick else 10
+    args.per_round = 250 if args.quick else 500
+    args.concurrency = 8
+    args.seconds = 8.0 if args.quick else 20.0
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""Many upstream MCP servers presented as one (MCP 2025-11-25 / 2026-07-28 server features).
+
+``tools/list`` merges the upstream tools under their prefixes and shows a caller only the tools
+its scopes allow (S-15..S-17 with the configured hierarchy); ``tools/call`` is routed to the
+owning upstream with the prefix removed, after the scope check (a refusal becomes HTTP 403
+``insufficient_scope`` naming exactly the tool's scopes: B8). Resources (by URI) and prompts (by
+prefixed name) follow the same pattern with the upstream's read scopes. An unreachable upstream
+yields a JSON-RPC error for that upstream only and is left out of listings until it answers.
+
+Which scopes a tool needs: the upstream's explicit ``tools`` table first; else the upstream's
+``read_scopes`` when the tool is annotated ``readOnlyHint: true`` (and annotations are
+trusted); else its ``write_scopes``. Catalogs are cached for ``catalog_ttl`` seconds and
+refreshed by one task per upstream at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zeroauth.gateway.identity import IdentitySigner
+from zeroauth.gateway.metrics import Metrics
+from zeroauth.gateway.upstream import Upstream, UpstreamError
+from zeroauth.server.scopes import ScopePolicy
+from zeroauth.server.verifier import AccessToken
+
+__all__ = ["Aggregator", "MissingScopeError", "RPCError"]
+
+log = logging.getLogger("zeroauth.gateway")
+
+INVALID_PARAMS = -32602
+UPSTREAM_UNAVAILABLE = -32010  # implementation-defined band -32000..-32019 (MCP 2026-07-28)
+UPSTREAM_FAILED = -32011
+_RETRY_DOWN = 1.0  # seconds between catalog attempts for an upstream that is down
+_UNKNOWN_NAME_REFRESH = 5.0  # an unknown name refreshes a catalog at most this often
+_MAX_PAGES = 100
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class RPCError(Exception):
+    """Answered as a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class MissingScopeError(Exception):
+    """The caller lacks scopes: answered as HTTP 403 ``insufficient_scope`` (RFC 6750 §3.1)."""
+
+    def __init__(self, needed: tuple[str, ...], what: str) -> None:
+        super().__init__(what)
+        self.needed = needed
+        self.what = what
+
+
+@dataclass(slots=True)
+class _Route:
+    upstream: Upstream
+    name: str  # the upstream's own name (tool, prompt) or URI (resource)
+    needed: tuple[str, ...]
+    listing: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Catalog:
+    tools: list[_Route] = field(default_factory=list)
+    prompts: list[_Route] = field(default_factory=list)
+    resources: list[_Route] = field(default_factory=list)
+    templates: list[_Route] = field(default_factory=list)
+    fetched: float = 0.0
+
+
+class Aggregator:
+    """Routing tables built from the upstream catalogs, and the MCP operations on them."""
+
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        policy: ScopePolicy,
+        *,
+        catalog_ttl: float = 60.0,
+        metrics: Metrics | None = None,
+        identity: IdentitySigner | None = None,
+    ) -> None:
+        self.upstreams = tuple(upstreams)
+        self.policy = policy
+        self.ttl = catalog_ttl
+        self.metrics = metrics or Metrics()
+        self.identity = identity
+        self._catalogs: dict[str, _Catalog] = {}
+        self._locks = {up.name: asyncio.Lock() for up in self.upstreams}
+        self._attempted: dict[str, float] = {}
+        self._tools: dict[str, _Route] = {}
+        self._prompts: dict[str, _Route] = {}
+        self._resources: dict[str, _Route] = {}
+        self._version = 0
+        self._visible: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+
+    # -- tools ---------------------------------------------------------------------------------
+
+    async def list_tools(self, token: AccessToken) -> dict[str, Any]:
+        await self._refresh_stale()
+        key = (self._version, token.scopes, *(up.healthy for up in self.upstreams))
+        tools = self._visible.get(key)
+        if tools is None:
+            tools = [
+                route.listing
+                for up in self._listed()
+                for route in self._catalogs[up.name].tools
+                if self.policy.satisfies(token.scopes, route.needed)
+            ]
+            if len(self._visible) > 256:
+                self._visible.clear()
+            self._visible[key] = tools
+        return {"tools": tools}
+
+    async def call_tool(self, token: AccessToken, request_id: object, params: Any) -> bytes:
+        """The hot path: route, check scopes, forward; returns the upstream's response bytes."""
+        name = params.get("name") if isinstance(params, dict) else None
+        if not isinstance(name, str):
+            raise RPCError(INVALID_PARAMS, "tools/call needs params.name (a string)")
+        route = self._tools.get(name) or await self._find(self._tools, name, "tool")
+        if route.needed and not self.policy.satisfies(token.scopes, route.needed):
+            raise MissingScopeError(route.needed, f"tool {name}")
+        forwarded = dict(params)
+        forwarded["name"] = route.name
+        body = _DUMPS(
+            {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": forwarded}
+        ).encode()
+        return await self._send(route.upstream, "tools/call", body, request_id, token)
+
+    # -- prompts and resources -----------------------------------------------------------------
+
+    async def list_prompts(self, token: AccessToken) -> dict[str, Any]:
+        await self._refresh_stale()
+        return {"prompts": self._visible_listings(token, "prompts")}
+
+    async def get_prompt(self, token: AccessToken, request_id: object, params: Any) -> bytes:
+        name = params.get("name") if isinstance(params, dict) else None
+        if not isinstance(name, str):
+            raise RPCError(INVALID_PARAMS, "prompts/get needs params.name (a string)")
+        route = self._prompts.get(name) or await self._find(self._prompts, name, "prompt")
+        return await self._forward(token, request_id, "prompts/get", params, route, "name")
+
+    async def list_resources(self, token: AccessToken) -> dict[str, Any]:
+        await self._refresh_stale()
+        return {"resources": self._visible_listings(token, "resources")}
+
+    async def list_templates(self, token: AccessToken) -> dict[str, Any]:
+        await self._refresh_stale()
+        return {"resourceTemplates": self._visible_listings(token, "templates")}
+
+    async def read_resource(self, token: AccessToken, request_id: object, params: Any) -> bytes:
+        uri = params.get("uri") if isinstance(params, dict) else None
+        if not isinstance(uri, str):
+            raise RPCError(INVALID_PARAMS, "resources/read needs params.uri (a string)")
+        route = self._resources.get(uri) or self._template_route(uri)
+        if route is None:
+            route = await self._find(self._resources, uri, "resource")
+        return await self._forward(token, request_id, "resources/read", params, route, "uri")
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _visible_listings(self, token: AccessToken, kind: str) -> list[dict[str, Any]]:
+        return [
+            route.listing
+            for up in self._listed()
+            for route in getattr(self._catalogs[up.name], kind)
+            if self.policy.satisfies(token.scopes, route.needed)
+        ]
+
+    def _template_route(self, uri: str) -> _Route | None:
+        best: _Route | None = None
+        for up in self.upstreams:
+            catalog = self._catalogs.get(up.name)
+            for route in catalog.templates if catalog else ():
+                literal = route.name.split("{", 1)[0]
+                longer = best is None or len(literal) > len(best.name.split("{", 1)[0])
+                if literal and uri.startswith(literal) and longer:
+                    best = route
+        return best
+
+    async def _forward(
+        self,
+        token: AccessToken,
+        request_id: object,
+        method: str,
+        params: Mapping[str, Any],
+        route: _Route,
+        key: str,
+    ) -> bytes:
+        if route.needed and not self.policy.satisfies(token.scopes, route.needed):
+            raise MissingScopeError(route.needed, f"{method} {params[key]}")
+        forwarded = dict(params)
+        if key == "name":
+            forwarded[key] = route.name
+        body = _DUMPS(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": forwarded}
+        ).encode()
+        return await self._send(route.upstream, method, body, request_id, token)
+
+    async def _send(
+        self, up: Upstream, method: str, body: bytes, request_id: object, token: AccessToken
+    ) -> bytes:
+        extra = self.identity.head(token, up.config.url) if self.identity else b""
+        started = time.perf_counter()
+        try:
+            reply = await up.send(body, request_id, extra)
+        except UpstreamError as exc:
+            self.metrics.upstream_error(up.name, exc.kind)
+            self.metrics.upstream_up[up.name] = exc.kind != "unavailable"
+            code = UPSTREAM_UNAVAILABLE if exc.kind == "unavailable" else UPSTREAM_FAILED
+            log.warning("upstream %s failed for %s: %s", up.name, method, exc.reason)
+            raise RPCError(
+                code, f"upstream {up.name!r} {exc.kind}: {exc.reason}", {"upstream": up.name}
+            ) from None
+        self.metrics.upstream(up.name, method, time.perf_counter() - started)
+        self.metrics.upstream_up[up.name] = True
+        return reply
+
+    async def _find(self, table: dict[str, _Route], name: str, what: str) -> _Route:
+        """An unknown name: refresh (rate-limited) the catalogs that may hold it, then look."""
+        candidates = [
+            up for up in self.upstreams if what == "resource" or name.startswith(up.config.prefix)
+        ]
+        now = time.monotonic()
+        attempted = self._attempted
+        stale = [up for up in candidates if now - attempted.get(up.name, 0.0) > self._every(up)]
+        if stale:
+            await asyncio.gather(*(self._refresh(up) for up in stale))
+        route = table.get(name) or (self._template_route(name) if what == "resource" else None)
+        if route is None:
+            down = [up.name for up in candidates if not up.healthy]
+            if len(down) == 1 and len(candidates) == 1:
+                raise RPCError(
+                    UPSTREAM_UNAVAILABLE,
+                    f"upstream {down[0]!r} unavailable: {candidates[0].last_error}",
+                    {"upstream": down[0]},
+                )
+            raise RPCError(INVALID_PARAMS, f"Unknown {what}: {name}")
+        return route
+
+    def _every(self, up: Upstream) -> float:
+        """How often an unknown name may trigger a catalog refresh of ``up``."""
+        if up.healthy and up.name in self._catalogs:
+            return _UNKNOWN_NAME_REFRESH
+        return _RETRY_DOWN
+
+    def has_catalog(self, name: str) -> bool:
+        return name in self._catalogs
+
+    def _listed(self) -> list[Upstream]:
+        return [up for up in self.upstreams if up.healthy and up.name in self._catalogs]
+
+    async def _refresh_stale(self) -> None:
+        now = time.monotonic()
+        due = []
+        for up in self.upstreams:
+            catalog = self._catalogs.get(up.name)
+            if up.healthy and catalog is not None and now - catalog.fetched < self.ttl:
+                continue
+            if not up.healthy and now - self._attempted.get(up.name, 0.0) < _RETRY_DOWN:
+                continue
+            due.append(up)
+        if due:
+            await asyncio.gather(*(self._refresh(up) for up in due))
+
+    async def refresh_all(self) -> None:
+        await asyncio.gather(*(self._refresh(up) for up in self.upstreams))
+
+    async def _refresh(self, up: Upstream) -> None:
+        started = time.monotonic()
+        async with self._locks[up.name]:
+            if self._attempted.get(up.name, 0.0) >= started:
+                return  # refreshed by another task while we waited
+            self._attempted[up.name] = time.monotonic()
+            try:
+                catalog = await self._load(up)
+            except UpstreamError as exc:
+                up.healthy = up.healthy and exc.kind != "unavailable"
+                self.metrics.upstream_error(up.name, exc.kind)
+                self.metrics.upstream_up[up.name] = False
+                log.warning("upstream %s: catalog unavailable: %s", up.name, exc.reason)
+                return
+            self._catalogs[up.name] = catalog
+            self.metrics.upstream_up[up.name] = True
+            self._rebuild()
+
+    async def _load(self, up: Upstream) -> _Catalog:
+        await up.connect()
+        cfg = up.config
+        catalog = _Catalog(fetched=time.monotonic())
+        caps = up.capabilities
+        if "tools" in caps:
+            for tool in await self._pages(up, "tools/list", "tools"):
+                name = tool.get("name")
+                if not isinstance(name, str):
+                    continue
+                needed = cfg.tools.get(name)
+                if needed is None:
+                    hints = tool.get("annotations")
+                    read_only = isinstance(hints, dict) and hints.get("readOnlyHint") is True
+                    trusted = read_only and cfg.trust_annotations
+                    needed = cfg.read_scopes if trusted else cfg.write_scopes
+                listing = {**tool, "name": cfg.prefix + name}
+                catalog.tools.append(_Route(up, name, needed, listing))
+        if "prompts" in caps:
+            for prompt in await self._pages(up, "prompts/list", "prompts"):
+                if isinstance(prompt.get("name"), str):
+                    listing = {**prompt, "name": cfg.prefix + prompt["name"]}
+                    catalog.prompts.append(_Route(up, prompt["name"], cfg.read_scopes, listing))
+        if "resources" in caps:
+            for res in await self._pages(up, "resources/list", "resources"):
+                if isinstance(res.get("uri"), str):
+                    catalog.resources.append(_Route(up, res["uri"], cfg.read_scopes, res))
+            for tpl in await self._pages(up, "resources/templates/list", "resourceTemplates"):
+                if isinstance(tpl.get("uriTemplate"), str):
+                    catalog.templates.append(_Route(up, tpl["uriTemplate"], cfg.read_scopes, tpl))
+        return catalog
+
+    async def _pages(self, up: Upstream, method: str, key: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            result = await up.rpc(method, {"cursor": cursor} if cursor else None)
+            items.extend(item for item in result.get(key) or () if isinstance(item, dict))
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                break
+        return items
+
+    def _rebuild(self) -> None:
+        tools: dict[str, _Route] = {}
+        prompts: dict[str, _Route] = {}
+        resources: dict[str, _Route] = {}
+        for up in self.upstreams:
+            catalog = self._catalogs.get(up.name)
+            if catalog is None:
+                continue
+            for route in catalog.tools:
+                tools.setdefault(route.listing["name"], route)
+            for route in catalog.prompts:
+                prompts.setdefault(route.listing["name"], route)
+            for route in catalog.resources:
+                if route.name in resources:
+                    log.warning(
+                        "resource %s offered by two upstreams; %s wins",
+                        route.name,
+                        resources[route.name].upstream.name,
+                    )
+                resources.setdefault(route.name, route)
+        self._tools, self._prompts, self._resources = tools, prompts, resources
+        self._version += 1
+        self._visible.clear()
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(up.aclose() for up in self.upstreams), return_exceptions=True)

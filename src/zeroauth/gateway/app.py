@@ -1,0 +1,322 @@
+"""The gateway as one ASGI app: PRM + BearerAuth + the MCP endpoint + operations.
+
+- ``/.well-known/oauth-protected-resource[/path]`` (RFC 9728, S-01..S-09) and every 401/403
+  challenge come from :class:`zeroauth.server.middleware.BearerAuth`, configured with the
+  gateway's resource and trusted issuers (S-10..S-28, B7-B10, B13).
+- ``health_path`` (liveness: the process answers), ``ready_path`` (token keys loaded and at
+  least one upstream catalog), ``metrics_path`` (Prometheus text) are served without a token;
+  restrict them at the network level or turn them off with ``""``.
+- Structured access log (logger ``zeroauth.gateway.access``, one JSON object per request, at
+  INFO): HTTP method and path, status, duration, MCP method and target, the caller's ``sub`` and
+  ``client_id``, the auth failure reason. Never a token or a header value.
+- ``reload(config)`` builds a complete new state (verifier, upstream pools, catalogs) and swaps
+  it in atomically; requests in flight finish on the old state, whose connections are closed
+  after ``drain`` seconds. ``SIGHUP`` triggers it when the app knows its config file. No
+  listening socket is touched, so no connection is dropped. Graceful shutdown is uvicorn's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from zeroauth.core.resource_metadata import well_known_prm_url
+from zeroauth.gateway.aggregate import Aggregator
+from zeroauth.gateway.auth import build_verifier
+from zeroauth.gateway.config import GatewayConfig, load_config
+from zeroauth.gateway.endpoint import LOG_KEY, MCPEndpoint
+from zeroauth.gateway.identity import IdentitySigner
+from zeroauth.gateway.metrics import Metrics
+from zeroauth.gateway.upstream import Upstream
+from zeroauth.server.jwt import JWTVerifier
+from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth
+from zeroauth.server.scopes import ScopePolicy
+from zeroauth.server.verifier import TokenVerifier
+
+__all__ = ["GatewayApp", "build_state"]
+
+log = logging.getLogger("zeroauth.gateway")
+access_log = logging.getLogger("zeroauth.gateway.access")
+
+
+@dataclass(slots=True)
+class _State:
+    config: GatewayConfig
+    verifier: TokenVerifier
+    aggregator: Aggregator
+    app: BearerAuth
+    own_verifier: bool
+
+    async def aclose(self) -> None:
+        await self.aggregator.aclose()
+        close = getattr(self.verifier, "aclose", None)
+        if self.own_verifier and close is not None:
+            await close()
+
+
+async def build_state(
+    config: GatewayConfig, *, metrics: Metrics, verifier: TokenVerifier | None = None
+) -> _State:
+    """Everything a configuration needs, built and checked before it serves a request."""
+    own = verifier is None
+    verifier = verifier or await build_verifier(config)
+    policy = ScopePolicy(required=config.required_scopes, hierarchy=config.full_hierarchy)
+    identity = IdentitySigner(config.identity, issuer=config.resource) if config.identity else None
+    aggregator = Aggregator(
+        [Upstream(up) for up in config.upstreams],
+        policy,
+        catalog_ttl=config.catalog_ttl,
+        metrics=metrics,
+        identity=identity,
+    )
+    path = _path(config.resource)
+    endpoint = MCPEndpoint(
+        aggregator,
+        path=path,
+        resource_metadata=well_known_prm_url(config.resource),
+        server_name=config.server_name,
+        instructions=config.instructions,
+        max_body_size=config.max_body_size,
+    )
+    app = BearerAuth(
+        endpoint,
+        verifier=verifier,
+        resource=config.resource,
+        authorization_servers=[issuer.issuer for issuer in config.issuers],
+        scopes_supported=config.scopes_supported,
+        scope_policy=policy,
+        resource_name=config.resource_name,
+        mcp_path=path,
+        max_body_size=config.max_body_size,
+    )
+    return _State(config, verifier, aggregator, app, own)
+
+
+def _path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path or "/"
+
+
+class GatewayApp:
+    """See the module docstring. ``verifier`` replaces the configured issuers (tests, benches)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_path: str | Path | None = None,
+        verifier: TokenVerifier | None = None,
+        drain: float = 30.0,
+        warm_up: bool = True,
+    ) -> None:
+        self.config = config
+        self.config_path = Path(config_path) if config_path else None
+        self.metrics = Metrics()
+        self.drain = drain
+        self._verifier = verifier
+        self._warm_up = warm_up
+        self._state: _State | None = None
+        self._starting: asyncio.Lock | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._ops = self._ops_paths(config)
+
+    @staticmethod
+    def _ops_paths(config: GatewayConfig) -> dict[str, str]:
+        pairs = (
+            (config.health_path, "health"),
+            (config.ready_path, "ready"),
+            (config.metrics_path, "metrics"),
+        )
+        return {path: kind for path, kind in pairs if path}
+
+    @property
+    def aggregator(self) -> Aggregator | None:
+        return self._state.aggregator if self._state else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            if kind == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        op = self._ops.get(scope["path"])
+        if op == "health":
+            await _send(send, 200, b'{"status":"ok"}')
+            return
+        state = self._state or await self.start()
+        if op == "ready":
+            await self._ready(state, send)
+        elif op == "metrics":
+            await _send(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+        else:
+            await self._observe(state, scope, receive, send)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> _State:
+        """Build the state now (also done lazily by the first request without lifespan)."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._state is None:
+                self._state = await build_state(
+                    self.config, metrics=self.metrics, verifier=self._verifier
+                )
+                if self._warm_up:
+                    self._spawn(self._prepare(self._state))
+        return self._state
+
+    async def _prepare(self, state: _State) -> None:
+        """Warm-up: JWKS and upstream sessions/catalogs, so the first caller pays nothing."""
+        jobs: list[Any] = [state.aggregator.refresh_all()]
+        if isinstance(state.verifier, JWTVerifier) and not state.verifier.jwks.loaded:
+            jobs.append(state.verifier.jwks.refresh())
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("warm-up: %s", result)
+
+    async def reload(self, config: GatewayConfig | None = None) -> bool:
+        """Swap in a new configuration (re-read from ``config_path`` when none is given)."""
+        try:
+            if config is None:
+                if self.config_path is None:
+                    raise RuntimeError("no configuration file to reload")
+                config = load_config(self.config_path)
+            state = await build_state(config, metrics=self.metrics, verifier=self._verifier)
+        except Exception as exc:
+            self.metrics.reloads["failed"] += 1
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return False
+        old, self._state, self.config = self._state, state, config
+        self._ops = self._ops_paths(config)
+        self.metrics.reloads["ok"] += 1
+        log.info("configuration reloaded: %d upstream(s)", len(config.upstreams))
+        if self._warm_up:
+            self._spawn(self._prepare(state))
+        if old is not None:
+            self._spawn(self._retire(old))
+        return True
+
+    async def _retire(self, state: _State) -> None:
+        await asyncio.sleep(self.drain)
+        await state.aclose()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._state is not None:
+            await self._state.aclose()
+            self._state = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        sighup = False
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                if (
+                    self.config_path is not None
+                    and threading.current_thread() is threading.main_thread()
+                ):
+                    loop = asyncio.get_running_loop()
+                    loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+                    sighup = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if sighup:
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                with contextlib.suppress(Exception):
+                    await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- operations --------------------------------------------------------------------------
+
+    async def _ready(self, state: _State, send: Send) -> None:
+        keys = not isinstance(state.verifier, JWTVerifier) or state.verifier.jwks.loaded
+        agg = state.aggregator
+        upstreams = {
+            up.name: "up" if up.healthy and agg.has_catalog(up.name) else "down"
+            for up in agg.upstreams
+        }
+        ready = keys and "up" in upstreams.values()
+        body = {"ready": ready, "keys": keys, "upstreams": upstreams}
+        await _send(send, 200 if ready else 503, json.dumps(body).encode())
+
+    async def _observe(self, state: _State, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        seen: list[Any] = [0, None]  # status, www-authenticate
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen[0] = message["status"]
+                if seen[0] in (400, 401, 403):
+                    for name, value in message.get("headers", ()):
+                        if name == b"www-authenticate":
+                            seen[1] = value
+            await send(message)
+
+        try:
+            await state.app(scope, receive, observed)
+        finally:
+            self._record(scope, seen[0], seen[1], time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, challenge: bytes | None, seconds: float) -> None:
+        mcp = scope.get(LOG_KEY)
+        method = mcp[0] if mcp else "-"
+        reason = None
+        if challenge is not None:
+            start = challenge.find(b'error="')
+            reason = (
+                "missing_token" if start < 0 else challenge[start + 7 :].split(b'"')[0].decode()
+            )
+            self.metrics.auth_failure(reason)
+        self.metrics.request(method, status, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            token = scope.get(TOKEN_SCOPE_KEY)
+            entry = {
+                "http": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round(seconds * 1000, 3),
+                "mcp": method,
+                "target": mcp[1] if mcp else None,
+                "sub": token.subject if token else None,
+                "client_id": token.client_id if token else None,
+                "auth_error": reason,
+            }
+            access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+async def _send(send: Send, status: int, body: bytes, kind: bytes = b"application/json") -> None:
+    headers = [
+        (b"content-type", kind),
+        (b"cache-control", b"no-store"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

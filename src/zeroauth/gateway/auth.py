@@ -1,0 +1,132 @@
+"""Token verification for the gateway: one verifier per trusted issuer.
+
+S-19/S-20 (every token verified, audience = the gateway's resource), RFC 9068 JWTs through
+``zeroauth.server.jwt.JWTVerifier`` or opaque tokens through RFC 7662 introspection
+(``zeroauth.server.introspection.IntrospectionVerifier``). Missing ``jwks_uri`` /
+``introspection_endpoint`` are read from the issuer's RFC 8414 / OIDC metadata at start-up
+(C-14..C-17: path-aware candidate order, exact ``issuer`` match). With several issuers a JWT
+goes to the verifier of the ``iss`` it names (the claim is only a routing hint: that verifier
+checks the signature and the issuer again); opaque tokens try each introspection verifier.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import httpx2
+
+from zeroauth.core.errors import InvalidToken, ServerMetadataError
+from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
+from zeroauth.gateway.config import GatewayConfig, IssuerConfig
+from zeroauth.server.introspection import IntrospectionVerifier
+from zeroauth.server.jwt import JWTVerifier, b64url_decode
+from zeroauth.server.verifier import AccessToken, TokenVerifier
+
+__all__ = ["MultiIssuerVerifier", "build_verifier", "discover_metadata"]
+
+
+async def discover_metadata(issuer: str, http: httpx2.AsyncClient) -> ServerMetadata:
+    """The issuer's metadata from the first well-known URL that answers 200."""
+    tried = []
+    for url in metadata_candidates(issuer):
+        try:
+            response = await http.get(url, headers={"Accept": "application/json"})
+        except httpx2.HTTPError as exc:
+            tried.append(f"{url}: {type(exc).__name__}")
+            continue
+        if response.status_code == 200:
+            return ServerMetadata.from_json(response.json(), issuer=issuer, where=url)
+        tried.append(f"{url}: HTTP {response.status_code}")
+    raise ServerMetadataError(
+        "no authorization server metadata found",
+        requirement="C-14",
+        where=issuer,
+        found="; ".join(tried),
+        hint="check the issuer URL, or set jwks_uri / introspection_endpoint in [[issuer]]",
+    )
+
+
+async def _one(config: IssuerConfig, resource: str, http: httpx2.AsyncClient) -> TokenVerifier:
+    if config.verify == "jwt":
+        jwks_uri = config.jwks_uri
+        if jwks_uri is None:
+            jwks_uri = (await discover_metadata(config.issuer, http)).jwks_uri
+            if not jwks_uri:
+                raise ServerMetadataError(
+                    "the issuer publishes no jwks_uri",
+                    where=config.issuer,
+                    hint="set jwks_uri in [[issuer]]",
+                )
+        return JWTVerifier(
+            issuer=config.issuer,
+            resource=resource,
+            jwks_uri=jwks_uri,
+            algorithms=config.algorithms,
+            audience_check=config.audience_check,
+        )
+    endpoint = config.introspection_endpoint
+    if endpoint is None:
+        endpoint = (await discover_metadata(config.issuer, http)).introspection_endpoint
+        if not endpoint:
+            raise ServerMetadataError(
+                "the issuer publishes no introspection_endpoint",
+                where=config.issuer,
+                hint="set introspection_endpoint in [[issuer]]",
+            )
+    assert config.client_id is not None  # checked by the configuration
+    return IntrospectionVerifier(
+        introspection_endpoint=endpoint,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        resource=resource,
+        issuer=config.issuer,
+        audience_check=config.audience_check,
+    )
+
+
+async def build_verifier(config: GatewayConfig) -> TokenVerifier:
+    """The verifier for every ``[[issuer]]`` of ``config`` (discovery happens here)."""
+    async with httpx2.AsyncClient(timeout=10.0, follow_redirects=False) as http:
+        verifiers = [await _one(issuer, config.resource, http) for issuer in config.issuers]
+    if len(verifiers) == 1:
+        return verifiers[0]
+    return MultiIssuerVerifier(
+        {i.issuer: v for i, v in zip(config.issuers, verifiers, strict=True)}
+    )
+
+
+class MultiIssuerVerifier(TokenVerifier):
+    """Dispatches to the verifier of the issuer a token claims (see the module docstring)."""
+
+    def __init__(self, verifiers: dict[str, TokenVerifier]) -> None:
+        self.verifiers = verifiers
+        self._opaque: Sequence[TokenVerifier] = [
+            v for v in verifiers.values() if isinstance(v, IntrospectionVerifier)
+        ]
+
+    async def verify(self, token: str) -> AccessToken:
+        parts = token.split(".")
+        if len(parts) == 3:
+            try:
+                claims = json.loads(b64url_decode(parts[1].encode("ascii")))
+            except (ValueError, UnicodeError):
+                raise InvalidToken("malformed JWT payload") from None
+            issuer = claims.get("iss") if isinstance(claims, dict) else None
+            verifier = self.verifiers.get(issuer) if isinstance(issuer, str) else None
+            if verifier is None:
+                raise InvalidToken("token from an issuer this gateway does not trust")
+            return await verifier.verify(token)
+        error: InvalidToken = InvalidToken("opaque token and no introspection configured")
+        for verifier in self._opaque:
+            try:
+                return await verifier.verify(token)
+            except InvalidToken as exc:
+                error = exc
+        raise error
+
+    async def aclose(self) -> None:
+        for verifier in self.verifiers.values():
+            close = getattr(verifier, "aclose", None)
+            if close is not None:
+                await close()
