@@ -1,5 +1,6 @@
 """Imports every subcommand module so each registers itself on ``app``."""
 
-from zeroauth.cli import dev_as
+from zeroauth.cli import config, dev_as, session
+from zeroauth.cli.doctor import command as doctor
 
-__all__ = ["dev_as"]
+__all__ = ["config", "dev_as", "doctor", "session"]

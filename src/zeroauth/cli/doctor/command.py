@@ -1,0 +1,86 @@
+"""``zeroauth doctor URL``: the typer command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from zeroauth.cli.app import app
+from zeroauth.cli.client import AllowLoopback, ConfigPath, Debug, JsonOut, Timeout
+from zeroauth.cli.config_file import ServerEntry, load_config
+from zeroauth.cli.doctor.render import render_json, render_table
+from zeroauth.cli.doctor.run import DoctorOptions, diagnose
+from zeroauth.cli.output import command, err_console, errors_handled, out_console
+from zeroauth.core.errors import InvalidInput
+from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
+
+__all__ = ["doctor"]
+
+
+@command(app)
+def doctor(
+    url: Annotated[str, typer.Argument(help="The MCP server URL, e.g. https://host/mcp.")],
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Treat a PRM `resource` that is not identical to the server URL as a failure "
+            "(RFC 9728 §3.3), not a warning.",
+        ),
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Also send an authenticated request with this access token and check its "
+            "claims (audience, issuer, expiry, scopes). '-' reads it from stdin. Never printed.",
+        ),
+    ] = None,
+    allow_loopback: AllowLoopback = False,
+    json_out: JsonOut = False,
+    timeout: Timeout = 10.0,
+    config: ConfigPath = None,
+    debug: Debug = False,
+) -> None:
+    """Diagnose an MCP server's authorization, requirement by requirement.
+
+    Walks the discovery chain like a spec-compliant client: a request without a token and its
+    401 challenge; protected resource metadata at the challenge's URL, the path-inserted and
+    the root well-known URLs; every authorization server's metadata, issuer, PKCE S256, `iss`
+    support and client registration options. Prints one row per requirement (SPEC.md IDs)
+    with what was found and how to fix it. Exit status 0 only when nothing failed.
+
+    Safe to point at any server: bodies are capped at 1 MiB, every request has a timeout,
+    redirects are checked hop by hop, and private or loopback addresses are refused unless
+    --allow-loopback is given.
+    """
+    with errors_handled(debug):
+        settings = load_config(config)
+        if token == "-":
+            token = sys.stdin.readline().strip() or None
+        try:
+            entry = settings.server(url)
+        except InvalidInput:
+            entry = ServerEntry()  # diagnose() reports the bad URL (C-35)
+        options = DoctorOptions(
+            policy=DEVELOPMENT if allow_loopback or entry.allow_loopback else PRODUCTION,
+            strict=strict or bool(entry.strict),
+            token=token,
+            preregistered=settings.preregistered(),
+            cimd_url=entry.cimd_url or settings.cimd_url,
+            timeout=timeout,
+        )
+        console = err_console()
+        if console.is_terminal and not json_out:
+            with console.status("diagnosing…", spinner="dots") as status:
+                report = diagnose(url, options, progress=lambda m: status.update(m + "…"))
+        else:
+            report = diagnose(url, options)
+        if json_out:
+            typer.echo(render_json(report))
+        else:
+            render_table(report, out_console())
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,222 @@
+"""The everyday commands: ``login``, ``token``, ``call``, ``status``, ``logout``.
+
+They use the library's client (``zeroauth.client``) with the on-disk stores and the config
+file, so a login from the CLI is a login for the library too (and vice versa). Tokens are
+printed only by ``token`` (that is its job); ``status`` shows expiry and scopes, never values.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from zeroauth.cli.app import app
+from zeroauth.cli.client import (
+    AllowLoopback,
+    ConfigPath,
+    Debug,
+    Headless,
+    JsonOut,
+    Timeout,
+    obtain_token,
+    open_session,
+    send_initialize,
+    stored_login,
+)
+from zeroauth.cli.output import command, errors_handled, fail, note, out_console, progress
+from zeroauth.cli.session_status import forget, show_status
+from zeroauth.core.tokens import TokenSet
+
+__all__ = ["call", "login", "logout", "status", "token"]
+
+Url = Annotated[str, typer.Argument(help="The MCP server URL, e.g. https://host/mcp.")]
+
+
+def _expiry(tokens: TokenSet, now: float) -> str:
+    if tokens.expires_at is None:
+        return "no expiry given"
+    left = int(tokens.expires_at - now)
+    if left <= 0:
+        return f"expired {-left // 60} min ago"
+    return (
+        f"expires in {left // 3600} h {left % 3600 // 60} min"
+        if left >= 3600
+        else (f"expires in {left // 60} min {left % 60} s")
+    )
+
+
+@command(app)
+def login(
+    url: Url,
+    headless: Headless = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Forget stored tokens first and authorize again.")
+    ] = False,
+    allow_loopback: AllowLoopback = False,
+    timeout: Timeout = 30.0,
+    config: ConfigPath = None,
+    debug: Debug = False,
+) -> None:
+    """Log in to an MCP server and store its tokens.
+
+    Discovers the server's authorization server, obtains a client_id (pre-registered, CIMD or
+    DCR), authorizes in the browser (or --headless) and stores the tokens, for later commands
+    and for the library.
+    """
+    with errors_handled(debug):
+        session = open_session(
+            url,
+            allow_loopback=allow_loopback,
+            headless=headless,
+            config_path=config,
+            timeout=timeout,
+        )
+        if force:
+            forget(session.store, session.url)
+        with progress("Logging in…"):
+            status = send_initialize(session)
+        login = stored_login(session.store, session.url)
+        if login is None or login[1] is None:
+            fail(
+                "the server did not ask for authorization",
+                requirement="S-10",
+                hint=f"it answered HTTP {status} without a token: no login is needed",
+            )
+        binding, tokens = login
+        assert tokens is not None
+        verb = "Logged in to" if session.engine.user_steps else "Already logged in to"
+        console = out_console()
+        console.print(f"[green]✓[/] {verb} {session.url}")
+        console.print(f"  authorization server  {binding.issuer}")
+        console.print(f"  resource              {binding.resource}")
+        console.print(f"  scopes                {' '.join(tokens.scope or ()) or '(not stated)'}")
+        console.print(
+            f"  token                 {_expiry(tokens, time.time())}, "
+            f"{'refreshable' if tokens.refresh_token else 'no refresh token'}"
+        )
+        if status >= 400:
+            note(f"[yellow]note:[/] the server answered HTTP {status} to initialize")
+
+
+@command(app)
+def token(
+    url: Url,
+    headless: Headless = False,
+    json_out: JsonOut = False,
+    allow_loopback: AllowLoopback = False,
+    timeout: Timeout = 30.0,
+    config: ConfigPath = None,
+    debug: Debug = False,
+) -> None:
+    """Print a valid access token for an MCP server (for scripts and curl).
+
+    Refreshes the stored token, or logs in first, if needed. Only the token goes to stdout,
+    e.g. curl -H "Authorization: Bearer $(zeroauth token URL)" URL
+    """
+    with errors_handled(debug):
+        session = open_session(
+            url,
+            allow_loopback=allow_loopback,
+            headless=headless,
+            config_path=config,
+            timeout=timeout,
+        )
+        with progress("Getting a token…"):
+            tokens = obtain_token(session)
+        if json_out:
+            import json
+
+            data = {k: v for k, v in tokens.to_json().items() if k != "refresh_token"}
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            typer.echo(tokens.access_token)
+
+
+@command(app)
+def call(
+    url: Url,
+    tool: Annotated[str, typer.Argument(help="The tool to call.")],
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            "-a",
+            help="A tool argument as name=value (converted to the type the tool's input schema "
+            "declares) or name:=JSON. Repeatable.",
+        ),
+    ] = None,
+    headless: Headless = False,
+    json_out: JsonOut = False,
+    protocol: Annotated[
+        str,
+        typer.Option(help="MCP protocol mode: auto, legacy (initialize handshake) or a version."),
+    ] = "auto",
+    allow_loopback: AllowLoopback = False,
+    timeout: Timeout = 30.0,
+    config: ConfigPath = None,
+    debug: Debug = False,
+) -> None:
+    """Call a tool on an MCP server and print its result.
+
+    Authorizes automatically: login, refresh and scope step-up. Example:
+    zeroauth call https://host/mcp add_note --arg text=hello
+    """
+    from zeroauth.cli.session_call import print_result, run_call
+
+    with errors_handled(debug):
+        session = open_session(
+            url,
+            allow_loopback=allow_loopback,
+            headless=headless,
+            config_path=config,
+            timeout=timeout,
+        )
+        with progress(f"Calling {tool}…"):
+            result = run_call(session, tool, arg or [], protocol)
+        print_result(result, json_out=json_out)
+        if result.is_error:
+            raise typer.Exit(1)
+
+
+@command(app)
+def status(
+    json_out: JsonOut = False,
+    debug: Debug = False,
+) -> None:
+    """Show stored logins and client registrations.
+
+    For each server: its authorization server, resource, scopes and token expiry. Token values
+    are never shown.
+    """
+    with errors_handled(debug):
+        show_status(json_out=json_out)
+
+
+@command(app)
+def logout(
+    url: Annotated[
+        str | None, typer.Argument(help="The MCP server URL; omit to log out everywhere.")
+    ] = None,
+    forget_clients: Annotated[
+        bool,
+        typer.Option(
+            "--forget-clients",
+            help="Also delete stored client registrations (DCR/CIMD) of the authorization "
+            "servers involved.",
+        ),
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Forget the stored tokens of a server (or of every server).
+
+    Tokens are deleted locally; the authorization server is not contacted.
+    """
+    with errors_handled(debug):
+        from zeroauth.client.stores import FileTokenStore
+
+        store = FileTokenStore()
+        count = forget(store, url, clients=forget_clients)
+        where = url or "every server"
+        out_console().print(f"Logged out of {where} ({count} login(s) removed).")

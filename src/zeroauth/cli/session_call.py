@@ -1,0 +1,137 @@
+"""``zeroauth call``: one MCP tool call over the official SDK client, authorized by zeroauth.
+
+The SDK (``zeroauth[mcp]``) speaks the protocol; ``ZeroAuth`` (an ``httpx2.Auth``) answers the
+401 (discover, register, authorize), refreshes, and steps up on 403 ``insufficient_scope``
+with the union of scopes (C-39). Arguments are ``name=value`` (converted to the JSON type the
+tool's input schema declares) or ``name:=JSON``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import typer
+
+from zeroauth.cli.client import Session
+from zeroauth.cli.output import fail, note
+from zeroauth.client.auth import ZeroAuth
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp.types import CallToolResult, Tool
+
+__all__ = ["parse_arguments", "print_result", "run_call"]
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _convert(name: str, text: str, schema: Mapping[str, Any] | None) -> Any:
+    kind = (schema or {}).get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            number = float(text)
+            return int(number) if number.is_integer() and "." not in text else number
+        if kind == "boolean":
+            if text.lower() not in _TRUE + _FALSE:
+                raise ValueError(text)
+            return text.lower() in _TRUE
+        if kind in ("array", "object", "null"):
+            return json.loads(text)
+    except ValueError:
+        fail(
+            f"argument {name!r} must be {kind}",
+            hint=f"got {text!r}; use {name}:=<JSON> to pass any JSON value",
+        )
+    return text
+
+
+def parse_arguments(raw: Sequence[str], input_schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``["a=1", "b:=[1,2]"]`` → ``{"a": 1, "b": [1, 2]}`` (types from ``input_schema``)."""
+    properties = (input_schema or {}).get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for item in raw:
+        name, sep, text = item.partition("=")
+        if not sep or not name or name == ":":
+            fail(f"bad argument {item!r}", hint="write name=value or name:=JSON")
+        if name.endswith(":"):
+            name = name[:-1]
+            try:
+                arguments[name] = json.loads(text)
+            except ValueError:
+                fail(f"argument {name!r} is not valid JSON", hint=f"got {text!r}")
+            continue
+        prop = properties.get(name)
+        arguments[name] = _convert(name, text, prop if isinstance(prop, Mapping) else None)
+    return arguments
+
+
+async def _tools(client: Client) -> list[Tool]:
+    tools: list[Tool] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = await client.list_tools(cursor=cursor)
+        tools.extend(page.tools)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return tools
+
+
+async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
+    import httpx2
+
+    try:
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+    except ImportError:
+        fail("`zeroauth call` needs the MCP SDK", hint="pip install 'zeroauth[mcp]'")
+    auth = ZeroAuth(engine=session.engine)
+    async with (
+        httpx2.AsyncClient(auth=auth, timeout=session.timeout) as http,
+        Client(streamable_http_client(session.url, http_client=http), mode=mode) as client,
+    ):
+        tools = await _tools(client)
+        found = next((t for t in tools if t.name == tool), None)
+        schema = found.input_schema if found is not None else None
+        result = await client.call_tool(tool, parse_arguments(raw, schema))
+        if found is None and result.is_error:
+            names = ", ".join(sorted(t.name for t in tools)) or "none"
+            fail(f"no tool named {tool!r} on {session.url}", hint=f"tools listed: {names}")
+        return result
+
+
+def run_call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
+    return anyio.run(_call, session, tool, raw, mode)
+
+
+def print_result(result: CallToolResult, *, json_out: bool) -> None:
+    """Text content as plain text (never interpreted as markup), other content summarised."""
+    if json_out:
+        data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for item in result.content:
+        kind = getattr(item, "type", "?")
+        if kind == "text":
+            typer.echo(getattr(item, "text", ""))
+        elif kind in ("image", "audio"):
+            typer.echo(f"[{kind}: {getattr(item, 'mime_type', '?')}]")
+        elif kind == "resource_link":
+            typer.echo(f"[resource link: {getattr(item, 'uri', '?')}]")
+        else:
+            resource = getattr(item, "resource", None)
+            text = getattr(resource, "text", None)
+            typer.echo(
+                text if isinstance(text, str) else f"[{kind}: {getattr(resource, 'uri', '?')}]"
+            )
+    if not result.content and result.structured_content is not None:
+        typer.echo(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    if result.is_error:
+        note("[red]error:[/] the tool reported an error (above)")

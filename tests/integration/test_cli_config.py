@@ -1,0 +1,174 @@
+"""The configuration file and ``zeroauth config``: one TOML file, validated, private, portable.
+
+Pre-registered clients per issuer (C-27, C-30), per-server settings (scopes C-37, IdP profile,
+strict C-09, CIMD C-24, loopback opt-in SEC-05); show masks secrets, export leaves them out
+unless asked, import merges or replaces; the library reads the same file
+(``Config.client_options``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
+from zeroauth.cli.app import app
+from zeroauth.cli.config_file import ClientEntry, Config, ServerEntry, config_path, load_config
+from zeroauth.core.errors import InvalidInput
+
+ISSUER = "https://auth.example.com/realms/x"
+SERVER = "https://MCP.example.com/mcp"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ZEROAUTH_HOME", str(tmp_path))
+    monkeypatch.delenv("ZEROAUTH_CONFIG", raising=False)
+    return tmp_path
+
+
+def cli(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, ["config", *args], input=input)
+
+
+def test_c27_add_client_and_set_server_write_a_private_toml_file(home):
+    assert (
+        cli(
+            "add-client", ISSUER, "--client-id", "abc", "--secret-stdin", input="s3cret\n"
+        ).exit_code
+        == 0
+    )
+    result = cli("set-server", SERVER, "--scope", "files:read", "--idp", "entra", "--strict")
+    assert result.exit_code == 0, result.output
+    path = config_path()
+    assert path == home / "config.toml"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    data = tomllib.loads(path.read_text())
+    assert data["clients"][ISSUER] == {"client_id": "abc", "client_secret": "s3cret"}
+    assert data["servers"]["https://mcp.example.com/mcp"] == {
+        "scopes": ["files:read"],
+        "idp": "entra",
+        "strict": True,
+    }
+
+
+def test_show_masks_secrets_and_export_leaves_them_out(home):
+    cli("add-client", ISSUER, "--client-id", "abc", "--secret-stdin", input="s3cret\n")
+    shown = cli("show")
+    assert shown.exit_code == 0
+    assert "s3cret" not in shown.output
+    assert "# client_secret is set" in shown.stdout
+    assert (
+        json.loads(cli("show", "--json").stdout)["clients"][ISSUER]["client_secret"] == "********"
+    )
+    exported = cli("export")
+    assert "s3cret" not in exported.stdout
+    assert tomllib.loads(exported.stdout)["clients"][ISSUER] == {"client_id": "abc"}
+    with_secrets = cli("export", "--include-secrets")
+    assert "s3cret" in with_secrets.stdout
+
+
+def test_export_import_round_trip_between_machines(home, tmp_path_factory):
+    cli("add-client", ISSUER, "--client-id", "abc", "--redirect-uri", "http://127.0.0.1:8765/cb")
+    cli("set-server", SERVER, "--scope", "a", "--scope", "b", "--allow-loopback")
+    exported = home / "exported.toml"
+    assert cli("export", str(exported), "--include-secrets").exit_code == 0
+    assert stat.S_IMODE(os.stat(exported).st_mode) == 0o600
+    other = tmp_path_factory.mktemp("other") / "config.toml"
+    result = cli("import", str(exported), "--config", str(other))
+    assert result.exit_code == 0, result.output
+    assert load_config(other) == load_config()
+
+
+def test_import_merges_unless_replace(home, tmp_path):
+    cli("add-client", ISSUER, "--client-id", "abc")
+    incoming = tmp_path / "in.toml"
+    incoming.write_text('[clients."https://other.example"]\nclient_id = "xyz"\n')
+    assert cli("import", str(incoming)).exit_code == 0
+    assert set(load_config().clients) == {ISSUER, "https://other.example"}
+    assert cli("import", str(incoming), "--replace").exit_code == 0
+    assert set(load_config().clients) == {"https://other.example"}
+
+
+@pytest.mark.parametrize(
+    ("text", "requirement", "where"),
+    [
+        ("cimd_url = 'http://app.example.com/c.json'", "C-24", "cimd_url"),
+        ("[servers.'https://h/mcp']\nscopes = ['a b']", "C-37", "scopes"),
+        ("[servers.'https://h/mcp']\nidp = 'nope'", "C-27", "idp"),
+        ("[servers.'https://h/mcp']\nstrcit = true", "C-27", "servers.https://h/mcp"),
+        ("[clients.'https://as.example']\nclient_secret = 'x'", "C-27", "client_id"),
+        ("[clients.'not a url']\nclient_id = 'x'", "C-30", "clients key"),
+        ("[servers.'mcp.example.com']\nstrict = true", "C-35", "servers key"),
+        ("this is = not toml =", "C-27", ""),
+    ],
+)
+def test_invalid_configuration_is_refused_naming_the_requirement(text, requirement, where):
+    with pytest.raises(InvalidInput) as info:
+        Config.from_toml(text, where="test.toml")
+    assert info.value.requirement == requirement
+    assert where in (info.value.where or "")
+
+
+def test_import_of_an_invalid_file_is_one_error_line(home, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[servers.'https://h/mcp']\nidp = 'nope'\n")
+    result = cli("import", str(bad))
+    assert result.exit_code == 1
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: [C-27] invalid configuration at servers.https://h/mcp.idp")
+    assert not config_path().exists()
+
+
+def test_remove_a_client_and_a_server(home):
+    cli("add-client", ISSUER, "--client-id", "abc")
+    cli("set-server", SERVER, "--strict")
+    assert cli("remove", ISSUER).exit_code == 0
+    assert cli("remove", SERVER).exit_code == 0
+    assert load_config() == Config()
+    missing = cli("remove", ISSUER)
+    assert missing.exit_code == 1
+    assert "nothing configured" in missing.stderr
+
+
+def test_set_server_changes_only_the_options_given(home):
+    cli("set-server", SERVER, "--scope", "a", "--idp", "keycloak")
+    cli("set-server", SERVER, "--no-strict")
+    assert load_config().server(SERVER) == ServerEntry(scopes=("a",), idp="keycloak", strict=False)
+
+
+def test_library_options_from_the_same_file():
+    config = Config(
+        cimd_url="https://app.example.com/client.json",
+        clients={ISSUER: ClientEntry("abc", "s3cret")},
+        servers={
+            "https://mcp.example.com/mcp": ServerEntry(scopes=("a",), idp="entra", strict=True)
+        },
+    )
+    options = config.client_options(SERVER)
+    assert options["scopes"] == ("a",)
+    assert options["strict_resource"] is True
+    assert options["send_resource"] is False  # the Entra profile (DESIGN.md: IdP quirks)
+    assert options["cimd_url"] == "https://app.example.com/client.json"
+    client = options["preregistered"][ISSUER]
+    assert (client.client_id, client.source, client.token_endpoint_auth_method) == (
+        "abc",
+        "pre-registered",
+        "client_secret_basic",
+    )
+    assert "s3cret" not in repr(config)
+    other = config.client_options("https://elsewhere.example/mcp")
+    assert "scopes" not in other
+    assert "send_resource" not in other
+
+
+def test_toml_strings_survive_any_characters():
+    name = 'quote " backslash \\ tab \t del \x7f emoji 🙂 newline \n'
+    config = Config(client_name=name)
+    assert Config.from_toml(config.to_toml(secrets=True), where="x") == config

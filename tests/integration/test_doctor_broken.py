@@ -1,0 +1,322 @@
+"""``zeroauth doctor`` against deliberately broken servers on loopback, one per failure mode.
+
+Each server is one small Starlette app (MCP endpoint, PRM, and the AS metadata of an issuer at
+``<base>/as``), correct except for one knob. The baseline (no knob turned) must come out with
+no warning and no failure, so every test below shows the doctor noticing exactly the broken
+thing: the requirement ID, its status, and a fix that names what to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.helpers.asgi_server import serve_asgi
+from zeroauth.cli.doctor import DoctorOptions, Fetcher, Report, diagnose
+from zeroauth.core.urls import DEVELOPMENT
+
+FORMS = {
+    "oauth-inserted": "/.well-known/oauth-authorization-server/as",
+    "openid-inserted": "/.well-known/openid-configuration/as",
+    "openid-appended": "/as/.well-known/openid-configuration",
+}
+META_HEADERS = {"access-control-allow-origin": "*", "cache-control": "public, max-age=300"}
+
+
+@dataclass(frozen=True)
+class Knobs:
+    challenge: bool = True  # send WWW-Authenticate on 401
+    header_url: str | None = "path"  # resource_metadata: path-inserted URL, root URL, or none
+    challenge_error: str | None = None  # an `error` on the token-less 401
+    unauth_status: int = 401
+    prm_at: frozenset[str] = frozenset({"path", "root"})
+    prm_resource: str = "url"  # "url" (the server URL) or "origin"
+    as_issuer: str | None = None  # PRM authorization_servers override
+    issuer_in_doc: str | None = None  # AS metadata `issuer` override
+    as_forms: frozenset[str] = frozenset(FORMS)
+    pkce: bool = True
+    registration: bool = True  # registration_endpoint and the CIMD flag
+    forbid_without_scope: bool = False  # any token: 403 insufficient_scope without scope=
+
+
+def broken_app(base: str, knobs: Knobs) -> Starlette:
+    url, issuer = f"{base}/mcp", f"{base}/as"
+    prm_path_url = f"{base}/.well-known/oauth-protected-resource/mcp"
+    prm_root_url = f"{base}/.well-known/oauth-protected-resource"
+    header_url = {"path": prm_path_url, "root": prm_root_url}.get(knobs.header_url or "")
+
+    async def mcp(request: Request) -> Response:
+        if request.headers.get("authorization"):
+            if knobs.forbid_without_scope:
+                challenge = f'Bearer error="insufficient_scope", resource_metadata="{header_url}"'
+                return Response(status_code=403, headers={"www-authenticate": challenge})
+            return JSONResponse({"jsonrpc": "2.0", "id": 1, "result": {}})
+        params = [f'resource_metadata="{header_url}"'] if header_url else []
+        params.append('scope="notes:read"')
+        if knobs.challenge_error:
+            params.insert(0, f'error="{knobs.challenge_error}"')
+        headers = {"www-authenticate": "Bearer " + ", ".join(params)} if knobs.challenge else {}
+        return Response(status_code=knobs.unauth_status, headers=headers)
+
+    def prm(request: Request) -> Response:
+        resource = url if knobs.prm_resource == "url" else base
+        doc = {
+            "resource": resource,
+            "authorization_servers": [knobs.as_issuer or issuer],
+            "scopes_supported": ["notes:read"],
+            "bearer_methods_supported": ["header"],
+        }
+        return JSONResponse(doc, headers=META_HEADERS)
+
+    def metadata(request: Request) -> Response:
+        doc: dict[str, Any] = {
+            "issuer": knobs.issuer_in_doc or issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "authorization_response_iss_parameter_supported": True,
+        }
+        if knobs.pkce:
+            doc["code_challenge_methods_supported"] = ["S256"]
+        if knobs.registration:
+            doc["registration_endpoint"] = f"{issuer}/register"
+            doc["client_id_metadata_document_supported"] = True
+        return JSONResponse(doc, headers=META_HEADERS)
+
+    routes = [Route("/mcp", mcp, methods=["POST"])]
+    if "path" in knobs.prm_at:
+        routes.append(Route("/.well-known/oauth-protected-resource/mcp", prm))
+    if "root" in knobs.prm_at:
+        routes.append(Route("/.well-known/oauth-protected-resource", prm))
+    routes += [Route(FORMS[form], metadata) for form in sorted(knobs.as_forms)]
+    return Starlette(routes=routes)
+
+
+@dataclass
+class Served:
+    base: str
+    fetcher: Fetcher
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+    def doctor(self, **options: Any) -> Report:
+        options.setdefault("policy", DEVELOPMENT)
+        return diagnose(self.url, DoctorOptions(**options), fetcher=self.fetcher)
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """``serve(knobs)`` starts a broken server for this test; one recording fetcher for all."""
+    with contextlib.ExitStack() as stack:
+        fetcher = stack.enter_context(Fetcher(DEVELOPMENT, timeout=5))
+
+        def start(knobs: Knobs) -> Served:
+            app = stack.enter_context(serve_asgi(factory=lambda base: broken_app(base, knobs)))
+            return Served(app.base_url, fetcher)
+
+        yield start
+
+
+def only(report: Report, id: str, status: str) -> list[Any]:
+    """The checks with this ID and status (there must be at least one)."""
+    found = [c for c in report.by_id(id) if c.status == status]
+    assert found, [(c.id, c.status, c.found) for c in report.checks]
+    return found
+
+
+def problems(report: Report) -> set[tuple[str, str]]:
+    return {(c.id, c.status) for c in report.checks if c.status in ("warn", "fail")}
+
+
+def token_for(served: Served, **claims: Any) -> str:
+    payload = {
+        "iss": f"{served.base}/as",
+        "aud": served.url,
+        "exp": int(time.time()) + 600,
+        "scope": "notes:read",
+        **claims,
+    }
+    return jwt.encode(payload, "k" * 64, algorithm="HS256")
+
+
+def test_baseline_broken_server_without_a_broken_knob_passes_everything(serve):
+    report = serve(Knobs()).doctor()
+    assert problems(report) == set()
+    assert report.ok
+    ids = {c.id for c in report.checks if c.status == "pass"}
+    for wanted in (
+        "S-10",
+        "S-11",
+        "S-13",
+        "S-08",
+        "S-09",
+        "C-09",
+        "C-14",
+        "C-17",
+        "C-18",
+        "C-19",
+        "C-22",
+        "C-31",
+        "AS-05",
+        "X-CORS",
+        "X-CACHE",
+    ):
+        assert wanted in ids
+
+
+def test_c09_resource_is_the_origin_behind_a_header_url(serve):
+    served = serve(Knobs(prm_resource="origin"))
+    report = served.doctor()
+    assert problems(report) == {("C-09", "warn")}
+    [check] = only(report, "C-09", "warn")
+    assert check.where == f"{served.base}/.well-known/oauth-protected-resource/mcp"
+    assert f'"resource": "{served.url}"' in check.fix
+    strict = served.doctor(strict=True)
+    assert not strict.ok
+    [check] = only(strict, "C-09", "fail")
+    assert "RFC 9728 §3.3" in check.fix
+    assert strict.by_id("C-17") == []  # a strict client never contacts its AS (A1)
+
+
+def test_s09_prm_only_at_the_root(serve):
+    served = serve(Knobs(prm_at=frozenset({"root"}), header_url="root"))
+    report = served.doctor()
+    assert problems(report) == {("S-09", "warn")}
+    [check] = only(report, "S-09", "warn")
+    assert check.fix.startswith(f"serve the document at {served.base}/.well-known/")
+    assert report.ok
+
+
+def test_s08_prm_only_path_inserted(serve):
+    served = serve(Knobs(prm_at=frozenset({"path"})))
+    report = served.doctor()
+    assert problems(report) == {("S-08", "warn")}
+    [check] = only(report, "S-08", "warn")
+    assert f"{served.base}/.well-known/oauth-protected-resource" in check.fix
+
+
+def test_s10_no_www_authenticate_on_the_401(serve):
+    report = serve(Knobs(challenge=False)).doctor()
+    [check] = only(report, "S-10", "fail")
+    assert check.found == "HTTP 401 without WWW-Authenticate"
+    assert "resource_metadata" in check.fix
+    assert not report.ok
+    only(report, "S-09", "pass")  # the well-known fallback still finds everything (C-03)
+    only(report, "C-17", "pass")
+
+
+def test_s10_403_to_a_request_without_a_token(serve):
+    report = serve(Knobs(unauth_status=403)).doctor()
+    [check] = only(report, "S-10", "fail")
+    assert "401" in check.fix
+
+
+def test_s11_invalid_token_error_on_a_request_without_a_token(serve):
+    report = serve(Knobs(challenge_error="invalid_token")).doctor()
+    assert problems(report) == {("S-11", "warn")}
+    [check] = only(report, "S-11", "warn")
+    assert check.found == 'error="invalid_token" on a request without a token'
+    assert "RFC 6750 §3.1" in check.fix
+
+
+def test_c14_as_metadata_only_at_the_openid_appended_form(serve):
+    served = serve(Knobs(as_forms=frozenset({"openid-appended"})))
+    report = served.doctor()
+    assert problems(report) == {("C-14", "warn")}
+    [check] = only(report, "C-14", "warn")
+    assert check.found.startswith(f"only at {served.base}/as/.well-known/openid-configuration")
+    assert f"{served.base}/.well-known/oauth-authorization-server/as" in check.fix
+
+
+def test_c17_issuer_mismatch(serve):
+    served = serve(Knobs(issuer_in_doc="https://honest.example"))
+    report = served.doctor()
+    assert problems(report) == {("C-17", "fail")}
+    [check] = only(report, "C-17", "fail")
+    assert check.found == "https://honest.example"
+    assert check.expected == f"{served.base}/as"
+    assert report.by_id("C-18") == []  # a client stops at the wrong document
+
+
+def test_c18_no_code_challenge_methods_supported(serve):
+    report = serve(Knobs(pkce=False)).doctor()
+    assert problems(report) == {("C-18", "fail")}
+    [check] = only(report, "C-18", "fail")
+    assert '"code_challenge_methods_supported": ["S256"]' in check.fix
+
+
+def test_c22_no_registration_option(serve):
+    served = serve(Knobs(registration=False))
+    report = served.doctor()
+    assert problems(report) == {("C-22", "fail")}
+    [check] = only(report, "C-22", "fail")
+    assert f"zeroauth config add-client {served.base}/as --client-id" in check.fix
+
+
+def test_c22_no_registration_option_but_a_configured_client(serve):
+    from zeroauth.core.registration import ClientInfo
+
+    served = serve(Knobs(registration=False))
+    client = ClientInfo("cli-client", f"{served.base}/as", "pre-registered")
+    report = served.doctor(preregistered={client.issuer: client})
+    assert problems(report) == set()
+    only(report, "C-27", "pass")
+    [check] = only(report, "C-22", "pass")
+    assert check.found == "zeroauth would use the pre-registered client"
+
+
+def test_sec05_http_as_on_a_public_name_is_refused_before_any_request(serve):
+    served = serve(Knobs(as_issuer="http://auth.example.com"))
+    report = served.doctor()
+    assert problems(report) == {("SEC-05", "fail")}
+    [check] = only(report, "SEC-05", "fail")
+    assert check.found.startswith("http://auth.example.com: https is required")
+    assert "did not contact it" in check.fix
+    assert all("example.com" not in url for _, url in served.fetcher.log)
+
+
+def test_s15_403_without_scope(serve):
+    served = serve(Knobs(forbid_without_scope=True))
+    report = served.doctor(token=token_for(served))
+    [check] = only(report, "S-15", "fail")
+    assert check.found == 'error="insufficient_scope" without scope='
+    assert "scope=" in check.fix
+    only(report, "S-20", "pass")  # the token itself is fine
+    assert not report.ok
+
+
+def test_token_checks_pass_for_a_good_token_and_never_show_it(serve):
+    served = serve(Knobs())
+    token = token_for(served)
+    report = served.doctor(token=token)
+    assert problems(report) == set()
+    for rid in ("S-19", "S-20", "C-45", "C-37"):
+        only(report, rid, "pass")
+    assert token not in repr(report.to_json())
+
+
+def test_token_claims_for_another_resource_expired_and_scopeless(serve):
+    served = serve(Knobs())
+    token = token_for(
+        served, aud="https://other.example/mcp", exp=int(time.time()) - 120, scope="other"
+    )
+    report = served.doctor(token=token)
+    only(report, "S-20", "fail")
+    [expired] = [c for c in only(report, "S-19", "fail") if c.title == "Token is not expired"]
+    assert expired.found.startswith("expired 2 min")
+    [scopes] = only(report, "C-37", "warn")
+    assert "missing: notes:read" in scopes.fix
