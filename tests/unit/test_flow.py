@@ -1,0 +1,525 @@
+"""The sans-IO flow driven by hand: no client, no server, just steps in and results out.
+
+A tiny in-memory "world" answers each step (HTTP by (method, URL), records in a dict, the user
+step by building the redirect the AS would send). Tests read the steps the flow yielded:
+which URLs, in which order, in how many sequential round trips, with which parameters.
+Hostnames here are only parsed, never contacted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from zeroauth.core.challenge import bearer_challenge_header
+from zeroauth.core.errors import (
+    AuthorizationResponseError,
+    RegistrationError,
+    ResourceMetadataError,
+    ServerMetadataError,
+    StepUpLimitError,
+)
+from zeroauth.core.flow import (
+    Delete,
+    Fetch,
+    FlowConfig,
+    HTTPRequest,
+    HTTPResponse,
+    Invalidate,
+    Load,
+    Lock,
+    RedirectURI,
+    Save,
+    SendOriginal,
+    Unlock,
+    UserAuthorization,
+    request_flow,
+)
+from zeroauth.core.registration import ClientInfo
+
+MCP = "https://mcp.example.com/mcp"
+AS = "https://auth.example.com"
+PRM_URL = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+ROOT_PRM = "https://mcp.example.com/.well-known/oauth-protected-resource"
+CIMD = "https://app.example.com/client.json"
+
+
+def json_response(url: str, doc: Any, status: int = 200) -> HTTPResponse:
+    return HTTPResponse.build(status, url, [("content-type", "application/json")],
+                              json.dumps(doc).encode())  # fmt: skip
+
+
+def metadata(issuer: str = AS, **extra: Any) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "registration_endpoint": f"{issuer}/register",
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        **extra,
+    }
+
+
+@dataclass
+class World:
+    """Answers the flow's steps; records what it was asked."""
+
+    http: dict[tuple[str, str], Callable[[HTTPRequest], HTTPResponse]] = field(default_factory=dict)
+    records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    steps: list[Any] = field(default_factory=list)
+    rounds: list[str] = field(default_factory=list)
+    requests: list[HTTPRequest] = field(default_factory=list)
+    mcp_status: list[tuple[int, str | None]] = field(default_factory=list)  # per SendOriginal
+    sent_authorization: list[str | None] = field(default_factory=list)
+    iss: str | None = "correct"
+    state: str = "echo"
+    token_n: int = 0
+    locks: list[str] = field(default_factory=list)
+
+    def serve(self, method: str, url: str, handler: Callable[[HTTPRequest], HTTPResponse]) -> None:
+        self.http[(method, url)] = handler
+
+    def doc(self, url: str, document: Any, status: int = 200) -> None:
+        self.serve("GET", url, lambda r: json_response(url, document, status))
+
+    def standard(self, *, prm: dict[str, Any] | None = None, md: dict[str, Any] | None = None,
+                 prm_url: str = PRM_URL) -> None:  # fmt: skip
+        self.doc(prm_url, prm or {"resource": MCP, "authorization_servers": [AS]})
+        self.doc(f"{AS}/.well-known/oauth-authorization-server", md or metadata())
+        self.serve("POST", f"{AS}/register", self._register)
+        self.serve("POST", f"{AS}/token", self._token)
+
+    def _register(self, request: HTTPRequest) -> HTTPResponse:
+        body = json.loads(request.body)
+        return json_response(request.url, {"client_id": "dcr-1", **body}, 201)
+
+    def _token(self, request: HTTPRequest) -> HTTPResponse:
+        self.token_n += 1
+        return json_response(request.url, {
+            "access_token": f"at-{self.token_n}", "token_type": "Bearer", "expires_in": 3600,
+            "refresh_token": f"rt-{self.token_n}"})  # fmt: skip
+
+    def form(self, path: str) -> list[dict[str, str]]:
+        return [
+            {k: v[0] for k, v in parse_qs(r.body.decode()).items()}
+            for r in self.requests
+            if r.method == "POST" and r.url.endswith(path)
+        ]
+
+    def answer(self, step: Any) -> Any:
+        self.steps.append(step)
+        if isinstance(step, SendOriginal):
+            self.rounds.append(
+                "mcp" + ("+" + ",".join(r.url for r in step.also) if step.also else "")
+            )
+            self.sent_authorization.append(step.authorization)
+            status, challenge = self.mcp_status.pop(0) if self.mcp_status else (200, None)
+            headers = [("www-authenticate", challenge)] if challenge else []
+            response = HTTPResponse.build(status, MCP, headers)
+            return response, tuple(self._http(r) for r in step.also)
+        if isinstance(step, Fetch):
+            self.rounds.append(",".join(f"{r.method} {r.url}" for r in step.requests))
+            return tuple(self._http(r) for r in step.requests)
+        if isinstance(step, UserAuthorization):
+            self.rounds.append("authorize")
+            query = parse_qs(urlsplit(step.url).query)
+            self.authorization_query = {k: v[0] for k, v in query.items()}
+            params = {"code": "the-code"}
+            if self.state == "echo":
+                params["state"] = query["state"][0]
+            if self.iss == "correct":
+                params["iss"] = step.issuer
+            elif self.iss is not None:
+                params["iss"] = self.iss
+            return urlencode(params)
+        if isinstance(step, RedirectURI):
+            return step.preferred.replace(":0/", ":8765/")
+        if isinstance(step, Load):
+            return self.records.get((step.kind, step.key))
+        if isinstance(step, Save):
+            self.records[(step.kind, step.key)] = dict(step.record)
+            return None
+        if isinstance(step, Delete):
+            self.records.pop((step.kind, step.key), None)
+            return None
+        if isinstance(step, Lock):
+            self.locks.append("+" + step.name)
+            return None
+        if isinstance(step, Unlock):
+            self.locks.append("-" + step.name)
+            return None
+        if isinstance(step, Invalidate):
+            return None
+        raise AssertionError(step)
+
+    def _http(self, request: HTTPRequest) -> HTTPResponse:
+        self.requests.append(request)
+        handler = self.http.get((request.method, request.url))
+        if handler is None:
+            return HTTPResponse.build(404, request.url)
+        return handler(request)
+
+    def run(self, config: FlowConfig | None = None, url: str = MCP) -> HTTPResponse:
+        flow = request_flow(config or FlowConfig(), url)
+        reply: Any = None
+        try:
+            while True:
+                reply = self.answer(flow.send(reply))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def balanced_locks(self) -> bool:
+        held: list[str] = []
+        for entry in self.locks:
+            if entry[0] == "+":
+                held.append(entry[1:])
+            else:
+                held.remove(entry[1:])
+        return not held
+
+
+def challenge(**params: Any) -> str:
+    params.setdefault("resource_metadata", PRM_URL)
+    return bearer_challenge_header(**params)
+
+
+def unauthorized(**params: Any) -> tuple[int, str]:
+    return 401, challenge(**params)
+
+
+# -- discovery -------------------------------------------------------------------------------
+
+
+def test_c03_header_url_used_and_no_well_known_probe_when_it_works() -> None:
+    w = World(mcp_status=[unauthorized(resource_metadata="https://mcp.example.com/custom.json")])
+    w.standard(prm_url="https://mcp.example.com/custom.json")
+    assert w.run(FlowConfig(speculative_prm=False)).status == 200
+    prm_fetches = [r.url for r in w.requests if r.purpose == "prm"]
+    assert prm_fetches == ["https://mcp.example.com/custom.json"]
+
+
+def test_c04_failing_header_url_falls_back_to_path_then_root() -> None:
+    w = World(mcp_status=[unauthorized(resource_metadata="https://mcp.example.com/gone.json")])
+    w.standard(prm_url=ROOT_PRM, prm={"resource": "https://mcp.example.com",
+                                      "authorization_servers": [AS]})  # fmt: skip
+    assert w.run(FlowConfig(speculative_prm=False)).status == 200
+    assert [r.url for r in w.requests if r.purpose == "prm"] == [
+        "https://mcp.example.com/gone.json", PRM_URL, ROOT_PRM]  # fmt: skip
+    # C-36: the root PRM's resource is what is sent (it names this server's origin)
+    assert w.authorization_query["resource"] == "https://mcp.example.com"
+    assert w.form("/token")[0]["resource"] == "https://mcp.example.com"
+
+
+def test_c09_a1_refused_prm_means_no_as_request_at_all() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard(prm={"resource": "https://evil.example/mcp", "authorization_servers": [AS]})
+    with pytest.raises(ResourceMetadataError):
+        w.run()
+    assert not [r for r in w.requests if r.url.startswith(AS)]
+
+
+def test_c14_metadata_candidates_fetched_as_one_parallel_batch_in_order() -> None:
+    w = World(mcp_status=[unauthorized()])
+    issuer = "https://auth.example.com/tenant1"
+    w.standard(prm={"resource": MCP, "authorization_servers": [issuer]})
+    w.doc(f"{issuer}/.well-known/openid-configuration", metadata(issuer))  # only the 3rd
+    w.serve("POST", f"{issuer}/register", w._register)
+    w.serve("POST", f"{issuer}/token", w._token)
+    assert w.run().status == 200
+    batches = [
+        s for s in w.steps if isinstance(s, Fetch) and s.requests[0].purpose == "as-metadata"
+    ]
+    assert [r.url for r in batches[0].requests] == [
+        "https://auth.example.com/.well-known/oauth-authorization-server/tenant1",
+        "https://auth.example.com/.well-known/openid-configuration/tenant1",
+        "https://auth.example.com/tenant1/.well-known/openid-configuration",
+    ]
+    assert all(
+        ("mcp-protocol-version", "2026-07-28") in [(k.lower(), v) for k, v in r.headers]
+        for r in batches[0].requests
+    )  # C-20
+
+
+def test_c15_sequential_mode_stops_at_first_document() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run(FlowConfig(parallel_metadata=False))
+    assert [r.url for r in w.requests if r.purpose == "as-metadata"] == [
+        f"{AS}/.well-known/oauth-authorization-server"]  # fmt: skip
+
+
+@pytest.mark.parametrize("issuer", [f"{AS}/", "https://AUTH.example.com", "https://other.example"])
+def test_c17_issuer_must_be_identical(issuer: str) -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard(md=metadata(issuer))
+    with pytest.raises(ServerMetadataError) as info:
+        w.run()
+    assert info.value.requirement == "C-17"
+    assert not [r for r in w.requests if r.purpose in ("register", "token")]
+
+
+def test_c06_legacy_fallback_metadata_at_origin_then_default_endpoints() -> None:
+    w = World(mcp_status=[(401, "Bearer")])
+    w.serve("POST", "https://mcp.example.com/register", w._register)
+    w.serve("POST", "https://mcp.example.com/token", w._token)
+    with pytest.raises(ResourceMetadataError):
+        World(mcp_status=[(401, "Bearer")]).run()  # off by default
+    assert w.run(FlowConfig(legacy=True)).status == 200
+    assert [r.url for r in w.requests if r.purpose == "as-metadata"] == [
+        "https://mcp.example.com/.well-known/oauth-authorization-server"]  # fmt: skip
+    assert w.requests[-1].url == "https://mcp.example.com/token"
+    assert w.records[("binding", MCP)]["legacy"] is True
+
+
+# -- identity --------------------------------------------------------------------------------
+
+
+def test_c22_preregistered_wins_then_cimd_then_dcr() -> None:
+    pre = ClientInfo(client_id="pre", issuer=AS, source="pre-registered")
+    for config, expected in [
+        (FlowConfig(preregistered={AS: pre}, cimd_url=CIMD), "pre"),
+        (FlowConfig(cimd_url=CIMD), CIMD),
+        (FlowConfig(), "dcr-1"),
+    ]:
+        w = World(mcp_status=[unauthorized()])
+        w.standard(md=metadata(client_id_metadata_document_supported=True))
+        w.run(config)
+        assert w.authorization_query["client_id"] == expected
+
+
+def test_c29_dcr_sends_application_type_and_refresh_grant() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run()
+    [register] = [r for r in w.requests if r.purpose == "register"]
+    body = json.loads(register.body)
+    assert body["application_type"] == "native"
+    assert "refresh_token" in body["grant_types"]  # C-47
+    assert body["redirect_uris"] == ["http://127.0.0.1:8765/callback"]
+    assert w.records[("client", AS)]["issuer"] == AS  # C-30: keyed by issuer
+
+
+def test_c30_preregistered_client_of_another_issuer_is_not_used() -> None:
+    other = ClientInfo(
+        client_id="other-as-client", issuer="https://other.example", source="pre-registered"
+    )
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run(FlowConfig(preregistered={other.issuer: other}))
+    assert w.authorization_query["client_id"] == "dcr-1"
+    assert all("other-as-client" not in r.body.decode() for r in w.requests)
+
+
+def test_m6_no_way_to_get_a_client_id_is_a_clear_error() -> None:
+    w = World(mcp_status=[unauthorized()])
+    md = metadata()
+    del md["registration_endpoint"]
+    w.standard(md=md)
+    with pytest.raises(RegistrationError) as info:
+        w.run()
+    assert "preregistered" in str(info.value.hint)
+
+
+# -- authorization request, token, scopes --------------------------------------------------
+
+
+def test_c32_c33_c41_c42_authorization_request_shape() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run()
+    q = w.authorization_query
+    assert q["code_challenge_method"] == "S256"
+    assert len(q["code_challenge"]) == 43
+    assert len(q["state"]) >= 32
+    assert q["resource"] == MCP
+    token = w.form("/token")[0]
+    assert token["resource"] == MCP  # identical in both (C-33, conformance consistency)
+    assert 43 <= len(token["code_verifier"]) <= 128
+
+
+@pytest.mark.parametrize(("iss", "state"), [("https://evil.example", "echo"), (None, "echo"),
+                                            ("correct", "omit")])  # fmt: skip
+def test_c41_c43_response_checked_before_the_code_is_redeemed(iss: str | None, state: str) -> None:
+    w = World(mcp_status=[unauthorized()], iss=iss, state=state)
+    w.standard()
+    with pytest.raises(AuthorizationResponseError):
+        w.run()
+    assert not [r for r in w.requests if r.purpose == "token"]
+
+
+@pytest.mark.parametrize(
+    ("challenge_scope", "prm_scopes", "as_scopes", "expected"),
+    [
+        (["files:read"], ["files:read", "files:write"], None, "files:read"),  # SC1
+        (None, ["a", "b"], None, "a b"),  # SC2
+        (None, None, None, None),  # SC3: omitted
+        (["files:read"], None, ["files:read", "offline_access"], "files:read offline_access"),
+        (["files:read"], None, ["files:read"], "files:read"),  # SC7
+    ],
+)
+def test_c37_c47_scope_selection(
+    challenge_scope: list[str] | None,
+    prm_scopes: list[str] | None,
+    as_scopes: list[str] | None,
+    expected: str | None,
+) -> None:
+    w = World(mcp_status=[unauthorized(scope=challenge_scope or ())])
+    prm: dict[str, Any] = {"resource": MCP, "authorization_servers": [AS]}
+    if prm_scopes:
+        prm["scopes_supported"] = prm_scopes
+    md = metadata(**({"scopes_supported": as_scopes} if as_scopes else {}))
+    w.standard(prm=prm, md=md)
+    w.run()
+    assert w.authorization_query.get("scope") == expected
+
+
+def test_send_resource_false_omits_it_everywhere_but_keys_tokens_by_it() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run(FlowConfig(send_resource=False))
+    assert "resource" not in w.authorization_query
+    assert "resource" not in w.form("/token")[0]
+    assert ("tokens", f"{AS} {MCP}") in w.records
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+
+def test_minimum_round_trips_cimd_5_dcr_6() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard(md=metadata(client_id_metadata_document_supported=True))
+    w.run(FlowConfig(cimd_url=CIMD))
+    assert w.rounds[0] == f"mcp+{PRM_URL}"  # the 401 overlaps the speculative PRM fetch
+    assert len(w.rounds) == 5, w.rounds  # 401+PRM, AS metadata, authorize, token, the call
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run()
+    assert len(w.rounds) == 6, w.rounds  # + DCR
+
+
+def test_warm_request_is_exactly_one_step_on_the_wire() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run()
+    w.rounds.clear()
+    w.requests.clear()
+    assert w.run().status == 200
+    assert w.rounds == ["mcp"]
+    assert w.sent_authorization[-1] == "Bearer at-1"
+
+
+# -- refresh, single flight, step-up ------------------------------------------------------------
+
+
+def _connected() -> World:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run()
+    w.requests.clear()
+    w.steps.clear()
+    w.locks.clear()
+    return w
+
+
+def test_c34_c48_refresh_before_reauthorize_with_same_resource() -> None:
+    w = _connected()
+    w.mcp_status = [unauthorized(error="invalid_token")]
+    assert w.run().status == 200
+    [refresh] = w.form("/token")
+    assert refresh["grant_type"] == "refresh_token"
+    assert refresh["refresh_token"] == "rt-1"
+    assert refresh["resource"] == MCP
+    assert not [s for s in w.steps if isinstance(s, UserAuthorization)]
+    assert w.records[("tokens", f"{AS} {MCP}")]["refresh_token"] == "rt-2"  # newest kept
+    assert w.balanced_locks()
+
+
+def test_a12_a_token_changed_meanwhile_is_used_without_refreshing() -> None:
+    """Under the lock the store is re-read: another flow already has a new token."""
+    w = _connected()
+    w.mcp_status = [unauthorized(error="invalid_token")]
+    key = ("tokens", f"{AS} {MCP}")
+    stale = dict(w.records[key])
+    original_answer = w.answer
+
+    def answer(step: Any) -> Any:
+        if isinstance(step, Lock):  # another flow refreshed while we waited for the lock
+            w.records[key] = {**stale, "access_token": "from-another-flow"}
+        return original_answer(step)
+
+    w.answer = answer  # type: ignore[method-assign]
+    assert w.run().status == 200
+    assert w.form("/token") == []
+    assert w.sent_authorization[-1] == "Bearer from-another-flow"
+
+
+def test_c39_c40_step_up_union_then_bounded() -> None:
+    w = _connected()
+    w.mcp_status = [(403, challenge(error="insufficient_scope", scope=["files:write"]))]
+    assert w.run().status == 200
+    assert w.authorization_query["scope"] == "files:write"
+    w.mcp_status = [(403, challenge(error="insufficient_scope", scope=["admin"]))] * 3
+    with pytest.raises(StepUpLimitError):
+        w.run(FlowConfig(max_step_ups=2))
+    assert w.authorization_query["scope"] == "files:write admin"  # union kept (SC4)
+
+
+def test_403_without_insufficient_scope_is_returned_not_stepped_up() -> None:
+    w = _connected()
+    w.mcp_status = [(403, None)]
+    assert w.run().status == 403
+
+
+def test_expired_token_is_refreshed_before_sending() -> None:
+    w = _connected()
+    key = ("tokens", f"{AS} {MCP}")
+    w.records[key] = {**w.records[key], "expires_at": 1.0}
+    assert w.run().status == 200
+    assert [f["grant_type"] for f in w.form("/token")] == ["refresh_token"]
+    assert w.sent_authorization[-1] == "Bearer at-2"  # sent once, with the refreshed token
+    assert [s for s in w.steps if isinstance(s, SendOriginal)] == [SendOriginal("Bearer at-2")]
+    assert w.balanced_locks()
+
+
+def test_flow_config_refuses_two_machine_grants() -> None:
+    from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
+
+    with pytest.raises(ValueError, match="not both"):
+        FlowConfig(
+            client_credentials=ClientCredentials("c", "s"),
+            enterprise=EnterpriseAuth("https://idp.example/token", "id-token", "c"),
+        )
+
+
+def test_client_credentials_flow_no_user_no_registration() -> None:
+    from zeroauth.core.flow import ClientCredentials
+
+    w = World(mcp_status=[unauthorized()])
+    md = metadata(
+        grant_types_supported=["client_credentials"],
+        token_endpoint_auth_methods_supported=["client_secret_post"],
+    )
+    w.standard(md=md)
+    w.run(FlowConfig(client_credentials=ClientCredentials("svc", "s3cret")))
+    [token] = w.form("/token")
+    assert token["grant_type"] == "client_credentials"
+    assert token["client_secret"] == "s3cret"  # client_secret_post, the AS's method (C-31)
+    assert token["resource"] == MCP
+    assert not [s for s in w.steps if isinstance(s, UserAuthorization)]
+    assert not [r for r in w.requests if r.purpose == "register"]
+
+
+def test_steps_never_show_secrets_in_repr() -> None:
+    request = HTTPRequest.post_form(
+        "https://as.example/token", "token", {"refresh_token": "RT-SECRET"}
+    )
+    assert "RT-SECRET" not in repr(request)
+    assert "AT-SECRET" not in repr(SendOriginal("Bearer AT-SECRET"))
+    assert "AT-SECRET" not in repr(Save("tokens", "k", {"access_token": "AT-SECRET"}))
+    assert replace(request, cacheable=True).body == request.body
