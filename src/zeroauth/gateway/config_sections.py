@@ -1,0 +1,413 @@
+"""Reading the gateway's TOML tables field by field (used by ``zeroauth.gateway.config``).
+
+Each table is read through a :class:`Reader` that knows its path in the file, so every error
+names ``<file>: <table>.<key>``, what was expected and a hint; unknown keys are refused (a
+misspelt key would otherwise silently fall back to a default). Secrets are read from the
+environment variables that ``*_env`` keys name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from zeroauth.core.errors import InvalidInput, ZeroAuthError
+from zeroauth.core.urls import URLPolicy
+
+__all__ = [
+    "Reader",
+    "credentials_section",
+    "identity_section",
+    "issuer_section",
+    "path",
+    "table",
+    "upstream_section",
+]
+
+from zeroauth.gateway.config import (
+    CredentialsConfig,
+    IdentityConfig,
+    IssuerConfig,
+    UpstreamConfig,
+)
+
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 scope-token
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_TOOL_PREFIX = re.compile(r"[A-Za-z0-9_.\-/]{0,64}")  # MCP tool-name characters (SEP-986)
+_HEADER = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PUBLIC = URLPolicy(allow_loopback=True, block_private=False)  # our own config, not SSRF input
+
+
+class _Internal:
+    """Upstream URLs: internal services, so plain http is allowed on any host."""
+
+    def check_url(self, url: str, *, field: str, requirement: str = "SEC-05") -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput("not an absolute http(s) URL", where=field, found=url)
+        return url
+
+
+INTERNAL = _Internal()
+
+
+class Reader:
+    """Typed access to one TOML table; every error names ``<file>: <path>.<key>``."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
+        self.data = data
+        self.path = path
+        self.source = source
+        self.known: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.source}: {self.path}{'.' if self.path else ''}{key}"
+
+    def fail(self, key: str, message: str, *, expected: object, found: object, hint: str) -> None:
+        raise InvalidInput(
+            message, where=self.where(key), expected=expected, found=found, hint=hint
+        )
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any, hint: str) -> Any:
+        self.known.add(key)
+        value = self.data.get(key, default)
+        if value is default:
+            return value
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            self.fail(key, "wrong type", expected=_kind(kind), found=value, hint=hint)
+        if not isinstance(value, kind):
+            self.fail(key, "wrong type", expected=_kind(kind), found=value, hint=hint)
+        return value
+
+    def required(self, key: str, kind: type, hint: str) -> Any:
+        value = self.get(key, kind, None, hint)
+        if value is None or value == "":
+            self.fail(key, "missing required key", expected=_kind(kind), found=None, hint=hint)
+        return value
+
+    def url(
+        self, key: str, *, required: bool, hint: str, policy: URLPolicy | _Internal = _PUBLIC
+    ) -> str | None:
+        value = self.required(key, str, hint) if required else self.get(key, str, None, hint)
+        if value is None:
+            return None
+        try:
+            policy.check_url(value, field=key)
+        except ZeroAuthError as exc:
+            self.fail(
+                key, f"unusable URL ({exc.message})", expected="http(s) URL", found=value, hint=hint
+            )
+        return str(value)
+
+    def scopes(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(key, list, None, "a list of scope strings")
+        if value is None:
+            return default
+        return scopes(value, self, key)
+
+    def secret_env(self, key: str, *, required: bool) -> str | None:
+        name = self.get(key, str, None, "the NAME of an environment variable holding the secret")
+        if name is None:
+            if required:
+                self.fail(
+                    key,
+                    "missing required key",
+                    expected="environment variable name",
+                    found=None,
+                    hint=f'set {key} = "MY_SECRET_VAR" and export it',
+                )
+            return None
+        value = os.environ.get(name)
+        if not value:
+            self.fail(
+                key,
+                f"environment variable {name} is not set",
+                expected="a non-empty value",
+                found=None,
+                hint=f"export {name}=... before starting the gateway",
+            )
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.known)
+        if unknown:
+            self.fail(
+                unknown[0],
+                "unknown key",
+                expected=sorted(self.known),
+                found=unknown[0],
+                hint="check the spelling against docs/gateway.md",
+            )
+
+
+def _kind(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def scopes(value: Sequence[Any], reader: Reader, key: str) -> tuple[str, ...]:
+    for item in value:
+        if not isinstance(item, str) or not _SCOPE.fullmatch(item):
+            reader.fail(
+                key,
+                "not an RFC 6750 scope token",
+                expected="printable ASCII, no space",
+                found=item,
+                hint='write scopes like "mcp:github:read"',
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def issuer_section(data: Any, index: int, source: str) -> IssuerConfig:
+    r = Reader(table(data, f"issuer[{index}]", source), f"issuer[{index}]", source)
+    issuer = r.url("issuer", required=True, hint="the exact `issuer` of your IdP's metadata")
+    verify = r.get("verify", str, "jwt", '"jwt" or "introspection"')
+    if verify not in ("jwt", "introspection"):
+        r.fail(
+            "verify",
+            "unknown verification",
+            expected='"jwt" or "introspection"',
+            found=verify,
+            hint="JWT access tokens: jwt; opaque tokens: introspection",
+        )
+    algorithms = r.get("algorithms", list, ["RS256", "ES256"], 'e.g. ["RS256"]')
+    config = IssuerConfig(
+        issuer=str(issuer),
+        verify=verify,
+        jwks_uri=r.url("jwks_uri", required=False, hint="the IdP's JWKS URL (or leave it out)"),
+        algorithms=tuple(str(a) for a in algorithms),
+        audience_check=r.get("audience_check", bool, True, "true (recommended) or false"),
+        introspection_endpoint=r.url(
+            "introspection_endpoint", required=False, hint="RFC 7662 endpoint (or leave it out)"
+        ),
+        client_id=r.get("client_id", str, None, "the gateway's client_id at the IdP"),
+        client_secret=r.secret_env("client_secret_env", required=False),
+    )
+    if verify == "introspection" and not config.client_id:
+        r.fail(
+            "client_id",
+            "introspection needs the gateway's client credentials",
+            expected="client_id and client_secret_env",
+            found=None,
+            hint="register the gateway as a confidential client at the IdP",
+        )
+    r.finish()
+    return config
+
+
+def credentials_section(data: Any, path: str, source: str, upstream_url: str) -> CredentialsConfig:
+    r = Reader(table(data, path, source), path, source)
+    kind = r.get("type", str, "none", '"none", "bearer" or "client_credentials"')
+    if kind == "none":
+        r.finish()
+        return CredentialsConfig()
+    if kind == "bearer":
+        token = r.secret_env("token_env", required=True)
+        r.finish()
+        return CredentialsConfig(type="bearer", token=token)
+    if kind != "client_credentials":
+        r.fail(
+            "type",
+            "unknown credentials type",
+            expected='"none", "bearer", "client_credentials"',
+            found=kind,
+            hint="see docs/gateway.md, upstream credentials",
+        )
+    endpoint = r.url("token_endpoint", required=False, hint="the IdP's token endpoint")
+    issuer = r.url("issuer", required=False, hint="the IdP's issuer (token endpoint discovered)")
+    if not endpoint and not issuer:
+        r.fail(
+            "token_endpoint",
+            "client_credentials needs a token endpoint",
+            expected="token_endpoint or issuer",
+            found=None,
+            hint='give token_endpoint = "https://idp/.../token" or issuer = "..."',
+        )
+    method = r.get("auth_method", str, "client_secret_basic", "client_secret_basic or _post")
+    if method not in ("client_secret_basic", "client_secret_post"):
+        r.fail(
+            "auth_method",
+            "unsupported client authentication",
+            found=method,
+            expected="client_secret_basic or client_secret_post",
+            hint="private_key_jwt is not supported for upstream credentials yet",
+        )
+    config = CredentialsConfig(
+        type="client_credentials",
+        token_endpoint=endpoint,
+        issuer=issuer,
+        client_id=r.required("client_id", str, "the gateway's client_id at the IdP"),
+        client_secret=r.secret_env("client_secret_env", required=True),
+        auth_method=method,
+        scope=r.scopes("scope", ()),
+        resource=r.url("resource", required=False, hint="RFC 8707 resource of the upstream")
+        or upstream_url,
+    )
+    r.finish()
+    return config
+
+
+def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
+    path = f"upstream[{index}]"
+    r = Reader(table(data, path, source), path, source)
+    name = r.required("name", str, 'a short id like "github"')
+    if not _NAME.fullmatch(name):
+        r.fail(
+            "name",
+            "invalid upstream name",
+            expected="[a-z0-9][a-z0-9_-]*",
+            found=name,
+            hint="use lowercase letters, digits, - and _",
+        )
+    url = str(
+        r.url("url", required=True, hint="the upstream's streamable HTTP URL", policy=INTERNAL)
+    )
+    if urlsplit(url).fragment or urlsplit(url).username:
+        r.fail(
+            "url",
+            "URL with fragment or userinfo",
+            expected="plain http(s) URL",
+            found=url,
+            hint="put credentials in [upstream.credentials], not in the URL",
+        )
+    prefix = r.get("prefix", str, f"{name}_", 'e.g. "github_"')
+    if not _TOOL_PREFIX.fullmatch(prefix):
+        r.fail(
+            "prefix",
+            "invalid tool-name prefix",
+            expected="[A-Za-z0-9_.-/]{0,64}",
+            found=prefix,
+            hint='tool names may use letters, digits, "_", "-", "." and "/"',
+        )
+    tools_raw = r.get("tools", dict, {}, 'a table: tool = ["scope", ...]')
+    tools = {
+        str(k): scopes(_list(v, r, f"tools.{k}"), r, f"tools.{k}") for k, v in tools_raw.items()
+    }
+    timeout = r.get("timeout", (int, float), 30.0, "seconds, e.g. 30")
+    max_conn = r.get("max_connections", int, 64, "e.g. 64")
+    if timeout <= 0 or max_conn < 1:
+        r.fail(
+            "timeout" if timeout <= 0 else "max_connections",
+            "must be positive",
+            expected="> 0",
+            found=timeout if timeout <= 0 else max_conn,
+            hint="e.g. 30 / 64",
+        )
+    config = UpstreamConfig(
+        name=name,
+        url=url,
+        prefix=prefix,
+        read_scopes=r.scopes("read_scopes", (f"mcp:{name}:read",)),
+        write_scopes=r.scopes("write_scopes", (f"mcp:{name}:write",)),
+        write_implies_read=r.get("write_implies_read", bool, True, "true or false"),
+        trust_annotations=r.get("trust_annotations", bool, True, "true or false"),
+        tools=tools,
+        timeout=float(timeout),
+        max_connections=max_conn,
+        verify_tls=r.get("verify_tls", bool, True, "true or false"),
+        ca_file=r.get("ca_file", str, None, "path to a PEM CA bundle"),
+        credentials=credentials_section(
+            r.get("credentials", dict, {}, "a table"), f"{path}.credentials", source, url
+        ),
+    )
+    r.finish()
+    return config
+
+
+def identity_section(data: Any, source: str) -> IdentityConfig:
+    r = Reader(table(data, "identity", source), "identity", source)
+    header = r.get("header", str, "X-ZeroAuth-Identity", "an HTTP header name")
+    if not _HEADER.fullmatch(header) or header.lower() in ("authorization", "host", "cookie"):
+        r.fail(
+            "header",
+            "unusable header name",
+            expected="a token, not Authorization/Host",
+            found=header,
+            hint='e.g. "X-ZeroAuth-Identity"',
+        )
+    alg = r.get("algorithm", str, "HS256", '"HS256" or "ES256"')
+    if alg not in ("HS256", "ES256"):
+        r.fail(
+            "algorithm",
+            "unsupported algorithm",
+            expected="HS256 or ES256",
+            found=alg,
+            hint="HS256 with secret_env, or ES256 with private_key_file",
+        )
+    secret = r.secret_env("secret_env", required=alg == "HS256")
+    if secret is not None and len(secret.encode()) < 32:
+        r.fail(
+            "secret_env",
+            "identity secret too short",
+            expected=">= 32 bytes",
+            found="short",
+            hint="generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+        )
+    key_file = r.get("private_key_file", str, None, "path to a PEM EC P-256 private key")
+    pem = None
+    if alg == "ES256":
+        if not key_file:
+            r.fail(
+                "private_key_file",
+                "ES256 needs a private key",
+                expected="a PEM file path",
+                found=None,
+                hint="openssl ecparam -name prime256v1 -genkey -noout",
+            )
+        try:
+            pem = Path(str(key_file)).read_bytes()
+        except OSError as exc:
+            r.fail(
+                "private_key_file",
+                "cannot read the key file",
+                expected="a readable file",
+                found=str(exc),
+                hint="check the path and permissions",
+            )
+    ttl = r.get("ttl", int, 60, "seconds, e.g. 60")
+    if not 5 <= ttl <= 3600:
+        r.fail("ttl", "out of range", expected="5..3600", found=ttl, hint="e.g. 60")
+    r.finish()
+    return IdentityConfig(header=header, algorithm=alg, secret=secret, private_key_pem=pem, ttl=ttl)
+
+
+def table(data: Any, path: str, source: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            "expected a table",
+            where=f"{source}: {path}",
+            found=data,
+            hint=f"write it as [{path.split('[')[0]}] / [[...]]",
+        )
+    return data
+
+
+def _list(value: Any, r: Reader, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        r.fail(key, "wrong type", expected="a list", found=value, hint='e.g. ["mcp:x:read"]')
+    return list(value)
+
+
+def path(r: Reader, key: str, default: str) -> str:
+    value = r.get(key, str, default, 'an absolute path such as "/healthz", or "" to turn off')
+    if value and not value.startswith("/"):
+        r.fail(
+            key,
+            "not an absolute path",
+            expected='"/..." or ""',
+            found=value,
+            hint=f'e.g. "{default}"',
+        )
+    return str(value)
