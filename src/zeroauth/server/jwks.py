@@ -27,14 +27,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from zeroauth.core.errors import InvalidToken, URLPolicyError
 
-__all__ = [
-    "KEY_TYPES",
-    "JWKSCache",
-    "VerificationKey",
-    "check_endpoint_url",
-    "parse_jwks",
-    "read_limited",
-]
+__all__ = ["KEY_TYPES", "JWKSCache", "VerificationKey", "parse_jwks"]
 
 log = logging.getLogger("zeroauth.server.jwks")
 
@@ -61,6 +54,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "OKP": OKPAlgorithm.from_jwk,
 }
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_STATIC = "static:"  # the jwks_uri of a JWKSCache.static(): never fetched
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 
 
@@ -70,30 +64,22 @@ class URLChecker(Protocol):
     def check_url(self, url: str, *, field: str, requirement: str = ...) -> str: ...
 
 
-class _EndpointPolicy:
-    """Default for configured endpoints: https, or http on a loopback host (development)."""
+def check_endpoint_url(url: str, *, field: str, requirement: str = "SEC-05") -> str:
+    """Default for operator-configured endpoints: https, or http on a loopback host (dev).
 
-    def check_url(self, url: str, *, field: str, requirement: str = "SEC-05") -> str:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        loopback = host == "localhost" or host == "::1" or host.startswith("127.")
-        if (parts.scheme == "https" and host) or (parts.scheme == "http" and loopback):
-            return url
-        raise URLPolicyError(
-            f"{field} must be an https URL (http only on a loopback host)",
-            requirement=requirement,
-            where=url,
-            hint=f"configure an https {field}",
-        )
-
-
-class _StaticName:
-    def check_url(self, url: str, *, field: str, requirement: str = "SEC-05") -> str:
+    Private addresses are allowed: an IdP inside the cluster is normal for a resource server.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    if (parts.scheme == "https" and host) or (parts.scheme == "http" and loopback):
         return url
-
-
-_DEFAULT_POLICY = _EndpointPolicy()
-check_endpoint_url = _DEFAULT_POLICY.check_url
+    raise URLPolicyError(
+        f"{field} must be an https URL (http only on a loopback host)",
+        requirement=requirement,
+        where=url,
+        hint=f"configure an https {field}",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +187,9 @@ class JWKSCache:
         max_bytes: int = MAX_JWKS_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        (url_policy or _DEFAULT_POLICY).check_url(jwks_uri, field="jwks_uri", requirement="SEC-05")
+        if not jwks_uri.startswith(_STATIC):  # static(): nothing to fetch, nothing to check
+            check = url_policy.check_url if url_policy is not None else check_endpoint_url
+            check(jwks_uri, field="jwks_uri", requirement="SEC-05")
         self.jwks_uri = jwks_uri
         self._own_http = http is None
         self._http = http
@@ -215,14 +203,14 @@ class JWKSCache:
         self._inflight: anyio.Event | None = None
         self._background: asyncio.Task[None] | None = None
         self.fetch_count = 0
-        self._static = False
+        self._static = jwks_uri.startswith(_STATIC)
 
     @classmethod
-    def static(cls, jwks: Mapping[str, Any], *, name: str = "static JWKS") -> JWKSCache:
+    def static(cls, jwks: Mapping[str, Any], *, name: str = "pinned keys") -> JWKSCache:
         """A fixed key set that is never fetched (pinned keys, air-gapped deployments)."""
-        cache = cls(name, url_policy=_StaticName())
-        cache._install(parse_jwks(json.dumps(jwks).encode(), where=name))
-        cache._expires_at, cache._static = float("inf"), True
+        cache = cls(_STATIC + name)
+        cache._install(parse_jwks(json.dumps(jwks).encode(), where=cache.jwks_uri))
+        cache._expires_at = float("inf")
         return cache
 
     @property
@@ -240,9 +228,6 @@ class JWKSCache:
                     index[(k.kid, alg)] = k
         self._keys, self._index = keys, index
 
-    def _find(self, kid: str | None, alg: str) -> VerificationKey | None:
-        return self._index.get((kid, alg))
-
     def peek(self, kid: str | None, alg: str) -> Any:
         """The cached key when it is fresh, else ``None`` (then call :meth:`key`)."""
         found = self._index.get((kid, alg))
@@ -252,7 +237,7 @@ class JWKSCache:
 
     async def key(self, kid: str | None, alg: str) -> Any:
         """The key for ``kid``/``alg`` from the cached set, else ``InvalidToken``."""
-        found = self._find(kid, alg)
+        found = self._index.get((kid, alg))
         now = self._clock()
         if found is not None:
             if now >= self._expires_at and self._may_fetch(now):
@@ -262,20 +247,16 @@ class JWKSCache:
             await self._inflight.wait()
         elif self._may_fetch(now):
             await self._refresh()
-        found = self._find(kid, alg)
+        found = self._index.get((kid, alg))
         if found is not None:
             return found.key
         if self._keys is None:
-            raise InvalidToken(
-                "the authorization server's signing keys are unavailable",
-                requirement="S-19",
-                hint=f"the JWKS at {self.jwks_uri} could not be loaded; see the server log",
-            )
-        raise InvalidToken(
-            f"no signing key for kid {kid!r} and alg {alg}",
-            requirement="S-19",
-            hint="the token was not signed by a current key of the configured issuer",
-        )
+            reason = "the authorization server's signing keys are unavailable"
+            hint = f"the JWKS at {self.jwks_uri} could not be loaded; see the server log"
+        else:
+            reason = f"no signing key for kid {kid!r} and alg {alg}"
+            hint = "the token was not signed by a current key of the configured issuer"
+        raise InvalidToken(reason, requirement="S-19", hint=hint)
 
     def _may_fetch(self, now: float) -> bool:
         return (
@@ -283,13 +264,6 @@ class JWKSCache:
             and self._inflight is None
             and now - self._last_attempt >= self._cooldown
         )
-
-    async def refresh(self) -> None:
-        """Fetch the JWKS now (joins a fetch already in flight)."""
-        if self._inflight is not None:
-            await self._inflight.wait()
-        else:
-            await self._refresh()
 
     async def _refresh_in_background(self) -> None:
         try:
@@ -315,18 +289,9 @@ class JWKSCache:
         try:
             keys, ttl = await self._fetch()
         except Exception as exc:  # any failure keeps the old keys
-            state = (
-                "keeping the cached keys"
-                if self._keys is not None
-                else "no keys cached: refusing every token (fail closed)"
-            )
-            log.error(
-                "JWKS fetch from %s failed (%s: %s); %s",
-                self.jwks_uri,
-                type(exc).__name__,
-                exc,
-                state,
-            )
+            cached = "keeping the cached keys" if self._keys is not None else None
+            state = cached or "no keys cached: refusing every token (fail closed)"
+            log.error("JWKS fetch from %s failed (%r); %s", self.jwks_uri, exc, state)
         else:
             self._install(keys)
             self._expires_at = self._clock() + ttl

@@ -5,16 +5,16 @@ Implements RFC 7515 §5.2 (JWS validation), RFC 7519 §7.2 (JWT validation), RFC
 algorithms, key chosen by ``kid`` only), RFC 8707 §2 / MCP S-19, S-20 (audience binding), and
 SECURITY rows B1-B3, B13.
 
-Two explicit steps. (1) Signature: the header may only say ``alg`` (which must be in the pinned
-allow-list) and ``kid``; the key comes from the cached JWKS and must fit the algorithm; ``crit``
-is refused (we implement no extension); ``jku``/``x5u``/``jwk``/``x5c`` are never used. (2) Claims:
-exact ``iss``, ``aud`` containing our resource (on by default), ``exp`` required, ``nbf``/``iat``
-with a small leeway, RFC 9068 ``typ`` where present.
+Two explicit steps. (1) Signature: the header may only say ``alg`` (pinned allow-list) and
+``kid``; the key comes from the cached JWKS and must fit the algorithm; ``crit`` is refused (we
+implement no extension); ``jku``/``x5u``/``jwk``/``x5c`` are never used; RFC 9068 ``typ`` is
+checked where present. (2) Claims: exact ``iss``, ``aud`` containing our resource (on by
+default), ``exp`` required, ``nbf``/``iat`` with a small leeway, ``scope``/``scp``.
 
-The signature step runs directly on ``cryptography`` primitives with a strict base64url decoder
-(same acceptance as PyJWT 2.15, proved by ``tests/unit/test_jwt_differential.py``): PyJWT spends
-~3x the signature cost on a per-character alphabet scan. Verified tokens are cached by a hash of
-their bytes (LRU, never served past ``exp``), so a repeated token costs microseconds.
+Step 1 runs on ``cryptography`` primitives with a strict base64url decoder that accepts exactly
+what PyJWT 2.15 accepts (``tests/unit/test_jwt_differential.py``): PyJWT spends ~3x the signature
+cost on a per-character alphabet scan. Verified tokens are cached by a SHA-256 of their bytes
+(LRU, never served past ``exp``), so a repeated token costs microseconds.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
+import json.scanner
 import logging
 import math
 import time
@@ -47,8 +48,8 @@ MAX_TOKEN_LENGTH = 16 * 1024  # B13: bounded work before any parsing
 SUPPORTED_ALGORITHMS = frozenset(KEY_TYPES)  # asymmetric only: no HS*, no "none" (B2)
 _ACCESS_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _JWT_TYPES = _ACCESS_TYPES | {"jwt", "application/jwt"}
-_STRING_CLAIMS = ("sub", "jti", "client_id", "azp")
 _MAX_HEADERS = 64
+_STRING_CLAIMS = ("sub", "client_id", "azp", "jti")
 
 # base64url -> standard alphabet; "+", "/" and inner "=" become "!" so strict mode refuses them
 _FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/!!!")
@@ -130,9 +131,24 @@ def _refuse(description: str, requirement: str = "S-19", hint: str | None = None
     return InvalidToken(description, requirement=requirement, hint=hint)
 
 
+# the C scanner json.loads runs (typeshed models make_scanner as a class: hence the ignore)
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` without its Python wrapper on the common path (same verdicts)."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:  # not a JSON value at 0 (leading space, BOM...): the full rules decide
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
 def _json_object(segment: bytes, name: str) -> dict[str, Any]:
     try:  # UTF-8 only (RFC 7515 §5.2 step 4); PyJWT also sniffs UTF-16/32: we are stricter
-        value = json.loads(b64url_decode(segment).decode("utf-8"))
+        value = _loads(b64url_decode(segment).decode("utf-8"))
     except (ValueError, RecursionError):
         raise _refuse(f"malformed token: the {name} is not base64url JSON") from None
     if type(value) is not dict:
@@ -142,7 +158,7 @@ def _json_object(segment: bytes, name: str) -> dict[str, Any]:
 
 def _numeric_date(value: object, name: str) -> int:
     """RFC 7519 §2 NumericDate (a JSON number), truncated to an integer like PyJWT."""
-    if type(value) is int:
+    if type(value) is int:  # bool is not int here: True is refused, as RFC 7519 §2 wants
         return value
     if type(value) is float and math.isfinite(value):
         return int(value)
@@ -218,17 +234,37 @@ class JWTVerifier(TokenVerifier):
         raw = token.encode("ascii")
         digest = hashlib.sha256(raw).digest()
         now = self._clock()
-        cached = self._cache.get(digest)
+        cache = self._cache
+        cached = cache.get(digest)
         if cached is not None:
             if now < cached[0]:
-                self._cache.move_to_end(digest)
+                cache.move_to_end(digest)
                 return cached[1]
-            self._cache.pop(digest, None)
-        deadline, access = await self._verify_cold(raw, now)
-        if self._cache_size > 0 and now < deadline:
-            self._cache[digest] = (deadline, access)
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            cache.pop(digest, None)
+        parts = raw.split(b".")
+        if len(parts) != 3:
+            raise _refuse("malformed token: not a JWS compact serialization (3 segments)")
+        known = self._headers.get(parts[0])
+        alg, kid = known if known is not None else self._check_header(parts[0])
+        try:
+            signature = b64url_decode(parts[2])
+        except ValueError:  # before any key lookup: garbage never triggers a JWKS fetch
+            raise _refuse("malformed token: the signature is not base64url") from None
+        key = self.jwks.peek(kid, alg)
+        if key is None:
+            key = await self.jwks.key(kid, alg)
+        try:  # step 1: the signature, with the pinned algorithm and the key chosen by kid
+            _VERIFY[alg](key, signature, raw[: len(parts[0]) + 1 + len(parts[1])])
+        except (InvalidSignature, ValueError):
+            raise _refuse("signature verification failed", "B2") from None
+        if known is None and len(self._headers) < _MAX_HEADERS:
+            self._headers[parts[0]] = (alg, kid)  # only headers seen with a valid signature
+        # step 2: the claims of a payload now known to come from the issuer
+        deadline, access = self._check_claims(_json_object(parts[1], "payload"), now)
+        if now < deadline and self._cache_size > 0:
+            cache[digest] = (deadline, access)
+            if len(cache) > self._cache_size:
+                cache.popitem(last=False)
         return access
 
     def _check_header(self, segment: bytes) -> tuple[str, str | None]:
@@ -252,41 +288,24 @@ class JWTVerifier(TokenVerifier):
                 )
         return alg, kid
 
-    async def _verify_cold(self, raw: bytes, now: float) -> tuple[float, AccessToken]:
-        parts = raw.split(b".")
-        if len(parts) != 3:
-            raise _refuse("malformed token: not a JWS compact serialization (3 segments)")
-        known = self._headers.get(parts[0])
-        alg, kid = known if known is not None else self._check_header(parts[0])
-        try:
-            signature = b64url_decode(parts[2])
-        except ValueError:
-            raise _refuse("malformed token: the signature is not base64url") from None
-        key = self.jwks.peek(kid, alg)
-        if key is None:
-            key = await self.jwks.key(kid, alg)
-        try:
-            _VERIFY[alg](key, signature, raw[: len(parts[0]) + 1 + len(parts[1])])
-        except (InvalidSignature, ValueError):
-            raise _refuse("signature verification failed", "B2") from None
-        if known is None and len(self._headers) < _MAX_HEADERS:  # only signed headers are kept
-            self._headers[parts[0]] = (alg, kid)
-        return self._check_claims(_json_object(parts[1], "payload"), now)
-
     def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, AccessToken]:
         """Step 2: RFC 7519 §7.2 / RFC 9068 §4 claims, with PyJWT's leeway semantics."""
-        if claims.get("exp") is None:
-            raise _refuse("token has no exp claim", "B3")
-        exp = _numeric_date(claims["exp"], "exp")
-        if "iat" in claims and _numeric_date(claims["iat"], "iat") > now + self.leeway:
-            raise _refuse("token issued in the future (iat)", "B3", "check the clocks")
-        if "nbf" in claims and _numeric_date(claims["nbf"], "nbf") > now + self.leeway:
-            raise _refuse("token not yet valid (nbf)", "B3", "check the clocks")
+        get = claims.get
+        exp, iat, nbf = get("exp"), get("iat"), get("nbf")
+        if type(exp) is not int:
+            if exp is None:
+                raise _refuse("token has no exp claim", "B3")
+            exp = _numeric_date(exp, "exp")
         if exp <= now - self.leeway:
             raise _refuse("token expired", "B3", "obtain a new access token")
-        if claims.get("iss") != self.issuer:
+        latest = now + self.leeway
+        if (iat is not None or "iat" in claims) and _numeric_date(iat, "iat") > latest:
+            raise _refuse("token not yet valid (iat)", "B3", "check the clocks")
+        if (nbf is not None or "nbf" in claims) and _numeric_date(nbf, "nbf") > latest:
+            raise _refuse("token not yet valid (nbf)", "B3", "check the clocks")
+        if get("iss") != self.issuer:
             raise _refuse("token issuer mismatch", "B3", f"accepted issuer: {self.issuer}")
-        aud = claims.get("aud")
+        aud = get("aud")
         if type(aud) is str:
             audience: tuple[str, ...] = (aud,)
         elif type(aud) is list and all(type(a) is str for a in aud):
@@ -299,19 +318,28 @@ class JWTVerifier(TokenVerifier):
                 "S-20",
                 f"request the token with resource={self.resources[0]} (RFC 8707)",
             )
-        for name in _STRING_CLAIMS:
-            if name in claims and type(claims[name]) is not str:
-                raise _refuse(f"the {name} claim is not a string")
+        sub, client_id, azp, jti = get("sub"), get("client_id"), get("azp"), get("jti")
+        if (
+            (type(sub) is not str and "sub" in claims)
+            or (type(client_id) is not str and "client_id" in claims)
+            or (type(azp) is not str and "azp" in claims)
+            or (type(jti) is not str and "jti" in claims)
+        ):
+            name = next(n for n in _STRING_CLAIMS if n in claims and type(claims[n]) is not str)
+            raise _refuse(f"the {name} claim is not a string")
+        scope = get("scope")
+        scopes = frozenset(scope.split()) if type(scope) is str else _scopes(claims)
+        expires_at = float(exp)
         access = AccessToken(
-            issuer=self.issuer,
-            subject=claims.get("sub"),
-            client_id=claims.get("client_id", claims.get("azp")),
-            audience=audience,
-            scopes=_scopes(claims),
-            expires_at=float(exp),
-            claims=MappingProxyType(claims),
+            self.issuer,
+            sub,
+            client_id if client_id is not None else azp,
+            audience,
+            scopes,
+            expires_at,
+            MappingProxyType(claims),
         )
-        return float(exp), access
+        return expires_at, access
 
     async def aclose(self) -> None:
         """Close the JWKS cache this verifier created."""
