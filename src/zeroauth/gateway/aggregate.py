@@ -127,7 +127,7 @@ class Aggregator:
         name = params.get("name") if isinstance(params, dict) else None
         if not isinstance(name, str):
             raise RPCError(INVALID_PARAMS, "tools/call needs params.name (a string)")
-        route = self._tools.get(name) or await self._find(self._tools, name, "tool")
+        route = self._tools.get(name) or await self._find("_tools", name, "tool")
         if route.needed and not self.policy.satisfies(token.scopes, route.needed):
             raise MissingScopeError(route.needed, f"tool {name}")
         forwarded = dict(params)
@@ -147,7 +147,7 @@ class Aggregator:
         name = params.get("name") if isinstance(params, dict) else None
         if not isinstance(name, str):
             raise RPCError(INVALID_PARAMS, "prompts/get needs params.name (a string)")
-        route = self._prompts.get(name) or await self._find(self._prompts, name, "prompt")
+        route = self._prompts.get(name) or await self._find("_prompts", name, "prompt")
         return await self._forward(token, request_id, "prompts/get", params, route, "name")
 
     async def list_resources(self, token: AccessToken) -> dict[str, Any]:
@@ -164,7 +164,7 @@ class Aggregator:
             raise RPCError(INVALID_PARAMS, "resources/read needs params.uri (a string)")
         route = self._resources.get(uri) or self._template_route(uri)
         if route is None:
-            route = await self._find(self._resources, uri, "resource")
+            route = await self._find("_resources", uri, "resource")
         return await self._forward(token, request_id, "resources/read", params, route, "uri")
 
     # -- internals -----------------------------------------------------------------------------
@@ -226,16 +226,21 @@ class Aggregator:
         self.metrics.upstream_up[up.name] = True
         return reply
 
-    async def _find(self, table: dict[str, _Route], name: str, what: str) -> _Route:
+    async def _find(self, table_name: str, name: str, what: str) -> _Route:
         """An unknown name: refresh (rate-limited) the catalogs that may hold it, then look."""
         candidates = [
             up for up in self.upstreams if what == "resource" or name.startswith(up.config.prefix)
         ]
         now = time.monotonic()
-        attempted = self._attempted
-        stale = [up for up in candidates if now - attempted.get(up.name, 0.0) > self._every(up)]
-        if stale:
-            await asyncio.gather(*(self._refresh(up) for up in stale))
+        jobs = []
+        for up in candidates:
+            if now - self._attempted.get(up.name, 0.0) > self._every(up):
+                jobs.append(self._refresh(up))
+            elif self._locks[up.name].locked():
+                jobs.append(self._settled(up))  # a refresh is in flight: wait for it
+        if jobs:
+            await asyncio.gather(*jobs)
+        table: dict[str, _Route] = getattr(self, table_name)  # rebuilt by the refresh
         route = table.get(name) or (self._template_route(name) if what == "resource" else None)
         if route is None:
             down = [up.name for up in candidates if not up.healthy]
@@ -247,6 +252,10 @@ class Aggregator:
                 )
             raise RPCError(INVALID_PARAMS, f"Unknown {what}: {name}")
         return route
+
+    async def _settled(self, up: Upstream) -> None:
+        async with self._locks[up.name]:
+            return
 
     def _every(self, up: Upstream) -> float:
         """How often an unknown name may trigger a catalog refresh of ``up``."""

@@ -30,6 +30,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from zeroauth.core.errors import InvalidToken
 from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.gateway.aggregate import Aggregator
 from zeroauth.gateway.auth import build_verifier
@@ -184,7 +185,7 @@ class GatewayApp:
         """Warm-up: JWKS and upstream sessions/catalogs, so the first caller pays nothing."""
         jobs: list[Any] = [state.aggregator.refresh_all()]
         if isinstance(state.verifier, JWTVerifier) and not state.verifier.jwks.loaded:
-            jobs.append(state.verifier.jwks.refresh())
+            jobs.append(_load_keys(state.verifier))
         results = await asyncio.gather(*jobs, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
@@ -310,6 +311,12 @@ class GatewayApp:
                 "auth_error": reason,
             }
             access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+async def _load_keys(verifier: JWTVerifier) -> None:
+    """Fetch the issuer's JWKS now (any lookup loads it; the answer itself does not matter)."""
+    with contextlib.suppress(InvalidToken):
+        await verifier.jwks.key(None, min(verifier.algorithms))
 
 
 async def _send(send: Send, status: int, body: bytes, kind: bytes = b"application/json") -> None:

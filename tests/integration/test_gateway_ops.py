@@ -1,0 +1,544 @@
+"""Gateway operations on loopback, without an authorization server (a static JWKS verifier).
+
+Covers what the real-AS test does not: the transport rules of the gateway's own endpoint (both
+protocol eras, batches, notifications, methods), RFC 6750 challenges from BearerAuth (B7, B9),
+upstream session expiry (404 -> new handshake), SSE upstream answers, the gateway's credentials
+refreshed on 401, the lean HTTP/1.1 client's framing, ``/healthz`` ``/readyz`` ``/metrics``,
+the access log (no token in it), ``reload()`` and ``SIGHUP`` through ``zeroauth gateway``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from tests.helpers.asgi_server import serve_asgi_async
+from zeroauth.core.challenge import read_bearer_challenge
+from zeroauth.gateway import GatewayApp, parse_config
+from zeroauth.gateway.http1 import HTTPError, Pool
+from zeroauth.server.jwks import JWKSCache
+from zeroauth.server.jwt import JWTVerifier
+
+pytestmark = pytest.mark.anyio
+ISSUER = "https://idp.test.example/realms/ai-agents"
+KEY = ec.generate_private_key(ec.SECP256R1())
+JWK = {**ECAlgorithm(ECAlgorithm.SHA256).to_jwk(KEY.public_key(), as_dict=True), "kid": "k1"}
+HEADERS = {"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2025-11-25"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FakeUpstream:
+    """A stateful MCP server by hand: sessions that can expire, SSE or JSON answers, a gate."""
+
+    def __init__(self, *, sse: bool = False, token: str | None = None) -> None:
+        self.sse = sse
+        self.token = token
+        self.session = "s-1"
+        self.handshakes = 0
+        self.authorizations: list[str | None] = []
+
+    def expire(self) -> None:
+        self.session = f"s-{self.handshakes + 1}"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        self.authorizations.append(headers.get("authorization"))
+        if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+            await _answer(send, 401, b"")
+            return
+        request = json.loads(body)
+        method = request.get("method")
+        if method == "initialize":
+            self.handshakes += 1
+            self.session = f"s-{self.handshakes}"
+            result = {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "fake", "version": "1"},
+            }
+            await self._reply(send, request["id"], result, [(b"mcp-session-id", self.session)])
+            return
+        if headers.get("mcp-session-id") != self.session:
+            await _answer(send, 404, b'{"error":"session not found"}')
+            return
+        if "id" not in request:
+            await _answer(send, 202, b"")
+        elif method == "tools/list":
+            tools = [
+                {
+                    "name": "echo",
+                    "inputSchema": {"type": "object"},
+                    "annotations": {"readOnlyHint": True},
+                }
+            ]
+            await self._reply(send, request["id"], {"tools": tools})
+        elif method == "tools/call":
+            text = json.dumps(request["params"]["arguments"])
+            await self._reply(send, request["id"], {"content": [{"type": "text", "text": text}]})
+        else:
+            await self._reply(send, request["id"], None, error=-32601)
+
+    async def _reply(
+        self, send: Any, rid: Any, result: Any, extra: Any = (), error: int | None = None
+    ) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": rid}
+        if error is None:
+            message["result"] = result
+        else:
+            message["error"] = {"code": error, "message": "nope"}
+        data = json.dumps(message).encode()
+        headers = [(k, v.encode()) for k, v in extra]
+        if self.sse:
+            note = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
+            data = note + b"event: message\ndata: " + data + b"\n\n"
+            await _answer(send, 200, data, [(b"content-type", b"text/event-stream"), *headers])
+        else:
+            await _answer(send, 200, data, [(b"content-type", b"application/json"), *headers])
+
+
+async def _answer(send: Any, status: int, body: bytes, headers: Any = ()) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+def token(audience: str, scope: str = "mcp:fake:read mcp:fake:write", **claims: Any) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": audience,
+        "sub": "alice",
+        "client_id": "agent",
+        "iat": now,
+        "exp": now + 600,
+        "scope": scope,
+        **claims,
+    }
+    return jwt.encode(payload, KEY, algorithm="ES256", headers={"kid": "k1"})
+
+
+def config_for(resource: str, upstreams: dict[str, str], **gateway: Any) -> Any:
+    return parse_config(
+        {
+            "gateway": {"resource": resource, **gateway},
+            "issuer": [{"issuer": ISSUER, "jwks_uri": "https://idp.test.example/jwks"}],
+            "upstream": [{"name": name, "url": url} for name, url in upstreams.items()],
+        }
+    )
+
+
+def verifier(resource: str) -> JWTVerifier:
+    keys = JWKSCache.static({"keys": [JWK]})
+    return JWTVerifier(issuer=ISSUER, resource=resource, jwks=keys, algorithms=["ES256"])
+
+
+@contextlib.asynccontextmanager
+async def gateway_for(
+    upstreams: dict[str, str], scope: str = "mcp:fake:read mcp:fake:write", **gateway: Any
+) -> AsyncIterator[Any]:
+    holder: list[GatewayApp] = []
+
+    def factory(base: str) -> GatewayApp:
+        resource = base + "/mcp"
+        holder.append(
+            GatewayApp(
+                config_for(resource, upstreams, **gateway), verifier=verifier(resource), drain=0.1
+            )
+        )
+        return holder[0]
+
+    async with serve_asgi_async(factory=factory) as served:
+        url = served.url("/mcp")
+        auth = {"Authorization": f"Bearer {token(url, scope)}"}
+        async with httpx2.AsyncClient(timeout=30, headers={**HEADERS, **auth}) as http:
+            yield served, holder[0], http
+
+
+def call(name: str, arguments: dict[str, Any] | None = None, rid: Any = 1) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": rid,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments or {}},
+    }
+
+
+async def test_session_expiry_means_a_new_handshake_and_the_call_still_works() -> None:
+    fake = FakeUpstream()
+    async with serve_asgi_async(fake) as up, gateway_for({"fake": up.url("/mcp")}) as (gw, _, http):
+        first = await http.post(gw.url("/mcp"), json=call("fake_echo", {"n": 1}))
+        assert first.json()["result"]["content"][0]["text"] == '{"n": 1}'
+        assert fake.handshakes == 1
+        fake.expire()  # the upstream restarted: our session id is unknown now (404)
+        again = await http.post(gw.url("/mcp"), json=call("fake_echo", {"n": 2}, rid="x"))
+        assert again.json() == {
+            "jsonrpc": "2.0",
+            "id": "x",
+            "result": {"content": [{"type": "text", "text": '{"n": 2}'}]},
+        }
+        assert fake.handshakes == 2
+
+
+async def test_sse_answers_are_unwrapped_and_notifications_dropped() -> None:
+    fake = FakeUpstream(sse=True)
+    async with serve_asgi_async(fake) as up, gateway_for({"fake": up.url("/mcp")}) as (gw, _, http):
+        response = await http.post(gw.url("/mcp"), json=call("fake_echo", {"a": "b"}, rid=9))
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["id"] == 9
+        assert response.json()["result"]["content"][0]["text"] == '{"a": "b"}'
+
+
+async def test_b9_b7_challenges_and_transport_rules() -> None:
+    fake = FakeUpstream()
+    async with serve_asgi_async(fake) as up, gateway_for({"fake": up.url("/mcp")}) as (gw, _, http):
+        url = gw.url("/mcp")
+        async with httpx2.AsyncClient(timeout=30, headers=HEADERS) as anonymous:
+            response = await anonymous.post(url, json=call("fake_echo"))
+            assert response.status_code == 401
+            challenge = read_bearer_challenge(response.headers["www-authenticate"])
+            assert challenge is not None
+            assert challenge.error is None
+            assert challenge.resource_metadata == gw.url(
+                "/.well-known/oauth-protected-resource/mcp"
+            )
+            assert challenge.scope == ("mcp:fake:read", "mcp:fake:write")
+            prm = (await anonymous.get(challenge.resource_metadata)).json()
+            assert prm["resource"] == url
+            assert prm["authorization_servers"] == [ISSUER]
+            leaked = await anonymous.post(url + f"?access_token={token(url)}", json=call("x"))
+            assert leaked.status_code == 400  # B7: only the Authorization header
+            other = await anonymous.post(
+                url,
+                json=call("fake_echo"),
+                headers={"Authorization": f"Bearer {token('https://x')}"},
+            )
+            assert other.status_code == 401  # B1: minted for another resource
+            assert 'error="invalid_token"' in other.headers["www-authenticate"]
+        assert (await http.get(url)).status_code == 405
+        assert (await http.post(url, json=[call("fake_echo")])).status_code == 400  # no batches
+        note = await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert note.status_code == 202
+        unknown = (await http.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "nope"})).json()
+        assert unknown["error"]["code"] == -32601
+        missing = (await http.post(url, json=call("fake_nothing"))).json()
+        assert missing["error"]["code"] == -32602
+        assert "Unknown tool" in missing["error"]["message"]
+        init = await http.post(
+            url,
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18"},
+            },
+        )
+        assert init.json()["result"]["protocolVersion"] == "2025-06-18"
+        assert "mcp-session-id" not in init.headers  # stateless: any replica serves any request
+
+
+async def test_protocol_2026_07_28_envelope_and_header_checks() -> None:
+    fake = FakeUpstream()
+    async with serve_asgi_async(fake) as up, gateway_for({"fake": up.url("/mcp")}) as (gw, _, http):
+        url = gw.url("/mcp")
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        modern = {
+            "Mcp-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": "fake_echo",
+        }
+        body = call("fake_echo", {"k": 1})
+        body["params"]["_meta"] = meta
+        ok = (await http.post(url, json=body, headers=modern)).json()
+        assert ok["result"]["resultType"] == "complete"
+        wrong = await http.post(url, json=body, headers={**modern, "Mcp-Name": "fake_other"})
+        assert wrong.status_code == 400
+        assert wrong.json()["error"]["code"] == -32020
+        bare = await http.post(url, json=call("fake_echo"), headers=modern)
+        assert bare.status_code == 400
+        assert bare.json()["error"]["code"] == -32602
+        future = dict(meta, **{"io.modelcontextprotocol/protocolVersion": "2099-01-01"})
+        later = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "server/discover",
+            "params": {"_meta": future},
+        }
+        answer = await http.post(
+            url,
+            json=later,
+            headers={"Mcp-Protocol-Version": "2099-01-01", "Mcp-Method": "server/discover"},
+        )
+        assert answer.json()["error"]["code"] == -32022
+        assert answer.json()["error"]["data"]["supported"] == ["2026-07-28"]
+        listed = {"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}}
+        tools = await http.post(url, json=listed, headers={**modern, "Mcp-Method": "tools/list"})
+        assert tools.json()["result"]["cacheScope"] == "private"  # filtered per caller
+
+
+async def test_gateway_credentials_are_refreshed_on_401_and_never_the_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeUpstream(token="first-upstream-token")
+    monkeypatch.setenv("FAKE_TOKEN", "first-upstream-token")
+    async with serve_asgi_async(fake) as up:
+        url = up.url("/mcp")
+        holder: list[Any] = []
+
+        def factory(base: str) -> GatewayApp:
+            resource = base + "/mcp"
+            config = parse_config(
+                {
+                    "gateway": {"resource": resource},
+                    "issuer": [{"issuer": ISSUER, "jwks_uri": "https://idp.test.example/jwks"}],
+                    "upstream": [
+                        {
+                            "name": "fake",
+                            "url": url,
+                            "credentials": {"type": "bearer", "token_env": "FAKE_TOKEN"},
+                        }
+                    ],
+                }
+            )
+            holder.append(GatewayApp(config, verifier=verifier(resource)))
+            return holder[0]
+
+        async with serve_asgi_async(factory=factory) as gw, httpx2.AsyncClient() as http:
+            caller = token(gw.url("/mcp"))
+            response = await http.post(
+                gw.url("/mcp"),
+                json=call("fake_echo"),
+                headers={**HEADERS, "Authorization": f"Bearer {caller}"},
+            )
+            assert "result" in response.json()
+            assert set(fake.authorizations) == {"Bearer first-upstream-token"}
+            assert all(caller not in (a or "") for a in fake.authorizations)
+
+
+async def test_health_ready_metrics_and_an_access_log_without_tokens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeUpstream()
+    caplog.set_level(logging.INFO, logger="zeroauth.gateway.access")
+    async with serve_asgi_async(fake) as up, gateway_for({"fake": up.url("/mcp")}) as (gw, _, http):
+        assert (await http.post(gw.url("/mcp"), json=call("fake_echo"))).status_code == 200
+        async with httpx2.AsyncClient(headers=HEADERS) as anonymous:
+            assert (await anonymous.post(gw.url("/mcp"), json=call("fake_echo"))).status_code == 401
+            assert (await anonymous.get(gw.url("/healthz"))).json() == {"status": "ok"}
+            ready = (await anonymous.get(gw.url("/readyz"))).json()
+            assert ready == {"ready": True, "keys": True, "upstreams": {"fake": "up"}}
+            metrics = (await anonymous.get(gw.url("/metrics"))).text
+        assert 'zeroauth_gateway_requests_total{method="tools/call",status="200"} 1' in metrics
+        assert 'zeroauth_gateway_auth_failures_total{reason="missing_token"} 1' in metrics
+        assert 'zeroauth_gateway_upstream_up{upstream="fake"} 1' in metrics
+        assert (
+            'zeroauth_gateway_upstream_requests_total{upstream="fake",method="tools/call"} 1'
+            in metrics
+        )
+        entries = [
+            json.loads(r.getMessage())
+            for r in caplog.records
+            if r.name == "zeroauth.gateway.access"
+        ]
+        called = [e for e in entries if e["mcp"] == "tools/call" and e["status"] == 200]
+        assert called[0]["sub"] == "alice"
+        assert called[0]["target"] == "fake_echo"
+        assert any(e["auth_error"] == "missing_token" for e in entries)
+        the_token = http.headers["authorization"].split()[1]
+        assert all(the_token not in r.getMessage() for r in caplog.records)
+
+
+async def test_reload_swaps_upstreams_without_dropping_the_open_connection() -> None:
+    one, two = FakeUpstream(), FakeUpstream()
+    async with (
+        serve_asgi_async(one) as up1,
+        serve_asgi_async(two) as up2,
+        gateway_for({"one": up1.url("/mcp")}, "mcp:one:read mcp:two:read") as (gw, app, http),
+    ):
+        url = gw.url("/mcp")
+        assert "result" in (await http.post(url, json=call("one_echo"))).json()
+        resource = app.config.resource
+        bad = {"gateway": {"resource": resource}, "issuer": [], "upstream": []}
+        with pytest.raises(Exception, match="no trusted issuer"):
+            parse_config(bad)
+        assert await app.reload(
+            config_for(resource, {"one": up1.url("/mcp"), "two": up2.url("/mcp")})
+        )
+        # the same keep-alive client connection keeps working, now with two upstreams
+        assert "result" in (await http.post(url, json=call("two_echo"))).json()
+        assert "result" in (await http.post(url, json=call("one_echo"))).json()
+        listed = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert {t["name"] for t in listed.json()["result"]["tools"]} == {"one_echo", "two_echo"}
+        assert 'zeroauth_gateway_reloads_total{outcome="ok"} 1' in app.metrics.render().decode()
+
+
+# --- the lean HTTP/1.1 client ------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def raw_server(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away: fine for these tests
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(guarded, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return await reader.readexactly(length)
+
+
+async def test_http1_chunked_close_framed_and_stale_keepalive_retry() -> None:
+    served = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        served += 1
+        await _request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n"
+        )
+        await _request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        # returning closes the idle keep-alive connection (server side)
+
+    async with raw_server(handler) as url:
+        pool = Pool(url)
+        assert (await pool.post(b"", b"{}")).body == b"hello world"
+        assert (await pool.post(b"", b"{}")).body == b"ok"
+        await asyncio.sleep(0.05)
+        assert (await pool.post(b"", b"{}")).body == b"hello world"  # retried on a new one
+        assert served == 2
+        await pool.aclose()
+
+
+async def test_http1_bounds_body_size_and_time() -> None:
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 999999\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # until the client gives up and closes
+
+    async with raw_server(big) as url:
+        small, slow = Pool(url, max_body=1000), Pool(url, timeout=0.3)
+        with pytest.raises(HTTPError, match="too large"):
+            await small.post(b"", b"{}")
+        with pytest.raises(HTTPError, match="no answer within"):
+            await slow.post(b"", b"{}")  # the body never comes
+        await small.aclose()
+        await slow.aclose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(HTTPError, match="cannot connect"):
+        await Pool(f"http://127.0.0.1:{port}/mcp").post(b"", b"{}")
+
+
+# --- SIGHUP through the CLI --------------------------------------------------------------------
+
+
+def _toml(resource: str, upstreams: dict[str, str]) -> str:
+    lines = [
+        f'[gateway]\nresource = "{resource}"\n',
+        f'[[issuer]]\nissuer = "{ISSUER}"',
+        'jwks_uri = "http://127.0.0.1:9/jwks"\n',
+    ]
+    for name, url in upstreams.items():
+        lines.append(f'[[upstream]]\nname = "{name}"\nurl = "{url}"\n')
+    return "\n".join(lines)
+
+
+async def test_sighup_reloads_the_file_of_zeroauth_gateway(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    resource = f"http://127.0.0.1:{port}/mcp"
+    config = tmp_path / "gateway.toml"
+    config.write_text(_toml(resource, {"one": "http://127.0.0.1:9/mcp"}))
+    command = [
+        sys.executable,
+        "-c",
+        "from zeroauth.cli import main; main()",
+        "gateway",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        async with httpx2.AsyncClient(timeout=5) as http:
+            for _ in range(100):
+                with contextlib.suppress(httpx2.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            before = (await http.get(f"http://127.0.0.1:{port}/readyz")).json()
+            assert set(before["upstreams"]) == {"one"}
+            config.write_text(
+                _toml(resource, {"one": "http://127.0.0.1:9/mcp", "two": "http://127.0.0.1:9/two"})
+            )
+            os.kill(proc.pid, signal.SIGHUP)
+            for _ in range(50):
+                after = (await http.get(f"http://127.0.0.1:{port}/readyz")).json()
+                if set(after["upstreams"]) == {"one", "two"}:
+                    break
+                await asyncio.sleep(0.1)
+            assert set(after["upstreams"]) == {"one", "two"}
+            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            assert 'zeroauth_gateway_reloads_total{outcome="ok"} 1' in metrics
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]  # uvicorn re-raises it
+    assert b"Traceback" not in err, err.decode()[-2000:]
