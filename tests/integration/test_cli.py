@@ -245,3 +245,54 @@ def test_logout_everywhere_and_forget_clients(demo, home):
     data = json.loads(cli("status", "--json").stdout)
     assert data["logins"] == []
     assert data["clients"] == []
+
+
+@pytest.mark.realas
+def test_call_through_the_real_authorization_server(real_as_factory, home):
+    server = real_as_factory(scopes="notes:read notes:write")
+    with serve_asgi(factory=lambda base: demo_app(f"{base}/mcp", server.issuer)) as mcp:
+        url = mcp.url("/mcp")
+        listed = cli("call", url, "list_notes", *DEV)
+        assert listed.exit_code == 0, listed.output
+        assert listed.stdout == "zeroauth protects this server\n"
+        added = cli("call", url, "add_note", "--arg", "text=real", *DEV)  # step-up at the real AS
+        assert added.exit_code == 0, added.output
+        token = cli("token", url, *DEV).stdout.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == server.issuer
+    assert claims["aud"] == url
+    assert set(claims["scope"].split()) >= {"notes:read", "notes:write"}
+
+
+def test_login_opens_the_browser_by_default(demo, home, monkeypatch):
+    """Without --headless the authorization URL goes to the browser and the redirect comes
+    back to a loopback listener (RFC 8252 §7.3); here a thread plays the browser."""
+    import threading
+
+    import httpx2
+
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        threading.Thread(target=httpx2.get, args=(url,), kwargs={"follow_redirects": True}).start()
+        return True
+
+    monkeypatch.setattr("zeroauth.cli.client.webbrowser.open", browser)
+    result = cli("login", demo.url, "--allow-loopback")
+    assert result.exit_code == 0, result.output
+    [url] = opened
+    assert url.startswith(f"{demo.issuer}/authorize?")
+    assert "code_challenge_method=S256" in url
+    assert f"If it does not open, visit:\n  {url}" in result.stderr
+    assert f"Logged in to {demo.url}" in result.stdout
+
+
+def test_policy_errors_name_the_cli_flag(home):
+    from tests.integration.test_doctor_broken import Knobs, broken_app
+
+    knobs = Knobs(as_issuer="http://auth.example.com")
+    with serve_asgi(factory=lambda base: broken_app(base, knobs)) as server:
+        line = one_error_line(cli("token", server.url("/mcp"), *DEV))
+    assert line.startswith("error: [SEC-05] https is required at authorization_servers")
+    assert line.endswith("with --allow-loopback (development opt-in)")

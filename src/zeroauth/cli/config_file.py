@@ -28,19 +28,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from zeroauth.cli.config_entries import (
+    CLIENT_KEYS,
+    IDP_PROFILES,
+    ClientEntry,
+    ServerEntry,
+    bad,
+    cimd,
+    items,
+    known,
+    optional_str,
+)
 from zeroauth.cli.paths import config_dir
-from zeroauth.core.errors import InvalidInput, ZeroAuthError
-from zeroauth.core.registration import ClientInfo, check_cimd_client_id
+from zeroauth.core.errors import InvalidInput
+from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource import canonical_resource
 
 __all__ = [
@@ -55,151 +64,13 @@ __all__ = [
 ]
 
 CONFIG_ENV = "ZEROAUTH_CONFIG"
-# IdP quirks the client flow can express today (DESIGN.md: Entra rejects RFC 8707 `resource`).
-IDP_PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        "generic": {},
-        "keycloak": {},
-        "auth0": {},
-        "okta": {},
-        "cognito": {},
-        "entra": {"send_resource": False},
-    }
-)
 _TOP = ("cimd_url", "client_name", "clients", "servers")
-_CLIENT = ("client_id", "client_secret", "token_endpoint_auth_method", "redirect_uris")
-_SERVER = ("scopes", "idp", "strict", "cimd_url", "allow_loopback")
 _MAX_FILE = 1 << 20
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 
 
 def config_path() -> Path:
     env = os.environ.get(CONFIG_ENV)
     return Path(env) if env else config_dir() / "config.toml"
-
-
-def _bad(where: str, expected: str, found: object, requirement: str = "C-27") -> InvalidInput:
-    return InvalidInput(
-        "invalid configuration",
-        requirement=requirement,
-        where=where,
-        expected=expected,
-        found=found,
-        hint="fix the file (zeroauth config show prints where it is)",
-    )
-
-
-def _str(table: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = table.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise _bad(f"{where}.{key}", "a non-empty string", value)
-    return value
-
-
-def _strs(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise _bad(f"{where}.{key}", "an array of strings", value)
-    return tuple(value)
-
-
-def _known(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(table) - set(keys))
-    if unknown:
-        raise _bad(where, "keys among " + ", ".join(keys), ", ".join(unknown))
-
-
-def _cimd(url: str | None, where: str) -> str | None:
-    if url is not None:
-        try:
-            check_cimd_client_id(url, allow_http_loopback=True)
-        except ZeroAuthError as exc:
-            raise _bad(where, "an https URL with a path (C-24)", url, "C-24") from exc
-    return url
-
-
-@dataclass(frozen=True, slots=True)
-class ClientEntry:
-    """A client registered out of band with one authorization server (C-27)."""
-
-    client_id: str
-    client_secret: str | None = field(default=None, repr=False)
-    token_endpoint_auth_method: str | None = None
-    redirect_uris: tuple[str, ...] = ()
-
-    def info(self, issuer: str) -> ClientInfo:
-        method = self.token_endpoint_auth_method
-        if method is None:
-            method = "client_secret_basic" if self.client_secret else "none"
-        return ClientInfo(
-            client_id=self.client_id,
-            issuer=issuer,
-            source="pre-registered",
-            client_secret=self.client_secret,
-            token_endpoint_auth_method=method,
-            redirect_uris=self.redirect_uris,
-        )
-
-    @classmethod
-    def from_table(cls, table: object, where: str) -> ClientEntry:
-        if not isinstance(table, Mapping):
-            raise _bad(where, "a table", table)
-        _known(table, _CLIENT, where)
-        client_id = _str(table, "client_id", where)
-        if client_id is None:
-            raise _bad(f"{where}.client_id", "present", "absent")
-        return cls(
-            client_id=client_id,
-            client_secret=_str(table, "client_secret", where),
-            token_endpoint_auth_method=_str(table, "token_endpoint_auth_method", where),
-            redirect_uris=_strs(table, "redirect_uris", where) or (),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ServerEntry:
-    """Overrides for one MCP server; ``None`` means "not set" (the default applies)."""
-
-    scopes: tuple[str, ...] | None = None
-    idp: str | None = None
-    strict: bool | None = None
-    cimd_url: str | None = None
-    allow_loopback: bool | None = None
-
-    @classmethod
-    def from_table(cls, table: object, where: str) -> ServerEntry:
-        if not isinstance(table, Mapping):
-            raise _bad(where, "a table", table)
-        _known(table, _SERVER, where)
-        scopes = _strs(table, "scopes", where)
-        for scope in scopes or ():
-            if not _SCOPE_TOKEN.fullmatch(scope):
-                raise _bad(f"{where}.scopes", "scope tokens (RFC 6749 §3.3)", scope, "C-37")
-        idp = _str(table, "idp", where)
-        if idp is not None and idp not in IDP_PROFILES:
-            raise _bad(f"{where}.idp", "one of " + ", ".join(IDP_PROFILES), idp)
-        flags = {}
-        for key in ("strict", "allow_loopback"):
-            value = table.get(key)
-            if value is not None and not isinstance(value, bool):
-                raise _bad(f"{where}.{key}", "true or false", value)
-            flags[key] = value
-        return cls(
-            scopes=scopes,
-            idp=idp,
-            strict=flags["strict"],
-            cimd_url=_cimd(_str(table, "cimd_url", where), f"{where}.cimd_url"),
-            allow_loopback=flags["allow_loopback"],
-        )
-
-    def to_table(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in _items(self, _SERVER)}
-
-
-def _items(obj: object, keys: tuple[str, ...]) -> list[tuple[str, Any]]:
-    return [(k, getattr(obj, k)) for k in keys if getattr(obj, k) not in (None, ())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +128,10 @@ class Config:
 
     def to_data(self, *, secrets: bool) -> dict[str, Any]:
         """A plain mapping (for TOML and ``--json``); secrets masked unless ``secrets``."""
-        data: dict[str, Any] = dict(_items(self, ("cimd_url", "client_name")))
+        data: dict[str, Any] = dict(items(self, ("cimd_url", "client_name")))
         clients = {}
         for issuer, entry in self.clients.items():
-            table = dict(_items(entry, _CLIENT))
+            table = dict(items(entry, CLIENT_KEYS))
             if "redirect_uris" in table:
                 table["redirect_uris"] = list(entry.redirect_uris)
             if entry.client_secret is not None and not secrets:
@@ -290,14 +161,14 @@ class Config:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise _bad(where, "a TOML document", str(exc)) from None
-        _known(data, _TOP, where)
+            raise bad(where, "a TOML document", str(exc)) from None
+        known(data, _TOP, where)
         clients, servers = data.get("clients", {}), data.get("servers", {})
         if not isinstance(clients, dict) or not isinstance(servers, dict):
-            raise _bad(where, "[clients.<issuer>] and [servers.<url>] tables", "something else")
+            raise bad(where, "[clients.<issuer>] and [servers.<url>] tables", "something else")
         return cls(
-            cimd_url=_cimd(_str(data, "cimd_url", where), f"{where}: cimd_url"),
-            client_name=_str(data, "client_name", where),
+            cimd_url=cimd(optional_str(data, "cimd_url", where), f"{where}: cimd_url"),
+            client_name=optional_str(data, "client_name", where),
             clients={
                 _issuer(k, where): ClientEntry.from_table(v, f"clients.{k}")
                 for k, v in clients.items()
@@ -312,7 +183,7 @@ class Config:
 def _issuer(issuer: str, where: str) -> str:
     parts = urlsplit(issuer)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise _bad(f"{where}: clients key", "an issuer URL (RFC 8414 §2)", issuer, "C-30")
+        raise bad(f"{where}: clients key", "an issuer URL (RFC 8414 §2)", issuer, "C-30")
     return issuer
 
 
@@ -320,7 +191,7 @@ def _server(url: str, where: str) -> str:
     try:
         return canonical_resource(url)
     except InvalidInput:
-        raise _bad(f"{where}: servers key", "an MCP server URL", url, "C-35") from None
+        raise bad(f"{where}: servers key", "an MCP server URL", url, "C-35") from None
 
 
 def _toml(value: Any) -> str:
@@ -341,7 +212,7 @@ def load_config(path: Path | None = None) -> Config:
     except FileNotFoundError:
         return Config()
     if len(text) > _MAX_FILE:
-        raise _bad(str(path), "at most 1 MiB", f"{len(text)} characters")
+        raise bad(str(path), "at most 1 MiB", f"{len(text)} characters")
     return Config.from_toml(text, where=str(path))
 
 

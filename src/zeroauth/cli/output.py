@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.errors import URLPolicyError, ZeroAuthError
 
 __all__ = [
     "CommandError",
@@ -37,6 +38,10 @@ __all__ = [
     "unwrap",
 ]
 
+_CLI_POLICY_HINT = (
+    "OAuth URLs must be https; http only for localhost/127.0.0.1/[::1] with --allow-loopback "
+    "(development opt-in)"
+)
 _NOISY = ("httpx", "httpx2", "httpcore", "mcp", "uvicorn", "zeroauth")
 
 
@@ -63,8 +68,12 @@ class CommandError(ZeroAuthError):
 
 
 def out_console() -> Console:
-    """stdout: results. Resolved at call time (tests swap ``sys.stdout``)."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    """stdout: results. Resolved at call time (tests swap ``sys.stdout``). Piped output (CI
+    logs, files) is laid out 120 columns wide unless ``COLUMNS`` says otherwise."""
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120
+    return console
 
 
 def err_console() -> Console:
@@ -114,6 +123,8 @@ def unwrap(exc: BaseException) -> BaseException:
 def error_line(exc: BaseException) -> str:
     """The one line printed for ``exc`` (never a token: ZeroAuthError texts carry none)."""
     exc = unwrap(exc)
+    if isinstance(exc, URLPolicyError) and exc.hint and "URLPolicy(" in exc.hint:
+        exc.hint = _CLI_POLICY_HINT  # the library names its API; the CLI names its flag
     if isinstance(exc, ZeroAuthError):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

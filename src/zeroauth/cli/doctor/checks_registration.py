@@ -8,7 +8,6 @@ pre-registered client in the zeroauth config), C-28 (DCR; deprecated), C-31 (aut
 
 from __future__ import annotations
 
-from zeroauth.cli.doctor.checks_server import section
 from zeroauth.cli.doctor.model import Check, fail, na, ok, warn
 from zeroauth.core.errors import RegistrationError
 from zeroauth.core.registration import (
@@ -26,7 +25,7 @@ __all__ = ["registration"]
 def registration(
     md: ServerMetadata, *, preregistered: ClientInfo | None, cimd_url: str | None, where: str
 ) -> list[Check]:
-    kw = {"where": where, "section": section(md.issuer)}
+    kw = {"where": where, "section": f"Client registration at {md.issuer}"}
     checks: list[Check] = []
     if preregistered is not None:
         checks.append(

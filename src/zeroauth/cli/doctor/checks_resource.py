@@ -22,6 +22,7 @@ from zeroauth.core.urls import is_loopback_host, origin
 __all__ = ["SECTION", "document", "identity", "locations"]
 
 SECTION = "Protected resource metadata"
+_KIND = {"header": "resource_metadata", "path": "path-inserted", "root": "root"}
 
 
 def _where(f: PRMFetch) -> dict[str, str]:
@@ -171,7 +172,7 @@ def identity(f: PRMFetch, server_url: str, *, strict: bool) -> tuple[Check, bool
     assert f.document is not None
     resource = f.document.resource
     source = f.candidate.source
-    title = "PRM `resource` names this server"
+    title = f"PRM `resource` names this server ({_KIND[source]} document)"
     expected = server_url if source != "root" else f"{server_url} or its origin"
     kw = {"expected": expected, **_where(f)}
     if _passes(f, resource, server_url, True):
@@ -211,8 +212,11 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         )
     ]
     parts = urlsplit(doc.resource)
-    if parts.scheme == "https" or (allow_loopback and is_loopback_host(parts.hostname or "")):
+    if parts.scheme == "https":
         checks.append(ok("S-25", "PRM `resource` is an https URL", doc.resource, **kw))
+    elif allow_loopback and is_loopback_host(parts.hostname or ""):
+        found = f"{doc.resource} (http on loopback: development opt-in)"
+        checks.append(ok("S-25", "PRM `resource` is an https URL", found, **kw))
     else:
         checks.append(
             fail(

@@ -42,17 +42,22 @@ def render_table(report: Report, console: Console) -> None:
         )
         table.add_column("ID", no_wrap=True, style="cyan")
         table.add_column("Status", no_wrap=True)
-        table.add_column("Check", ratio=3, overflow="fold")
-        table.add_column("Found", ratio=4, overflow="fold")
-        table.add_column("Fix", ratio=5, overflow="fold")
+        table.add_column("Check / found", ratio=5, overflow="fold")
+        fixes = any(check.status in ("warn", "fail") for check in checks)
+        if fixes:  # a column only where there is something to fix
+            table.add_column("Fix", ratio=4, overflow="fold")
         for check in checks:
-            table.add_row(
+            described = Text(check.title)
+            if check.found:
+                described.append("\n" + check.found, style="dim")
+            row: list[str | Text] = [
                 check.id,
                 Text(check.status, style=_STYLE[check.status]),
-                check.title,
-                check.found or "",
-                check.fix if check.status in ("warn", "fail") else "",
-            )
+                described,
+            ]
+            if fixes:
+                row.append((check.fix or "") if check.status in ("warn", "fail") else "")
+            table.add_row(*row)
         console.print(table)
     counts = report.counts()
     summary = Text.assemble(

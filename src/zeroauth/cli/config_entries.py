@@ -1,0 +1,169 @@
+"""The entries of the configuration file: a pre-registered client, a server's settings.
+
+Each is read from an untrusted TOML table, key by key; an unknown key or a wrong type is an
+``InvalidInput`` naming the requirement (C-27 pre-registration, C-24 CIMD URL, C-37 scopes,
+C-30 issuer keys) and the exact place in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from zeroauth.core.errors import InvalidInput, ZeroAuthError
+from zeroauth.core.registration import ClientInfo, check_cimd_client_id
+
+__all__ = [
+    "CLIENT_KEYS",
+    "IDP_PROFILES",
+    "SERVER_KEYS",
+    "ClientEntry",
+    "ServerEntry",
+    "bad",
+    "cimd",
+    "items",
+    "known",
+    "optional_str",
+]
+
+# IdP quirks the client flow can express today (DESIGN.md: Entra rejects RFC 8707 `resource`).
+IDP_PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "generic": {},
+        "keycloak": {},
+        "auth0": {},
+        "okta": {},
+        "cognito": {},
+        "entra": {"send_resource": False},
+    }
+)
+CLIENT_KEYS = ("client_id", "client_secret", "token_endpoint_auth_method", "redirect_uris")
+SERVER_KEYS = ("scopes", "idp", "strict", "cimd_url", "allow_loopback")
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
+
+
+def bad(where: str, expected: str, found: object, requirement: str = "C-27") -> InvalidInput:
+    return InvalidInput(
+        "invalid configuration",
+        requirement=requirement,
+        where=where,
+        expected=expected,
+        found=found,
+        hint="fix the file (zeroauth config show prints where it is)",
+    )
+
+
+def optional_str(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise bad(f"{where}.{key}", "a non-empty string", value)
+    return value
+
+
+def _strs(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise bad(f"{where}.{key}", "an array of strings", value)
+    return tuple(value)
+
+
+def known(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise bad(where, "keys among " + ", ".join(keys), ", ".join(unknown))
+
+
+def cimd(url: str | None, where: str) -> str | None:
+    if url is not None:
+        try:
+            check_cimd_client_id(url, allow_http_loopback=True)
+        except ZeroAuthError as exc:
+            raise bad(where, "an https URL with a path (C-24)", url, "C-24") from exc
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEntry:
+    """A client registered out of band with one authorization server (C-27)."""
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    token_endpoint_auth_method: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+
+    def info(self, issuer: str) -> ClientInfo:
+        method = self.token_endpoint_auth_method
+        if method is None:
+            method = "client_secret_basic" if self.client_secret else "none"
+        return ClientInfo(
+            client_id=self.client_id,
+            issuer=issuer,
+            source="pre-registered",
+            client_secret=self.client_secret,
+            token_endpoint_auth_method=method,
+            redirect_uris=self.redirect_uris,
+        )
+
+    @classmethod
+    def from_table(cls, table: object, where: str) -> ClientEntry:
+        if not isinstance(table, Mapping):
+            raise bad(where, "a table", table)
+        known(table, CLIENT_KEYS, where)
+        client_id = optional_str(table, "client_id", where)
+        if client_id is None:
+            raise bad(f"{where}.client_id", "present", "absent")
+        return cls(
+            client_id=client_id,
+            client_secret=optional_str(table, "client_secret", where),
+            token_endpoint_auth_method=optional_str(table, "token_endpoint_auth_method", where),
+            redirect_uris=_strs(table, "redirect_uris", where) or (),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEntry:
+    """Overrides for one MCP server; ``None`` means "not set" (the default applies)."""
+
+    scopes: tuple[str, ...] | None = None
+    idp: str | None = None
+    strict: bool | None = None
+    cimd_url: str | None = None
+    allow_loopback: bool | None = None
+
+    @classmethod
+    def from_table(cls, table: object, where: str) -> ServerEntry:
+        if not isinstance(table, Mapping):
+            raise bad(where, "a table", table)
+        known(table, SERVER_KEYS, where)
+        scopes = _strs(table, "scopes", where)
+        for scope in scopes or ():
+            if not _SCOPE_TOKEN.fullmatch(scope):
+                raise bad(f"{where}.scopes", "scope tokens (RFC 6749 §3.3)", scope, "C-37")
+        idp = optional_str(table, "idp", where)
+        if idp is not None and idp not in IDP_PROFILES:
+            raise bad(f"{where}.idp", "one of " + ", ".join(IDP_PROFILES), idp)
+        flags = {}
+        for key in ("strict", "allow_loopback"):
+            value = table.get(key)
+            if value is not None and not isinstance(value, bool):
+                raise bad(f"{where}.{key}", "true or false", value)
+            flags[key] = value
+        return cls(
+            scopes=scopes,
+            idp=idp,
+            strict=flags["strict"],
+            cimd_url=cimd(optional_str(table, "cimd_url", where), f"{where}.cimd_url"),
+            allow_loopback=flags["allow_loopback"],
+        )
+
+    def to_table(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in items(self, SERVER_KEYS)}
+
+
+def items(obj: object, keys: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [(k, getattr(obj, k)) for k in keys if getattr(obj, k) not in (None, ())]
