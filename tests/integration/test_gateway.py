@@ -503,3 +503,58 @@ async def test_official_sdk_client_with_its_own_oauth_provider_gets_through(
         assert landed.get("code")
         for upstream in UPSTREAMS:
             assert w.recorder.authorizations(upstream).isdisjoint(w.caller_tokens())
+
+
+async def test_opaque_tokens_verified_by_introspection_discovered_from_the_issuer(
+    real_as_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    introspector = {
+        "client_id": "gateway-introspection",
+        "client_secret": "introspection-secret",
+        "grant_types": [],
+        "response_types": [],
+        "redirect_uris": [],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    server = real_as_factory(
+        issuer_path="/realms/ai-agents",
+        scopes=SCOPES,
+        clients=[introspector],
+        access_token_format="opaque",
+    )
+    monkeypatch.setenv("INTROSPECTION_SECRET", introspector["client_secret"])
+    recorder = Recorder()
+    expect: dict[str, str] = {}
+
+    def docs(base: str) -> Any:
+        expect["self"] = base + "/mcp"
+        return recorder.wrap("docs", docs_app(expect, []))
+
+    def gateway(base: str) -> Any:
+        expect["gateway"] = base + "/mcp"
+        issuer = {
+            "issuer": server.issuer,
+            "verify": "introspection",
+            "client_id": introspector["client_id"],
+            "client_secret_env": "INTROSPECTION_SECRET",
+        }
+        config = {
+            "gateway": {"resource": base + "/mcp"},
+            "issuer": [issuer],
+            "upstream": [{"name": "docs", "url": expect["docs"]}],
+        }
+        return recorder.wrap("gateway", GatewayApp(parse_config(config)))
+
+    async with serve_asgi_async(factory=docs) as up:
+        expect["docs"] = up.url("/mcp")
+        async with (
+            serve_asgi_async(factory=gateway) as gw,
+            httpx2.AsyncClient(auth=zeroauth_client(), timeout=30) as http,
+            Client(streamable_http_client(gw.url("/mcp"), http_client=http)) as client,
+        ):
+            assert text(await client.call_tool("docs_lookup", {"term": "RFC 7662"})) == (
+                "docs on RFC 7662"
+            )
+            (caller,) = {s.authorization for s in recorder.seen if s.upstream == "gateway"} - {None}
+            assert caller.count(".") == 0  # opaque: only introspection can verify it
+            assert caller not in recorder.authorizations("docs")

@@ -31,7 +31,9 @@ from jwt.algorithms import ECAlgorithm
 
 from tests.helpers.asgi_server import serve_asgi_async
 from zeroauth.core.challenge import read_bearer_challenge
+from zeroauth.core.errors import InvalidToken
 from zeroauth.gateway import GatewayApp, parse_config
+from zeroauth.gateway.auth import MultiIssuerVerifier
 from zeroauth.gateway.http1 import HTTPError, Pool
 from zeroauth.server.jwks import JWKSCache
 from zeroauth.server.jwt import JWTVerifier
@@ -542,3 +544,51 @@ async def test_sighup_reloads_the_file_of_zeroauth_gateway(tmp_path: Path) -> No
         _, err = proc.communicate(timeout=15)
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]  # uvicorn re-raises it
     assert b"Traceback" not in err, err.decode()[-2000:]
+
+
+async def test_several_issuers_each_token_goes_to_its_own_verifier() -> None:
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other_jwk = {
+        **ECAlgorithm(ECAlgorithm.SHA256).to_jwk(other_key.public_key(), as_dict=True),
+        "kid": "k2",
+    }
+    resource = "https://gw.test.example/mcp"
+    second = "https://login.test.example/tenant/v2.0"
+    multi = MultiIssuerVerifier(
+        {
+            ISSUER: verifier(resource),
+            second: JWTVerifier(
+                issuer=second,
+                resource=resource,
+                algorithms=["ES256"],
+                jwks=JWKSCache.static({"keys": [other_jwk]}),
+            ),
+        }
+    )
+    assert (await multi.verify(token(resource))).issuer == ISSUER
+    now = int(time.time())
+    theirs = jwt.encode(
+        {"iss": second, "aud": resource, "sub": "bob", "exp": now + 60},
+        other_key,
+        algorithm="ES256",
+        headers={"kid": "k2"},
+    )
+    assert (await multi.verify(theirs)).subject == "bob"
+    forged = jwt.encode(
+        {"iss": second, "aud": resource, "sub": "eve", "exp": now + 60},
+        KEY,
+        algorithm="ES256",
+        headers={"kid": "k2"},
+    )
+    with pytest.raises(InvalidToken):
+        await multi.verify(forged)  # the issuer claim only routes; its verifier checks the key
+    unknown = jwt.encode(
+        {"iss": "https://evil.example", "aud": resource, "exp": now + 60},
+        KEY,
+        algorithm="ES256",
+        headers={"kid": "k1"},
+    )
+    with pytest.raises(InvalidToken, match="does not trust"):
+        await multi.verify(unknown)
+    with pytest.raises(InvalidToken):
+        await multi.verify("opaque-token-value")
