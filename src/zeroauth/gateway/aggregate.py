@@ -20,9 +20,9 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from zeroauth.gateway.catalog import Catalog, Route, load_catalog
 from zeroauth.gateway.identity import IdentitySigner
 from zeroauth.gateway.metrics import Metrics
 from zeroauth.gateway.upstream import Upstream, UpstreamError
@@ -38,7 +38,6 @@ UPSTREAM_UNAVAILABLE = -32010  # implementation-defined band -32000..-32019 (MCP
 UPSTREAM_FAILED = -32011
 _RETRY_DOWN = 1.0  # seconds between catalog attempts for an upstream that is down
 _UNKNOWN_NAME_REFRESH = 5.0  # an unknown name refreshes a catalog at most this often
-_MAX_PAGES = 100
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -61,23 +60,6 @@ class MissingScopeError(Exception):
         self.what = what
 
 
-@dataclass(slots=True)
-class _Route:
-    upstream: Upstream
-    name: str  # the upstream's own name (tool, prompt) or URI (resource)
-    needed: tuple[str, ...]
-    listing: dict[str, Any]
-
-
-@dataclass(slots=True)
-class _Catalog:
-    tools: list[_Route] = field(default_factory=list)
-    prompts: list[_Route] = field(default_factory=list)
-    resources: list[_Route] = field(default_factory=list)
-    templates: list[_Route] = field(default_factory=list)
-    fetched: float = 0.0
-
-
 class Aggregator:
     """Routing tables built from the upstream catalogs, and the MCP operations on them."""
 
@@ -95,12 +77,12 @@ class Aggregator:
         self.ttl = catalog_ttl
         self.metrics = metrics or Metrics()
         self.identity = identity
-        self._catalogs: dict[str, _Catalog] = {}
+        self._catalogs: dict[str, Catalog] = {}
         self._locks = {up.name: asyncio.Lock() for up in self.upstreams}
         self._attempted: dict[str, float] = {}
-        self._tools: dict[str, _Route] = {}
-        self._prompts: dict[str, _Route] = {}
-        self._resources: dict[str, _Route] = {}
+        self._tools: dict[str, Route] = {}
+        self._prompts: dict[str, Route] = {}
+        self._resources: dict[str, Route] = {}
         self._version = 0
         self._visible: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
@@ -177,8 +159,8 @@ class Aggregator:
             if self.policy.satisfies(token.scopes, route.needed)
         ]
 
-    def _template_route(self, uri: str) -> _Route | None:
-        best: _Route | None = None
+    def _template_route(self, uri: str) -> Route | None:
+        best: Route | None = None
         for up in self.upstreams:
             catalog = self._catalogs.get(up.name)
             for route in catalog.templates if catalog else ():
@@ -194,7 +176,7 @@ class Aggregator:
         request_id: object,
         method: str,
         params: Mapping[str, Any],
-        route: _Route,
+        route: Route,
         key: str,
     ) -> bytes:
         if route.needed and not self.policy.satisfies(token.scopes, route.needed):
@@ -226,7 +208,7 @@ class Aggregator:
         self.metrics.upstream_up[up.name] = True
         return reply
 
-    async def _find(self, table_name: str, name: str, what: str) -> _Route:
+    async def _find(self, table_name: str, name: str, what: str) -> Route:
         """An unknown name: refresh (rate-limited) the catalogs that may hold it, then look."""
         candidates = [
             up for up in self.upstreams if what == "resource" or name.startswith(up.config.prefix)
@@ -240,7 +222,7 @@ class Aggregator:
                 jobs.append(self._settled(up))  # a refresh is in flight: wait for it
         if jobs:
             await asyncio.gather(*jobs)
-        table: dict[str, _Route] = getattr(self, table_name)  # rebuilt by the refresh
+        table: dict[str, Route] = getattr(self, table_name)  # rebuilt by the refresh
         route = table.get(name) or (self._template_route(name) if what == "resource" else None)
         if route is None:
             down = [up.name for up in candidates if not up.healthy]
@@ -292,7 +274,7 @@ class Aggregator:
                 return  # refreshed by another task while we waited
             self._attempted[up.name] = time.monotonic()
             try:
-                catalog = await self._load(up)
+                catalog = await load_catalog(up)
             except UpstreamError as exc:
                 up.healthy = up.healthy and exc.kind != "unavailable"
                 self.metrics.upstream_error(up.name, exc.kind)
@@ -303,53 +285,10 @@ class Aggregator:
             self.metrics.upstream_up[up.name] = True
             self._rebuild()
 
-    async def _load(self, up: Upstream) -> _Catalog:
-        await up.connect()
-        cfg = up.config
-        catalog = _Catalog(fetched=time.monotonic())
-        caps = up.capabilities
-        if "tools" in caps:
-            for tool in await self._pages(up, "tools/list", "tools"):
-                name = tool.get("name")
-                if not isinstance(name, str):
-                    continue
-                needed = cfg.tools.get(name)
-                if needed is None:
-                    hints = tool.get("annotations")
-                    read_only = isinstance(hints, dict) and hints.get("readOnlyHint") is True
-                    trusted = read_only and cfg.trust_annotations
-                    needed = cfg.read_scopes if trusted else cfg.write_scopes
-                listing = {**tool, "name": cfg.prefix + name}
-                catalog.tools.append(_Route(up, name, needed, listing))
-        if "prompts" in caps:
-            for prompt in await self._pages(up, "prompts/list", "prompts"):
-                if isinstance(prompt.get("name"), str):
-                    listing = {**prompt, "name": cfg.prefix + prompt["name"]}
-                    catalog.prompts.append(_Route(up, prompt["name"], cfg.read_scopes, listing))
-        if "resources" in caps:
-            for res in await self._pages(up, "resources/list", "resources"):
-                if isinstance(res.get("uri"), str):
-                    catalog.resources.append(_Route(up, res["uri"], cfg.read_scopes, res))
-            for tpl in await self._pages(up, "resources/templates/list", "resourceTemplates"):
-                if isinstance(tpl.get("uriTemplate"), str):
-                    catalog.templates.append(_Route(up, tpl["uriTemplate"], cfg.read_scopes, tpl))
-        return catalog
-
-    async def _pages(self, up: Upstream, method: str, key: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(_MAX_PAGES):
-            result = await up.rpc(method, {"cursor": cursor} if cursor else None)
-            items.extend(item for item in result.get(key) or () if isinstance(item, dict))
-            cursor = result.get("nextCursor")
-            if not isinstance(cursor, str) or not cursor:
-                break
-        return items
-
     def _rebuild(self) -> None:
-        tools: dict[str, _Route] = {}
-        prompts: dict[str, _Route] = {}
-        resources: dict[str, _Route] = {}
+        tools: dict[str, Route] = {}
+        prompts: dict[str, Route] = {}
+        resources: dict[str, Route] = {}
         for up in self.upstreams:
             catalog = self._catalogs.get(up.name)
             if catalog is None:

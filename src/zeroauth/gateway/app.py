@@ -19,35 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from zeroauth.core.errors import InvalidToken
 from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.gateway.aggregate import Aggregator
 from zeroauth.gateway.auth import build_verifier
 from zeroauth.gateway.config import GatewayConfig, load_config
-from zeroauth.gateway.endpoint import LOG_KEY, MCPEndpoint
+from zeroauth.gateway.endpoint import MCPEndpoint
 from zeroauth.gateway.identity import IdentitySigner
 from zeroauth.gateway.metrics import Metrics
+from zeroauth.gateway.ops import load_keys, observe, ready, respond
 from zeroauth.gateway.upstream import Upstream
 from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth
+from zeroauth.server.middleware import BearerAuth
 from zeroauth.server.scopes import ScopePolicy
 from zeroauth.server.verifier import TokenVerifier
 
 __all__ = ["GatewayApp", "build_state"]
 
 log = logging.getLogger("zeroauth.gateway")
-access_log = logging.getLogger("zeroauth.gateway.access")
 
 
 @dataclass(slots=True)
@@ -104,8 +102,6 @@ async def build_state(
 
 
 def _path(url: str) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path or "/"
 
 
@@ -156,15 +152,15 @@ class GatewayApp:
             return
         op = self._ops.get(scope["path"])
         if op == "health":
-            await _send(send, 200, b'{"status":"ok"}')
+            await respond(send, 200, b'{"status":"ok"}')
             return
         state = self._state or await self.start()
         if op == "ready":
-            await self._ready(state, send)
+            await ready(state.verifier, state.aggregator, send)
         elif op == "metrics":
-            await _send(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+            await respond(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
         else:
-            await self._observe(state, scope, receive, send)
+            await observe(self.metrics, state.app, scope, receive, send)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -185,7 +181,7 @@ class GatewayApp:
         """Warm-up: JWKS and upstream sessions/catalogs, so the first caller pays nothing."""
         jobs: list[Any] = [state.aggregator.refresh_all()]
         if isinstance(state.verifier, JWTVerifier) and not state.verifier.jwks.loaded:
-            jobs.append(_load_keys(state.verifier))
+            jobs.append(load_keys(state.verifier))
         results = await asyncio.gather(*jobs, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
@@ -254,76 +250,3 @@ class GatewayApp:
                     await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    # -- operations --------------------------------------------------------------------------
-
-    async def _ready(self, state: _State, send: Send) -> None:
-        keys = not isinstance(state.verifier, JWTVerifier) or state.verifier.jwks.loaded
-        agg = state.aggregator
-        upstreams = {
-            up.name: "up" if up.healthy and agg.has_catalog(up.name) else "down"
-            for up in agg.upstreams
-        }
-        ready = keys and "up" in upstreams.values()
-        body = {"ready": ready, "keys": keys, "upstreams": upstreams}
-        await _send(send, 200 if ready else 503, json.dumps(body).encode())
-
-    async def _observe(self, state: _State, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        seen: list[Any] = [0, None]  # status, www-authenticate
-
-        async def observed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                seen[0] = message["status"]
-                if seen[0] in (400, 401, 403):
-                    for name, value in message.get("headers", ()):
-                        if name == b"www-authenticate":
-                            seen[1] = value
-            await send(message)
-
-        try:
-            await state.app(scope, receive, observed)
-        finally:
-            self._record(scope, seen[0], seen[1], time.perf_counter() - started)
-
-    def _record(self, scope: Scope, status: int, challenge: bytes | None, seconds: float) -> None:
-        mcp = scope.get(LOG_KEY)
-        method = mcp[0] if mcp else "-"
-        reason = None
-        if challenge is not None:
-            start = challenge.find(b'error="')
-            reason = (
-                "missing_token" if start < 0 else challenge[start + 7 :].split(b'"')[0].decode()
-            )
-            self.metrics.auth_failure(reason)
-        self.metrics.request(method, status, seconds)
-        if access_log.isEnabledFor(logging.INFO):
-            token = scope.get(TOKEN_SCOPE_KEY)
-            entry = {
-                "http": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "ms": round(seconds * 1000, 3),
-                "mcp": method,
-                "target": mcp[1] if mcp else None,
-                "sub": token.subject if token else None,
-                "client_id": token.client_id if token else None,
-                "auth_error": reason,
-            }
-            access_log.info(json.dumps(entry, separators=(",", ":")))
-
-
-async def _load_keys(verifier: JWTVerifier) -> None:
-    """Fetch the issuer's JWKS now (any lookup loads it; the answer itself does not matter)."""
-    with contextlib.suppress(InvalidToken):
-        await verifier.jwks.key(None, min(verifier.algorithms))
-
-
-async def _send(send: Send, status: int, body: bytes, kind: bytes = b"application/json") -> None:
-    headers = [
-        (b"content-type", kind),
-        (b"cache-control", b"no-store"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

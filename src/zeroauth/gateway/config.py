@@ -135,13 +135,14 @@ class GatewayConfig:
 
 
 def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> GatewayConfig:
+    from zeroauth.gateway import config_reader as R  # noqa: N812
     from zeroauth.gateway import config_sections as S  # noqa: N812  (the sections use our types)
 
     """Validate a parsed TOML document (raises ``InvalidInput`` naming the key)."""
-    top = S.Reader(data, "", source)
+    top = R.Reader(data, "", source)
     top.known.update({"gateway", "issuer", "upstream", "hierarchy", "identity"})
     top.finish()
-    g = S.Reader(S.table(data.get("gateway", {}), "gateway", source), "gateway", source)
+    g = R.Reader(R.table(data.get("gateway", {}), "gateway", source), "gateway", source)
     resource = str(
         g.url("resource", required=True, hint='the public URL, e.g. "https://mcp.example.com/mcp"')
     )
@@ -174,7 +175,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> Ga
         )
     upstreams = tuple(S.upstream_section(u, i, source) for i, u in enumerate(upstreams_raw))
     _check_unique(upstreams, source)
-    h = S.Reader(S.table(data.get("hierarchy", {}), "hierarchy", source), "hierarchy", source)
+    h = R.Reader(R.table(data.get("hierarchy", {}), "hierarchy", source), "hierarchy", source)
     hierarchy = {k: h.scopes(k, ()) for k in list(h.data)}
     port = g.get("port", int, 8080, "a TCP port")
     config = GatewayConfig(
@@ -189,9 +190,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> Ga
         identity=S.identity_section(data["identity"], source) if "identity" in data else None,
         catalog_ttl=float(g.get("catalog_ttl", (int, float), 60.0, "seconds")),
         max_body_size=g.get("max_body_size", int, 4 * 1024 * 1024, "bytes"),
-        health_path=S.path(g, "health_path", "/healthz"),
-        ready_path=S.path(g, "ready_path", "/readyz"),
-        metrics_path=S.path(g, "metrics_path", "/metrics"),
+        health_path=R.path(g, "health_path", "/healthz"),
+        ready_path=R.path(g, "ready_path", "/readyz"),
+        metrics_path=R.path(g, "metrics_path", "/metrics"),
         host=g.get("host", str, "127.0.0.1", "an address to bind"),
         port=port,
         source=source,

@@ -1,32 +1,12 @@
-"""Reading the gateway's TOML tables field by field (used by ``zeroauth.gateway.config``).
-
-Each table is read through a :class:`Reader` that knows its path in the file, so every error
-names ``<file>: <table>.<key>``, what was expected and a hint; unknown keys are refused (a
-misspelt key would otherwise silently fall back to a default). Secrets are read from the
-environment variables that ``*_env`` keys name.
+"""The gateway's TOML sections, ``[[issuer]]``, ``[[upstream]]`` (with its ``credentials``) and
+``[identity]``, read field by field into the dataclasses of ``zeroauth.gateway.config``.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from zeroauth.core.errors import InvalidInput, ZeroAuthError
-from zeroauth.core.urls import URLPolicy
-
-__all__ = [
-    "Reader",
-    "credentials_section",
-    "identity_section",
-    "issuer_section",
-    "path",
-    "table",
-    "upstream_section",
-]
 
 from zeroauth.gateway.config import (
     CredentialsConfig,
@@ -34,140 +14,18 @@ from zeroauth.gateway.config import (
     IssuerConfig,
     UpstreamConfig,
 )
+from zeroauth.gateway.config_reader import (
+    HEADER,
+    INTERNAL,
+    NAME,
+    TOOL_PREFIX,
+    Reader,
+    as_list,
+    scopes,
+    table,
+)
 
-_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 scope-token
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_TOOL_PREFIX = re.compile(r"[A-Za-z0-9_.\-/]{0,64}")  # MCP tool-name characters (SEP-986)
-_HEADER = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_PUBLIC = URLPolicy(allow_loopback=True, block_private=False)  # our own config, not SSRF input
-
-
-class _Internal:
-    """Upstream URLs: internal services, so plain http is allowed on any host."""
-
-    def check_url(self, url: str, *, field: str, requirement: str = "SEC-05") -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("not an absolute http(s) URL", where=field, found=url)
-        return url
-
-
-INTERNAL = _Internal()
-
-
-class Reader:
-    """Typed access to one TOML table; every error names ``<file>: <path>.<key>``."""
-
-    def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
-        self.data = data
-        self.path = path
-        self.source = source
-        self.known: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.source}: {self.path}{'.' if self.path else ''}{key}"
-
-    def fail(self, key: str, message: str, *, expected: object, found: object, hint: str) -> None:
-        raise InvalidInput(
-            message, where=self.where(key), expected=expected, found=found, hint=hint
-        )
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any, hint: str) -> Any:
-        self.known.add(key)
-        value = self.data.get(key, default)
-        if value is default:
-            return value
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            self.fail(key, "wrong type", expected=_kind(kind), found=value, hint=hint)
-        if not isinstance(value, kind):
-            self.fail(key, "wrong type", expected=_kind(kind), found=value, hint=hint)
-        return value
-
-    def required(self, key: str, kind: type, hint: str) -> Any:
-        value = self.get(key, kind, None, hint)
-        if value is None or value == "":
-            self.fail(key, "missing required key", expected=_kind(kind), found=None, hint=hint)
-        return value
-
-    def url(
-        self, key: str, *, required: bool, hint: str, policy: URLPolicy | _Internal = _PUBLIC
-    ) -> str | None:
-        value = self.required(key, str, hint) if required else self.get(key, str, None, hint)
-        if value is None:
-            return None
-        try:
-            policy.check_url(value, field=key)
-        except ZeroAuthError as exc:
-            self.fail(
-                key, f"unusable URL ({exc.message})", expected="http(s) URL", found=value, hint=hint
-            )
-        return str(value)
-
-    def scopes(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.get(key, list, None, "a list of scope strings")
-        if value is None:
-            return default
-        return scopes(value, self, key)
-
-    def secret_env(self, key: str, *, required: bool) -> str | None:
-        name = self.get(key, str, None, "the NAME of an environment variable holding the secret")
-        if name is None:
-            if required:
-                self.fail(
-                    key,
-                    "missing required key",
-                    expected="environment variable name",
-                    found=None,
-                    hint=f'set {key} = "MY_SECRET_VAR" and export it',
-                )
-            return None
-        value = os.environ.get(name)
-        if not value:
-            self.fail(
-                key,
-                f"environment variable {name} is not set",
-                expected="a non-empty value",
-                found=None,
-                hint=f"export {name}=... before starting the gateway",
-            )
-        return value
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.known)
-        if unknown:
-            self.fail(
-                unknown[0],
-                "unknown key",
-                expected=sorted(self.known),
-                found=unknown[0],
-                hint="check the spelling against docs/gateway.md",
-            )
-
-
-def _kind(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        list: "a list",
-        dict: "a table",
-    }
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def scopes(value: Sequence[Any], reader: Reader, key: str) -> tuple[str, ...]:
-    for item in value:
-        if not isinstance(item, str) or not _SCOPE.fullmatch(item):
-            reader.fail(
-                key,
-                "not an RFC 6750 scope token",
-                expected="printable ASCII, no space",
-                found=item,
-                hint='write scopes like "mcp:github:read"',
-            )
-    return tuple(dict.fromkeys(value))
+__all__ = ["credentials_section", "identity_section", "issuer_section", "upstream_section"]
 
 
 def issuer_section(data: Any, index: int, source: str) -> IssuerConfig:
@@ -263,7 +121,7 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
     path = f"upstream[{index}]"
     r = Reader(table(data, path, source), path, source)
     name = r.required("name", str, 'a short id like "github"')
-    if not _NAME.fullmatch(name):
+    if not NAME.fullmatch(name):
         r.fail(
             "name",
             "invalid upstream name",
@@ -283,7 +141,7 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
             hint="put credentials in [upstream.credentials], not in the URL",
         )
     prefix = r.get("prefix", str, f"{name}_", 'e.g. "github_"')
-    if not _TOOL_PREFIX.fullmatch(prefix):
+    if not TOOL_PREFIX.fullmatch(prefix):
         r.fail(
             "prefix",
             "invalid tool-name prefix",
@@ -293,7 +151,7 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
         )
     tools_raw = r.get("tools", dict, {}, 'a table: tool = ["scope", ...]')
     tools = {
-        str(k): scopes(_list(v, r, f"tools.{k}"), r, f"tools.{k}") for k, v in tools_raw.items()
+        str(k): scopes(as_list(v, r, f"tools.{k}"), r, f"tools.{k}") for k, v in tools_raw.items()
     }
     timeout = r.get("timeout", (int, float), 30.0, "seconds, e.g. 30")
     max_conn = r.get("max_connections", int, 64, "e.g. 64")
@@ -329,7 +187,7 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
 def identity_section(data: Any, source: str) -> IdentityConfig:
     r = Reader(table(data, "identity", source), "identity", source)
     header = r.get("header", str, "X-ZeroAuth-Identity", "an HTTP header name")
-    if not _HEADER.fullmatch(header) or header.lower() in ("authorization", "host", "cookie"):
+    if not HEADER.fullmatch(header) or header.lower() in ("authorization", "host", "cookie"):
         r.fail(
             "header",
             "unusable header name",
@@ -381,33 +239,3 @@ def identity_section(data: Any, source: str) -> IdentityConfig:
         r.fail("ttl", "out of range", expected="5..3600", found=ttl, hint="e.g. 60")
     r.finish()
     return IdentityConfig(header=header, algorithm=alg, secret=secret, private_key_pem=pem, ttl=ttl)
-
-
-def table(data: Any, path: str, source: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InvalidInput(
-            "expected a table",
-            where=f"{source}: {path}",
-            found=data,
-            hint=f"write it as [{path.split('[')[0]}] / [[...]]",
-        )
-    return data
-
-
-def _list(value: Any, r: Reader, key: str) -> list[Any]:
-    if not isinstance(value, list):
-        r.fail(key, "wrong type", expected="a list", found=value, hint='e.g. ["mcp:x:read"]')
-    return list(value)
-
-
-def path(r: Reader, key: str, default: str) -> str:
-    value = r.get(key, str, default, 'an absolute path such as "/healthz", or "" to turn off')
-    if value and not value.startswith("/"):
-        r.fail(
-            key,
-            "not an absolute path",
-            expected='"/..." or ""',
-            found=value,
-            hint=f'e.g. "{default}"',
-        )
-    return str(value)
