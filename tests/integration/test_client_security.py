@@ -471,6 +471,7 @@ async def test_a12_proactive_refresh_of_expired_token_is_single_flight() -> None
         async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
             assert (await http.post(s.server_url, json=PING)).status_code == 200
             await anyio.sleep(1.1)  # now within the skew: treated as expired before sending
+            s.auth.token_ttl = 3600  # the refreshed token lives long enough for the whole batch
             s.recorder.clear()
             results: list[int] = []
 
@@ -681,7 +682,7 @@ def test_a17_default_opener_is_webbrowser_not_a_shell(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(subprocess, "Popen", no_shell)
     step = BrowserUserStep(timeout=0.3)
-    assert step.opener is webbrowser.open or step.opener.__module__ == "webbrowser" or calls == []
+    assert step.opener is webbrowser.open  # the platform API, resolved when the step is made
     uri = step.redirect_uri("http://127.0.0.1:0/callback")
     with pytest.raises(AuthorizationResponseError):
         step.authorize_sync("https://as.example/authorize?x=1", uri)  # nobody comes back

@@ -10,6 +10,7 @@ authorization server.
 from zeroauth.client.auth import ZeroAuth, ZeroAuthHttpx
 from zeroauth.client.browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
 from zeroauth.client.cache import DiscoveryCache
+from zeroauth.client.manager import ServerStatus, ZeroAuthManager
 from zeroauth.client.stores import FileTokenStore, MemoryTokenStore, TokenStore
 from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
 from zeroauth.core.registration import ClientInfo
@@ -23,9 +24,11 @@ __all__ = [
     "FileTokenStore",
     "HeadlessUserStep",
     "MemoryTokenStore",
+    "ServerStatus",
     "TokenStore",
     "UserStep",
     "UserStepBase",
     "ZeroAuth",
     "ZeroAuthHttpx",
+    "ZeroAuthManager",
 ]

@@ -14,6 +14,7 @@ live token go straight out; concurrent 401s share one refresh or authorization.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from zeroauth.client.browser import BrowserUserStep, UserStep
 from zeroauth.client.cache import DiscoveryCache
 from zeroauth.client.engine import Engine, HeldLocks, asyncio_loop
 from zeroauth.client.stores import MemoryTokenStore, TokenStore
-from zeroauth.client.transport import OAuthTransport
+from zeroauth.client.transport import OAuthTransport, Observer
 from zeroauth.core.flow import (
     ClientCredentials,
     EnterpriseAuth,
@@ -55,7 +56,8 @@ def build_engine(
     enterprise: EnterpriseAuth | None = None,
     cache: DiscoveryCache | None = None,
     timeout: float = 30.0,
-    verify: bool | str = True,
+    verify: bool | ssl.SSLContext = True,
+    observer: Observer | None = None,
     **flow_options: Any,
 ) -> Engine:
     """The shared machinery behind ``ZeroAuth`` (and ``ZeroAuthManager``)."""
@@ -84,7 +86,9 @@ def build_engine(
         store=store if store is not None else MemoryTokenStore(),
         cache=cache if cache is not None else DiscoveryCache(),
         user_step=user_step if user_step is not None else BrowserUserStep(url_policy=url_policy),
-        transport=OAuthTransport(url_policy=url_policy, timeout=timeout, verify=verify),
+        transport=OAuthTransport(
+            url_policy=url_policy, timeout=timeout, verify=verify, observer=observer
+        ),
     )
 
 
@@ -124,7 +128,7 @@ class _Driver:
             while True:
                 if isinstance(step, SendOriginal):
                     _set_authorization(request, step.authorization)
-                    pending = _start(engine, step) if step.also else None
+                    pending = _Pending(engine, step, held) if step.also else None
                     response = yield request
                     extra = await pending.result() if pending is not None else ()
                     reply: Any = (_describe(request, response), extra)
@@ -148,7 +152,7 @@ class _Driver:
                 if isinstance(step, SendOriginal):
                     _set_authorization(request, step.authorization)
                     response = yield request
-                    extra = tuple(engine.fetch_sync(r) for r in step.also)
+                    extra = tuple(engine.fetch_sync(r, held) for r in step.also)
                     reply: Any = (_describe(request, response), extra)
                 else:
                     reply = engine.execute_sync(step, held)
@@ -163,24 +167,21 @@ class _Driver:
 class _Pending:
     """Speculative fetches overlapping the first request (asyncio: tasks; else sequential)."""
 
-    def __init__(self, engine: Engine, step: SendOriginal) -> None:
+    def __init__(self, engine: Engine, step: SendOriginal, run: HeldLocks) -> None:
         self._engine = engine
         self._step = step
+        self._run = run
         self._task: Any = None
         if asyncio_loop() is not None:
             import asyncio
 
-            self._task = asyncio.ensure_future(engine.fetch_all_async(step.also))
+            self._task = asyncio.ensure_future(engine.fetch_all_async(step.also, run))
 
     async def result(self) -> tuple[HTTPResponse, ...]:
         if self._task is not None:
             result: tuple[HTTPResponse, ...] = await self._task
             return result
-        return await self._engine.fetch_all_async(self._step.also)
-
-
-def _start(engine: Engine, step: SendOriginal) -> _Pending:
-    return _Pending(engine, step)
+        return await self._engine.fetch_all_async(self._step.also, self._run)
 
 
 class ZeroAuth(_Driver, httpx2.Auth):

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import http.server
 import socket
+import ssl
 import threading
 import time
 import webbrowser
@@ -30,6 +31,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import anyio.to_thread
 import httpx2
 
+from zeroauth.client.transport import tls_context
 from zeroauth.core.errors import AuthorizationResponseError
 from zeroauth.core.urls import PRODUCTION, URLPolicy, check_redirect_uri, is_loopback_host
 
@@ -100,7 +102,7 @@ class HeadlessUserStep(UserStepBase):
         url_policy: URLPolicy = PRODUCTION,
         max_hops: int = 10,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.url_policy = url_policy
         self.max_hops = max_hops
@@ -144,7 +146,7 @@ class HeadlessUserStep(UserStepBase):
     async def authorize(self, url: str, redirect_uri: str) -> str:
         self.url_policy.check_url(url, field="authorization_endpoint", requirement="SEC-06")
         async with httpx2.AsyncClient(
-            follow_redirects=False, timeout=self.timeout, verify=self.verify
+            follow_redirects=False, timeout=self.timeout, verify=tls_context(self.verify)
         ) as http:
             current = url
             for _ in range(self.max_hops):
@@ -159,7 +161,7 @@ class HeadlessUserStep(UserStepBase):
     def authorize_sync(self, url: str, redirect_uri: str) -> str:
         self.url_policy.check_url(url, field="authorization_endpoint", requirement="SEC-06")
         with httpx2.Client(
-            follow_redirects=False, timeout=self.timeout, verify=self.verify
+            follow_redirects=False, timeout=self.timeout, verify=tls_context(self.verify)
         ) as http:
             current = url
             for _ in range(self.max_hops):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import httpx2
 
 from zeroauth.client.browser import UserStep
 from zeroauth.client.cache import DiscoveryCache
@@ -45,10 +46,14 @@ _DISCOVERY = ("prm", "as-metadata")
 
 
 class HeldLocks:
-    """Locks one flow run holds, released in reverse order (also when the flow fails)."""
+    """What one flow run holds: its locks (released in reverse order, also when the flow fails)
+    and the HTTP client its OAuth requests share (one connection per host for the whole run)."""
 
     def __init__(self) -> None:
         self._held: list[tuple[str, Callable[[], Any], StoreLock, bool]] = []
+        self.http_async: httpx2.AsyncClient | None = None
+        self.http_sync: httpx2.Client | None = None
+        self.owns_http = True  # False when the client was supplied by the user: never closed
 
     def push(self, name: str, release: Callable[[], Any], store_lock: StoreLock,
              is_async: bool) -> None:  # fmt: skip
@@ -82,12 +87,22 @@ class HeldLocks:
                 release()
 
     async def release_all_async(self) -> None:
-        while self._held:
-            await self.release_async()
+        try:
+            while self._held:
+                await self.release_async()
+        finally:
+            client, self.http_async = self.http_async, None
+            if client is not None and self.owns_http:
+                await client.aclose()
 
     def release_all_sync(self) -> None:
-        while self._held:
-            self.release_sync()
+        try:
+            while self._held:
+                self.release_sync()
+        finally:
+            client, self.http_sync = self.http_sync, None
+            if client is not None and self.owns_http:
+                client.close()
 
 
 class Engine:
@@ -153,20 +168,30 @@ class Engine:
                 lock = self._async_locks[(loop_id, name)] = anyio.Lock()
         return lock
 
-    async def fetch_async(self, request: HTTPRequest) -> HTTPResponse:
+    async def fetch_async(self, request: HTTPRequest, run: HeldLocks | None = None) -> HTTPResponse:
+        client = None
+        if run is not None:
+            if run.http_async is None:
+                run.http_async = self.transport.async_client()
+                run.owns_http = not self.transport.supplies_clients
+            client = run.http_async
         if request.method == "GET" and request.purpose in _DISCOVERY:
             return await self.cache.fetch(
-                request.url, lambda: self.transport.fetch(request), use_cache=request.cacheable
+                request.url,
+                lambda: self.transport.fetch(request, client),
+                use_cache=request.cacheable,
             )
-        return await self.transport.fetch(request)
+        return await self.transport.fetch(request, client)
 
-    async def fetch_all_async(self, requests: tuple[HTTPRequest, ...]) -> tuple[HTTPResponse, ...]:
+    async def fetch_all_async(
+        self, requests: tuple[HTTPRequest, ...], run: HeldLocks | None = None
+    ) -> tuple[HTTPResponse, ...]:
         if len(requests) == 1:
-            return (await self.fetch_async(requests[0]),)
+            return (await self.fetch_async(requests[0], run),)
         results: list[HTTPResponse | None] = [None] * len(requests)
 
         async def one(index: int) -> None:
-            results[index] = await self.fetch_async(requests[index])
+            results[index] = await self.fetch_async(requests[index], run)
 
         async with anyio.create_task_group() as tg:
             for index in range(len(requests)):
@@ -175,7 +200,7 @@ class Engine:
 
     async def execute_async(self, step: Step, held: HeldLocks) -> Any:
         if isinstance(step, Fetch):
-            return await self.fetch_all_async(step.requests)
+            return await self.fetch_all_async(step.requests, held)
         if isinstance(step, Load):
             return self._load(step)
         if isinstance(step, Save):
@@ -213,16 +238,24 @@ class Engine:
                 lock = self._sync_locks[name] = threading.Lock()
         return lock
 
-    def fetch_sync(self, request: HTTPRequest) -> HTTPResponse:
+    def fetch_sync(self, request: HTTPRequest, run: HeldLocks | None = None) -> HTTPResponse:
+        client = None
+        if run is not None:
+            if run.http_sync is None:
+                run.http_sync = self.transport.sync_client()
+                run.owns_http = not self.transport.supplies_clients
+            client = run.http_sync
         if request.method == "GET" and request.purpose in _DISCOVERY:
             return self.cache.fetch_sync(
-                request.url, lambda: self.transport.fetch_sync(request), use_cache=request.cacheable
+                request.url,
+                lambda: self.transport.fetch_sync(request, client),
+                use_cache=request.cacheable,
             )
-        return self.transport.fetch_sync(request)
+        return self.transport.fetch_sync(request, client)
 
     def execute_sync(self, step: Step, held: HeldLocks) -> Any:
         if isinstance(step, Fetch):
-            return tuple(self.fetch_sync(r) for r in step.requests)
+            return tuple(self.fetch_sync(r, held) for r in step.requests)
         if isinstance(step, Load):
             return self._load(step)
         if isinstance(step, Save):

@@ -13,10 +13,13 @@ is rare (only on 401/403 and refresh), and nothing is left open between requests
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import anyio
@@ -26,14 +29,28 @@ from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.flow.steps import MAX_BODY, HTTPRequest, HTTPResponse
 from zeroauth.core.urls import URLPolicy
 
-__all__ = ["OAuthTransport"]
+__all__ = ["OAuthTransport", "tls_context"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _IDENTITY = ("accept-encoding", "gzip, deflate")
 
 
+Observer = Callable[[HTTPRequest, HTTPResponse, float], None]
+"""Called after each OAuth exchange with the request, the (bounded) response and seconds taken."""
+
+
 class _TooLargeError(Exception):
     pass
+
+
+@functools.lru_cache(maxsize=4)
+def _default_context(verify: bool) -> ssl.SSLContext:
+    return httpx2.create_ssl_context(verify=verify)
+
+
+def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
+    """One TLS context per setting, built once: loading the CA bundle costs ~0.1 s per client."""
+    return verify if isinstance(verify, ssl.SSLContext) else _default_context(bool(verify))
 
 
 class OAuthTransport:
@@ -46,9 +63,10 @@ class OAuthTransport:
         timeout: float = 30.0,
         max_bytes: int = MAX_BODY,
         max_redirects: int = 5,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         async_client: httpx2.AsyncClient | None = None,
         sync_client: httpx2.Client | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.url_policy = url_policy
         self.timeout = timeout
@@ -58,6 +76,7 @@ class OAuthTransport:
         self._async_client = async_client
         self._sync_client = sync_client
         self.sent: Counter[str] = Counter()  # requests by purpose (benches, tests)
+        self.observer = observer  # sees every exchange (tracing, `zeroauth demo`); no tokens logged
 
     # -- policy ------------------------------------------------------------------------------
 
@@ -101,6 +120,22 @@ class OAuthTransport:
 
     # -- async -------------------------------------------------------------------------------
 
+    @property
+    def supplies_clients(self) -> bool:
+        """True when the user gave the clients (they are then never closed here)."""
+        return self._async_client is not None or self._sync_client is not None
+
+    def async_client(self) -> httpx2.AsyncClient:
+        """A client for one flow run (closed by the caller), unless one was supplied."""
+        return self._async_client or httpx2.AsyncClient(
+            follow_redirects=False, verify=tls_context(self.verify)
+        )
+
+    def sync_client(self) -> httpx2.Client:
+        return self._sync_client or httpx2.Client(
+            follow_redirects=False, verify=tls_context(self.verify)
+        )
+
     async def fetch(
         self, request: HTTPRequest, client: httpx2.AsyncClient | None = None
     ) -> HTTPResponse:
@@ -108,7 +143,9 @@ class OAuthTransport:
         if client is None:
             client = self._async_client
         if client is None:
-            own = client = httpx2.AsyncClient(follow_redirects=False, verify=self.verify)
+            own = client = httpx2.AsyncClient(
+                follow_redirects=False, verify=tls_context(self.verify)
+            )
         try:
             return await self._fetch_async(client, request)
         finally:
@@ -156,10 +193,11 @@ class OAuthTransport:
 
     # -- sync --------------------------------------------------------------------------------
 
-    def fetch_sync(self, request: HTTPRequest) -> HTTPResponse:
-        if self._sync_client is not None:
-            return self._fetch_sync(self._sync_client, request)
-        with httpx2.Client(follow_redirects=False, verify=self.verify) as client:
+    def fetch_sync(self, request: HTTPRequest, client: httpx2.Client | None = None) -> HTTPResponse:
+        client = client or self._sync_client
+        if client is not None:
+            return self._fetch_sync(client, request)
+        with httpx2.Client(follow_redirects=False, verify=tls_context(self.verify)) as client:
             return self._fetch_sync(client, request)
 
     def _fetch_sync(self, client: httpx2.Client, request: HTTPRequest) -> HTTPResponse:
