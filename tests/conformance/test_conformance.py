@@ -338,3 +338,11 @@ def test_authorization_reports_a_denied_grant(real_as: Any) -> None:
     assert _statuses(report)["authorization-code-grant"] == "FAILURE"
     denied = next(c for c in report["checks"] if c["id"] == "authorization-code-grant")
     assert "access_denied" in denied["errorMessage"]
+
+
+def test_client_error_line_unwraps_exception_groups() -> None:
+    group = ExceptionGroup(
+        "tg", [ExceptionGroup("inner", [ValueError("bad\nthing")]), KeyError("k")]
+    )
+    assert client.one_line(group) == "ValueError: bad thing (+1 more)"
+    assert client.one_line(TimeoutError()) == "TimeoutError: (no message)"
