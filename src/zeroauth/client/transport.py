@@ -29,7 +29,7 @@ from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.flow.steps import MAX_BODY, HTTPRequest, HTTPResponse
 from zeroauth.core.urls import URLPolicy
 
-__all__ = ["OAuthTransport", "tls_context"]
+__all__ = ["OAuthTransport", "Observer", "tls_context"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _IDENTITY = ("accept-encoding", "gzip, deflate")
@@ -146,11 +146,13 @@ class OAuthTransport:
             own = client = httpx2.AsyncClient(
                 follow_redirects=False, verify=tls_context(self.verify)
             )
+        began = time.perf_counter()
         try:
-            return await self._fetch_async(client, request)
+            response = await self._fetch_async(client, request)
         finally:
             if own is not None:
                 await own.aclose()
+        return self._observed(request, response, began)
 
     async def _fetch_async(self, client: httpx2.AsyncClient, request: HTTPRequest) -> HTTPResponse:
         url = request.url
@@ -194,11 +196,19 @@ class OAuthTransport:
     # -- sync --------------------------------------------------------------------------------
 
     def fetch_sync(self, request: HTTPRequest, client: httpx2.Client | None = None) -> HTTPResponse:
+        began = time.perf_counter()
         client = client or self._sync_client
         if client is not None:
-            return self._fetch_sync(client, request)
-        with httpx2.Client(follow_redirects=False, verify=tls_context(self.verify)) as client:
-            return self._fetch_sync(client, request)
+            response = self._fetch_sync(client, request)
+        else:
+            with httpx2.Client(follow_redirects=False, verify=tls_context(self.verify)) as own:
+                response = self._fetch_sync(own, request)
+        return self._observed(request, response, began)
+
+    def _observed(self, request: HTTPRequest, response: HTTPResponse, began: float) -> HTTPResponse:
+        if self.observer is not None:
+            self.observer(request, response, time.perf_counter() - began)
+        return response
 
     def _fetch_sync(self, client: httpx2.Client, request: HTTPRequest) -> HTTPResponse:
         url = request.url

@@ -1,20 +1,20 @@
 """Serve ASGI apps on 127.0.0.1 inside the running event loop (demo, ``zeroauth serve``).
 
-The listening socket is bound first (port 0 → an ephemeral port), so an app that must know its
-own URL (an issuer, a resource) can be built from it before uvicorn starts.
+Sockets are bound first (port 0 → an ephemeral port), so apps that must know their own and each
+other's URLs (an issuer, a resource) can be built before uvicorn starts.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import uvicorn
 
-__all__ = ["bind_loopback", "serve_in_loop"]
+__all__ = ["bind_loopback", "serve_socket"]
 
 
 def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
@@ -32,25 +32,25 @@ class _Quiet(uvicorn.Server):
 
 
 @asynccontextmanager
-async def serve_in_loop(
-    factory: Callable[[str], Any], *, port: int = 0, host: str = "127.0.0.1"
-) -> AsyncIterator[str]:
-    """Serve ``factory(base_url)`` until the block exits; yields the base URL."""
-    sock = bind_loopback(port, host)
-    base_url = f"http://{host}:{sock.getsockname()[1]}"
+async def serve_socket(app: Any, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve ``app`` on an already bound ``sock`` until the block exits; yields the base URL."""
+    host, port = sock.getsockname()[:2]
+    base_url = f"http://{host}:{port}"
     config = uvicorn.Config(
-        factory(base_url), log_config=None, log_level="warning", access_log=False, ws="none",
+        app, log_config=None, log_level="warning", access_log=False, ws="none",
         lifespan="on", timeout_graceful_shutdown=2,
-    )
+    )  # fmt: skip
     server = _Quiet(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        while not server.started:
-            if server.should_exit:
-                raise RuntimeError(f"could not serve on {base_url}")
-            await anyio.sleep(0.005)
-        try:
-            yield base_url
-        finally:
-            server.should_exit = True
-    sock.close()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            while not server.started:
+                if server.should_exit:
+                    raise RuntimeError(f"could not serve on {base_url}")
+                await anyio.sleep(0.005)
+            try:
+                yield base_url
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()

@@ -23,7 +23,7 @@ WRITE_SCOPE = "notes:write"
 
 
 def demo_server() -> MCPServer:
-    server = MCPServer("zeroauth-demo")
+    server = MCPServer("zeroauth-demo", log_level="WARNING")
     notes: list[str] = ["zeroauth protects this server"]
 
     @server.tool()

@@ -1,0 +1,5 @@
+"""``python -m zeroauth.cli``."""
+
+from zeroauth.cli.app import main
+
+main()
