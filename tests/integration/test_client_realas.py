@@ -13,6 +13,7 @@ import contextlib
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,15 +142,17 @@ def test_c23_cimd_client_id_with_the_real_as(real_as_factory: Any) -> None:
 
 
 def test_c48_refresh_with_rotation_never_replays(real_as: RealAS) -> None:
-    """Every request refreshes (the token counts as expired at once): three rotations in a row
+    """Each call finds its token about to expire and refreshes it first: three rotations in a row
     work only if the newest refresh token is always the one sent (a replay revokes the grant)."""
     recorder = Recorder()
     with protected(real_as, recorder) as mcp:
-        auth = client(refresh_skew=10_000_000)
+        ahead = [0.0]
+        auth = client(clock=lambda: time.time() + ahead[0])
         call(auth, mcp.url("/mcp"))
         key = f"{real_as.issuer} {mcp.url('/mcp')}"
         seen_refresh_tokens = []
         for _ in range(3):
+            ahead[0] += 3590  # the client's clock: the token is about to expire
             call(auth, mcp.url("/mcp"))
             record = auth.store.load("tokens", key)
             assert record is not None

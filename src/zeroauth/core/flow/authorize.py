@@ -110,12 +110,12 @@ def refresh(
     """
     name = f"tokens {tokens_key(disc.issuer, disc.resource)}"
     yield Lock(name)
-    current = yield from load_tokens(disc.issuer, disc.resource, fresh=True)
+    current = yield from load_tokens(run, disc.issuer, disc.resource, fresh=True)
     now = run.now()
     if (
         current is not None
         and (sent is None or current.access_token != sent.access_token)
-        and not current.is_expired(now, run.config.refresh_skew)
+        and not run.stale(current)
     ):
         yield Unlock(name)
         return current
@@ -139,7 +139,7 @@ def refresh(
         if exc.error == "invalid_client" or (exc.status_code or 0) >= 500:
             raise
         return None  # invalid_grant & co: the refresh token is dead; re-authorize (A13)
-    yield from save_tokens(disc.issuer, disc.resource, tokens)  # C-48: newest refresh token
+    yield from save_tokens(run, disc.issuer, disc.resource, tokens)  # C-48: newest refresh token
     yield Unlock(name)
     run.refreshed = True
     return tokens

@@ -75,8 +75,8 @@ def request_flow(
     binding = yield from load_binding(run.server_url)
     tokens = None
     if binding is not None:
-        tokens = yield from load_tokens(binding.issuer, binding.resource)
-        if tokens is not None and tokens.is_expired(run.now(), config.refresh_skew):
+        tokens = yield from load_tokens(run, binding.issuer, binding.resource)
+        if tokens is not None and run.stale(tokens):
             tokens = yield from _renew(run, binding, tokens)
     also: tuple[HTTPRequest, ...] = ()
     if tokens is None and binding is None and config.speculative_prm:
@@ -130,7 +130,7 @@ def _live(tokens: TokenSet | None, sent: TokenSet | None, run: Run) -> bool:
     return (
         tokens is not None
         and (sent is None or tokens.access_token != sent.access_token)
-        and not tokens.is_expired(run.now(), run.config.refresh_skew)
+        and not run.stale(tokens)
     )
 
 
@@ -141,7 +141,7 @@ def _unauthorized(
     yield Lock(name)
     binding = yield from load_binding(run.server_url, fresh=True)
     if binding is not None:
-        current = yield from load_tokens(binding.issuer, binding.resource, fresh=True)
+        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
         if _live(current, sent, run):
             yield Unlock(name)
             assert current is not None
@@ -165,7 +165,7 @@ def _after_discovery(
         disc.issuer,
         disc.resource,
     )
-    stored = yield from load_tokens(disc.issuer, disc.resource, fresh=True)
+    stored = yield from load_tokens(run, disc.issuer, disc.resource, fresh=True)
     if _live(stored, sent, run):
         assert stored is not None
         yield from _save_binding(run, disc, binding.scopes if same and binding else None)
@@ -189,7 +189,7 @@ def _step_up(
     challenged = challenge.scope or ()
     binding = yield from load_binding(run.server_url, fresh=True)
     if binding is not None:
-        current = yield from load_tokens(binding.issuer, binding.resource, fresh=True)
+        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
         if (
             _live(current, sent, run)
             and current is not None
@@ -237,7 +237,7 @@ def _grant(
         client = yield from identity(run, disc.metadata)
         run.client = client
         tokens = yield from authorization_code(run, disc, client, scopes)
-    yield from save_tokens(disc.issuer, disc.resource, tokens)
+    yield from save_tokens(run, disc.issuer, disc.resource, tokens)
     yield from _save_binding(run, disc, scopes)
     return tokens
 
@@ -308,7 +308,7 @@ def _renew(
     waiting for the 401. ``None`` lets the request go out bare and take the 401 path."""
     name = f"server {run.server_url}"
     yield Lock(name)
-    current = yield from load_tokens(binding.issuer, binding.resource, fresh=True)
+    current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
     if _live(current, expired, run):
         yield Unlock(name)
         return current
@@ -337,7 +337,7 @@ def _renew(
                 tokens = yield from refresh(run, disc, client, source)
         elif run.config.machine:
             tokens = yield from machine_grant(run, disc, binding.scopes)
-            yield from save_tokens(disc.issuer, disc.resource, tokens)
+            yield from save_tokens(run, disc.issuer, disc.resource, tokens)
     except (StaleDiscoveryError, OAuthError) as exc:
         if isinstance(exc, OAuthError) and (exc.status_code or 0) >= 500:
             raise  # A13: the AS is down; the caller is told, stored tokens stay

@@ -82,9 +82,21 @@ class Run:
         self.refreshed = False
         self.healed = False
         self.client: ClientInfo | None = None  # the identity used by this run's grant
+        self.obtained: dict[str, float] = {}  # access token -> when it was obtained
 
     def now(self) -> float:
         return self.config.clock()
+
+    def stale(self, tokens: TokenSet) -> bool:
+        """Due for renewal: within ``refresh_skew`` of expiry — but never more than a fifth of
+        the token's lifetime, so short-lived tokens are not refreshed on every request."""
+        if tokens.expires_at is None:
+            return False
+        skew = self.config.refresh_skew
+        obtained = self.obtained.get(tokens.access_token)
+        if obtained is not None:
+            skew = min(skew, max(0.0, tokens.expires_at - obtained) / 5)
+        return tokens.is_expired(self.now(), skew)
 
     def discovery_headers(self) -> dict[str, str]:
         return {"MCP-Protocol-Version": self.protocol_version}
@@ -129,19 +141,28 @@ def load_binding(
 
 
 def load_tokens(
-    issuer: str, resource: str, *, fresh: bool = False
+    run: Run, issuer: str, resource: str, *, fresh: bool = False
 ) -> Generator[Step, Any, TokenSet | None]:
     record = yield Load("tokens", tokens_key(issuer, resource), fresh=fresh)
     if record is None:
         return None
     try:
-        return TokenSet.from_json(record)
+        tokens = TokenSet.from_json(record)
     except ZeroAuthError:
         return None
+    obtained = record.get("obtained_at")
+    if isinstance(obtained, int | float):
+        run.obtained[tokens.access_token] = float(obtained)
+    return tokens
 
 
-def save_tokens(issuer: str, resource: str, tokens: TokenSet) -> Generator[Step, Any, None]:
-    yield Save("tokens", tokens_key(issuer, resource), tokens.to_json())
+def save_tokens(
+    run: Run, issuer: str, resource: str, tokens: TokenSet
+) -> Generator[Step, Any, None]:
+    """Saved with the time they were obtained, so the refresh margin fits their lifetime."""
+    now = run.now()
+    run.obtained[tokens.access_token] = now
+    yield Save("tokens", tokens_key(issuer, resource), {**tokens.to_json(), "obtained_at": now})
 
 
 def load_client(issuer: str, *, fresh: bool = False) -> Generator[Step, Any, ClientInfo | None]:
