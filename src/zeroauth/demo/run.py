@@ -74,9 +74,9 @@ async def run_demo(emit: Callable[[Step], None], *, browser: bool = False) -> De
             await _reconnect(mcp_url, store, trace)
             reconnect_requests = trace.requests - before
     except Exception as exc:  # the demo reports, it does not crash
-        error = f"{type(exc).__name__}: {exc}"
+        failure = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - started
-        return DemoResult(False, trace.requests, reconnect_requests, seconds, error)
+        return DemoResult(False, trace.requests, reconnect_requests, seconds, failure)
     ok = reconnect_requests == 1 and {s.step for s in trace.steps} >= set(STEPS)
     seconds = time.perf_counter() - started
     error = None if ok else "not every step happened"
