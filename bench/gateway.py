@@ -89,7 +89,10 @@ def serve_gateway(port: int, upstream: str, jwk: str) -> None:
         algorithms=["ES256"],
     )
     app = GatewayApp(config, verifier=verifier)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # as `zeroauth gateway` runs it (no proxy-header rewriting; its own access log, off here)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, proxy_headers=False
+    )
 
 
 # --- the load generator -------------------------------------------------------------------------
@@ -158,6 +161,12 @@ async def _wait_ready(port: int, request: bytes, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"no working answer on port {port}")
         await asyncio.sleep(0.2)
+
+
+def _cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) used so far by process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stack() -> str:
@@ -251,9 +260,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await _latency(g_conn, via, args.warmup)
         d_lat: list[float] = []
         g_lat: list[float] = []
+        d_cpu = g_cpu = 0.0
         for _ in range(args.rounds):
+            before = _cpu(procs[0].pid)
             d_lat += await _latency(d_conn, direct, args.per_round)
+            d_cpu += _cpu(procs[0].pid) - before
+            before = _cpu(procs[1].pid)
             g_lat += await _latency(g_conn, via, args.per_round)
+            g_cpu += _cpu(procs[1].pid) - before
         d_conn.close()
         g_conn.close()
         d_runs, g_runs = [], []
@@ -275,6 +289,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     print(f"{'direct':10} {d50:8.3f} {d99:8.3f} {d_rps:8.1f}")
     print(f"{'gateway':10} {g50:8.3f} {g99:8.3f} {g_rps:8.1f}")
+    print(
+        f"CPU per call (user+sys, less sensitive to other load): upstream "
+        f"{d_cpu / len(d_lat) * 1000:.3f} ms, gateway process {g_cpu / len(g_lat) * 1000:.3f} ms;"
+        f" load average {os.getloadavg()[0]:.2f}"
+    )
     return {
         "direct_p50_ms": round(d50, 3),
         "gateway_p50_ms": round(g50, 3),
