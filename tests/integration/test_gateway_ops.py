@@ -59,6 +59,7 @@ class FakeUpstream:
         self.session = "s-1"
         self.handshakes = 0
         self.authorizations: list[str | None] = []
+        self.call_ids: list[Any] = []
 
     def expire(self) -> None:
         self.session = f"s-{self.handshakes + 1}"
@@ -104,6 +105,7 @@ class FakeUpstream:
             ]
             await self._reply(send, request["id"], {"tools": tools})
         elif method == "tools/call":
+            self.call_ids.append(request["id"])
             text = json.dumps(request["params"]["arguments"])
             await self._reply(send, request["id"], {"content": [{"type": "text", "text": text}]})
         else:
@@ -207,6 +209,14 @@ async def test_session_expiry_means_a_new_handshake_and_the_call_still_works() -
             "result": {"content": [{"type": "text", "text": '{"n": 2}'}]},
         }
         assert fake.handshakes == 2
+        # one upstream session serves every caller: ids are the gateway's, re-keyed on the way back
+        assert all(str(i).startswith("zeroauth-") for i in fake.call_ids)
+        same = await asyncio.gather(
+            *(http.post(gw.url("/mcp"), json=call("fake_echo", {"n": n}, rid=1)) for n in range(5))
+        )
+        answers = {r.json()["result"]["content"][0]["text"] for r in same}
+        assert answers == {f'{{"n": {n}}}' for n in range(5)}
+        assert {r.json()["id"] for r in same} == {1}
 
 
 async def test_sse_answers_are_unwrapped_and_notifications_dropped() -> None:

@@ -16,7 +16,6 @@ refreshed by one task per upstream at a time.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -38,7 +37,6 @@ UPSTREAM_UNAVAILABLE = -32010  # implementation-defined band -32000..-32019 (MCP
 UPSTREAM_FAILED = -32011
 _RETRY_DOWN = 1.0  # seconds between catalog attempts for an upstream that is down
 _UNKNOWN_NAME_REFRESH = 5.0  # an unknown name refreshes a catalog at most this often
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class RPCError(Exception):
@@ -114,10 +112,8 @@ class Aggregator:
             raise MissingScopeError(route.needed, f"tool {name}")
         forwarded = dict(params)
         forwarded["name"] = route.name
-        body = _DUMPS(
-            {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": forwarded}
-        ).encode()
-        return await self._send(route.upstream, "tools/call", body, request_id, token)
+        message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": forwarded}
+        return await self._send(route.upstream, message, token)
 
     # -- prompts and resources -----------------------------------------------------------------
 
@@ -184,18 +180,15 @@ class Aggregator:
         forwarded = dict(params)
         if key == "name":
             forwarded[key] = route.name
-        body = _DUMPS(
-            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": forwarded}
-        ).encode()
-        return await self._send(route.upstream, method, body, request_id, token)
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": forwarded}
+        return await self._send(route.upstream, message, token)
 
-    async def _send(
-        self, up: Upstream, method: str, body: bytes, request_id: object, token: AccessToken
-    ) -> bytes:
+    async def _send(self, up: Upstream, message: dict[str, Any], token: AccessToken) -> bytes:
+        method = message["method"]
         extra = self.identity.head(token, up.config.url) if self.identity else b""
         started = time.perf_counter()
         try:
-            reply = await up.send(body, request_id, extra)
+            reply = await up.forward(message, extra)
         except UpstreamError as exc:
             self.metrics.upstream_error(up.name, exc.kind)
             self.metrics.upstream_up[up.name] = exc.kind != "unavailable"

@@ -33,6 +33,7 @@ __all__ = ["HANDSHAKE_VERSIONS", "Upstream", "UpstreamError"]
 log = logging.getLogger("zeroauth.gateway.upstream")
 
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _BASE_HEADERS = (
     ("Content-Type", "application/json"),
     ("Accept", "application/json, text/event-stream"),
@@ -93,6 +94,25 @@ class Upstream:
         self._ids = itertools.count(1)
 
     # -- the hot path ----------------------------------------------------------------------
+
+    async def forward(self, message: dict[str, Any], extra_head: bytes = b"") -> bytes:
+        """Send a caller's request; the answer carries the caller's JSON-RPC ``id``.
+
+        A stateless upstream gets the caller's ``id`` and its answer is forwarded unparsed.
+        Within a shared upstream session (stateful upstream) ids must be unique across all
+        callers, so the request gets a gateway id and the answer is re-keyed.
+        """
+        if not self._ready:
+            await self._handshake(self._generation)
+        caller_id = message["id"]
+        if self._session is None:
+            return await self.send(_DUMPS(message).encode(), caller_id, extra_head)
+        own_id = f"zeroauth-{next(self._ids)}"
+        message["id"] = own_id
+        raw = await self.send(_DUMPS(message).encode(), own_id, extra_head)
+        reply = _loads(raw, self.name)
+        reply["id"] = caller_id
+        return _DUMPS(reply).encode()
 
     async def send(self, body: bytes, request_id: object, extra_head: bytes = b"") -> bytes:
         """POST one JSON-RPC request; returns the JSON-RPC response message as JSON bytes."""
