@@ -210,6 +210,98 @@ async def _throughput(port: int, request: bytes, concurrency: int, seconds: floa
     return done / elapsed
 
 
+async def in_process_cost(n: int) -> float:
+    """CPU microseconds per ``tools/call`` of the gateway's own code (auth, routing, metrics),
+    called as ASGI in this process with a canned upstream answer: no sockets, no uvicorn."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    from zeroauth.gateway import GatewayApp, parse_config
+    from zeroauth.gateway.http1 import Response
+    from zeroauth.server.jwks import JWKSCache
+    from zeroauth.server.jwt import JWTVerifier
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = {**ECAlgorithm(ECAlgorithm.SHA256).to_jwk(key.public_key(), as_dict=True), "kid": "k"}
+    resource = "http://127.0.0.1:9/mcp"
+    config = parse_config(
+        {
+            "gateway": {"resource": resource},
+            "issuer": [{"issuer": ISSUER, "jwks_uri": "https://idp.bench.example/jwks"}],
+            "upstream": [{"name": "bench", "url": resource, "tools": {"add": ["mcp:bench:read"]}}],
+        }
+    )
+    keys = JWKSCache.static({"keys": [jwk]})
+    app = GatewayApp(
+        config,
+        verifier=JWTVerifier(issuer=ISSUER, resource=resource, jwks=keys, algorithms=["ES256"]),
+        warm_up=False,
+    )
+    json_type = {b"content-type": b"application/json"}
+    answer = b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"3"}]}}'
+
+    class CannedPool:
+        async def post(self, head: bytes, body: bytes) -> Response:
+            request = json.loads(body)
+            if request.get("method") == "initialize":
+                result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}}
+            elif request.get("method") == "tools/list":
+                result = {"tools": [{"name": "add", "inputSchema": {"type": "object"}}]}
+            elif "id" not in request:
+                return Response(202, {}, b"")
+            else:
+                return Response(200, json_type, answer)
+            reply = {"jsonrpc": "2.0", "id": request["id"], "result": result}
+            return Response(200, json_type, json.dumps(reply).encode())
+
+        async def aclose(self) -> None:
+            return None
+
+    state = await app.start()
+    for upstream in state.aggregator.upstreams:
+        upstream.pool = CannedPool()  # type: ignore[assignment]
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": resource,
+        "sub": "b",
+        "scope": "mcp:bench:read",
+        "exp": now + 600,
+    }
+    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k"})
+    request = _request(9, "bench_add", token)
+    head, body = request.split(b"\r\n\r\n", 1)
+    headers = [
+        (name.lower(), value)
+        for name, _, value in (line.partition(b": ") for line in head.split(b"\r\n")[1:])
+    ]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "headers": headers,
+        "query_string": b"",
+        "scheme": "http",
+        "http_version": "1.1",
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    for _ in range(200):
+        await app(dict(scope), receive, send)
+    started = time.process_time()
+    for _ in range(n):
+        await app(dict(scope), receive, send)
+    cost = (time.process_time() - started) / n * 1e6
+    await app.aclose()
+    return cost
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -280,6 +372,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.terminate()
         for proc in procs:
             proc.wait(10)
+    app_us = await in_process_cost(5000 if args.quick else 20000)
     d50, g50 = _pct(d_lat, 0.5), _pct(g_lat, 0.5)
     d99, g99 = _pct(d_lat, 0.99), _pct(g_lat, 0.99)
     print(
@@ -294,6 +387,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{d_cpu / len(d_lat) * 1000:.3f} ms, gateway process {g_cpu / len(g_lat) * 1000:.3f} ms;"
         f" load average {os.getloadavg()[0]:.2f}"
     )
+    print(f"gateway code alone (in-process ASGI, canned upstream): {app_us:.0f} us CPU per call")
     return {
         "direct_p50_ms": round(d50, 3),
         "gateway_p50_ms": round(g50, 3),

@@ -79,7 +79,7 @@ def record(
             "status": status,
             "ms": round(seconds * 1000, 3),
             "mcp": method,
-            "target": mcp[1] if mcp else None,
+            "target": mcp[1][:200] if mcp and mcp[1] else None,  # caller input: bounded
             "sub": token.subject if token else None,
             "client_id": token.client_id if token else None,
             "auth_error": reason,
