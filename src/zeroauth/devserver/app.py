@@ -32,7 +32,6 @@ from zeroauth.devserver.token import token_endpoint
 
 __all__ = ["DevAuthorizationServer"]
 
-_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 _GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 _MAX_REGISTRATION = 32 * 1024
 
@@ -71,7 +70,7 @@ class DevAuthorizationServer:
             "response_modes_supported": ["query"],
             "grant_types_supported": list(_GRANT_TYPES),
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": list(_AUTH_METHODS),
+            "token_endpoint_auth_methods_supported": list(self.config.token_endpoint_auth_methods),
             "authorization_response_iss_parameter_supported": True,
             "client_id_metadata_document_supported": True,
             "subject_types_supported": ["public"],
@@ -142,9 +141,10 @@ async def _registration_endpoint(request: Request) -> Response:
             check_redirect_uri(uri)
         except URLPolicyError as exc:
             return _registration_error(str(exc), "invalid_redirect_uri")
+    methods = _server(request).config.token_endpoint_auth_methods
     method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
-    if method not in _AUTH_METHODS:
-        return _registration_error(f"token_endpoint_auth_method must be in {list(_AUTH_METHODS)}")
+    if method not in methods:
+        return _registration_error(f"token_endpoint_auth_method must be in {list(methods)}")
     app_type = meta.setdefault("application_type", "web")
     if app_type not in ("native", "web"):
         return _registration_error("application_type must be 'native' or 'web'")

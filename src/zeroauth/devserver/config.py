@@ -71,8 +71,21 @@ class DevServerConfig:
     access_token_lifetime: int = 3600
     refresh_token_lifetime: int = 30 * 24 * 3600
     code_lifetime: int = 60
+    token_endpoint_auth_methods: tuple[str, ...] = (
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    )  # advertised, and the only ones accepted at registration and at the token endpoint
     allow_loopback_cimd: bool = True  # CIMD documents on http://127.0.0.1 (development only)
     allow_private_cimd: bool = False  # never in production: SSRF (AS-08, SECURITY D6)
+
+    def __post_init__(self) -> None:
+        allowed = {"none", "client_secret_basic", "client_secret_post"}
+        if (
+            not self.token_endpoint_auth_methods
+            or not set(self.token_endpoint_auth_methods) <= allowed
+        ):
+            raise ValueError(f"token_endpoint_auth_methods must be a non-empty subset of {allowed}")
 
     @property
     def scopes_supported(self) -> tuple[str, ...]:

@@ -90,6 +90,8 @@ async def _authenticate(
     except ZeroAuthError as exc:
         raise _TokenError("invalid_client", "unknown client", 401) from exc
     registered = client.auth_method
+    if registered not in server.config.token_endpoint_auth_methods:
+        raise _TokenError("invalid_client", f"{registered} is not accepted here", 401)
     if registered == "none":
         if method != "none":
             raise _TokenError("invalid_client", "public client must not send a secret", 401)
