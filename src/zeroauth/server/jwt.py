@@ -13,7 +13,7 @@ default), ``exp`` required, ``nbf``/``iat`` with a small leeway, ``scope``/``scp
 
 Step 1 runs on ``cryptography`` primitives with a strict base64url decoder that accepts exactly
 what PyJWT 2.15 accepts (``tests/unit/test_jwt_differential.py``): PyJWT spends ~3x the signature
-cost on a per-character alphabet scan. Verified tokens are cached by a SHA-256 of their bytes
+cost on a per-character alphabet scan. Verified tokens are cached by a BLAKE2b of their bytes
 (LRU, never served past ``exp``), so a repeated token costs microseconds.
 """
 
@@ -232,7 +232,7 @@ class JWTVerifier(TokenVerifier):
         if not token.isascii():
             raise _refuse("malformed token: non-ASCII characters", "B13")
         raw = token.encode("ascii")
-        digest = hashlib.sha256(raw).digest()
+        digest = hashlib.blake2b(raw, digest_size=32).digest()
         now = self._clock()
         cache = self._cache
         cached = cache.get(digest)
