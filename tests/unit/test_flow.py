@@ -38,6 +38,7 @@ from zeroauth.core.flow import (
     SendOriginal,
     Unlock,
     UserAuthorization,
+    WaitUnlocked,
     request_flow,
 )
 from zeroauth.core.registration import ClientInfo
@@ -150,11 +151,11 @@ class World:
             return None
         if isinstance(step, Lock):
             self.locks.append("+" + step.name)
-            return None
+            return True
         if isinstance(step, Unlock):
             self.locks.append("-" + step.name)
             return None
-        if isinstance(step, Invalidate):
+        if isinstance(step, (Invalidate, WaitUnlocked)):
             return None
         raise AssertionError(step)
 
@@ -224,7 +225,7 @@ def test_c09_a1_refused_prm_means_no_as_request_at_all() -> None:
     assert not [r for r in w.requests if r.url.startswith(AS)]
 
 
-def test_c14_metadata_candidates_fetched_as_one_parallel_batch_in_order() -> None:
+def test_c14_metadata_candidates_first_then_the_rest_in_one_batch_in_order() -> None:
     w = World(mcp_status=[unauthorized()])
     issuer = "https://auth.example.com/tenant1"
     w.standard(prm={"resource": MCP, "authorization_servers": [issuer]})
@@ -235,21 +236,34 @@ def test_c14_metadata_candidates_fetched_as_one_parallel_batch_in_order() -> Non
     batches = [
         s for s in w.steps if isinstance(s, Fetch) and s.requests[0].purpose == "as-metadata"
     ]
-    assert [r.url for r in batches[0].requests] == [
-        "https://auth.example.com/.well-known/oauth-authorization-server/tenant1",
-        "https://auth.example.com/.well-known/openid-configuration/tenant1",
-        "https://auth.example.com/tenant1/.well-known/openid-configuration",
-    ]
+    assert [[r.url for r in b.requests] for b in batches] == [
+        ["https://auth.example.com/.well-known/oauth-authorization-server/tenant1"],
+        [
+            "https://auth.example.com/.well-known/openid-configuration/tenant1",
+            "https://auth.example.com/tenant1/.well-known/openid-configuration",
+        ],
+    ]  # RFC 8414 first (one request for most ASes), then the OIDC forms in one round
     assert all(
         ("mcp-protocol-version", "2026-07-28") in [(k.lower(), v) for k, v in r.headers]
-        for r in batches[0].requests
+        for b in batches
+        for r in b.requests
     )  # C-20
+
+
+def test_c14_parallel_mode_fetches_every_candidate_in_one_round() -> None:
+    w = World(mcp_status=[unauthorized()])
+    w.standard()
+    w.run(FlowConfig(metadata_fetch="parallel"))
+    batches = [
+        s for s in w.steps if isinstance(s, Fetch) and s.requests[0].purpose == "as-metadata"
+    ]
+    assert [len(b.requests) for b in batches] == [2]
 
 
 def test_c15_sequential_mode_stops_at_first_document() -> None:
     w = World(mcp_status=[unauthorized()])
     w.standard()
-    w.run(FlowConfig(parallel_metadata=False))
+    w.run(FlowConfig(metadata_fetch="sequential"))
     assert [r.url for r in w.requests if r.purpose == "as-metadata"] == [
         f"{AS}/.well-known/oauth-authorization-server"]  # fmt: skip
 

@@ -38,6 +38,7 @@ from zeroauth.core.flow import (
     Step,
     Unlock,
     UserAuthorization,
+    WaitUnlocked,
 )
 
 __all__ = ["Engine", "HeldLocks"]
@@ -123,7 +124,9 @@ class Engine:
         self._records: dict[tuple[str, str], dict[str, Any]] = {}
         self._guard = threading.Lock()
         self._async_locks: dict[tuple[int, str], anyio.Lock] = {}
+        self._async_free: dict[tuple[int, str], anyio.Event] = {}  # set when the lock is free
         self._sync_locks: dict[str, threading.Lock] = {}
+        self._sync_free: dict[str, threading.Event] = {}
         self.user_steps = 0  # authorizations run (tests, benches)
 
     # -- records -----------------------------------------------------------------------------
@@ -160,13 +163,45 @@ class Engine:
 
     # -- async -------------------------------------------------------------------------------
 
-    def _async_lock(self, name: str) -> anyio.Lock:
-        loop_id = id(asyncio_loop())
+    def _async_lock(self, name: str) -> tuple[tuple[int, str], anyio.Lock]:
+        key = (id(asyncio_loop()), name)
         with self._guard:
-            lock = self._async_locks.get((loop_id, name))
+            lock = self._async_locks.get(key)
             if lock is None:
-                lock = self._async_locks[(loop_id, name)] = anyio.Lock()
-        return lock
+                lock = self._async_locks[key] = anyio.Lock()
+        return key, lock
+
+    async def _lock_async(self, name: str, held: HeldLocks, blocking: bool = True) -> bool:
+        key, lock = self._async_lock(name)
+        if blocking:
+            await lock.acquire()
+        else:
+            try:
+                lock.acquire_nowait()
+            except anyio.WouldBlock:
+                return False
+        free = self._async_free[key] = anyio.Event()
+
+        def release() -> None:
+            free.set()
+            lock.release()
+
+        try:
+            store_lock = self.store.lock(name)
+            await store_lock.__aenter__()
+        except BaseException:
+            release()
+            raise
+        held.push(name, release, store_lock, True)
+        return True
+
+    async def _wait_unlocked_async(self, name: str) -> None:
+        key, lock = self._async_lock(name)
+        while lock.locked():
+            free = self._async_free.get(key)
+            if free is None:  # pragma: no cover - held, but not through _lock_async
+                return
+            await free.wait()
 
     async def fetch_async(self, request: HTTPRequest, run: HeldLocks | None = None) -> HTTPResponse:
         client = None
@@ -208,16 +243,9 @@ class Engine:
         if isinstance(step, Delete):
             return self._delete(step)
         if isinstance(step, Lock):
-            lock = self._async_lock(step.name)
-            await lock.acquire()
-            try:
-                store_lock = self.store.lock(step.name)
-                await store_lock.__aenter__()
-            except BaseException:
-                lock.release()
-                raise
-            held.push(step.name, lock.release, store_lock, True)
-            return None
+            return await self._lock_async(step.name, held, step.blocking)
+        if isinstance(step, WaitUnlocked):
+            return await self._wait_unlocked_async(step.name)
         if isinstance(step, Unlock):
             return await held.release_async(step.name)
         if isinstance(step, Invalidate):
@@ -264,14 +292,32 @@ class Engine:
             return self._delete(step)
         if isinstance(step, Lock):
             lock = self._sync_lock(step.name)
-            lock.acquire()
+            if not lock.acquire(blocking=step.blocking):
+                return False
+            free = threading.Event()
+            with self._guard:
+                self._sync_free[step.name] = free
+
+            def release() -> None:
+                free.set()
+                lock.release()
+
             try:
                 store_lock = self.store.lock(step.name)
                 store_lock.__enter__()
             except BaseException:
-                lock.release()
+                release()
                 raise
-            held.push(step.name, lock.release, store_lock, False)
+            held.push(step.name, release, store_lock, False)
+            return True
+        if isinstance(step, WaitUnlocked):
+            lock = self._sync_lock(step.name)
+            while lock.locked():
+                with self._guard:
+                    waiting = self._sync_free.get(step.name)
+                if waiting is None:  # pragma: no cover
+                    return None
+                waiting.wait(1.0)
             return None
         if isinstance(step, Unlock):
             return held.release_sync(step.name)

@@ -35,6 +35,7 @@ from zeroauth.core.flow.steps import (
     Step,
     Unlock,
     UserAuthorization,
+    WaitUnlocked,
 )
 
 __all__ = [
@@ -57,5 +58,6 @@ __all__ = [
     "Step",
     "Unlock",
     "UserAuthorization",
+    "WaitUnlocked",
     "request_flow",
 ]

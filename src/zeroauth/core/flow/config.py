@@ -89,7 +89,8 @@ class FlowConfig:
     enterprise: EnterpriseAuth | None = None
     offline_access: bool = True  # request it when the AS lists it (C-47)
     speculative_prm: bool = True  # overlap the first 401 with the well-known PRM fetch
-    parallel_metadata: bool = True  # fetch the AS-metadata candidates at once (C-14, C-15)
+    # AS-metadata candidates (C-14, C-15): the first alone, then the rest at once (see discovery)
+    metadata_fetch: Literal["first-then-parallel", "parallel", "sequential"] = "first-then-parallel"
     max_step_ups: int = 2  # C-40: at most 3 authorizations for one request, then an error
     protocol_version: str = LATEST_PROTOCOL_VERSION  # MCP-Protocol-Version on discovery (C-20)
     refresh_skew: float = 30.0  # refresh this many seconds before `expires_at`

@@ -114,7 +114,11 @@ def discover_server(
 ) -> Generator[Step, Any, tuple[ServerMetadata, bool, tuple[str, ...]]]:
     """(metadata, from cache, candidate URLs): the first candidate, in C-14/C-15 order, that
     serves a document; its issuer must be identical (C-17) and, for the code flow, it must
-    offer S256 (C-18, C-19). Candidates are fetched in parallel unless configured otherwise."""
+    offer S256 (C-18, C-19).
+
+    ``metadata_fetch``: ``first-then-parallel`` (default: the RFC 8414 URL alone — one request
+    for most ASes — and, if it has no document, all the others at once), ``parallel`` (every
+    candidate at once: fewest round trips, more requests) or ``sequential``."""
     policy = run.config.url_policy
     policy.check_url(issuer, field="authorization_servers", requirement="SEC-05")
     urls = metadata_candidates(issuer)
@@ -122,13 +126,15 @@ def discover_server(
         HTTPRequest.get(url, "as-metadata", headers=run.discovery_headers(), cacheable=use_cache)
         for url in urls
     ]
+    mode = run.config.metadata_fetch
     responses: list[HTTPResponse] = []
-    if run.config.parallel_metadata:
+    if mode == "parallel":
         responses = list((yield from fetch(*requests)))
     reasons: list[str] = []
     for index, request in enumerate(requests):
         if index >= len(responses):
-            responses.extend((yield from fetch(request)))
+            batch = requests[index:] if mode == "first-then-parallel" and index else [request]
+            responses.extend((yield from fetch(*batch)))
         response = responses[index]
         if response.status != 200:
             reasons.append(f"{request.url}: {response.describe()}")

@@ -15,7 +15,15 @@ from dataclasses import replace
 from typing import Any
 
 from zeroauth.core.flow.run import Run, fetch, load_client, stale_check
-from zeroauth.core.flow.steps import HTTPRequest, Lock, RedirectURI, Save, Step, Unlock
+from zeroauth.core.flow.steps import (
+    HTTPRequest,
+    Lock,
+    RedirectURI,
+    Save,
+    Step,
+    Unlock,
+    WaitUnlocked,
+)
 from zeroauth.core.registration import (
     ClientInfo,
     ClientMetadata,
@@ -90,8 +98,14 @@ def identity(run: Run, md: ServerMetadata) -> Generator[Step, Any, ClientInfo]:
         return client
     choose_identity(md, preregistered=None, cimd_url=run.config.cimd_url)  # M6: clear error
     lock = f"client {md.issuer}"
-    yield Lock(lock)
-    client = yield from load_client(md.issuer, fresh=True)  # another flow may have registered
+    while True:  # single flight: one flow registers, the others wait and then reuse it
+        yield WaitUnlocked(lock)
+        client = yield from load_client(md.issuer, fresh=True)
+        if client is not None and _usable(client, run.now()):
+            return client
+        if (yield Lock(lock, blocking=False)):
+            break
+    client = yield from load_client(md.issuer, fresh=True)  # another process may have
     if client is not None and _usable(client, run.now()):
         yield Unlock(lock)
         return client

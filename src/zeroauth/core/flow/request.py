@@ -53,6 +53,7 @@ from zeroauth.core.flow.steps import (
     SendOriginal,
     Step,
     Unlock,
+    WaitUnlocked,
 )
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource import canonical_resource
@@ -125,6 +126,27 @@ def request_flow(
         response = reply[0]
 
 
+def gate(
+    name: str, settled: Callable[[], Generator[Step, Any, TokenSet | None]]
+) -> Generator[Step, Any, TokenSet | None]:
+    """Single flight: wait while another flow holds ``name``, then re-check (``settled``); take
+    the lock only if the work is still needed. Returns what was found (lock not held) or
+    ``None`` with the lock held. Waiters wake together instead of queueing on the lock."""
+    while True:
+        yield WaitUnlocked(name)
+        found = yield from settled()
+        if found is not None:
+            return found
+        taken = yield Lock(name, blocking=False)  # lost the race: wait for the winner again
+        if taken:
+            break
+    found = yield from settled()  # another process may have done it (the store's lock)
+    if found is not None:
+        yield Unlock(name)
+        return found
+    return None
+
+
 def _live(tokens: TokenSet | None, sent: TokenSet | None, run: Run) -> bool:
     """A stored token that is not the one that just failed, and not expired."""
     return (
@@ -138,14 +160,19 @@ def _unauthorized(
     run: Run, challenge: BearerChallenge | None, sent: TokenSet | None
 ) -> Generator[Step, Any, TokenSet]:
     name = f"server {run.server_url}"
-    yield Lock(name)
-    binding = yield from load_binding(run.server_url, fresh=True)
-    if binding is not None:
+    binding: ServerBinding | None = None
+
+    def settled() -> Generator[Step, Any, TokenSet | None]:
+        nonlocal binding
+        binding = yield from load_binding(run.server_url, fresh=True)
+        if binding is None:
+            return None
         current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
-        if _live(current, sent, run):
-            yield Unlock(name)
-            assert current is not None
-            return current  # another flow (or process) already got a new token
+        return current if _live(current, sent, run) else None
+
+    found = yield from gate(name, settled)
+    if found is not None:
+        return found  # another flow (or process) already got a new token
 
     def body(disc: Discovered) -> Generator[Step, Any, TokenSet]:
         return _after_discovery(run, disc, challenge, binding, sent)
@@ -185,18 +212,26 @@ def _step_up(
     run: Run, challenge: BearerChallenge, sent: TokenSet
 ) -> Generator[Step, Any, TokenSet]:
     name = f"server {run.server_url}"
-    yield Lock(name)
     challenged = challenge.scope or ()
-    binding = yield from load_binding(run.server_url, fresh=True)
-    if binding is not None:
+    binding: ServerBinding | None = None
+
+    def settled() -> Generator[Step, Any, TokenSet | None]:
+        nonlocal binding
+        binding = yield from load_binding(run.server_url, fresh=True)
+        if binding is None:
+            return None
         current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
         if (
             _live(current, sent, run)
             and current is not None
             and (current.scope is None or set(challenged) <= set(current.scope))
         ):
-            yield Unlock(name)
-            return current  # another flow stepped up meanwhile
+            return current
+        return None
+
+    found = yield from gate(name, settled)
+    if found is not None:
+        return found  # another flow stepped up meanwhile
 
     def body(disc: Discovered) -> Generator[Step, Any, TokenSet]:
         same = binding is not None and binding.issuer == disc.issuer
@@ -307,11 +342,16 @@ def _renew(
     """Before sending: an expired token is refreshed (or re-granted for machine clients) without
     waiting for the 401. ``None`` lets the request go out bare and take the 401 path."""
     name = f"server {run.server_url}"
-    yield Lock(name)
-    current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
-    if _live(current, expired, run):
-        yield Unlock(name)
-        return current
+    current: TokenSet | None = None
+
+    def settled() -> Generator[Step, Any, TokenSet | None]:
+        nonlocal current
+        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
+        return current if _live(current, expired, run) else None
+
+    found = yield from gate(name, settled)
+    if found is not None:
+        return found
     try:
         if binding.legacy:
             md, urls = yield from _legacy_server(run, use_cache=True)

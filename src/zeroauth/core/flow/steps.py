@@ -16,8 +16,11 @@ step                   result sent back
                        step (browser or headless) runs outside the flow
 ``Load``               ``dict | None``: a stored record
 ``Save`` / ``Delete``  ``None``
-``Lock`` / ``Unlock``  ``None``: a named lock, in-process and across processes (A12). The driver
-                       releases every lock still held when a flow ends, however it ends.
+``Lock`` / ``Unlock``  ``True`` (``False``: not taken, ``blocking=False``) / ``None``: a named lock,
+                       in-process and across processes (A12). The driver releases every lock
+                       still held when a flow ends, however it ends.
+``WaitUnlocked``       ``None``: wait until nobody in this process holds the named lock, without
+                       taking it (waiters then re-check state together instead of queueing)
 ``Invalidate``         ``None``: drop discovery-cache entries (A9)
 =====================  ======================================================================
 
@@ -47,6 +50,7 @@ __all__ = [
     "Step",
     "Unlock",
     "UserAuthorization",
+    "WaitUnlocked",
 ]
 
 MAX_BODY = 1 << 20  # A8: a metadata or token response is never read past 1 MiB
@@ -215,11 +219,20 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Lock:
+    """Take the named lock. ``blocking=False``: only if no flow of this process holds it; the
+    result says whether it was taken (``True``/``False``)."""
+
     name: str
+    blocking: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Unlock:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitUnlocked:
     name: str
 
 
@@ -239,4 +252,5 @@ Step = (
     | Lock
     | Unlock
     | Invalidate
+    | WaitUnlocked
 )
