@@ -602,3 +602,29 @@ async def test_several_issuers_each_token_goes_to_its_own_verifier() -> None:
         await multi.verify(unknown)
     with pytest.raises(InvalidToken):
         await multi.verify("opaque-token-value")
+
+
+class BrokenCatalog(FakeUpstream):
+    async def _reply(
+        self, send: Any, rid: Any, result: Any, extra: Any = (), error: int | None = None
+    ) -> None:
+        if isinstance(result, dict) and "tools" in result:
+            result = {"tools": 5}  # not a list: a broken upstream
+        await super()._reply(send, rid, result, extra, error)
+
+
+async def test_a_malformed_upstream_catalog_leaves_the_others_working() -> None:
+    good, bad = FakeUpstream(), BrokenCatalog()
+    async with (
+        serve_asgi_async(good) as up1,
+        serve_asgi_async(bad) as up2,
+        gateway_for(
+            {"good": up1.url("/mcp"), "bad": up2.url("/mcp")}, "mcp:good:read mcp:bad:read"
+        ) as (gw, _, http),
+    ):
+        url = gw.url("/mcp")
+        listed = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert [t["name"] for t in listed.json()["result"]["tools"]] == ["good_echo"]
+        assert "result" in (await http.post(url, json=call("good_echo"))).json()
+        missing = (await http.post(url, json=call("bad_echo"))).json()
+        assert missing["error"]["code"] == -32602

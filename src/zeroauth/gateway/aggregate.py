@@ -274,6 +274,10 @@ class Aggregator:
                 self.metrics.upstream_up[up.name] = False
                 log.warning("upstream %s: catalog unavailable: %s", up.name, exc.reason)
                 return
+            except Exception:  # a malformed catalog must not take the other upstreams down
+                self.metrics.upstream_error(up.name, "catalog")
+                log.exception("upstream %s: unusable catalog", up.name)
+                return
             self._catalogs[up.name] = catalog
             self.metrics.upstream_up[up.name] = True
             self._rebuild()

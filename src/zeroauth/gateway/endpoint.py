@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ from zeroauth.server.middleware import TOKEN_SCOPE_KEY
 from zeroauth.server.verifier import AccessToken
 
 __all__ = ["LOG_KEY", "MCPEndpoint"]
+
+log = logging.getLogger("zeroauth.gateway")
 
 LOG_KEY = "zeroauth.gateway"  # ASGI scope entry: [mcp method, target] for the access log
 MODERN = "2026-07-28"
@@ -145,6 +148,9 @@ class MCPEndpoint:
         except RPCError as err:
             status = _STATUS.get(err.code, 200) if modern else 200
             return status, _error(request_id, err.code, err.message, err.data), None
+        except Exception:
+            log.exception("gateway failure on %s", method)
+            return 500, _error(request_id, -32603, "Internal error"), None
         if result is None:
             return (404 if modern else 200), _error(request_id, -32601, "Method not found"), None
         if modern:
