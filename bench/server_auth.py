@@ -49,6 +49,7 @@ from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware as SDKR
 from mcp.server.auth.provider import AccessToken as SDKAccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -125,7 +126,7 @@ def zeroauth_verifier() -> JWTVerifier:
 
 
 def build_apps() -> dict[str, Any]:
-    http = {"stateless_http": True, "json_response": True}
+    http: dict[str, Any] = {"stateless_http": True, "json_response": True}
     apps: dict[str, Any] = {}
     sdk = MCPServer("bench")
     sdk.add_tool(echo)
@@ -133,7 +134,11 @@ def build_apps() -> dict[str, Any]:
     sdk = MCPServer(
         "bench",
         token_verifier=PyJWTVerifier(),
-        auth=AuthSettings(issuer_url=ISS, resource_server_url=RES, validate_token_resource=False),
+        auth=AuthSettings(
+            issuer_url=AnyHttpUrl(ISS),
+            resource_server_url=AnyHttpUrl(RES),
+            validate_token_resource=False,
+        ),
     )
     sdk.add_tool(echo)
     apps["sdk/sdk-auth"] = sdk.streamable_http_app(**http)
@@ -202,7 +207,7 @@ class Uvicorn:
             app, log_config=None, log_level="error", access_log=False, ws="none"
         )
         self.server = uvicorn.Server(config)
-        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
 
     def __enter__(self) -> str:
@@ -274,7 +279,7 @@ async def auth_layer_alone(rounds: int, batch: int) -> dict[str, float]:
         return Starlette(routes=[Route("/mcp", noop, methods=["POST"])])
 
     fm = FastMCPJWTVerifier(public_key=PEM, issuer=ISS, audience=RES)
-    prm = f"{RES}/.well-known/oauth-protected-resource"
+    prm = AnyHttpUrl(f"{RES}/.well-known/oauth-protected-resource")
     layers: dict[str, Any] = {
         "none": plain(),
         "sdk-auth": Starlette(
@@ -367,7 +372,7 @@ async def loopback(apps: dict[str, Any], rounds: int, batch: int) -> dict[str, A
 async def cold_checks(alg: str, n: int, batch: int) -> dict[str, float]:
     """One never-seen token: zeroauth and PyJWT vs the raw cryptography check (CPU µs)."""
     tokens = [mint(alg, jti=str(i)) for i in range(n)]
-    pub = RSA_PUB if alg == "RS256" else EC_PUB
+    pub: rsa.RSAPublicKey | ec.EllipticCurvePublicKey = RSA_PUB if alg == "RS256" else EC_PUB
     floor_items = []
     for token in tokens:
         head, body, sig = token.split(".")
@@ -380,10 +385,10 @@ async def cold_checks(alg: str, n: int, batch: int) -> dict[str, float]:
 
     def floor(items: list[tuple[bytes, bytes]]) -> None:
         for msg, sig in items:
-            if alg == "RS256":
-                pub.verify(sig, msg, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+            if isinstance(pub, rsa.RSAPublicKey):
+                pub.verify(sig, msg, padding.PKCS1v15(), hashes.SHA256())
             else:
-                pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
+                pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
 
     def pyjwt(items: list[str]) -> None:
         for token in items:
@@ -392,16 +397,16 @@ async def cold_checks(alg: str, n: int, batch: int) -> dict[str, float]:
     clock = time.perf_counter_ns
     single: dict[str, list[float]] = {"floor": [], "zeroauth": [], "pyjwt": []}
     for token, item in zip(tokens, floor_items, strict=True):  # one check at a time
-        t0 = clock()
+        n0 = clock()
         floor([item])
-        t1 = clock()
+        n1 = clock()
         await verifier.verify(token)
-        t2 = clock()
+        n2 = clock()
         pyjwt([token])
-        t3 = clock()
-        single["floor"].append((t1 - t0) / 1e3)
-        single["zeroauth"].append((t2 - t1) / 1e3)
-        single["pyjwt"].append((t3 - t2) / 1e3)
+        n3 = clock()
+        single["floor"].append((n1 - n0) / 1e3)
+        single["zeroauth"].append((n2 - n1) / 1e3)
+        single["pyjwt"].append((n3 - n2) / 1e3)
     verifier = JWTVerifier(issuer=ISS, resource=RES, jwks=JWKSCache.static(JWKS), algorithms=(alg,))
     batched: dict[str, list[float]] = {"floor": [], "zeroauth": [], "pyjwt": []}
     gc.collect()

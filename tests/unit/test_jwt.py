@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
@@ -223,7 +223,7 @@ async def test_b1_s20_turning_the_audience_check_off_is_explicit_and_logged(
 
 
 def _unsigned(header: dict[str, Any], payload: dict[str, Any]) -> str:
-    return jwt.encode(payload, None, "none", headers=header)
+    return jwt.encode(payload, "", "none", headers=header)
 
 
 @pytest.mark.anyio
@@ -313,7 +313,7 @@ async def test_b2_key_type_must_fit_the_algorithm(verifier: JWTVerifier, clock: 
 async def test_b2_es256_der_signature_is_refused(verifier: JWTVerifier, clock: Clock) -> None:
     token = mint(clock, key=EC_KEY, alg="ES256")
     head, body, _ = token.split(".")
-    der = EC_KEY.sign(f"{head}.{body}".encode(), ec.ECDSA(jwt.algorithms.hashes.SHA256()))
+    der = EC_KEY.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
     token = f"{head}.{body}.{jwt.utils.base64url_encode(der).decode()}"
     assert (await refused(verifier, token)).description == "signature verification failed"
 

@@ -68,7 +68,12 @@ def sign(alg: str, key: Any, message: bytes) -> bytes:
         return b""
     if alg.startswith("HS"):
         return hmac.new(key, message, hashlib.sha256).digest()
-    digest = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}[alg[2:]]()
+    algorithms: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+        "256": hashes.SHA256,
+        "384": hashes.SHA384,
+        "512": hashes.SHA512,
+    }
+    digest = algorithms[alg[2:]]()
     if alg.startswith("RS"):
         return bytes(key.sign(message, padding.PKCS1v15(), digest))
     if alg.startswith("PS"):
@@ -118,7 +123,7 @@ ES = {"alg": "ES256", "kid": "ec", "typ": "at+jwt"}
 
 class _FrozenDatetime(datetime):
     @classmethod
-    def now(cls, tz: Any = None) -> _FrozenDatetime:  # type: ignore[override]
+    def now(cls, tz: Any = None) -> _FrozenDatetime:
         return cls.fromtimestamp(NOW, tz)
 
 
