@@ -15,6 +15,7 @@ from typing import Any
 
 from zeroauth.core.errors import InvalidInput, ZeroAuthError
 from zeroauth.core.registration import ClientInfo, check_cimd_client_id
+from zeroauth.idp import ALL_PROFILES, IdPProfile
 
 __all__ = [
     "CLIENT_KEYS",
@@ -29,16 +30,9 @@ __all__ = [
     "optional_str",
 ]
 
-# IdP quirks the client flow can express today (DESIGN.md: Entra rejects RFC 8707 `resource`).
-IDP_PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        "generic": {},
-        "keycloak": {},
-        "auth0": {},
-        "okta": {},
-        "cognito": {},
-        "entra": {"send_resource": False},
-    }
+# IdP quirks live in zeroauth.idp (DESIGN.md); "generic" is a standard authorization server.
+IDP_PROFILES: Mapping[str, IdPProfile | None] = MappingProxyType(
+    {"generic": None, **{profile.name: profile for profile in ALL_PROFILES}}
 )
 CLIENT_KEYS = ("client_id", "client_secret", "token_endpoint_auth_method", "redirect_uris")
 SERVER_KEYS = ("scopes", "idp", "strict", "cimd_url", "allow_loopback")

@@ -91,7 +91,10 @@ class Config:
     def client_options(self, url: str) -> dict[str, Any]:
         """Keyword arguments for ``ZeroAuth`` / ``build_engine`` when talking to ``url``."""
         entry = self.server(url)
-        options: dict[str, Any] = dict(IDP_PROFILES.get(entry.idp or "generic", {}))
+        options: dict[str, Any] = {}
+        profile = IDP_PROFILES.get(entry.idp or "generic")
+        if profile is not None and not profile.send_resource:
+            options["send_resource"] = False  # e.g. Entra ID rejects RFC 8707 `resource`
         options["preregistered"] = self.preregistered()
         cimd = entry.cimd_url or self.cimd_url
         if cimd is not None:
