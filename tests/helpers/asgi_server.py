@@ -74,7 +74,9 @@ def _bind(host: str) -> socket.socket:
     if host not in LOOPBACK:
         raise ValueError(f"serve_asgi binds loopback only (127.0.0.1 or ::1), not {host!r}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says it is TCP; without it every two-write response waits ~40 ms (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.bind((host, 0))
         sock.listen(128)
