@@ -81,9 +81,12 @@ def err_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
+_live: list[Console] = []  # the console showing a spinner, so notes print above it
+
+
 def note(message: str) -> None:
-    """One informational line on stderr (rich markup allowed)."""
-    err_console().print(message)
+    """One informational line on stderr (rich markup allowed), above any running spinner."""
+    (_live[-1] if _live else err_console()).print(message)
 
 
 @contextlib.contextmanager
@@ -94,7 +97,11 @@ def progress(message: str) -> Iterator[None]:
         yield
         return
     with console.status(message, spinner="dots"):
-        yield
+        _live.append(console)
+        try:
+            yield
+        finally:
+            _live.pop()
 
 
 def setup_logging(debug: bool) -> None:

@@ -73,7 +73,7 @@ def doctor(
             timeout=timeout,
         )
         console = err_console()
-        if console.is_terminal and not json_out:
+        if console.is_terminal:
             with console.status("diagnosing…", spinner="dots") as status:
                 report = diagnose(url, options, progress=lambda m: status.update(m + "…"))
         else:

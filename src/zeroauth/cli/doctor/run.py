@@ -156,6 +156,16 @@ def _walk(
     for issuer in prm.authorization_servers[: options.max_issuers]:
         say(f"checking authorization server {issuer}")
         checks += _authorization_server(http, issuer, options)
+    skipped = prm.authorization_servers[options.max_issuers :]
+    if skipped:
+        checks.append(
+            na(
+                "C-12",
+                "Authorization servers checked (the client chooses one)",
+                f"not checked: {', '.join(skipped)}",
+                section=checks_resource.SECTION,
+            )
+        )
     if options.token is not None:
         say("sending a request with the token")
         checks += _token(http, server_url, prm, probe, options.token, now())
