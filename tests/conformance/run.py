@@ -261,14 +261,14 @@ LABELS = {
 
 def table(outcomes: list[Outcome]) -> str:
     width = max(len(o.scenario) for o in outcomes) + 2
-    pad = " " * (width + 17)
-    rows = [f"{'scenario':<{width}}{'result':<17}failing checks", "-" * (width + 60)]
+    pad = " " * (width + 23)
+    rows = [f"{'scenario':<{width}}{'result':<17}{'secs':>4}  failing checks", "-" * (width + 66)]
     for o in outcomes:
         first, rest = (o.failing[0], o.failing[1:]) if o.failing else (None, [])
         detail = f"{first.id}: {first.reason}" if first else ""
         if o.verdict == "stale" and not o.note:
             detail = "passes now: remove it from expected-failures.yml"
-        rows.append(f"{o.scenario:<{width}}{LABELS[o.verdict]:<17}{detail}")
+        rows.append(f"{o.scenario:<{width}}{LABELS[o.verdict]:<17}{o.seconds:>4.1f}  {detail}")
         rows.extend(f"{pad}{f.id}: {f.reason}" for f in rest[:4])
         if len(rest) > 4:
             rows.append(f"{pad}(+{len(rest) - 4} more in {o.result_dir})")
