@@ -186,11 +186,12 @@ def test_docs_example_runs_as_written(tmp_path: Any) -> None:
         assert anyio.run(namespace["main"], w.url, str(tmp_path / "store")) == "42"
 
 
-def test_docs_contain_the_executed_example() -> None:
+@pytest.mark.parametrize("document", ["docs/client.md", "README.md"])
+def test_docs_contain_the_executed_example(document: str) -> None:
     from pathlib import Path
 
-    docs = (Path(__file__).parents[2] / "docs" / "client.md").read_text()
-    assert README_EXAMPLE.strip() in docs
+    text = (Path(__file__).parents[2] / document).read_text()
+    assert README_EXAMPLE.strip() in text
 
 
 @pytest.mark.anyio
