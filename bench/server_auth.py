@@ -243,7 +243,8 @@ async def measure(
     cpu: dict[str, list[float]] = {name: [] for name in clients}
     wall: dict[str, list[float]] = {name: [] for name in clients}
     names = list(clients)
-    groups = [[n for n in names if n.startswith(server)] for server in ("sdk/", "fastmcp/")]
+    servers = dict.fromkeys(n.split("/")[0] for n in names)
+    groups = [[n for n in names if n.startswith(server + "/")] for server in servers]
     gc.collect()
     gc.freeze()
     for r in range(rounds):
@@ -461,7 +462,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (< 3 minutes)")
     args = parser.parse_args()
-    rounds, batch, n_cold = (60, 4, 1000) if args.quick else (200, 6, 4000)
+    rounds, batch, n_cold = (120, 4, 1500) if args.quick else (300, 6, 5000)
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     AUTH["authorization"] = f"Bearer {mint()}"
