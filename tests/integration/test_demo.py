@@ -9,19 +9,17 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
 from mcp import Client
-from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.helpers.asgi_server import serve_asgi_async
+from tests.helpers.sdk_oauth import sdk_oauth_provider
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.demo.loopback import bind_loopback, serve_socket
@@ -98,50 +96,7 @@ def _text(result: Any) -> str:
 @pytest.mark.anyio
 async def test_official_sdk_oauth_provider_completes_against_dev_server() -> None:
     async with dev_world() as (_, mcp_url):
-        redirect_uri = "http://127.0.0.1:43211/callback"
-        landed: dict[str, str] = {}
-
-        class Storage:
-            tokens: Any = None
-            client: Any = None
-
-            async def get_tokens(self) -> Any:
-                return self.tokens
-
-            async def set_tokens(self, tokens: Any) -> None:
-                self.tokens = tokens
-
-            async def get_client_info(self) -> Any:
-                return self.client
-
-            async def set_client_info(self, info: Any) -> None:
-                self.client = info
-
-        async def redirect_handler(url: str) -> None:
-            async with httpx2.AsyncClient(timeout=30) as browser:
-                response = await browser.get(url)
-                location = response.headers["location"]
-                assert location.startswith(redirect_uri), location
-                landed.update({k: v[0] for k, v in parse_qs(urlsplit(location).query).items()})
-
-        async def callback_handler() -> AuthorizationCodeResult:
-            return AuthorizationCodeResult(
-                code=landed["code"], state=landed.get("state"), iss=landed.get("iss")
-            )
-
-        provider = OAuthClientProvider(
-            server_url=mcp_url,
-            client_metadata=OAuthClientMetadata(
-                client_name="official sdk",
-                redirect_uris=[redirect_uri],  # type: ignore[list-item]
-                grant_types=["authorization_code", "refresh_token"],
-                response_types=["code"],
-                token_endpoint_auth_method="none",
-            ),
-            storage=Storage(),
-            redirect_handler=redirect_handler,
-            callback_handler=callback_handler,
-        )
+        provider = sdk_oauth_provider(mcp_url, "http://127.0.0.1:43211/callback").provider
         async with (
             httpx2.AsyncClient(auth=provider, timeout=30) as http,
             Client(streamable_http_client(mcp_url, http_client=http)) as client,

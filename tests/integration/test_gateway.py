@@ -17,18 +17,16 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
 from mcp import Client
-from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from mcp.types import ToolAnnotations
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi_async
+from tests.helpers.sdk_oauth import sdk_oauth_provider
 from tests.realas.fixtures import RealAS
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.challenge import read_bearer_challenge
@@ -442,55 +440,8 @@ async def test_official_sdk_client_with_its_own_oauth_provider_gets_through(
     real_as_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with world(real_as_factory, monkeypatch) as w:
-        redirect_uri = "http://127.0.0.1:43199/callback"
-        landed: dict[str, str] = {}
-
-        class Storage:
-            def __init__(self) -> None:
-                self.tokens: Any = None
-                self.client: Any = None
-
-            async def get_tokens(self) -> Any:
-                return self.tokens
-
-            async def set_tokens(self, tokens: Any) -> None:
-                self.tokens = tokens
-
-            async def get_client_info(self) -> Any:
-                return self.client
-
-            async def set_client_info(self, info: Any) -> None:
-                self.client = info
-
-        async def redirect_handler(url: str) -> None:
-            async with httpx2.AsyncClient(timeout=30) as browser:  # keeps the AS's cookies
-                for _ in range(10):
-                    response = await browser.get(url)
-                    url = str(response.url.join(response.headers["location"]))
-                    if url.startswith(redirect_uri):
-                        query = parse_qs(urlsplit(url).query)
-                        landed.update({k: v[0] for k, v in query.items()})
-                        return
-            raise AssertionError("the authorization never came back")
-
-        async def callback_handler() -> AuthorizationCodeResult:
-            return AuthorizationCodeResult(
-                code=landed["code"], state=landed.get("state"), iss=landed.get("iss")
-            )
-
-        provider = OAuthClientProvider(
-            server_url=w.url,
-            client_metadata=OAuthClientMetadata(
-                client_name="sdk client",
-                redirect_uris=[redirect_uri],  # type: ignore[list-item]
-                grant_types=["authorization_code", "refresh_token"],
-                response_types=["code"],
-                token_endpoint_auth_method="none",
-            ),
-            storage=Storage(),
-            redirect_handler=redirect_handler,
-            callback_handler=callback_handler,
-        )
+        sdk = sdk_oauth_provider(w.url, "http://127.0.0.1:43199/callback", "sdk client")
+        provider = sdk.provider
         async with (
             httpx2.AsyncClient(auth=provider, timeout=30) as http,
             Client(streamable_http_client(w.url, http_client=http)) as client,
@@ -500,7 +451,7 @@ async def test_official_sdk_client_with_its_own_oauth_provider_gets_through(
             assert "docs_lookup" in names
             got = await client.call_tool("jira_update_ticket", {"key": "AI-2", "status": "done"})
             assert text(got) == "jira AI-2 -> done"
-        assert landed.get("code")
+        assert sdk.landed.get("code")
         for upstream in UPSTREAMS:
             assert w.recorder.authorizations(upstream).isdisjoint(w.caller_tokens())
 
