@@ -462,7 +462,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (< 3 minutes)")
     args = parser.parse_args()
-    rounds, batch, n_cold = (120, 4, 1500) if args.quick else (300, 6, 5000)
+    rounds, batch, n_cold = (160, 4, 1500) if args.quick else (500, 6, 5000)
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     AUTH["authorization"] = f"Bearer {mint()}"
