@@ -21,6 +21,7 @@ import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
 from zeroauth.cli.app import app
 from zeroauth.cli.config_file import ClientEntry, Config, ServerEntry, config_path, load_config
 from zeroauth.core.errors import InvalidInput
+from zeroauth.core.flow import FlowConfig
 
 ISSUER = "https://auth.example.com/realms/x"
 SERVER = "https://MCP.example.com/mcp"
@@ -107,6 +108,9 @@ def test_import_merges_unless_replace(home, tmp_path):
         ("[clients.'not a url']\nclient_id = 'x'", "C-30", "clients key"),
         ("[servers.'mcp.example.com']\nstrict = true", "C-35", "servers key"),
         ("this is = not toml =", "C-27", ""),
+        ("[servers.'https://h/mcp']\nidp = 'keycloak'\naudience = 'x'", "C-27", "audience"),
+        ("[servers.'https://h/mcp']\naudience = 'x'", "C-27", "audience"),
+        ("[servers.'https://h/mcp']\nscope_prefix = 'api://x/ y'", "C-27", "scope_prefix"),
     ],
 )
 def test_invalid_configuration_is_refused_naming_the_requirement(text, requirement, where):
@@ -166,6 +170,48 @@ def test_library_options_from_the_same_file():
     other = config.client_options("https://elsewhere.example/mcp")
     assert "scopes" not in other
     assert "send_resource" not in other
+
+
+ENTRA_ISSUER = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+
+
+def test_idp_profile_client_options_from_the_file():
+    """The per-server IdP profile applies zeroauth.idp.flow_options: Entra's C-18 assumption for
+    the configured Entra issuers only, its scope prefix; Auth0's audience (default: the URL)."""
+    text = f"""
+[clients."{ENTRA_ISSUER}"]
+client_id = "app-1"
+
+[clients."{ISSUER}"]
+client_id = "abc"
+
+[servers."https://entra.example/mcp"]
+idp = "entra"
+scope_prefix = "api://mcp-notes/"
+
+[servers."https://auth0.example/mcp"]
+idp = "auth0"
+
+[servers."https://auth0.example/other"]
+idp = "auth0"
+audience = "https://api.example.com"
+"""
+    config = Config.from_toml(text, where="test.toml")
+    assert Config.from_toml(config.to_toml(secrets=True), where="again") == config
+    entra = config.client_options("https://entra.example/mcp")
+    assert entra["send_resource"] is False
+    assert entra["assume_s256_issuers"] == frozenset({ENTRA_ISSUER})  # not the Keycloak one
+    assert entra["scope_prefix"] == "api://mcp-notes/"
+    assert "authorization_params" not in entra
+    auth0 = config.client_options("https://AUTH0.example/mcp")
+    assert auth0["authorization_params"] == {"audience": "https://auth0.example/mcp"}
+    assert "assume_s256_issuers" not in auth0
+    other = config.client_options("https://auth0.example/other")
+    assert other["authorization_params"] == {"audience": "https://api.example.com"}
+    for options in (entra, auth0, other):
+        FlowConfig(**options)  # every option is a real FlowConfig field
+    plain = config.client_options("https://elsewhere.example/mcp")
+    assert not {"assume_s256_issuers", "authorization_params", "scope_prefix"} & set(plain)
 
 
 def test_toml_strings_survive_any_characters():

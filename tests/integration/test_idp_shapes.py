@@ -15,7 +15,8 @@ issuer with a trailing ``/``). For each shape:
 
 What the test bed cannot reproduce (documented in docs/idp): Entra's ``aud`` (the app's client
 ID, chosen by the scope, not the ``resource``) and its missing ``code_challenge_methods_supported``
-(simulated below by deleting the member from the real document).
+(simulated below by deleting the member from the real document: refused by C-18, accepted by the
+flow's discovery with the profile's ``assume_s256_issuers``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from tests.realas.fixtures import (
 )
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.errors import InvalidToken, RegistrationError, ServerMetadataError
+from zeroauth.core.flow import Fetch, FlowConfig, HTTPResponse
+from zeroauth.core.flow.discovery import discover_server
+from zeroauth.core.flow.run import Run
 from zeroauth.core.registration import choose_identity
 from zeroauth.core.server_metadata import ServerMetadata, check_capabilities, metadata_candidates
 from zeroauth.core.urls import DEVELOPMENT
@@ -239,8 +243,8 @@ def test_m6_entra_shape_needs_the_preregistered_client(
 def test_c18_entra_metadata_without_pkce_member_is_refused(
     real_as_factory: RealASFactory, http: httpx2.Client
 ) -> None:
-    """Real Entra metadata omits code_challenge_methods_supported: zeroauth refuses (C-18) until
-    the flow gets the knob recorded on the profile."""
+    """Real Entra metadata omits code_challenge_methods_supported: without the profile's
+    assume_s256_issuers zeroauth refuses it (C-18, a MUST for every other AS)."""
     server = real_as_factory(**SHAPES["entra"][1])
     url, md, _ = discover(http, server.issuer)
     doc = {k: v for k, v in md.raw.items() if k != "code_challenge_methods_supported"}
@@ -248,7 +252,55 @@ def test_c18_entra_metadata_without_pkce_member_is_refused(
     with pytest.raises(ServerMetadataError) as refused:
         check_capabilities(entra_like)
     assert refused.value.requirement == "C-18"
-    assert "FlowConfig.assume_s256_issuers" in {g.knob for g in ENTRA.flow_gaps}
+
+
+def _flow_discovery(http: httpx2.Client, config: FlowConfig, issuer: str) -> ServerMetadata:
+    """The flow's own AS discovery (C-14..C-19), its Fetch steps answered over loopback by the
+    real AS with ``code_challenge_methods_supported`` cut from every document (Entra's shape)."""
+    flow = discover_server(Run(config, RESOURCE, None), issuer, use_cache=False)
+    reply: Any = None
+    try:
+        while True:
+            step = flow.send(reply)
+            reply = None
+            if isinstance(step, Fetch):
+                answers = []
+                for request in step.requests:
+                    response = http.get(request.url)
+                    body = response.content
+                    if response.status_code == 200:
+                        doc = response.json()
+                        doc.pop("code_challenge_methods_supported", None)
+                        body = json.dumps(doc).encode()
+                    answers.append(
+                        HTTPResponse.build(
+                            response.status_code, request.url, response.headers.multi_items(), body
+                        )
+                    )
+                reply = tuple(answers)
+    except StopIteration as done:
+        found: ServerMetadata = done.value[0]
+        return found
+
+
+def test_c18_entra_profile_options_let_the_flow_discover_it(
+    real_as_factory: RealASFactory, http: httpx2.Client
+) -> None:
+    """client_options(ENTRA, ...) lists the issuer in assume_s256_issuers: the flow's discovery
+    accepts the PKCE-less document for that exact issuer and no other."""
+    server = real_as_factory(**SHAPES["entra"][1])
+    with pytest.raises(ServerMetadataError) as refused:
+        _flow_discovery(http, FlowConfig(url_policy=DEVELOPMENT), server.issuer)
+    assert refused.value.requirement == "C-18"
+    options = client_options(ENTRA, issuer=server.issuer, client_id="entra-public-app")
+    assert options["assume_s256_issuers"] == frozenset({server.issuer})
+    md = _flow_discovery(http, FlowConfig(url_policy=DEVELOPMENT, **options), server.issuer)
+    assert md.issuer == server.issuer
+    assert md.code_challenge_methods_supported == ("S256",)
+    assert "code_challenge_methods_supported" not in md.raw
+    twin = FlowConfig(url_policy=DEVELOPMENT, assume_s256_issuers=frozenset({server.issuer + "/"}))
+    with pytest.raises(ServerMetadataError):
+        _flow_discovery(http, twin, server.issuer)
 
 
 # --- end to end: ZeroAuth -> BearerAuth with the real AS in an IdP's shape --------------------
@@ -289,8 +341,11 @@ def test_c33_zeroauth_gets_in_through_the_idp_shape(
         return BearerAuth(app, verifier=verifier, resource=resource, **options)
 
     with serve_asgi(factory=protected) as mcp:
+        # Auth0: the API identifier (= the server URL) as `audience` too; a standard AS ignores
+        # the extension parameter (RFC 6749 §3.1), as oidc-provider does here
+        audience = mcp.url("/mcp") if profile.audience_param else None
         auth = ZeroAuth(
-            **client_options(profile, issuer=server.issuer),
+            **client_options(profile, issuer=server.issuer, audience=audience),
             url_policy=DEVELOPMENT,
             user_step=HeadlessUserStep(url_policy=DEVELOPMENT),
             store=MemoryTokenStore(),

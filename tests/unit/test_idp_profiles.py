@@ -4,7 +4,8 @@ Every ``client_options`` kwarg is a ``FlowConfig`` field (and builds a ``FlowCon
 ``verifier_options`` kwarg is a ``JWTVerifier`` parameter (and builds one), every
 ``resource_options`` kwarg is a ``BearerAuth`` parameter; issuer templates round-trip; the
 well-known forms a profile serves map onto zeroauth's C-14/C-15 candidate order; recorded gaps
-are real (the knob does not exist yet); the Python examples in ``docs/idp/*.md`` run.
+are real (the knob does not exist yet) and the former client-flow gaps are produced as
+``FlowConfig`` options; the Python examples in ``docs/idp/*.md`` run.
 Example hosts are parsed only, never contacted.
 """
 
@@ -35,6 +36,7 @@ from zeroauth.idp import (
     authorization_server,
     client_options,
     detect,
+    flow_options,
     match_issuer,
     metadata_urls,
     qualify_scopes,
@@ -116,9 +118,18 @@ def test_s20_verifier_templates_need_only_the_issuer(profile: IdPProfile) -> Non
 
 
 @by_name
-def test_c18_missing_pkce_advertisement_is_a_recorded_gap(profile: IdPProfile) -> None:
-    if profile.advertises_s256 is False:
-        assert any(g.knob == "FlowConfig.assume_s256_issuers" for g in profile.flow_gaps)
+def test_c18_missing_pkce_advertisement_gives_assume_s256_for_the_issuer(
+    profile: IdPProfile,
+) -> None:
+    """Entra and Cognito document S256 but omit code_challenge_methods_supported: their client
+    options assert S256 for exactly their issuer (FlowConfig.assume_s256_issuers, C-18)."""
+    issuer = _issuer(profile)
+    options = client_options(profile, issuer=issuer, client_id="c")
+    assert profile.assume_s256 is (profile.advertises_s256 is False)
+    if profile.assume_s256:
+        assert FlowConfig(**options).assume_s256_issuers == frozenset({issuer})
+    else:
+        assert "assume_s256_issuers" not in options
 
 
 @by_name
@@ -130,6 +141,26 @@ def test_c33_resource_is_withheld_only_where_the_idp_rejects_it(profile: IdPProf
 def test_docs_page_exists(profile: IdPProfile) -> None:
     if profile.doc:
         assert (ROOT / profile.doc).is_file(), profile.doc
+
+
+def test_former_flow_gaps_are_flow_config_knobs_now() -> None:
+    """assume_s256_issuers, authorization_params and scope_prefix landed: no profile records a
+    client-flow gap any more, and each knob is produced by some profile's options."""
+    knobs = {"assume_s256_issuers", "authorization_params", "scope_prefix"}
+    assert knobs <= _flow_fields()
+    assert not [p.name for p in ALL_PROFILES if p.flow_gaps]
+    produced: set[str] = set()
+    for profile in ALL_PROFILES:
+        produced |= set(
+            client_options(
+                profile,
+                issuer=_issuer(profile),
+                client_id="c",
+                audience=RESOURCE if profile.audience_param else None,
+                **PREFIX_PARAMS.get(profile.name, {}),
+            )
+        )
+    assert knobs <= produced
 
 
 @by_name
@@ -288,6 +319,45 @@ def test_entra_scopes_are_qualified_with_the_app_id_uri() -> None:
 
 def test_qualify_scopes_leaves_oidc_and_qualified_names() -> None:
     assert qualify_scopes(["openid", "a", "x/y"], "api://p/") == ("openid", "api://p/a", "x/y")
+
+
+@pytest.mark.parametrize(
+    ("profile", "params", "expected"),
+    [
+        (ENTRA, {"app_id_uri": "api://mcp-notes"}, "api://mcp-notes/"),
+        (COGNITO, {"resource_server": "https://mcp.example.com"}, "https://mcp.example.com/"),
+        (ENTRA, {}, None),  # no App ID URI: servers advertising qualified names need no prefix
+        (KEYCLOAK, {}, None),
+    ],
+    ids=["entra", "cognito", "entra-no-app-id-uri", "keycloak"],
+)
+def test_c37_c39_scope_prefix_from_the_profile_template(
+    profile: IdPProfile, params: dict[str, str], expected: str | None
+) -> None:
+    options = client_options(profile, issuer=_issuer(profile), client_id="c", **params)
+    assert options.get("scope_prefix") == expected
+    assert FlowConfig(**options).scope_prefix == expected
+
+
+def test_auth0_audience_becomes_an_authorization_parameter() -> None:
+    issuer = _issuer(AUTH0)
+    options = client_options(AUTH0, issuer=issuer, audience=RESOURCE)
+    assert options == {"authorization_params": {"audience": RESOURCE}}
+    assert FlowConfig(**options).authorization_params == {"audience": RESOURCE}
+    assert "authorization_params" not in client_options(AUTH0, issuer=issuer)  # compat profile
+
+
+@pytest.mark.parametrize("profile", [KEYCLOAK, ENTRA, OKTA], ids=lambda p: p.name)
+def test_audience_is_refused_where_the_idp_has_no_such_parameter(profile: IdPProfile) -> None:
+    with pytest.raises(ValueError, match="no audience parameter"):
+        flow_options(profile, audience=RESOURCE)
+
+
+def test_flow_options_without_issuers_assume_nothing() -> None:
+    assert flow_options(ENTRA) == {"send_resource": False}
+    assert flow_options(ENTRA, issuers=["https://a", "https://b"])["assume_s256_issuers"] == (
+        frozenset({"https://a", "https://b"})
+    )
 
 
 # --- verifier options -> JWTVerifier ---------------------------------------------------------

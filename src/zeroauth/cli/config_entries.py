@@ -35,7 +35,9 @@ IDP_PROFILES: Mapping[str, IdPProfile | None] = MappingProxyType(
     {"generic": None, **{profile.name: profile for profile in ALL_PROFILES}}
 )
 CLIENT_KEYS = ("client_id", "client_secret", "token_endpoint_auth_method", "redirect_uris")
-SERVER_KEYS = ("scopes", "idp", "strict", "cimd_url", "allow_loopback")
+SERVER_KEYS = (
+    "scopes", "idp", "strict", "cimd_url", "allow_loopback", "audience", "scope_prefix",
+)  # fmt: skip
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 
 
@@ -128,6 +130,8 @@ class ServerEntry:
     strict: bool | None = None
     cimd_url: str | None = None
     allow_loopback: bool | None = None
+    audience: str | None = None  # API identifier for profiles with an audience_param (Auth0)
+    scope_prefix: str | None = None  # FlowConfig.scope_prefix (Entra "api://<app>/")
 
     @classmethod
     def from_table(cls, table: object, where: str) -> ServerEntry:
@@ -147,12 +151,22 @@ class ServerEntry:
             if value is not None and not isinstance(value, bool):
                 raise bad(f"{where}.{key}", "true or false", value)
             flags[key] = value
+        audience = optional_str(table, "audience", where)
+        profile = IDP_PROFILES.get(idp or "generic")
+        if audience is not None and (profile is None or profile.audience_param is None):
+            with_param = [p.name for p in ALL_PROFILES if p.audience_param is not None]
+            raise bad(f"{where}.audience", "idp = " + " or ".join(with_param), idp or "no idp")
+        prefix = optional_str(table, "scope_prefix", where)
+        if prefix is not None and not _SCOPE_TOKEN.fullmatch(prefix):
+            raise bad(f"{where}.scope_prefix", "scope-token characters (RFC 6749 §3.3)", prefix)
         return cls(
             scopes=scopes,
             idp=idp,
             strict=flags["strict"],
             cimd_url=cimd(optional_str(table, "cimd_url", where), f"{where}.cimd_url"),
             allow_loopback=flags["allow_loopback"],
+            audience=audience,
+            scope_prefix=prefix,
         )
 
     def to_table(self) -> dict[str, Any]:

@@ -16,9 +16,16 @@ C-27, C-30; "Scope Selection Strategy": C-37; RFC 9728 §3.3 strictness: C-09/C-
     [servers."https://mcp.example.com/mcp"]                   # per server (canonical URL)
     scopes = ["files:read"]                                   # overrides scope selection (C-37)
     idp = "entra"                                             # IdP profile (quirks)
+    scope_prefix = "api://mcp-notes/"                         # qualify short scopes (C-37, C-39)
     strict = true                                             # RFC 9728 §3.3 identity (C-09)
     cimd_url = "https://app.example.com/other-client.json"
     allow_loopback = true                                     # development opt-in (SEC-05)
+    # audience = "https://api.example.com"   # idp = "auth0": the API identifier (default: URL)
+
+The IdP profile's client options come from ``zeroauth.idp.flow_options``: ``send_resource``,
+``assume_s256_issuers`` (the ``[clients]`` issuers that match the profile's issuer template: a
+pre-registered client there is required anyway for IdPs without registration) and
+``authorization_params`` (Auth0 ``audience``: ``audience`` or else the server URL).
 
 Library users get the same settings with ``load_config().client_options(url)`` (keyword
 arguments for ``zeroauth.client.ZeroAuth``).
@@ -51,6 +58,7 @@ from zeroauth.cli.paths import config_dir
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource import canonical_resource
+from zeroauth.idp import flow_options, match_issuer
 
 __all__ = [
     "CONFIG_ENV",
@@ -93,8 +101,14 @@ class Config:
         entry = self.server(url)
         options: dict[str, Any] = {}
         profile = IDP_PROFILES.get(entry.idp or "generic")
-        if profile is not None and not profile.send_resource:
-            options["send_resource"] = False  # e.g. Entra ID rejects RFC 8707 `resource`
+        if profile is not None:  # IdP quirks (DESIGN.md): only what zeroauth.idp says
+            issuers = [i for i in self.clients if match_issuer(profile, i) is not None]
+            audience = entry.audience
+            if audience is None and profile.audience_param is not None:
+                audience = canonical_resource(url)  # Auth0: API identifier = the server URL
+            options.update(flow_options(profile, issuers=issuers, audience=audience))
+        if entry.scope_prefix is not None:
+            options["scope_prefix"] = entry.scope_prefix
         options["preregistered"] = self.preregistered()
         cimd = entry.cimd_url or self.cimd_url
         if cimd is not None:

@@ -2,8 +2,9 @@
 that turn them into keyword arguments for zeroauth's client, verifier and middleware.
 
 IdP quirks live here and nowhere else (DESIGN.md): the client flow and the resource server stay
-standard; a profile only chooses among their existing options and records, as ``Gap``, the
-knobs an IdP needs that zeroauth does not have yet. See ``docs/idp/``.
+standard; a profile only chooses among their existing options (``send_resource``,
+``assume_s256_issuers``, ``authorization_params``, ``scope_prefix``, …) and records, as ``Gap``,
+the knobs an IdP needs that zeroauth does not have yet. See ``docs/idp/``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from zeroauth.idp.options import (
     authorization_server,
     client_options,
     detect,
+    flow_options,
     match_issuer,
     metadata_urls,
     qualify_scopes,
@@ -52,6 +54,7 @@ __all__ = [
     "authorization_server",
     "client_options",
     "detect",
+    "flow_options",
     "match_issuer",
     "metadata_urls",
     "qualify_scopes",

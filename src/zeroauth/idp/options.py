@@ -1,7 +1,8 @@
 """Turn an ``IdPProfile`` into keyword arguments for zeroauth's real components.
 
 - ``client_options``  -> ``FlowConfig(**...)`` / ``ZeroAuth(**...)`` (MCP C-22 identity, C-33
-  ``resource``, C-37 scopes);
+  ``resource``, C-37 scopes), built on ``flow_options`` (the profile's flow knobs without a
+  client identity: C-18 ``assume_s256_issuers``, ``authorization_params``, ``scope_prefix``);
 - ``verifier_options`` -> ``JWTVerifier(**...)`` (RFC 9068 §4: ``iss``, ``aud``, JWKS; S-19, S-20);
 - ``resource_options`` -> ``BearerAuth(**...)`` (RFC 9728 ``authorization_servers``,
   ``scopes_supported``), with ``scope_hierarchy`` for IdPs whose tokens carry short scope names;
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from zeroauth.core.flow.config import OIDC_SCOPES, qualify_scopes
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.server_metadata import metadata_candidates
 from zeroauth.core.urls import origin
@@ -40,6 +42,7 @@ __all__ = [
     "authorization_server",
     "client_options",
     "detect",
+    "flow_options",
     "match_issuer",
     "metadata_urls",
     "qualify_scopes",
@@ -47,9 +50,6 @@ __all__ = [
     "scope_hierarchy",
     "verifier_options",
 ]
-
-OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
-"""Never prefixed: Entra treats them as OpenID Connect scopes (scopes-oidc.md)."""
 
 _WIDE = frozenset({"base"})  # placeholders that may span path segments (Keycloak's /auth)
 
@@ -121,16 +121,48 @@ def metadata_urls(profile: IdPProfile, issuer: str) -> tuple[str, ...]:
     return tuple(url for url in metadata_candidates(issuer) if url in served)
 
 
-def qualify_scopes(scopes: Sequence[str], prefix: str) -> tuple[str, ...]:
-    """``prefix + name`` for each scope, except OpenID scopes and names already qualified
-    (containing ``/``, e.g. ``api://app/read`` or ``https://graph.microsoft.com/User.Read``)."""
-    return tuple(s if s in OIDC_SCOPES or "/" in s else prefix + s for s in scopes)
-
-
 def _prefix(profile: IdPProfile, params: Mapping[str, str]) -> str | None:
     if profile.scope_prefix_template is None:
         return None
     return _fill(profile.scope_prefix_template, params, what="scope prefix", profile=profile)
+
+
+def flow_options(
+    profile: IdPProfile,
+    *,
+    issuers: Iterable[str] = (),
+    audience: str | None = None,
+    **params: str,
+) -> dict[str, Any]:
+    """The ``FlowConfig`` knobs ``profile`` needs, without a client identity (``client_options``
+    adds that; the CLI's config file uses this directly):
+
+    - ``send_resource=False`` where the IdP rejects RFC 8707 ``resource`` (Entra; C-33);
+    - ``assume_s256_issuers=issuers`` where the IdP documents PKCE S256 but its metadata omits
+      ``code_challenge_methods_supported`` (Entra, Cognito; C-18);
+    - ``authorization_params={<audience_param>: audience}`` where the IdP names the target API
+      with its own parameter (Auth0 ``audience``); ``ValueError`` for an IdP without one;
+    - ``scope_prefix`` from the profile's template when its fields are in ``params`` (Entra
+      ``app_id_uri="api://my-api"`` gives ``api://my-api/``; C-37, C-39). Without them no
+      prefix: servers that advertise qualified scope names need none.
+    """
+    options: dict[str, Any] = {}
+    if not profile.send_resource:
+        options["send_resource"] = False
+    listed = frozenset(issuers)
+    if profile.assume_s256 and listed:
+        options["assume_s256_issuers"] = listed
+    if audience is not None:
+        if profile.audience_param is None:
+            raise ValueError(
+                f"{profile.name}: no audience parameter; the API is chosen by the RFC 8707 "
+                f"resource ({profile.audience_hint})"
+            )
+        options["authorization_params"] = {profile.audience_param: audience}
+    template = profile.scope_prefix_template
+    if template is not None and all(name in params for name in _fields(template)):
+        options["scope_prefix"] = _prefix(profile, params)
+    return options
 
 
 def client_options(
@@ -141,18 +173,21 @@ def client_options(
     client_secret: str | None = None,
     redirect_uris: Sequence[str] = (),
     scopes: Sequence[str] | None = None,
+    audience: str | None = None,
     **params: str,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``FlowConfig`` / ``ZeroAuth`` that fit ``profile``.
+    """Keyword arguments for ``FlowConfig`` / ``ZeroAuth`` that fit ``profile`` (see
+    ``flow_options`` for the knobs, with ``issuers=(issuer,)``).
 
     ``client_id`` (and ``client_secret`` for a confidential client) registers a pre-registered
     client for ``issuer`` (C-27); required when the IdP offers neither DCR nor CIMD to MCP
-    clients. ``scopes`` overrides scope selection; with a ``scope_prefix_template`` (Entra,
-    Cognito) they are qualified, e.g. ``app_id_uri="api://my-api"`` gives ``api://my-api/read``.
+    clients. ``audience`` is the API identifier for IdPs with an ``audience_param`` (Auth0;
+    unneeded there when its Resource Parameter Compatibility Profile is on). ``scopes``
+    overrides scope selection; with a ``scope_prefix_template`` (Entra, Cognito) they are
+    qualified, e.g. ``app_id_uri="api://my-api"`` gives ``api://my-api/read``, and the same
+    prefix qualifies the scopes the flow selects itself (``scope_prefix``).
     """
-    options: dict[str, Any] = {}
-    if not profile.send_resource:
-        options["send_resource"] = False
+    options = flow_options(profile, issuers=(issuer,), audience=audience, **params)
     if client_id is not None:
         options["preregistered"] = {
             issuer: ClientInfo(
@@ -243,8 +278,5 @@ def scope_hierarchy(
     prefix = _prefix(profile, params)
     if prefix is None:
         return {}
-    return {
-        short: [qualified]
-        for short, qualified in zip(scopes, qualify_scopes(scopes, prefix), strict=True)
-        if short != qualified
-    }
+    pairs = ((short, qualify_scopes([short], prefix)) for short in scopes)
+    return {short: [q[0]] for short, q in pairs if q and q[0] != short}

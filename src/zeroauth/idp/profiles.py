@@ -10,8 +10,8 @@ parameter (C-33), and what its access tokens look like to a resource server (RFC
 Every value was checked against the source cited in the comment next to it. Values that could
 not be confirmed are listed in the profile's ``unverified`` field (by field name) and are marked
 "UNVERIFIED" in the comment. Where zeroauth lacks a knob a profile needs, the profile carries a
-``Gap`` (``flow_gaps`` for the client flow, ``verifier_gaps`` for ``JWTVerifier``): "needs flow
-support". Nothing here performs I/O; ``zeroauth.idp.options`` turns a profile into keyword
+``Gap`` (``flow_gaps`` for the client flow — none today —, ``verifier_gaps`` for
+``JWTVerifier``). Nothing here performs I/O; ``zeroauth.idp.options`` turns a profile into keyword
 arguments for ``FlowConfig``/``ZeroAuth``, ``JWTVerifier`` and ``BearerAuth``.
 """
 
@@ -55,7 +55,7 @@ no ``aud`` claim at all (``none``)."""
 class Gap:
     """A knob zeroauth does not have yet and this IdP needs (reported, never patched here)."""
 
-    knob: str  # the field to add, e.g. "FlowConfig.authorization_params"
+    knob: str  # the field to add, e.g. "JWTVerifier(scope_claims=...)"
     type: str  # its Python type and default
     where: str  # the module/function where it must be applied
     why: str  # which IdP behaviour needs it
@@ -87,6 +87,12 @@ class IdPProfile:
     typ_header: str | None = "JWT"  # JWS ``typ`` of access tokens; None: absent
     algorithms: tuple[str, ...] = ("RS256",)
     send_resource: bool = True  # client option: send RFC 8707 resource (C-33 default)
+    # the IdP documents PKCE S256 but its metadata omits code_challenge_methods_supported:
+    # client option FlowConfig.assume_s256_issuers (C-18) for its issuer
+    assume_s256: bool = False
+    # parameter naming the target API in authorization and client-credentials requests, set
+    # from client_options(audience=...) via FlowConfig.authorization_params (Auth0: audience)
+    audience_param: str | None = None
     scope_prefix_template: str | None = None  # scopes on the wire are "<prefix><name>"
     flow_gaps: tuple[Gap, ...] = ()
     verifier_gaps: tuple[Gap, ...] = ()
@@ -94,36 +100,11 @@ class IdPProfile:
     doc: str = ""
 
 
-# --- knobs zeroauth lacks ("needs flow support") -------------------------------------------
+# --- knobs zeroauth lacks ------------------------------------------------------------------
+# The client flow's former gaps are FlowConfig knobs now (profile fields assume_s256,
+# audience_param, scope_prefix_template -> client_options/flow_options); what remains is the
+# resource server's.
 
-ASSUME_S256 = Gap(
-    knob="FlowConfig.assume_s256_issuers",
-    type="frozenset[str] (AS issuers), default frozenset()",
-    where="core/flow/discovery.py discover_server(): before check_capabilities(md), treat an "
-    "ABSENT code_challenge_methods_supported as ('S256',) when md.issuer is listed (an explicit "
-    "list without S256 must still fail C-19)",
-    why="the IdP supports PKCE S256 but its OpenID metadata omits code_challenge_methods_supported,"
-    " so C-18 refuses it",
-)
-AUTHORIZATION_PARAMS = Gap(
-    knob="FlowConfig.authorization_params",
-    type="Mapping[str, str], default empty",
-    where="core/flow/authorize.py authorization_code(): build_authorization_request(..., "
-    "extra=config.authorization_params); also merged into the client_credentials token form in "
-    "core/flow/machine.py client_credentials()",
-    why="Auth0 without the Resource Parameter Compatibility Profile needs audience=<API "
-    "identifier>, otherwise it issues an opaque token for its /userinfo endpoint",
-)
-SCOPE_PREFIX = Gap(
-    knob="FlowConfig.scope_prefix",
-    type="str | None, default None",
-    where="core/flow/request.py _select_scopes() and the step-up union in step_up(): every scope "
-    "list before build_authorization_request / client_credentials_request; OIDC scopes (openid, "
-    "profile, email, offline_access) and scopes already containing '/' left as they are",
-    why="the server advertises short scope names but the IdP needs them qualified "
-    "(Entra: api://<app>/read); FlowConfig.scopes fixes the first request only, the step-up "
-    "union would add unqualified names again",
-)
 SCOPE_CLAIMS = Gap(
     knob="JWTVerifier(scope_claims=...)",
     type="Sequence[str], default ('scope', 'scp')",
@@ -209,6 +190,7 @@ ENTRA = IdPProfile(
     # only <issuer>/.well-known/openid-configuration (access-tokens.md; agentgateway#2408)
     discovery_forms=frozenset({"openid-appended"}),
     advertises_s256=False,  # typescript-sdk#832; metadata dumps in erlef/oidcc#376
+    assume_s256=True,  # v2-oauth2-auth-code-flow.md: code_challenge_method S256 (or plain)
     iss_response="no",  # v2-oauth2-auth-code-flow.md: successful response = code, state
     dcr="no",  # agentgateway#2408; csharp-sdk#681 (Microsoft Q&A answer linked there)
     cimd="no",  # UNVERIFIED: no client_id_metadata_document_supported in captured metadata
@@ -223,7 +205,6 @@ ENTRA = IdPProfile(
     typ_header="JWT",  # claims reference: "always JWT"
     send_resource=False,
     scope_prefix_template="{app_id_uri}/",  # scopes-oidc.md: identifier URI + "/" + value
-    flow_gaps=(ASSUME_S256, SCOPE_PREFIX),
     verifier_gaps=(SCOPE_CLAIMS, ISSUERS),
     unverified=("cimd",),
     doc="docs/idp/entra.md",
@@ -272,7 +253,9 @@ AUTH0 = IdPProfile(
     scope_claim="scope",
     client_id_claim="azp",  # Auth0 profile; the RFC 9068 profile uses client_id
     typ_header="JWT",  # UNVERIFIED; the RFC 9068 profile should send at+jwt (RFC 9068 §2.1)
-    flow_gaps=(AUTHORIZATION_PARAMS,),
+    # support.auth0.com "Value of the Audience Attribute"; the client-credentials token request
+    # takes it too (Auth0 "Call Your API Using the Client Credentials Flow")
+    audience_param="audience",
     verifier_gaps=(SCOPE_CLAIMS,),
     unverified=("advertises_s256", "cimd", "typ_header"),
     doc="docs/idp/auth0.md",
@@ -331,6 +314,9 @@ COGNITO = IdPProfile(
     issuer_template="https://cognito-idp.{region}.amazonaws.com/{pool}",
     discovery_forms=frozenset({"openid-appended"}),
     advertises_s256=False,
+    # Cognito developer guide "Using PKCE in authorization code grants"; re:Post (AWS support):
+    # S256 is the only method Cognito supports
+    assume_s256=True,
     iss_response="unknown",
     dcr="no",
     cimd="unknown",
@@ -342,7 +328,6 @@ COGNITO = IdPProfile(
     client_id_claim="client_id",
     typ_header=None,
     scope_prefix_template="{resource_server}/",  # UNVERIFIED: custom scopes are <rs-id>/<name>
-    flow_gaps=(ASSUME_S256, SCOPE_PREFIX),
     verifier_gaps=(CLIENT_BINDING,),
     unverified=("issuer_template", "jwks_template", "scope_claim", "scope_prefix_template"),
     doc="",

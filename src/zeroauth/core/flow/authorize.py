@@ -3,8 +3,9 @@
 OAuth 2.1 §4.1 with PKCE S256 (C-32) and ``state`` (C-41); the issuer recorded with the
 request and the RFC 9207 ``iss`` checked before the code is redeemed (C-42, C-43, A3, A4);
 RFC 8707 ``resource`` identical in the authorization, token and refresh requests (C-33, C-34);
-scopes as selected (C-37..C-39, C-47). The user step runs outside the flow: it yields
-``UserAuthorization`` and receives the callback query.
+scopes as selected (C-37..C-39, C-47); ``FlowConfig.authorization_params`` added as extension
+parameters (RFC 6749 §3.1), never overriding the protocol's own. The user step runs outside the
+flow: it yields ``UserAuthorization`` and receives the callback query.
 
 Refresh (C-48, A12, A13) runs under the ``tokens <issuer> <resource>`` lock and re-reads the
 store first, so concurrent flows — in this process or another sharing the store — redeem a
@@ -80,8 +81,9 @@ def authorization_code(
         redirect_uri = yield RedirectURI(preferred_redirect_uri(run, client))
     resource = disc.resource if run.config.send_resource else None
     request = build_authorization_request(
-        md, client_id=client.client_id, redirect_uri=redirect_uri, resource=resource, scope=scopes
-    )
+        md, client_id=client.client_id, redirect_uri=redirect_uri, resource=resource,
+        scope=scopes, extra=run.config.authorization_params,  # e.g. Auth0 `audience`
+    )  # fmt: skip
     # A17 / SEC-06: the URL handed to a browser passes the policy first.
     run.config.url_policy.check_url(
         request.url, field="authorization_endpoint", requirement="SEC-06"

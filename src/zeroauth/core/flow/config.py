@@ -5,12 +5,18 @@ selection (C-37..C-40, C-47), ``resource`` (C-33..C-36), the legacy 2025-03-26 f
 (C-06); the ``io.modelcontextprotocol/oauth-client-credentials`` extension (OAuth 2.1 §4.2,
 RFC 7523 ``private_key_jwt``) and Enterprise-Managed Authorization (SEP-990: RFC 8693 token
 exchange for an ID-JAG, then the RFC 7523 JWT bearer grant).
+
+Three opt-in knobs for identity providers that depart from what MCP assumes (profiles and
+sources in ``zeroauth.idp``, docs/idp/): ``assume_s256_issuers`` (C-18), ``authorization_params``
+(RFC 6749 §3.1 / §4.1.1 extension parameters) and ``scope_prefix`` (C-37, C-39). Each is off by
+default and changes nothing on the wire unless set.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -20,13 +26,46 @@ from zeroauth.core.urls import PRODUCTION, URLPolicy
 
 __all__ = [
     "LATEST_PROTOCOL_VERSION",
+    "OIDC_SCOPES",
+    "PROTOCOL_PARAMETERS",
     "ClientCredentials",
     "EnterpriseAuth",
     "FlowConfig",
     "ServerBinding",
+    "qualify_scopes",
 ]
 
 LATEST_PROTOCOL_VERSION = "2026-07-28"
+
+PROTOCOL_PARAMETERS = frozenset(
+    {"response_type", "client_id", "redirect_uri", "state", "code_challenge",
+     "code_challenge_method", "resource", "scope",
+     # token requests (authorization_params are merged into the client-credentials form)
+     "grant_type", "code", "code_verifier", "refresh_token", "client_secret",
+     "client_assertion", "client_assertion_type", "assertion"}
+)  # fmt: skip
+"""Parameters the flow sets itself; ``authorization_params`` may not override them."""
+
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+"""Never prefixed by ``scope_prefix``: OpenID Connect scopes (Entra: scopes-oidc.md)."""
+
+_SCOPE_CHARS = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
+
+
+def qualify_scopes(scopes: Sequence[str], prefix: str) -> tuple[str, ...]:
+    """``prefix + name`` for each short scope name, order kept, duplicates dropped.
+
+    Left alone: OpenID Connect scopes (``OIDC_SCOPES``) and names already qualified — those
+    containing ``/`` (``api://app/read``, ``https://graph.microsoft.com/User.Read``) or starting
+    with ``prefix`` — so qualifying twice changes nothing.
+    """
+    return tuple(
+        dict.fromkeys(
+            s if s in OIDC_SCOPES or "/" in s or s.startswith(prefix) else prefix + s
+            for s in scopes
+            if s
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +134,56 @@ class FlowConfig:
     protocol_version: str = LATEST_PROTOCOL_VERSION  # MCP-Protocol-Version on discovery (C-20)
     refresh_skew: float = 30.0  # refresh this many seconds before `expires_at`
     clock: Callable[[], float] = time.time
+    # C-18 override, per issuer (exact string): the user asserts this AS supports PKCE S256
+    # although its metadata omits code_challenge_methods_supported (Entra ID, Cognito). Applied
+    # in discovery before the C-18/C-19 check, only when the member is ABSENT: an explicit list
+    # without S256 still fails C-19, and every other AS still must advertise S256. S256 is what
+    # the flow always sends (C-32); a wrong assertion exposes codes to interception (A5). Logged
+    # (logger "zeroauth.core.flow", WARNING) and recorded on the discovery result.
+    assume_s256_issuers: frozenset[str] = frozenset()
+    # Extension parameters for the authorization request (RFC 6749 §3.1: unknown parameters
+    # are ignored by a conforming AS), also merged into the client-credentials token request
+    # (OAuth 2.1 §4.2). For IdPs that name the target API their own way: Auth0 `audience`.
+    # A name in PROTOCOL_PARAMETERS (state, PKCE, redirect_uri, client_id, response_type,
+    # resource, scope, grant/credential fields) is refused with ValueError.
+    authorization_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Qualifies short scope names wherever the flow selects scopes: the initial selection
+    # (C-37, `scopes` included) and the step-up union (C-39), e.g. "api://my-api/" turns
+    # `mcp.read` into `api://my-api/mcp.read` (Entra: scopes-oidc.md, an unqualified scope means
+    # Microsoft Graph). OIDC_SCOPES and names already qualified are left alone (qualify_scopes).
+    scope_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if self.client_credentials is not None and self.enterprise is not None:
             raise ValueError("configure client_credentials or enterprise, not both")
         if self.max_step_ups < 0:
             raise ValueError("max_step_ups must be >= 0")
+        issuers: Any = self.assume_s256_issuers  # any iterable of issuers; one str is a mistake
+        if isinstance(issuers, str) or not all(isinstance(i, str) and i for i in issuers):
+            raise ValueError("assume_s256_issuers must be a set of issuer URLs, not one string")
+        object.__setattr__(self, "assume_s256_issuers", frozenset(self.assume_s256_issuers))
+        params = dict(self.authorization_params)
+        for name, value in params.items():
+            if not isinstance(name, str) or not name or not isinstance(value, str):
+                raise ValueError("authorization_params must map parameter names to strings")
+            if name in PROTOCOL_PARAMETERS:
+                raise ValueError(
+                    f"authorization_params cannot set {name!r}: the flow sets it itself "
+                    "(protocol parameter; use the matching FlowConfig option instead)"
+                )
+        object.__setattr__(self, "authorization_params", MappingProxyType(params))
+        prefix = self.scope_prefix
+        if prefix is not None and not (isinstance(prefix, str) and _SCOPE_CHARS.fullmatch(prefix)):
+            raise ValueError(
+                f"scope_prefix must be non-empty scope-token characters (RFC 6749 §3.3), "
+                f"found {prefix!r}"
+            )
+
+    def qualify(self, scopes: Sequence[str] | None) -> tuple[str, ...] | None:
+        """``scopes`` with ``scope_prefix`` applied (unchanged without a prefix; None stays)."""
+        if scopes is None or self.scope_prefix is None:
+            return None if scopes is None else tuple(scopes)
+        return qualify_scopes(scopes, self.scope_prefix)
 
     @property
     def machine(self) -> bool:

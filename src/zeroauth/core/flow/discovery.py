@@ -11,11 +11,16 @@ C-04/C-05 decisions (docs/decisions/client-flow.md): after a header URL that fai
 well-known URLs are tried; 404/4xx/invalid JSON/wrong shape move on to the next candidate; 5xx
 and transport failures also move on but, if nothing is found, are reported (and never lead to
 the legacy fallback: a server error says nothing about whether PRM exists).
+
+``FlowConfig.assume_s256_issuers`` (C-18 override for IdPs whose metadata omits
+``code_challenge_methods_supported``: Entra ID, Cognito) is applied here, before the check.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 from zeroauth.core.challenge import BearerChallenge
@@ -37,7 +42,16 @@ from zeroauth.core.server_metadata import (
 )
 from zeroauth.core.tokens import load_json_object
 
-__all__ = ["discover", "discover_resource", "discover_server", "speculative_prm_request"]
+__all__ = [
+    "assume_s256",
+    "discover",
+    "discover_resource",
+    "discover_server",
+    "s256_assumed",
+    "speculative_prm_request",
+]
+
+log = logging.getLogger("zeroauth.core.flow")
 
 
 def speculative_prm_request(run: Run) -> HTTPRequest:
@@ -109,6 +123,29 @@ def discover_resource(
     return None
 
 
+def assume_s256(run: Run, md: ServerMetadata) -> ServerMetadata:
+    """``md`` with ``code_challenge_methods_supported = ("S256",)`` when the member is absent
+    and the user listed ``md.issuer`` (exact string) in ``assume_s256_issuers``; otherwise
+    ``md`` unchanged (an explicit list without S256 still fails C-19)."""
+    if not s256_assumed(run, md):
+        return md
+    log.warning(
+        "C-18: %s does not advertise code_challenge_methods_supported; assuming S256 as "
+        "configured (assume_s256_issuers)",
+        md.issuer,
+    )
+    return replace(md, code_challenge_methods_supported=("S256",))
+
+
+def s256_assumed(run: Run, md: ServerMetadata) -> bool:
+    """Whether ``assume_s256`` applies (or applied) to this document."""
+    return (
+        md.issuer in run.config.assume_s256_issuers
+        and md.raw.get("code_challenge_methods_supported") is None  # absent (or null)
+        and md.code_challenge_methods_supported in (None, ("S256",))
+    )
+
+
 def discover_server(
     run: Run, issuer: str, *, use_cache: bool, capabilities: bool = True
 ) -> Generator[Step, Any, tuple[ServerMetadata, bool, tuple[str, ...]]]:
@@ -148,9 +185,16 @@ def discover_server(
         try:
             # C-17 (A2), the URL policy (A6, A7) and C-18/C-19 (A5) raise: never skipped.
             md = ServerMetadata.from_json(data, issuer=issuer, where=request.url, policy=policy)
+            md = assume_s256(run, md)  # the user's per-issuer assertion, before C-18
             if capabilities:
                 check_capabilities(md)
-        except ZeroAuthError:
+        except ZeroAuthError as exc:
+            absent = data.get("code_challenge_methods_supported") is None
+            if exc.requirement == "C-18" and absent and exc.hint is not None:
+                exc.hint += (
+                    "; if the AS documents S256 support (Entra ID, Cognito), list its issuer "
+                    "in assume_s256_issuers"
+                )
             yield Invalidate((request.url,))
             raise
         return md, response.from_cache, tuple(urls)
@@ -249,4 +293,5 @@ def discover(
         prm_url=candidate.url,
         from_cache=prm_cached or md_cached,
         metadata_urls=urls,
+        assumed_s256=s256_assumed(run, md),
     )

@@ -10,12 +10,14 @@
   grant (RFC 7523 §2.1).
 
 Both send the same RFC 8707 ``resource`` as the code flow (C-33) and honour C-30 (credentials
-configured for one issuer are never presented to another).
+configured for one issuer are never presented to another). The client-credentials form also
+carries ``FlowConfig.authorization_params`` (e.g. Auth0 ``audience``), never overriding its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from zeroauth.core.client_auth import client_auth
@@ -82,6 +84,12 @@ def client_credentials(
         private_key=creds.private_key,
         signing_alg=creds.signing_alg,
     )
+    extra = run.config.authorization_params  # e.g. Auth0 `audience` (FlowConfig)
+    if extra:
+        clash = sorted(set(extra) & set(request.form))
+        if clash:  # FlowConfig refuses protocol names; this guards the form as actually built
+            raise ValueError(f"authorization_params would override {', '.join(clash)}")
+        request = replace(request, form={**request.form, **extra})
     return (yield from redeem(run, disc, request, purpose="client-credentials"))
 
 

@@ -5,6 +5,7 @@ MCP 2026-07-28 "Access Token Usage" (C-44: the token in ``Authorization`` on eve
 union of scopes, bounded: C-39, C-40, A14), "Refresh Tokens" (refresh before re-authorizing,
 C-48, A12, A13), RFC 9728 §5.2 (C-11: a fresh 401 carrying ``resource_metadata`` re-validates
 the metadata), SECURITY.md A9/A10 (stale discovery or registration: invalidated and redone once).
+Every scope list the flow selects (C-37, C-39) passes ``FlowConfig.qualify`` (``scope_prefix``).
 
 Locks guard state, never a request: only flows that need new tokens take ``server <url>``;
 the first does the work, the others wake up, see a token different from the one that failed
@@ -212,7 +213,7 @@ def _step_up(
     run: Run, challenge: BearerChallenge, sent: TokenSet
 ) -> Generator[Step, Any, TokenSet]:
     name = f"server {run.server_url}"
-    challenged = challenge.scope or ()
+    challenged = run.config.qualify(challenge.scope) or ()  # scope_prefix: as sent on the wire
     binding: ServerBinding | None = None
 
     def settled() -> Generator[Step, Any, TokenSet | None]:
@@ -236,7 +237,8 @@ def _step_up(
     def body(disc: Discovered) -> Generator[Step, Any, TokenSet]:
         same = binding is not None and binding.issuer == disc.issuer
         previous = binding.scopes if same and binding is not None else sent.scope
-        return _grant(run, disc, step_up_scopes(previous, challenged))  # C-39: the union
+        union = step_up_scopes(run.config.qualify(previous), challenged)  # C-39: the union
+        return _grant(run, disc, union)
 
     tokens = yield from _healing(run, challenge, body, use_cache=True)
     yield Unlock(name)
@@ -253,8 +255,10 @@ def _select_scopes(
     else:
         prm_scopes = disc.prm.scopes_supported if disc.prm is not None else None
         scopes = initial_scopes(challenge.scope if challenge else None, prm_scopes)  # C-37
+    scopes = config.qualify(scopes)  # scope_prefix (e.g. Entra api://<app>/), if configured
     if previous:
-        scopes = step_up_scopes(previous, scopes or ())  # keep what was stepped up to before
+        # keep what was stepped up to before
+        scopes = step_up_scopes(config.qualify(previous), scopes or ())
     if config.offline_access and not config.machine:
         scopes = with_offline_access(
             scopes, as_scopes_supported=disc.metadata.scopes_supported, grant_types=_REFRESH_GRANTS

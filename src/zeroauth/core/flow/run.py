@@ -67,6 +67,7 @@ class Discovered:
     from_cache: bool
     legacy: bool = False
     metadata_urls: tuple[str, ...] = ()
+    assumed_s256: bool = False  # C-18 satisfied by FlowConfig.assume_s256_issuers, not metadata
 
 
 class Run:
