@@ -4,7 +4,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-dev-$(SUM)
+DEMO_STAMP := $(VENV)/.installed-demo-$(SUM)
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 # Node projects of the test bed (each with package.json + package-lock.json).
 NODE_PROJECTS := $(patsubst %/package.json,%,$(wildcard tests/realas/package.json tests/conformance/package.json))
@@ -16,9 +18,15 @@ all: test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-*
+	touch $@ $(DEMO_STAMP)
+
+# The demo needs only zeroauth and the official MCP SDK (a dev venv already has both).
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[mcp]'
+	rm -f $(VENV)/.installed-demo-*
 	touch $@
 
 venv: $(STAMP)
@@ -29,7 +37,7 @@ venv: $(STAMP)
 
 node: $(NODE_STAMPS)
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(BIN)/zeroauth demo
 
 lint: venv

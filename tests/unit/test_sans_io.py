@@ -31,3 +31,15 @@ def test_import_zeroauth_core_pulls_no_httpx_or_starlette() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_cli_starts_without_the_mcp_sdk() -> None:
+    """``zeroauth --help`` must work for client-only installs (no ``mcp``/``fastmcp``)."""
+    code = (
+        "import sys, zeroauth.cli.commands\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'fastmcp')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"

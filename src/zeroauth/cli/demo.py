@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from zeroauth.cli.app import app
-from zeroauth.demo.run import run_demo
 from zeroauth.demo.trace import Step
 
 _TITLES = {
@@ -68,6 +67,12 @@ def demo(
     """Start a dev authorization server and a protected MCP server on loopback, and watch a
     client that knows only the MCP server's URL get in, step by step."""
     console = Console(highlight=False)
+    try:
+        from zeroauth.demo.run import run_demo
+    except ImportError as exc:  # the demo's MCP server is the official SDK's
+        console.print(f"[red]error[/]: zeroauth demo needs the official MCP SDK ({exc.name}); "
+                      "install it with: pip install 'zeroauth[mcp]'")  # fmt: skip
+        raise typer.Exit(2) from exc
     if not as_json:
         console.print(
             "[bold]zeroauth demo[/]: dev authorization server + protected MCP server on "

@@ -9,7 +9,6 @@ import uvicorn
 from rich.console import Console
 
 from zeroauth.cli.app import app
-from zeroauth.demo.mcp_server import READ_SCOPE, WRITE_SCOPE, demo_app
 
 
 @app.command()
@@ -26,6 +25,13 @@ def serve(
     """Serve a protected demo MCP server with a read tool (notes:read) and a write tool
     (notes:write). Pair it with `zeroauth dev-as --resource URL --scope notes:read --scope
     notes:write`."""
+    try:
+        from zeroauth.demo.mcp_server import READ_SCOPE, WRITE_SCOPE, demo_app
+    except ImportError as exc:
+        raise typer.BadParameter(
+            f"the demo server is the official MCP SDK's ({exc.name} missing): "
+            "pip install 'zeroauth[mcp]'"
+        ) from exc
     url = resource or f"http://{host}:{port}/mcp"
     console = Console(stderr=True)
     console.print(f"[bold]zeroauth serve[/] protected MCP server at [cyan]{url}[/]")
