@@ -51,7 +51,7 @@ def _print_step(console: Console, step: Step) -> None:
         value: Any = step.detail.get(key)
         if value is None:
             continue
-        shown = value if isinstance(value, str) else json.dumps(value)
+        shown = value.replace("\n", " | ") if isinstance(value, str) else json.dumps(value)
         console.print(f"    [cyan]{key}[/] = {escape(shown)}")
 
 
@@ -66,7 +66,7 @@ def demo(
 ) -> None:
     """Start a dev authorization server and a protected MCP server on loopback, and watch a
     client that knows only the MCP server's URL get in, step by step."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     try:
         from zeroauth.demo.run import run_demo
     except ImportError as exc:  # the demo's MCP server is the official SDK's
