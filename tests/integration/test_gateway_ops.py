@@ -149,12 +149,17 @@ def token(audience: str, scope: str = "mcp:fake:read mcp:fake:write", **claims: 
     return jwt.encode(payload, KEY, algorithm="ES256", headers={"kid": "k1"})
 
 
-def config_for(resource: str, upstreams: dict[str, str], **gateway: Any) -> Any:
+def config_for(resource: str, upstreams: dict[str, Any], **gateway: Any) -> Any:
+    """``upstreams``: name -> URL, or name -> the rest of its ``[[upstream]]`` table."""
+    tables = [
+        {"name": name, "url": spec} if isinstance(spec, str) else {"name": name, **spec}
+        for name, spec in upstreams.items()
+    ]
     return parse_config(
         {
             "gateway": {"resource": resource, **gateway},
             "issuer": [{"issuer": ISSUER, "jwks_uri": "https://idp.test.example/jwks"}],
-            "upstream": [{"name": name, "url": url} for name, url in upstreams.items()],
+            "upstream": tables,
         }
     )
 
@@ -166,7 +171,7 @@ def verifier(resource: str) -> JWTVerifier:
 
 @contextlib.asynccontextmanager
 async def gateway_for(
-    upstreams: dict[str, str], scope: str = "mcp:fake:read mcp:fake:write", **gateway: Any
+    upstreams: dict[str, Any], scope: str = "mcp:fake:read mcp:fake:write", **gateway: Any
 ) -> AsyncIterator[Any]:
     holder: list[GatewayApp] = []
 

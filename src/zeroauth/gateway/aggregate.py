@@ -24,7 +24,7 @@ from typing import Any
 from zeroauth.gateway.catalog import Catalog, Route, load_catalog
 from zeroauth.gateway.identity import IdentitySigner
 from zeroauth.gateway.metrics import Metrics
-from zeroauth.gateway.upstream import Upstream, UpstreamError
+from zeroauth.gateway.upstream import MCPUpstream, UpstreamError
 from zeroauth.server.scopes import ScopePolicy
 from zeroauth.server.verifier import AccessToken
 
@@ -63,7 +63,7 @@ class Aggregator:
 
     def __init__(
         self,
-        upstreams: Sequence[Upstream],
+        upstreams: Sequence[MCPUpstream],
         policy: ScopePolicy,
         *,
         catalog_ttl: float = 60.0,
@@ -183,9 +183,10 @@ class Aggregator:
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": forwarded}
         return await self._send(route.upstream, message, token)
 
-    async def _send(self, up: Upstream, message: dict[str, Any], token: AccessToken) -> bytes:
+    async def _send(self, up: MCPUpstream, message: dict[str, Any], token: AccessToken) -> bytes:
         method = message["method"]
-        extra = self.identity.head(token, up.config.url) if self.identity else b""
+        stdio = up.config.stdio is not None  # no headers on a pipe
+        extra = self.identity.head(token, up.config.url) if self.identity and not stdio else b""
         started = time.perf_counter()
         try:
             reply = await up.forward(message, extra)
@@ -228,11 +229,11 @@ class Aggregator:
             raise RPCError(INVALID_PARAMS, f"Unknown {what}: {name}")
         return route
 
-    async def _settled(self, up: Upstream) -> None:
+    async def _settled(self, up: MCPUpstream) -> None:
         async with self._locks[up.name]:
             return
 
-    def _every(self, up: Upstream) -> float:
+    def _every(self, up: MCPUpstream) -> float:
         """How often an unknown name may trigger a catalog refresh of ``up``."""
         if up.healthy and up.name in self._catalogs:
             return _UNKNOWN_NAME_REFRESH
@@ -241,7 +242,7 @@ class Aggregator:
     def has_catalog(self, name: str) -> bool:
         return name in self._catalogs
 
-    def _listed(self) -> list[Upstream]:
+    def _listed(self) -> list[MCPUpstream]:
         return [up for up in self.upstreams if up.healthy and up.name in self._catalogs]
 
     async def _refresh_stale(self) -> None:
@@ -260,7 +261,7 @@ class Aggregator:
     async def refresh_all(self) -> None:
         await asyncio.gather(*(self._refresh(up) for up in self.upstreams))
 
-    async def _refresh(self, up: Upstream) -> None:
+    async def _refresh(self, up: MCPUpstream) -> None:
         started = time.monotonic()
         async with self._locks[up.name]:
             if self._attempted.get(up.name, 0.0) >= started:

@@ -32,12 +32,13 @@ from starlette.types import Receive, Scope, Send
 from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.gateway.aggregate import Aggregator
 from zeroauth.gateway.auth import build_verifier
-from zeroauth.gateway.config import GatewayConfig, load_config
+from zeroauth.gateway.config import GatewayConfig, UpstreamConfig, load_config
 from zeroauth.gateway.endpoint import MCPEndpoint
 from zeroauth.gateway.identity import IdentitySigner
 from zeroauth.gateway.metrics import Metrics
 from zeroauth.gateway.ops import load_keys, observe, ready, respond
-from zeroauth.gateway.upstream import Upstream
+from zeroauth.gateway.stdio import StdioUpstream
+from zeroauth.gateway.upstream import MCPUpstream, Upstream
 from zeroauth.server.jwt import JWTVerifier
 from zeroauth.server.middleware import BearerAuth
 from zeroauth.server.scopes import ScopePolicy
@@ -72,7 +73,7 @@ async def build_state(
     policy = ScopePolicy(required=config.required_scopes, hierarchy=config.full_hierarchy)
     identity = IdentitySigner(config.identity, issuer=config.resource) if config.identity else None
     aggregator = Aggregator(
-        [Upstream(up) for up in config.upstreams],
+        [_upstream(up) for up in config.upstreams],
         policy,
         catalog_ttl=config.catalog_ttl,
         metrics=metrics,
@@ -99,6 +100,10 @@ async def build_state(
         max_body_size=config.max_body_size,
     )
     return _State(config, verifier, aggregator, app, own)
+
+
+def _upstream(config: UpstreamConfig) -> MCPUpstream:
+    return StdioUpstream(config) if config.stdio is not None else Upstream(config)
 
 
 def _path(url: str) -> str:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from zeroauth.gateway.upstream import Upstream
+from zeroauth.gateway.upstream import MCPUpstream
 
 __all__ = ["Catalog", "Route", "load_catalog"]
 
@@ -24,7 +24,7 @@ _MAX_PAGES = 100
 class Route:
     """Where a public name goes, and what it needs."""
 
-    upstream: Upstream
+    upstream: MCPUpstream
     name: str  # the upstream's own name (tool, prompt) or URI (resource, template)
     needed: tuple[str, ...]
     listing: dict[str, Any]  # what callers see in the list results
@@ -39,7 +39,7 @@ class Catalog:
     fetched: float = 0.0
 
 
-async def load_catalog(up: Upstream) -> Catalog:
+async def load_catalog(up: MCPUpstream) -> Catalog:
     """Handshake if needed, then list tools, prompts, resources and templates (all pages)."""
     await up.connect()
     cfg = up.config
@@ -73,7 +73,7 @@ async def load_catalog(up: Upstream) -> Catalog:
     return catalog
 
 
-async def _pages(up: Upstream, method: str, key: str) -> list[dict[str, Any]]:
+async def _pages(up: MCPUpstream, method: str, key: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     for _ in range(_MAX_PAGES):

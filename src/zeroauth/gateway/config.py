@@ -25,6 +25,7 @@ __all__ = [
     "GatewayConfig",
     "IdentityConfig",
     "IssuerConfig",
+    "StdioConfig",
     "UpstreamConfig",
     "load_config",
     "parse_config",
@@ -61,8 +62,27 @@ class CredentialsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StdioConfig:
+    """A local MCP server the gateway starts itself: argv, environment, sandbox limits (G-17).
+
+    ``env`` is the child's complete environment except ``PATH`` (explicit values from the file
+    plus the ``pass_env`` variables copied from the gateway's environment at load time). A limit
+    of 0 means "not limited".
+    """
+
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    cwd: str | None = None  # None: a fresh private temporary directory per start
+    cpu_seconds: int = 3600
+    memory_mb: int = 2048
+    max_open_files: int = 256
+    max_file_mb: int = 1024
+    stderr_lines: int = 100  # stderr lines logged per 10 s at most (the rest counted)
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamConfig:
-    """One internal MCP server (streamable HTTP)."""
+    """One internal MCP server: streamable HTTP (``url``) or a sandboxed stdio subprocess."""
 
     name: str
     url: str
@@ -77,6 +97,11 @@ class UpstreamConfig:
     verify_tls: bool = True
     ca_file: str | None = None
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
+    stdio: StdioConfig | None = None  # set: ``url`` is only a label ("stdio:<command>")
+
+    @property
+    def transport(self) -> Literal["http", "stdio"]:
+        return "stdio" if self.stdio is not None else "http"
 
     @property
     def scopes(self) -> tuple[str, ...]:

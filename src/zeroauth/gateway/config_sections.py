@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from zeroauth.gateway.config_reader import (
     scopes,
     table,
 )
+from zeroauth.gateway.config_stdio import stdio_section
 
 __all__ = ["credentials_section", "identity_section", "issuer_section", "upstream_section"]
 
@@ -129,10 +131,20 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
             found=name,
             hint="use lowercase letters, digits, - and _",
         )
-    url = str(
-        r.url("url", required=True, hint="the upstream's streamable HTTP URL", policy=INTERNAL)
-    )
-    if urlsplit(url).fragment or urlsplit(url).username:
+    stdio = None
+    if "command" in r.data:
+        stdio = stdio_section(r)
+        url = "stdio:" + shlex.join(stdio.command)  # a label (logs, CLI), never contacted
+    else:
+        url = str(
+            r.url(
+                "url",
+                required=True,
+                hint="the streamable HTTP URL, or command = [...] for a stdio server",
+                policy=INTERNAL,
+            )
+        )
+    if stdio is None and (urlsplit(url).fragment or urlsplit(url).username):
         r.fail(
             "url",
             "URL with fragment or userinfo",
@@ -154,7 +166,7 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
         str(k): scopes(as_list(v, r, f"tools.{k}"), r, f"tools.{k}") for k, v in tools_raw.items()
     }
     timeout = r.get("timeout", (int, float), 30.0, "seconds, e.g. 30")
-    max_conn = r.get("max_connections", int, 64, "e.g. 64")
+    max_conn = 64 if stdio else r.get("max_connections", int, 64, "e.g. 64")
     if timeout <= 0 or max_conn < 1:
         r.fail(
             "timeout" if timeout <= 0 else "max_connections",
@@ -174,11 +186,14 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
         tools=tools,
         timeout=float(timeout),
         max_connections=max_conn,
-        verify_tls=r.get("verify_tls", bool, True, "true or false"),
-        ca_file=r.get("ca_file", str, None, "path to a PEM CA bundle"),
-        credentials=credentials_section(
+        verify_tls=stdio is not None or r.get("verify_tls", bool, True, "true or false"),
+        ca_file=None if stdio else r.get("ca_file", str, None, "path to a PEM CA bundle"),
+        credentials=CredentialsConfig()
+        if stdio
+        else credentials_section(
             r.get("credentials", dict, {}, "a table"), f"{path}.credentials", source, url
         ),
+        stdio=stdio,
     )
     r.finish()
     return config

@@ -21,14 +21,14 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from zeroauth import __version__
 from zeroauth.gateway.config import UpstreamConfig
 from zeroauth.gateway.credentials import Credentials, make_credentials
 from zeroauth.gateway.http1 import HTTPError, Pool, Response, encode_headers
 
-__all__ = ["HANDSHAKE_VERSIONS", "Upstream", "UpstreamError"]
+__all__ = ["HANDSHAKE_VERSIONS", "MCPUpstream", "Upstream", "UpstreamError"]
 
 log = logging.getLogger("zeroauth.gateway.upstream")
 
@@ -49,6 +49,24 @@ class UpstreamError(Exception):
         self.kind = kind
         self.reason = reason
         super().__init__(f"upstream {upstream!r} {kind}: {reason}")
+
+
+class MCPUpstream(Protocol):
+    """What the aggregator and catalogs need of an upstream (HTTP here, stdio in ``stdio``)."""
+
+    config: UpstreamConfig
+    name: str
+    healthy: bool
+    last_error: str | None
+    capabilities: Mapping[str, Any]
+
+    async def forward(self, message: dict[str, Any], extra_head: bytes = b"") -> bytes: ...
+
+    async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+
+    async def connect(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 def _ssl_context(config: UpstreamConfig) -> ssl.SSLContext | None:
