@@ -24,6 +24,7 @@ import ssl
 import threading
 import time
 import webbrowser
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -52,14 +53,15 @@ class UserStep(Protocol):
     def authorize_sync(self, url: str, redirect_uri: str) -> str: ...
 
 
-class UserStepBase:
+class UserStepBase(ABC):
     """Defaults: the preferred redirect URI as is, and a sync wrapper around ``authorize``."""
 
     def redirect_uri(self, preferred: str) -> str:
         return preferred
 
+    @abstractmethod
     async def authorize(self, url: str, redirect_uri: str) -> str:
-        raise NotImplementedError
+        """Run the user step; return the callback's query string."""
 
     def authorize_sync(self, url: str, redirect_uri: str) -> str:
         result: list[str] = []
