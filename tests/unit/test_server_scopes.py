@@ -138,6 +138,18 @@ def test_with_resolver_copies_the_policy():
         (b"{tools/call", None),
         ('{"method":"tools/call","params":{"name":"a"}}'.encode("utf-16"), None),
         (b"[" * 5000 + b'"tools/call"' + b"]" * 5000, None),
+        (
+            b'{"method":"tools/call","params":{"name":"a","arguments":{"x":'
+            + b"[" * 300
+            + b"]" * 300
+            + b"}}}",
+            ["a"],
+        ),
+        (b'{"method":"tools/call","params":{"name":"\xff"}}', None),
+        (b'\xef\xbb\xbf{"method":"tools/call","params":{"name":"a"}}', None),
+        (b'{"method":"tools/call","params":{"name":"a","arguments":{"t":"\\ud800"}}}', ["a"]),
+        (b'{"method":"tools/call","params":{"name":"a"},}', None),
+        (b'{"method":"tools/call","params":{"name":"a"}} x', None),
     ],
     ids=[
         "call",
@@ -153,6 +165,12 @@ def test_with_resolver_copies_the_policy():
         "broken",
         "utf-16",
         "deep",
+        "nested-300-parsed-by-the-stdlib",
+        "invalid-utf8",
+        "utf8-bom",
+        "lone-surrogate-argument",
+        "trailing-comma",
+        "trailing-garbage",
     ],
 )
 def test_s15_called_tools_reads_the_body_safely(body, expected):

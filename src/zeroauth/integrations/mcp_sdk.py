@@ -20,7 +20,12 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp
 
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
+from zeroauth.server.middleware import (
+    TOKEN_SCOPE_KEY,
+    TOOLS_CHECKED_KEY,
+    BearerAuth,
+    current_token_var,
+)
 from zeroauth.server.scopes import ScopePolicy, ToolResolver, declared_scopes
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
@@ -43,14 +48,13 @@ def tool_resolver(server: Any) -> ToolResolver | None:
     return resolve
 
 
-def _token(ctx: ServerRequestContext[Any, Any]) -> AccessToken | None:
-    scope = getattr(ctx.request, "scope", None)
-    token = scope.get(TOKEN_SCOPE_KEY) if isinstance(scope, dict) else None
-    return token if isinstance(token, AccessToken) else None
-
-
 class ZeroAuthServerMiddleware:
-    """SDK context-tier middleware: token context, ``tools/list`` filter, tool re-check."""
+    """SDK context-tier middleware: token context, ``tools/list`` filter, tool re-check.
+
+    The re-check is skipped for a tool that :class:`BearerAuth`, under this same policy, already
+    checked for the HTTP request carrying the message (``TOOLS_CHECKED_KEY``); the hook alone
+    (no HTTP check, or another policy) always checks.
+    """
 
     def __init__(self, policy: ScopePolicy) -> None:
         self.policy = policy
@@ -58,18 +62,28 @@ class ZeroAuthServerMiddleware:
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        token = _token(ctx)
+        scope = getattr(ctx.request, "scope", None)
+        token: AccessToken | None = None
+        checked: Any = None
+        if isinstance(scope, dict):
+            found = scope.get(TOKEN_SCOPE_KEY)
+            if isinstance(found, AccessToken):
+                token = found
+            checked = scope.get(TOOLS_CHECKED_KEY)
         reset = current_token_var.set(token)
         try:
-            if ctx.method == "tools/call" and self.policy.checks_tools:
+            method = ctx.method
+            if method == "tools/call" and self.policy.checks_tools:
                 name = ctx.params.get("name") if ctx.params else None
-                if isinstance(name, str):
+                if isinstance(name, str) and not (
+                    type(checked) is tuple and checked[0] is self.policy and name in checked[1]
+                ):
                     needed = await self.policy.tool_scopes(name)
                     granted = token.scopes if token else frozenset()
                     if needed and not self.policy.satisfies(granted, needed):
                         raise MCPError(_FORBIDDEN, f"insufficient_scope: needs {' '.join(needed)}")
             result = await call_next(ctx)
-            if ctx.method == "tools/list" and self.policy.filter_tools_list:
+            if method == "tools/list" and self.policy.filter_tools_list:
                 result = await self._filter(result, token)
             return result
         finally:

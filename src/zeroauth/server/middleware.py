@@ -33,10 +33,20 @@ from zeroauth.server.metadata import ProtectedResourceMetadataApp, build_resourc
 from zeroauth.server.scopes import ScopePolicy, called_tools
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
-__all__ = ["TOKEN_SCOPE_KEY", "BearerAuth", "current_token", "current_token_var"]
+__all__ = [
+    "TOKEN_SCOPE_KEY",
+    "TOOLS_CHECKED_KEY",
+    "BearerAuth",
+    "current_token",
+    "current_token_var",
+]
 
 TOKEN_SCOPE_KEY = "zeroauth.token"
 """The ASGI scope key holding the verified :class:`AccessToken`."""
+
+TOOLS_CHECKED_KEY = "zeroauth.tools_checked"
+"""The ASGI scope key holding ``(policy, tool names)``: the tools this request's body calls,
+whose scopes (under that :class:`ScopePolicy`) the token was found to satisfy."""
 
 current_token_var: ContextVar[AccessToken | None] = ContextVar(
     "zeroauth_current_token", default=None
@@ -58,17 +68,21 @@ _NO_STORE = (b"cache-control", b"no-store")
 _PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
+class _Replay:
+    """The ``receive`` of the app: the body read for the scope check, then the real one."""
 
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+    __slots__ = ("_message", "_receive")
 
-    return replay
+    def __init__(self, body: bytes, receive: Receive) -> None:
+        self._message: Message | None = {"type": "http.request", "body": body, "more_body": False}
+        self._receive = receive
+
+    async def __call__(self) -> Message:
+        message = self._message
+        if message is None:
+            return await self._receive()
+        self._message = None
+        return message
 
 
 class BearerAuth:
@@ -178,6 +192,7 @@ class BearerAuth:
             if self._policy.has_routes
             else (self._required)
         )
+        tools: list[str] | None = None
         if kind == "http" and self._policy.checks_tools and scope["method"] == "POST":
             path = scope["path"].rstrip("/")
             if path == self._mcp_path or path.startswith(self._mcp_path + "/"):
@@ -187,11 +202,13 @@ class BearerAuth:
                 if isinstance(checked[0], int):
                     await self._deny(scope, send, checked)
                     return
-                needed, receive = checked
+                needed, receive, tools = checked
         if needed and not self._policy.satisfies(outcome.scopes, needed):
             error = InsufficientScope(f"this operation needs the scope(s): {' '.join(needed)}")
             await self._deny(scope, send, self._refusal(error, needed))
             return
+        if tools:
+            scope[TOOLS_CHECKED_KEY] = (self._policy, tools)
         scope[TOKEN_SCOPE_KEY] = outcome
         reset = current_token_var.set(outcome)
         try:
@@ -251,32 +268,43 @@ class BearerAuth:
 
     async def _tool_scopes(
         self, receive: Receive, needed: tuple[str, ...]
-    ) -> tuple[tuple[str, ...], Receive] | Response | None:
+    ) -> tuple[tuple[str, ...], Receive, list[str]] | Response | None:
         """Read the body, add the scopes of every tool it calls; the body is replayed."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body: bytes = message.get("body", b"")
+        size = len(body)
+        if message.get("more_body", False):
+            chunks = [body]
+            while size <= self._max_body:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            else:
                 return self._render(413, None, b'{"error":"request body too large"}')
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            body = b"".join(chunks)
+        if size > self._max_body:
+            return self._render(413, None, b'{"error":"request body too large"}')
+        tools: list[str] = []
         if body:
-            tools = called_tools(body)
-            if tools is None:
+            found = called_tools(body)
+            if found is None:
                 return self._render(400, None, _PARSE_ERROR)
-            if tools:
-                merged = list(needed)
-                for tool in tools:
-                    merged.extend(await self._policy.tool_scopes(tool))
+            merged: list[str] | None = None
+            for tool in found:
+                scopes = await self._policy.tool_scopes(tool)
+                if scopes:
+                    merged = [*(merged or needed), *scopes]
+            if merged is not None:
                 needed = tuple(dict.fromkeys(merged))
-        return needed, _replay(body, receive)
+            tools = found
+        return needed, _Replay(body, receive), tools
 
     async def _deny(self, scope: Scope, send: Send, response: Response) -> None:
         status, headers, body = response

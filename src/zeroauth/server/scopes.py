@@ -237,7 +237,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
-_READ_KEYS = (b'"method"', b'"params"', b'"name"')
+
+_fast_json: Callable[[bytes], Any] | None
+try:  # pydantic's parser (jiter, Rust): ~4x faster than the stdlib's; here whenever mcp is
+    from pydantic_core import from_json as _fast_json
+except ImportError:  # pragma: no cover - zeroauth itself does not depend on pydantic
+    _fast_json = None
 
 
 def called_tools(body: bytes) -> list[str] | None:
@@ -247,16 +252,34 @@ def called_tools(body: bytes) -> list[str] | None:
     Without a backslash (JSON escapes) and a NUL (UTF-16/32), "tools/call" can only be spelled
     literally, so bodies without it skip parsing. Duplicate members are refused (parsers
     disagree on which one wins); the plain parser is used when none of the members read can
-    occur twice.
+    occur twice. That parser is pydantic's when installed (the one the SDK reads the body
+    with): it accepts no document the stdlib refuses, and reads every one it accepts the same
+    way; what it refuses (e.g. nesting deeper than 200) goes to the stdlib, so the outcome is
+    the stdlib's either way.
     """
-    plain = b"\\" not in body and b"\x00" not in body
-    if plain and b"tools/call" not in body:
+    # bytes.find, not ``in``: in CPython 3.11 ``in`` first tries the operand as an int and
+    # formats a TypeError, several times the cost of the search itself
+    if body.find(b"\\") >= 0 or body.find(b"\x00") >= 0:
+        return _strict(body)
+    if body.find(b"tools/call") < 0:
         return []
+    if body.count(b'"method"') > 1 or body.count(b'"params"') > 1 or body.count(b'"name"') > 1:
+        return _strict(body)
+    if _fast_json is not None:
+        try:
+            return _tool_names(_fast_json(body))
+        except ValueError:
+            pass  # invalid UTF-8 or JSON, or only jiter's limits: the stdlib decides
     try:
-        text = body.decode("utf-8")
-        if plain and all(body.count(key) < 2 for key in _READ_KEYS):
-            return _tool_names(json.loads(text))
-        return _tool_names(_DECODER.decode(text))
+        return _tool_names(json.loads(body.decode("utf-8")))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _strict(body: bytes) -> list[str] | None:
+    """The stdlib parser with duplicate members refused, for bodies with escapes or repeats."""
+    try:
+        return _tool_names(_DECODER.decode(body.decode("utf-8")))
     except (ValueError, RecursionError):
         return None
 
