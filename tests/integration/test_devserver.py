@@ -435,3 +435,13 @@ def test_restart_keeps_clients_keys_and_refresh_tokens(make_as: Any, tmp_path: P
     assert b.server.key.kid == kid
     resp = _token(b, grant_type="refresh_token", refresh_token=refresh, client_id=client_id)
     assert resp.status_code == 200, resp.text
+
+
+def test_docs_devserver_python_example_runs_as_written() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "devserver.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "docs/devserver.md", "exec"), namespace)
+    with serve_asgi(namespace["app"]) as served:
+        resp = httpx2.get(served.url("/.well-known/oauth-authorization-server"))
+    assert resp.json()["issuer"] == "http://127.0.0.1:9000"
