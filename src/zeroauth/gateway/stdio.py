@@ -35,10 +35,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from zeroauth import __version__
 from zeroauth.gateway.config import StdioConfig, UpstreamConfig
 from zeroauth.gateway.sandbox import child_env, signal_group, spawn
-from zeroauth.gateway.upstream import HANDSHAKE_VERSIONS, UpstreamError
+from zeroauth.gateway.upstream import (
+    HANDSHAKE_VERSIONS,
+    UpstreamError,
+    adopt_initialize_result,
+    initialize_request,
+)
 
 __all__ = ["StdioUpstream"]
 
@@ -191,25 +195,8 @@ class StdioUpstream:
             raise
 
     async def _handshake(self) -> None:
-        init = {
-            "jsonrpc": "2.0",
-            "method": "initialize",
-            "params": {
-                "protocolVersion": HANDSHAKE_VERSIONS[0],
-                "capabilities": {},
-                "clientInfo": {"name": "zeroauth-gateway", "version": __version__},
-            },
-        }
-        reply = await self._request(init, self.config.timeout)
-        result = reply.get("result")
-        if not isinstance(result, dict):
-            raise UpstreamError(self.name, "error", "initialize failed")
-        version = result.get("protocolVersion")
-        if version not in HANDSHAKE_VERSIONS:
-            raise UpstreamError(self.name, "error", f"unsupported protocol {version!r}")
-        self.protocol_version = str(version)
-        self.server_info = result.get("serverInfo") or {}
-        self.capabilities = result.get("capabilities") or {}
+        reply = await self._request(initialize_request(), self.config.timeout)
+        adopt_initialize_result(self, self.name, reply)
         proc = self._proc
         if proc is None:
             raise UpstreamError(self.name, "unavailable", self.last_error or "exited")

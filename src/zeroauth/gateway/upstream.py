@@ -51,6 +51,33 @@ class UpstreamError(Exception):
         super().__init__(f"upstream {upstream!r} {kind}: {reason}")
 
 
+def initialize_request(request_id: str | None = None) -> dict[str, Any]:
+    """The gateway's ``initialize`` (MCP lifecycle, 2025-11-25 handshake era)."""
+    request: dict[str, Any] = {"jsonrpc": "2.0"}
+    if request_id is not None:
+        request["id"] = request_id
+    request["method"] = "initialize"
+    request["params"] = {
+        "protocolVersion": HANDSHAKE_VERSIONS[0],
+        "capabilities": {},
+        "clientInfo": {"name": "zeroauth-gateway", "version": __version__},
+    }
+    return request
+
+
+def adopt_initialize_result(upstream: Any, name: str, reply: Mapping[str, Any]) -> None:
+    """Check an ``initialize`` reply and record its version, server info and capabilities."""
+    result = reply.get("result")
+    if not isinstance(result, dict):
+        raise UpstreamError(name, "error", "initialize failed")
+    version = result.get("protocolVersion")
+    if version not in HANDSHAKE_VERSIONS:
+        raise UpstreamError(name, "error", f"unsupported protocol {version!r}")
+    upstream.protocol_version = str(version)
+    upstream.server_info = result.get("serverInfo") or {}
+    upstream.capabilities = result.get("capabilities") or {}
+
+
 class MCPUpstream(Protocol):
     """What the aggregator and catalogs need of an upstream (HTTP here, stdio in ``stdio``)."""
 
@@ -222,16 +249,7 @@ class Upstream:
             self._ready = False
             self._session = None
             self._head = encode_headers(_BASE_HEADERS)
-            request = {
-                "jsonrpc": "2.0",
-                "id": f"zeroauth-init-{next(self._ids)}",
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": HANDSHAKE_VERSIONS[0],
-                    "capabilities": {},
-                    "clientInfo": {"name": "zeroauth-gateway", "version": __version__},
-                },
-            }
+            request = initialize_request(f"zeroauth-init-{next(self._ids)}")
             auth = await self._authorization()
             response = await self._post(self._head + auth, json.dumps(request).encode())
             if response.status == 401 and auth:
@@ -241,15 +259,7 @@ class Upstream:
             if response.status != 200:
                 raise UpstreamError(self.name, "error", f"initialize: HTTP {response.status}")
             reply = _loads(self._message(response, request["id"]), self.name)
-            result = reply.get("result")
-            if not isinstance(result, dict):
-                raise UpstreamError(self.name, "error", "initialize failed")
-            version = result.get("protocolVersion")
-            if version not in HANDSHAKE_VERSIONS:
-                raise UpstreamError(self.name, "error", f"unsupported protocol {version!r}")
-            self.protocol_version = str(version)
-            self.server_info = result.get("serverInfo") or {}
-            self.capabilities = result.get("capabilities") or {}
+            adopt_initialize_result(self, self.name, reply)
             pairs = [*_BASE_HEADERS, ("Mcp-Protocol-Version", self.protocol_version)]
             session = response.header(b"mcp-session-id")
             if session is not None:
