@@ -16,7 +16,8 @@ __all__ = ["MAX_STEP_UP_ATTEMPTS", "OFFLINE_ACCESS", "initial_scopes", "step_up_
            "with_offline_access"]  # fmt: skip
 
 MAX_STEP_UP_ATTEMPTS = 3
-"""C-40 / SC8: step-ups for one (resource, operation) before a permanent failure."""
+"""C-40 / SC8: authorizations for one (resource, operation) before a permanent failure: the
+first one plus two step-ups (the conformance suite fails clients that try more than 3)."""
 
 OFFLINE_ACCESS = "offline_access"
 

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from zeroauth.core.registration import ClientInfo
+from zeroauth.core.scopes import MAX_STEP_UP_ATTEMPTS
 from zeroauth.core.urls import PRODUCTION, URLPolicy
 
 __all__ = [
@@ -130,7 +131,7 @@ class FlowConfig:
     speculative_prm: bool = True  # overlap the first 401 with the well-known PRM fetch
     # AS-metadata candidates (C-14, C-15): the first alone, then the rest at once (see discovery)
     metadata_fetch: Literal["first-then-parallel", "parallel", "sequential"] = "first-then-parallel"
-    max_step_ups: int = 2  # C-40: at most 3 authorizations for one request, then an error
+    max_step_ups: int = MAX_STEP_UP_ATTEMPTS - 1  # C-40: 3 authorizations per request, then fail
     protocol_version: str = LATEST_PROTOCOL_VERSION  # MCP-Protocol-Version on discovery (C-20)
     refresh_skew: float = 30.0  # refresh this many seconds before `expires_at`
     clock: Callable[[], float] = time.time
