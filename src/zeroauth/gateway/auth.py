@@ -14,30 +14,53 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import anyio
 import httpx2
 
 from zeroauth.core.errors import InvalidToken, ServerMetadataError
 from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
 from zeroauth.gateway.config import GatewayConfig, IssuerConfig
 from zeroauth.server.introspection import IntrospectionVerifier
+from zeroauth.server.jwks import check_endpoint_url, read_limited
 from zeroauth.server.jwt import JWTVerifier, b64url_decode
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
 __all__ = ["MultiIssuerVerifier", "build_verifier", "discover_metadata"]
 
+MAX_METADATA_BYTES = 1 << 20  # RFC 8414 documents are a few KiB; SECURITY A8/W3
+DISCOVERY_DEADLINE = 10.0  # seconds for one metadata fetch, whole body included
+_ACCEPT_JSON = {"Accept": "application/json"}
+
 
 async def discover_metadata(issuer: str, http: httpx2.AsyncClient) -> ServerMetadata:
-    """The issuer's metadata from the first well-known URL that answers 200."""
+    """The issuer's metadata from the first well-known URL that answers 200.
+
+    Every URL is under the operator-endpoint policy (https, http only on a true loopback host;
+    SECURITY W2, W3): the issuer, each candidate and the ``jwks_uri`` / ``introspection_endpoint``
+    the document names (the verifiers check those). Bodies are capped at 1 MiB; no redirects.
+    """
+    check_endpoint_url(issuer, field="issuer", requirement="SEC-05")
     tried = []
     for url in metadata_candidates(issuer):
+        check_endpoint_url(url, field="issuer metadata URL", requirement="SEC-05")
         try:
-            response = await http.get(url, headers={"Accept": "application/json"})
-        except httpx2.HTTPError as exc:
-            tried.append(f"{url}: {type(exc).__name__}")
+            with anyio.fail_after(DISCOVERY_DEADLINE):  # total, drip-fed bodies included
+                async with http.stream("GET", url, headers=_ACCEPT_JSON) as response:
+                    status = response.status_code
+                    body = b""
+                    if status == 200:
+                        body = await read_limited(response, MAX_METADATA_BYTES)
+        except (httpx2.HTTPError, ValueError, TimeoutError) as exc:
+            tried.append(f"{url}: {type(exc).__name__}: {exc}"[:200])
             continue
-        if response.status_code == 200:
-            return ServerMetadata.from_json(response.json(), issuer=issuer, where=url)
-        tried.append(f"{url}: HTTP {response.status_code}")
+        if status == 200:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                tried.append(f"{url}: not JSON")
+                continue
+            return ServerMetadata.from_json(document, issuer=issuer, where=url)
+        tried.append(f"{url}: HTTP {status}")
     raise ServerMetadataError(
         "no authorization server metadata found",
         requirement="C-14",

@@ -19,9 +19,11 @@ import httpx2
 from zeroauth.core.errors import ServerMetadataError, ZeroAuthError
 from zeroauth.core.grants import client_credentials_request
 from zeroauth.core.registration import ClientInfo
-from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
+from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet, parse_token_response
+from zeroauth.gateway.auth import discover_metadata
 from zeroauth.gateway.config import CredentialsConfig
+from zeroauth.server.jwks import check_endpoint_url
 
 __all__ = ["Credentials", "make_credentials"]
 
@@ -91,24 +93,22 @@ class ClientCredentialsGrant(Credentials):
         config = self._config
         if config.token_endpoint:
             issuer = config.issuer or config.token_endpoint
-            self._metadata = ServerMetadata(
+            metadata = ServerMetadata(
                 issuer=issuer, authorization_endpoint=None, token_endpoint=config.token_endpoint
             )
-            return self._metadata
-        assert config.issuer is not None  # config validation guarantees one of the two
-        for url in metadata_candidates(config.issuer):
-            response = await self._http.get(url, headers={"Accept": "application/json"})
-            if response.status_code == 200:
-                self._metadata = ServerMetadata.from_json(
-                    response.json(), issuer=config.issuer, where=url
-                )
-                return self._metadata
-        raise ServerMetadataError(
-            "no authorization server metadata found",
-            requirement="C-14",
-            where=config.issuer,
-            hint="set token_endpoint in [upstream.credentials] explicitly",
-        )
+        else:
+            assert config.issuer is not None  # config validation guarantees one of the two
+            metadata = await discover_metadata(config.issuer, self._http)
+        if not metadata.token_endpoint:
+            raise ServerMetadataError(
+                "the issuer publishes no token_endpoint",
+                where=metadata.issuer,
+                hint="set token_endpoint in [upstream.credentials] explicitly",
+            )
+        # The client secret goes there: https, or http only on a true loopback host (W2).
+        check_endpoint_url(metadata.token_endpoint, field="token_endpoint")
+        self._metadata = metadata
+        return metadata
 
     async def _fetch(self) -> TokenSet:
         config = self._config

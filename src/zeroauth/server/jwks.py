@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from zeroauth.core.errors import InvalidToken, URLPolicyError
+from zeroauth.core.urls import is_loopback_host
 
 __all__ = ["KEY_TYPES", "JWKSCache", "VerificationKey", "parse_jwks"]
 
@@ -68,11 +69,15 @@ def check_endpoint_url(url: str, *, field: str, requirement: str = "SEC-05") -> 
     """Default for operator-configured endpoints: https, or http on a loopback host (dev).
 
     Private addresses are allowed: an IdP inside the cluster is normal for a resource server.
+    Only true loopback literals and ``localhost`` relax https (SECURITY W2): a public name such
+    as ``127.evil.example`` or ``127.0.0.1.attacker.example`` is not loopback, nor is ``127.1``.
     """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
-    if (parts.scheme == "https" and host) or (parts.scheme == "http" and loopback):
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unbalanced "[" in the authority
+        parts, host = urlsplit(""), ""
+    if (parts.scheme == "https" and host) or (parts.scheme == "http" and is_loopback_host(host)):
         return url
     raise URLPolicyError(
         f"{field} must be an https URL (http only on a loopback host)",
