@@ -10,6 +10,15 @@ client for OAuth traffic (token endpoint, metadata), which is rare.
 Bounded everywhere: header block size, body size, total time per request. A request that went
 out on a reused keep-alive connection which turns out to be closed (no byte of a response
 received) is retried once on a fresh connection; nothing else is retried here.
+
+A pooled connection serves every caller in turn, so it goes back to the pool only when the
+response was read to its exact end (SECURITY B14, RFC 9112 §9.3): interim 1xx responses are
+read and discarded (RFC 9110 §15.2), the body was framed unambiguously (strict rules in
+``_framing``, RFC 9112 §6-7), the upstream did not ask to close, and no byte is left over. A
+connection holding bytes no request asked for (pipelined garbage, an unsolicited response) is
+closed, after the response and again when taken from the pool. A response framed by neither
+Content-Length nor chunked is read until the upstream closes (RFC 9112 §6.3 rule 8). Any
+framing error raises :class:`HTTPError` and closes that connection.
 """
 
 from __future__ import annotations
@@ -20,14 +29,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from zeroauth.gateway._framing import (
+    MAX_FIELDS,
+    MAX_HEADER_BYTES,
+    MAX_INTERIM,
+    Framing,
+    Head,
+    HTTPError,
+    chunk_size,
+    framing,
+    keep_alive,
+    parse_field,
+    parse_head,
+)
+
 __all__ = ["HTTPError", "Pool", "Response"]
 
-MAX_HEADER_BYTES = 64 * 1024
 _CRLF = b"\r\n"
-
-
-class HTTPError(Exception):
-    """The upstream could not be reached or answered with something that is not HTTP/1.1."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +67,8 @@ class _Conn:
         self.reused = False
 
     def usable(self) -> bool:
-        return not self.reader.at_eof() and not self.writer.is_closing()
+        reader = self.reader
+        return not reader.at_eof() and not self.writer.is_closing() and not _leftover(reader)
 
     def close(self) -> None:
         self.writer.close()
@@ -121,8 +140,13 @@ class Pool:
                         continue  # the server closed an idle connection: one retry, fresh
                     raise HTTPError("connection closed before the response") from None
                 return response
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-                raise HTTPError(f"{type(exc).__name__}: {exc}") from None
+            except (
+                OSError,
+                ValueError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+            ) as exc:
+                raise HTTPError(f"{type(exc).__name__}: {exc}") from None  # never a bare 500
             finally:
                 if keep and not self._closed:
                     conn.reused = True
@@ -146,62 +170,47 @@ class Pool:
         return _Conn(reader, writer)
 
     async def _read(self, conn: _Conn) -> tuple[Response, bool]:
+        """The final response, and whether the connection may serve another caller."""
         reader = conn.reader
+        head = await _final_head(reader)
+        frame = framing(head, self.max_body)
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise _StaleConnectionError from None
-            raise
-        lines = head[:-4].split(_CRLF)
-        version, _, rest = lines[0].partition(b" ")
-        if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(rest) < 3 or not rest[:3].isdigit():
-            raise HTTPError("not an HTTP/1.1 response")
-        status = int(rest[:3])
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise HTTPError("malformed header line")
-            headers[name.strip().lower()] = value.strip()
-        keep = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
-        if status in (204, 304) or 100 <= status < 200:
-            return Response(status, headers, b""), keep
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            return Response(status, headers, await self._chunked(reader)), keep
-        length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit() or int(length) > self.max_body:
-                raise HTTPError("bad or too large Content-Length")
-            return Response(status, headers, await reader.readexactly(int(length))), keep
-        body = await reader.read(self.max_body + 1)  # framed by close
-        chunks = [body]
-        while body:
-            body = await reader.read(self.max_body + 1)
-            chunks.append(body)
-            if sum(map(len, chunks)) > self.max_body:
+            body = await self._body(reader, frame)
+        except asyncio.IncompleteReadError:
+            raise HTTPError("response truncated: the upstream closed the connection") from None
+        # RFC 9112 §9.3: reuse only after a complete response that leaves nothing unread
+        reusable = frame.kind != "close" and keep_alive(head) and not _leftover(reader)
+        return Response(head.status, head.headers(), body), reusable
+
+    async def _body(self, reader: asyncio.StreamReader, frame: Framing) -> bytes:
+        if frame.kind == "none":
+            return b""
+        if frame.kind == "length":
+            return await reader.readexactly(frame.length)
+        if frame.kind == "chunked":
+            return await self._chunked(reader)
+        chunks: list[bytes] = []  # framed by close (RFC 9112 §6.3 rule 8)
+        total = 0
+        while chunk := await reader.read(65536):
+            total += len(chunk)
+            if total > self.max_body:
                 raise HTTPError("response body too large")
-        return Response(status, headers, b"".join(chunks)), False
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _chunked(self, reader: asyncio.StreamReader) -> bytes:
+        """RFC 9112 §7.1: chunk-size line, data, CRLF; a zero chunk, trailers, empty line."""
         parts: list[bytes] = []
         total = 0
-        while True:
-            line = await reader.readuntil(_CRLF)
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HTTPError("malformed chunk size") from None
-            if size == 0:
-                while (await reader.readuntil(_CRLF)) != _CRLF:  # trailers
-                    pass
-                return b"".join(parts)
+        while size := chunk_size(await _line(reader, "chunk-size line")):
             total += size
             if total > self.max_body:
                 raise HTTPError("response body too large")
             parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
+            if await reader.readexactly(2) != _CRLF:
+                raise HTTPError("chunk data not followed by CRLF (RFC 9112 §7.1)")
+        await _trailers(reader)
+        return b"".join(parts)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -212,6 +221,61 @@ class Pool:
 
 class _StaleConnectionError(Exception):
     pass
+
+
+async def _final_head(reader: asyncio.StreamReader) -> Head:
+    """RFC 9110 §15.2: read and discard interim responses; 101 is refused (no upgrade asked)."""
+    for count in range(MAX_INTERIM + 1):
+        head = parse_head(await _head(reader, first=count == 0))
+        if head.status >= 200:
+            return head
+        if head.status == 101:
+            raise HTTPError("unexpected 101 Switching Protocols: the gateway asks for no upgrade")
+    raise HTTPError(f"more than {MAX_INTERIM} interim (1xx) responses before a final one")
+
+
+async def _head(reader: asyncio.StreamReader, *, first: bool) -> bytes:
+    try:
+        block = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if first and not exc.partial:
+            raise _StaleConnectionError from None
+        raise HTTPError("the upstream closed the connection before a complete response") from None
+    except asyncio.LimitOverrunError:
+        raise HTTPError(f"response header section larger than {MAX_HEADER_BYTES} bytes") from None
+    return block[:-4]
+
+
+async def _line(reader: asyncio.StreamReader, what: str) -> bytes:
+    try:
+        line = await reader.readuntil(_CRLF)
+    except asyncio.LimitOverrunError:
+        raise HTTPError(f"{what} longer than {MAX_HEADER_BYTES} bytes") from None
+    return line[:-2]
+
+
+async def _trailers(reader: asyncio.StreamReader) -> None:
+    """The trailer section after the last chunk, checked, bounded and dropped (RFC 9112 §7.1.2)."""
+    size = 0
+    for _ in range(MAX_FIELDS + 1):
+        line = await _line(reader, "trailer section")
+        if not line:
+            return
+        size += len(line)
+        if size > MAX_HEADER_BYTES:
+            raise HTTPError(f"trailer section larger than {MAX_HEADER_BYTES} bytes")
+        parse_field(line)
+    raise HTTPError(f"more than {MAX_FIELDS} trailer fields in the response")
+
+
+def _leftover(reader: asyncio.StreamReader) -> bool:
+    """Bytes received that no request asked for: such a connection is never reused (B14).
+
+    asyncio has no public accessor for a StreamReader's buffer. Should the private one
+    disappear, this fails closed (no reuse; the pooling test in test_gateway_ops notices).
+    """
+    buffer = getattr(reader, "_buffer", None)
+    return not isinstance(buffer, bytes | bytearray) or len(buffer) > 0
 
 
 def encode_headers(pairs: Sequence[tuple[str, str]]) -> bytes:
