@@ -9,10 +9,15 @@ a missing scope is never a 401 and never a tool error. A FastMCP middleware filt
 ``tools/list`` to the tools the caller may call and makes
 :func:`~zeroauth.server.middleware.current_token` right inside every handler.
 
-FastMCP resolves a tool name through its providers and transforms (~0.2 ms), so the scopes a
-tool declares are cached per name for ``tool_cache_ttl`` seconds (unknown names are never
-cached). Declare scopes before serving; a tool replaced at run time with different scopes takes
-effect after at most ``tool_cache_ttl``.
+The scopes checked are those of exactly the component FastMCP runs (SECURITY B15): the version a
+call selects with ``params._meta.fastmcp.version`` (read by FastMCP's own
+``extract_version_spec``) and a hashed backend name (``<hash>_<name>`` of an app tool) are
+resolved with the lookups ``FastMCP.call_tool`` itself makes (:func:`resolve_tool`). FastMCP
+resolves a tool through its providers and transforms (~0.2 ms), so the HTTP layer caches the
+scopes per name and canonical version for ``tool_cache_ttl`` seconds (unknown names never). Its
+view can still differ from what runs (a tool added at run time, per-session transforms), so
+:class:`ZeroAuthMiddleware` checks again, inside FastMCP, the tool about to run: a shortfall there
+is a JSON-RPC error (-32003) and the tool never runs (fail closed).
 """
 
 from __future__ import annotations
@@ -22,39 +27,80 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastmcp.server.dependencies import get_http_request
+from fastmcp.exceptions import NotFoundError
+from fastmcp.server.dependencies import extract_version_spec, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware.authorization import _requested_version
+from fastmcp.server.providers.addressing import parse_hashed_backend_name
+from fastmcp.utilities.versions import VersionSpec
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolRequestParams
 from starlette.types import ASGIApp
 
 from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
-from zeroauth.server.scopes import ScopePolicy, declared_scopes
+from zeroauth.server.scopes import ScopePolicy, ToolName, declared_scopes
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
-__all__ = ["ToolScopeCache", "ZeroAuthMiddleware", "protect"]
+__all__ = ["ToolScopeCache", "ZeroAuthMiddleware", "protect", "resolve_tool", "wire_version"]
 
 _MAX_CACHED = 4096
+_FORBIDDEN = -32003  # JSON-RPC server-defined error, as in the mcp SDK integration
+
+
+def wire_version(meta: object) -> VersionSpec | None:
+    """The version FastMCP's ``tools/call`` handler selects from a call's ``params._meta``.
+
+    FastMCP's own steps: ``_meta`` lifted only when it is an object, then its public
+    ``extract_version_spec`` (a ``fastmcp.version`` string), an empty string meaning none. Any
+    other shape (a number, an object, a list) selects the highest version, as in FastMCP.
+    """
+    version = extract_version_spec(dict(meta) if isinstance(meta, Mapping) else None)
+    return VersionSpec(eq=version) if version else None
+
+
+async def resolve_tool(server: Any, name: str, version: VersionSpec | None) -> Any | None:
+    """The tool ``FastMCP.call_tool`` runs for ``name``: the same two lookups, in its order.
+
+    The display-name lookup with the version first, then, for a ``<hash>_<name>`` address, the
+    app tool with that identity hash (which, as in FastMCP, ignores the version).
+    """
+    tool = await server.get_tool(name, version=version)
+    if tool is None:
+        hashed = parse_hashed_backend_name(name)
+        if hashed is not None:
+            tool = await server.get_tool_by_hash(*hashed)
+    return tool
 
 
 class ToolScopeCache:
-    """Async tool resolver for a FastMCP server: ``name -> declared scopes``, cached with a TTL."""
+    """Async tool resolver for a FastMCP server: ``name -> declared scopes``, cached with a TTL.
+
+    A :class:`~zeroauth.server.scopes.ToolName` (what the HTTP layer reads from a body) carries
+    its call's ``_meta``: the version it selects is resolved too (SECURITY B15). Entries are
+    keyed by name and version; a version is cached only in the tool's own spelling (FastMCP
+    also matches ``v1``, ``1.0``...), so the cache holds at most one entry per real version.
+    """
 
     def __init__(self, server: Any, *, ttl: float = 60.0) -> None:
         self._server = server
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, tuple[str, ...] | None]] = {}
+        self._cache: dict[tuple[str, str | None], tuple[float, tuple[str, ...] | None]] = {}
 
     async def __call__(self, name: str) -> tuple[str, ...] | None:
+        version = wire_version(name.meta) if isinstance(name, ToolName) else None
+        key = (str(name), version.eq if version else None)
         now = time.monotonic()
-        hit = self._cache.get(name)
+        hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        tool = await self._server.get_tool(name)
+        tool = await resolve_tool(self._server, key[0], version)
         if tool is None:
             return None
         scopes = declared_scopes(tool)
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[name] = (now + self._ttl, scopes)
+        if version is None or getattr(tool, "version", None) == key[1]:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = (now + self._ttl, scopes)
         return scopes
 
 
@@ -67,7 +113,8 @@ def _token() -> AccessToken | None:
 
 
 class ZeroAuthMiddleware(Middleware):
-    """FastMCP middleware: token context for handlers and a filtered ``tools/list``.
+    """FastMCP middleware: token context for handlers, a filtered ``tools/list``, and the
+    execution-layer check of every ``tools/call`` (SECURITY B15).
 
     It overrides ``__call__`` (FastMCP's documented form, run once per message) rather than
     the ``on_request``/``on_list_tools`` hooks: the base class builds a chain of three hook
@@ -81,6 +128,8 @@ class ZeroAuthMiddleware(Middleware):
         token = _token()
         reset = current_token_var.set(token)
         try:
+            if isinstance(context.message, CallToolRequestParams) and self.policy.checks_tools:
+                await self._check_call(context, token)
             result = await call_next(context)
             if (
                 context.method == "tools/list"
@@ -92,6 +141,38 @@ class ZeroAuthMiddleware(Middleware):
             return result
         finally:
             current_token_var.reset(reset)
+
+    async def _check_call(
+        self, context: MiddlewareContext[CallToolRequestParams], token: AccessToken | None
+    ) -> None:
+        """Refuse a call whose tool, as FastMCP will run it, needs scopes the token lacks.
+
+        Only ``FastMCP.call_tool``'s own pass carries a ``CallToolRequestParams``; every tool
+        runs through it. The root pass FastMCP makes for a ``tools/call`` that failed before
+        (malformed params) carries the raw params and runs no tool: it passes through.
+
+        ``FastMCP.call_tool`` puts the version it runs in the message's ``_meta`` (read back
+        with FastMCP's own reader, which its ``AuthMiddleware`` uses) and runs the tool found by
+        :func:`resolve_tool` in this same request context. An unknown tool is refused the way
+        FastMCP refuses it. The token may have no scopes at all (no HTTP request, e.g. an
+        in-process call): the check still applies, as with the mcp SDK integration.
+        """
+        name = context.message.name
+        needed = self.policy.explicit_tool_scopes(name)
+        if needed is None:
+            found = context.fastmcp_context
+            if found is None:  # FastMCP always gives one for tools/call; never guess
+                raise MCPError(_FORBIDDEN, f"cannot check the scopes of tool {name!r}")
+            version = _requested_version(context.message.meta)
+            tool = await resolve_tool(found.fastmcp, name, version)
+            if tool is None:
+                raise NotFoundError(f"Unknown tool: {name!r}")
+            needed = declared_scopes(tool) or ()
+        granted = token.scopes if token else frozenset()
+        if not self.policy.satisfies(granted, needed):
+            # RFC 6750 §3.1 insufficient_scope, as a JSON-RPC error: the response is already
+            # under way, so it cannot be an HTTP 403 here (the HTTP layer answers 403 before)
+            raise MCPError(_FORBIDDEN, f"insufficient_scope: needs {' '.join(needed)}")
 
     def _visible(self, tools: Sequence[Any], token: AccessToken | None) -> list[Any]:
         """The tools (FastMCP ``Tool`` objects) the token's scopes allow calling."""
