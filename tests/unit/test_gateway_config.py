@@ -235,3 +235,73 @@ def test_docs_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.resource == "https://mcp.example.com/mcp"
     assert [u.name for u in config.upstreams] == ["github", "jira", "docs"]
     assert config.issuers[0].issuer == "https://keycloak.example.com/realms/ai-agents"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Content-Length",  # message framing (RFC 9112 §6.2): a second one smuggles a request
+        "transfer-encoding",  # framing (RFC 9112 §6.1), matched case-insensitively
+        "Connection",  # hop-by-hop (RFC 9110 §7.6.1) ...
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Proxy-Connection",
+        "Proxy-Authorization",  # ... and any Proxy-* field
+        "Host",  # routing (RFC 9110 §7.2)
+        "Expect",  # 100-continue changes how the body is sent (RFC 9110 §10.1.1)
+        "Authorization",  # credentials: the gateway's own (G-16)
+        "Cookie",
+        "Mcp-Session-Id",  # MCP transport headers the gateway sets itself
+        "Mcp-Protocol-Version",
+        "mcp-anything",
+        "Content-Type",  # set by the gateway on every upstream request
+        "Accept",
+        "User-Agent",
+    ],
+)
+def test_identity_header_refuses_framing_hop_by_hop_auth_and_own_headers(
+    header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway writes this name into the upstream request head: it may not be one whose
+    meaning is HTTP's or the gateway's own (review note on `--check`, SECURITY B10)."""
+    monkeypatch.setenv("ID_SECRET", "k" * 40)
+    error = refused(minimal(identity={"secret_env": "ID_SECRET", "header": header}))
+    assert error.where == "gateway.toml: identity.header"
+    assert header in str(error)
+    assert "X-ZeroAuth-Identity" in str(error)  # what to use instead
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "X-Identity:",
+        "X Identity",
+        "X-Identity\r\nX-Evil: 1",
+        "X-Idéntity",
+        ":authority",
+        "X(1)",
+    ],
+)
+def test_identity_header_must_be_an_rfc9110_token(
+    header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 9110 §5.1: field-name = token (tchar only); CR/LF would inject a header (B10)."""
+    monkeypatch.setenv("ID_SECRET", "k" * 40)
+    error = refused(minimal(identity={"secret_env": "ID_SECRET", "header": header}))
+    assert error.where == "gateway.toml: identity.header"
+    assert "token" in str(error)
+
+
+@pytest.mark.parametrize(
+    "header", ["X-ZeroAuth-Identity", "X-Caller", "Caller-Identity", "x.y_z~1"]
+)
+def test_identity_header_accepts_a_name_of_its_own(
+    header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ID_SECRET", "k" * 40)
+    config = parse_config(minimal(identity={"secret_env": "ID_SECRET", "header": header}))
+    assert config.identity is not None
+    assert config.identity.header == header

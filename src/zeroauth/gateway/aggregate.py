@@ -9,8 +9,9 @@ yields a JSON-RPC error for that upstream only and is left out of listings until
 
 Which scopes a tool needs: the upstream's explicit ``tools`` table first; else the upstream's
 ``read_scopes`` when the tool is annotated ``readOnlyHint: true`` (and annotations are
-trusted); else its ``write_scopes``. Catalogs are cached for ``catalog_ttl`` seconds and
-refreshed by one task per upstream at a time.
+trusted); else its ``write_scopes``. Catalogs are cached for ``catalog_ttl`` seconds, then
+served stale while one background task per upstream refreshes them, so a slow upstream never
+stalls the other callers (``zeroauth.gateway.refresh``, SECURITY B16).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zeroauth.gateway.catalog import Catalog, Route, load_catalog
+from zeroauth.gateway.catalog import Route
 from zeroauth.gateway.identity import IdentitySigner
 from zeroauth.gateway.metrics import Metrics
+from zeroauth.gateway.refresh import COLD_WAIT, RETRY_DOWN, CatalogRefresher
 from zeroauth.gateway.upstream import MCPUpstream, UpstreamError
 from zeroauth.server.scopes import ScopePolicy
 from zeroauth.server.verifier import AccessToken
@@ -35,7 +37,6 @@ log = logging.getLogger("zeroauth.gateway")
 INVALID_PARAMS = -32602
 UPSTREAM_UNAVAILABLE = -32010  # implementation-defined band -32000..-32019 (MCP 2026-07-28)
 UPSTREAM_FAILED = -32011
-_RETRY_DOWN = 1.0  # seconds between catalog attempts for an upstream that is down
 _UNKNOWN_NAME_REFRESH = 5.0  # an unknown name refreshes a catalog at most this often
 
 
@@ -69,15 +70,21 @@ class Aggregator:
         catalog_ttl: float = 60.0,
         metrics: Metrics | None = None,
         identity: IdentitySigner | None = None,
+        cold_wait: float = COLD_WAIT,
     ) -> None:
         self.upstreams = tuple(upstreams)
         self.policy = policy
         self.ttl = catalog_ttl
         self.metrics = metrics or Metrics()
         self.identity = identity
-        self._catalogs: dict[str, Catalog] = {}
-        self._locks = {up.name: asyncio.Lock() for up in self.upstreams}
-        self._attempted: dict[str, float] = {}
+        self._refresher = CatalogRefresher(
+            self.upstreams,
+            ttl=catalog_ttl,
+            metrics=self.metrics,
+            on_change=self._rebuild,
+            cold_wait=cold_wait,
+        )
+        self._catalogs = self._refresher.catalogs  # the same dict, filled by the refreshes
         self._tools: dict[str, Route] = {}
         self._prompts: dict[str, Route] = {}
         self._resources: dict[str, Route] = {}
@@ -87,13 +94,14 @@ class Aggregator:
     # -- tools ---------------------------------------------------------------------------------
 
     async def list_tools(self, token: AccessToken) -> dict[str, Any]:
-        await self._refresh_stale()
-        key = (self._version, token.scopes, *(up.healthy for up in self.upstreams))
+        await self._refresher.for_listing()
+        listed = self._refresher.listed()
+        key = (self._version, token.scopes, *(up.name for up in listed))
         tools = self._visible.get(key)
         if tools is None:
             tools = [
                 route.listing
-                for up in self._listed()
+                for up in listed
                 for route in self._catalogs[up.name].tools
                 if self.policy.satisfies(token.scopes, route.needed)
             ]
@@ -118,7 +126,7 @@ class Aggregator:
     # -- prompts and resources -----------------------------------------------------------------
 
     async def list_prompts(self, token: AccessToken) -> dict[str, Any]:
-        await self._refresh_stale()
+        await self._refresher.for_listing()
         return {"prompts": self._visible_listings(token, "prompts")}
 
     async def get_prompt(self, token: AccessToken, request_id: object, params: Any) -> bytes:
@@ -129,11 +137,11 @@ class Aggregator:
         return await self._forward(token, request_id, "prompts/get", params, route, "name")
 
     async def list_resources(self, token: AccessToken) -> dict[str, Any]:
-        await self._refresh_stale()
+        await self._refresher.for_listing()
         return {"resources": self._visible_listings(token, "resources")}
 
     async def list_templates(self, token: AccessToken) -> dict[str, Any]:
-        await self._refresh_stale()
+        await self._refresher.for_listing()
         return {"resourceTemplates": self._visible_listings(token, "templates")}
 
     async def read_resource(self, token: AccessToken, request_id: object, params: Any) -> bytes:
@@ -150,7 +158,7 @@ class Aggregator:
     def _visible_listings(self, token: AccessToken, kind: str) -> list[dict[str, Any]]:
         return [
             route.listing
-            for up in self._listed()
+            for up in self._refresher.listed()
             for route in getattr(self._catalogs[up.name], kind)
             if self.policy.satisfies(token.scopes, route.needed)
         ]
@@ -207,15 +215,7 @@ class Aggregator:
         candidates = [
             up for up in self.upstreams if what == "resource" or name.startswith(up.config.prefix)
         ]
-        now = time.monotonic()
-        jobs = []
-        for up in candidates:
-            if now - self._attempted.get(up.name, 0.0) > self._every(up):
-                jobs.append(self._refresh(up))
-            elif self._locks[up.name].locked():
-                jobs.append(self._settled(up))  # a refresh is in flight: wait for it
-        if jobs:
-            await asyncio.gather(*jobs)
+        await self._refresher.for_name(candidates, self._every)  # joins a refresh in flight
         table: dict[str, Route] = getattr(self, table_name)  # rebuilt by the refresh
         route = table.get(name) or (self._template_route(name) if what == "resource" else None)
         if route is None:
@@ -229,59 +229,21 @@ class Aggregator:
             raise RPCError(INVALID_PARAMS, f"Unknown {what}: {name}")
         return route
 
-    async def _settled(self, up: MCPUpstream) -> None:
-        async with self._locks[up.name]:
-            return
-
     def _every(self, up: MCPUpstream) -> float:
         """How often an unknown name may trigger a catalog refresh of ``up``."""
         if up.healthy and up.name in self._catalogs:
             return _UNKNOWN_NAME_REFRESH
-        return _RETRY_DOWN
+        return RETRY_DOWN
 
     def has_catalog(self, name: str) -> bool:
         return name in self._catalogs
 
-    def _listed(self) -> list[MCPUpstream]:
-        return [up for up in self.upstreams if up.healthy and up.name in self._catalogs]
-
-    async def _refresh_stale(self) -> None:
-        now = time.monotonic()
-        due = []
-        for up in self.upstreams:
-            catalog = self._catalogs.get(up.name)
-            if up.healthy and catalog is not None and now - catalog.fetched < self.ttl:
-                continue
-            if not up.healthy and now - self._attempted.get(up.name, 0.0) < _RETRY_DOWN:
-                continue
-            due.append(up)
-        if due:
-            await asyncio.gather(*(self._refresh(up) for up in due))
+    def refreshing(self) -> list[str]:
+        """Upstreams whose catalog refresh is in flight (tests, operations)."""
+        return self._refresher.refreshing()
 
     async def refresh_all(self) -> None:
-        await asyncio.gather(*(self._refresh(up) for up in self.upstreams))
-
-    async def _refresh(self, up: MCPUpstream) -> None:
-        started = time.monotonic()
-        async with self._locks[up.name]:
-            if self._attempted.get(up.name, 0.0) >= started:
-                return  # refreshed by another task while we waited
-            self._attempted[up.name] = time.monotonic()
-            try:
-                catalog = await load_catalog(up)
-            except UpstreamError as exc:
-                up.healthy = up.healthy and exc.kind != "unavailable"
-                self.metrics.upstream_error(up.name, exc.kind)
-                self.metrics.upstream_up[up.name] = False
-                log.warning("upstream %s: catalog unavailable: %s", up.name, exc.reason)
-                return
-            except Exception:  # a malformed catalog must not take the other upstreams down
-                self.metrics.upstream_error(up.name, "catalog")
-                log.exception("upstream %s: unusable catalog", up.name)
-                return
-            self._catalogs[up.name] = catalog
-            self.metrics.upstream_up[up.name] = True
-            self._rebuild()
+        await self._refresher.all()
 
     def _rebuild(self) -> None:
         tools: dict[str, Route] = {}
@@ -308,4 +270,5 @@ class Aggregator:
         self._visible.clear()
 
     async def aclose(self) -> None:
+        await self._refresher.aclose()  # background refreshes are cancelled, then awaited
         await asyncio.gather(*(up.aclose() for up in self.upstreams), return_exceptions=True)

@@ -29,6 +29,29 @@ from zeroauth.gateway.config_stdio import stdio_section
 
 __all__ = ["credentials_section", "identity_section", "issuer_section", "upstream_section"]
 
+# Field names the identity header may not take: framing (RFC 9112 §6.1, §6.2), hop-by-hop and
+# connection-level (RFC 9110 §7.6.1, §7.2 Host, §10.1.1 Expect), credentials (RFC 9110 §11.6.2,
+# RFC 6265 §5.4), and what the gateway itself sends upstream (its MCP transport headers).
+_RESERVED_HEADERS = frozenset(
+    {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+        "expect",
+        "authorization",
+        "cookie",
+        "content-type",
+        "accept",
+        "user-agent",
+    }
+)
+_RESERVED_PREFIXES = ("proxy-", "mcp-")
+
 
 def issuer_section(data: Any, index: int, source: str) -> IssuerConfig:
     r = Reader(table(data, f"issuer[{index}]", source), f"issuer[{index}]", source)
@@ -201,15 +224,7 @@ def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:
 
 def identity_section(data: Any, source: str) -> IdentityConfig:
     r = Reader(table(data, "identity", source), "identity", source)
-    header = r.get("header", str, "X-ZeroAuth-Identity", "an HTTP header name")
-    if not HEADER.fullmatch(header) or header.lower() in ("authorization", "host", "cookie"):
-        r.fail(
-            "header",
-            "unusable header name",
-            expected="a token, not Authorization/Host",
-            found=header,
-            hint='e.g. "X-ZeroAuth-Identity"',
-        )
+    header = _identity_header(r)
     alg = r.get("algorithm", str, "HS256", '"HS256" or "ES256"')
     if alg not in ("HS256", "ES256"):
         r.fail(
@@ -254,3 +269,27 @@ def identity_section(data: Any, source: str) -> IdentityConfig:
         r.fail("ttl", "out of range", expected="5..3600", found=ttl, hint="e.g. 60")
     r.finish()
     return IdentityConfig(header=header, algorithm=alg, secret=secret, private_key_pem=pem, ttl=ttl)
+
+
+def _identity_header(r: Reader) -> str:
+    """The identity header's name: an RFC 9110 §5.1 token that HTTP and the gateway leave free."""
+    header: str = r.get("header", str, "X-ZeroAuth-Identity", "an HTTP header name")
+    if not HEADER.fullmatch(header):
+        r.fail(
+            "header",
+            "not a valid header name",
+            expected="a token (RFC 9110 field name): letters, digits and !#$%&'*+-.^_`|~",
+            found=header,
+            hint='e.g. "X-ZeroAuth-Identity"',
+        )
+    name = header.lower()  # field names are case-insensitive (RFC 9110 §5.1)
+    if name in _RESERVED_HEADERS or name.startswith(_RESERVED_PREFIXES):
+        r.fail(
+            "header",
+            "header name reserved by HTTP or by the gateway",
+            expected="a name of its own, not a framing, connection, credential, Proxy-* or "
+            "Mcp-* header, nor Content-Type, Accept or User-Agent",
+            found=header,
+            hint='e.g. "X-ZeroAuth-Identity"',
+        )
+    return header
