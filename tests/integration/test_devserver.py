@@ -394,7 +394,12 @@ def test_confidential_clients_basic_post_and_client_credentials(make_as: Any) ->
             ("authorization_code", "client_credentials"),
         ),
         PreregisteredClient(
-            "post-client", (REDIRECT,), "other", "client_secret_post", ("client_credentials",)
+            "post-client",
+            (REDIRECT,),
+            "other",
+            "client_secret_post",
+            ("client_credentials",),
+            scopes=("mcp:read",),  # a machine client gets only its configured scopes (D7)
         ),
     ]
     a = make_as(clients=clients)

@@ -2,6 +2,11 @@
 Discovery 1.0), JWKS (RFC 7517), dynamic client registration (RFC 7591, with
 ``application_type``), and the authorization and token endpoints.
 
+Dynamic registration is open, so it never grants ``client_credentials`` (RFC 6749 §4.4: a token
+with no user behind it); machine clients are pre-registered by the operator (SECURITY D7). The
+request body is bounded (413 past 32 KiB, D8) and metadata of the wrong shape is an RFC 7591
+§3.2.2 error, never a crash (D9).
+
 For an issuer with a path (``https://host/realms/dev``) the endpoints live under that path and
 the metadata is served at every well-known form a client may try (RFC 8414 §3.1 inserted, OpenID
 inserted and appended), so the server answers the MCP discovery order wherever it starts.
@@ -9,7 +14,6 @@ inserted and appended), so the server answers the MCP discovery order wherever i
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import uuid
@@ -24,8 +28,10 @@ from starlette.routing import Route
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
 from zeroauth.devserver.authorize import authorize_endpoint, decision_endpoint
+from zeroauth.devserver.body import BodyError, read_json_object
 from zeroauth.devserver.clients import ClientResolver
 from zeroauth.devserver.config import DevServerConfig
+from zeroauth.devserver.consent import SpentForms
 from zeroauth.devserver.keys import SigningKey
 from zeroauth.devserver.store import DevStore
 from zeroauth.devserver.token import token_endpoint
@@ -33,7 +39,13 @@ from zeroauth.devserver.token import token_endpoint
 __all__ = ["DevAuthorizationServer"]
 
 _GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-_MAX_REGISTRATION = 32 * 1024
+_DCR_GRANT_TYPES = ("authorization_code", "refresh_token")  # never client_credentials (D7)
+_MACHINE_CLIENTS_HINT = (
+    "client_credentials is not available to dynamically registered clients: a machine client "
+    "has no user to consent, so it must be pre-registered by the operator of this server "
+    '(DevServerConfig.clients with grant_types ["client_credentials"] and its scopes, or '
+    "zeroauth dev-as --clients FILE)"
+)
 
 
 class DevAuthorizationServer:
@@ -47,8 +59,10 @@ class DevAuthorizationServer:
             self.store,
             allow_loopback=config.allow_loopback_cimd,
             allow_private=config.allow_private_cimd,
+            fetch_deadline=config.cimd_fetch_deadline,
         )
         self.csrf_secret = secrets.token_bytes(32)
+        self.spent_forms = SpentForms()
         for client in config.clients:
             self.store.add_client(client.client_id, client.metadata(), client.client_secret)
         self._base = config.issuer.rstrip("/")
@@ -113,46 +127,65 @@ async def _jwks_endpoint(request: Request) -> Response:
     return JSONResponse(_server(request).key.jwks(), headers=headers)
 
 
-def _registration_error(description: str, error: str = "invalid_client_metadata") -> Response:
-    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+class _MetadataError(Exception):
+    """RFC 7591 §3.2.2: ``invalid_client_metadata`` or ``invalid_redirect_uri``."""
+
+    def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
+        super().__init__(description)
+        self.description, self.error = description, error
 
 
-async def _registration_endpoint(request: Request) -> Response:
-    """RFC 7591 §3: open registration of public (``none``) and confidential clients."""
-    body = await request.body()
-    if len(body) > _MAX_REGISTRATION:
-        return _registration_error("registration request too large")
-    try:
-        meta = json.loads(body)
-    except ValueError:
-        return _registration_error("request body is not JSON")
-    if not isinstance(meta, dict):
-        return _registration_error("request body must be a JSON object")
-    redirect_uris = meta.get("redirect_uris", [])
-    if not isinstance(redirect_uris, list) or not all(isinstance(u, str) for u in redirect_uris):
-        return _registration_error("redirect_uris must be strings", "invalid_redirect_uri")
-    grant_types = meta.setdefault("grant_types", ["authorization_code", "refresh_token"])
-    if not isinstance(grant_types, list) or not set(grant_types) <= set(_GRANT_TYPES):
-        return _registration_error(f"grant_types must be a subset of {list(_GRANT_TYPES)}")
+def _strings(meta: dict[str, Any], name: str, default: list[str]) -> list[str]:
+    value = meta.setdefault(name, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        error = "invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata"
+        raise _MetadataError(f"{name} must be a list of strings", error)
+    return value
+
+
+def _choice(meta: dict[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = meta.setdefault(name, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise _MetadataError(f"{name} must be one of {list(allowed)}")
+    return value
+
+
+def _check_metadata(meta: dict[str, Any], auth_methods: tuple[str, ...]) -> None:
+    """RFC 7591 §2 field by field; defaults filled in as §3.2.1 returns them."""
+    redirect_uris = _strings(meta, "redirect_uris", [])
+    grant_types = _strings(meta, "grant_types", ["authorization_code", "refresh_token"])
+    if "client_credentials" in grant_types:
+        raise _MetadataError(_MACHINE_CLIENTS_HINT)  # SECURITY D7
+    if not set(grant_types) <= set(_DCR_GRANT_TYPES):
+        raise _MetadataError(f"grant_types must be a subset of {list(_DCR_GRANT_TYPES)}")
     if "authorization_code" in grant_types and not redirect_uris:
-        return _registration_error("redirect_uris required", "invalid_redirect_uri")
+        raise _MetadataError("redirect_uris required", "invalid_redirect_uri")
     for uri in redirect_uris:
         try:
             check_redirect_uri(uri)
         except URLPolicyError as exc:
-            return _registration_error(str(exc), "invalid_redirect_uri")
-    methods = _server(request).config.token_endpoint_auth_methods
-    method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
-    if method not in methods:
-        return _registration_error(f"token_endpoint_auth_method must be in {list(methods)}")
-    app_type = meta.setdefault("application_type", "web")
-    if app_type not in ("native", "web"):
-        return _registration_error("application_type must be 'native' or 'web'")
-    meta.setdefault("response_types", ["code"])
+            raise _MetadataError(str(exc), "invalid_redirect_uri") from exc
+    _choice(meta, "token_endpoint_auth_method", "client_secret_basic", auth_methods)
+    _choice(meta, "application_type", "web", ("native", "web"))
+    _strings(meta, "response_types", ["code"])
+
+
+async def _registration_endpoint(request: Request) -> Response:
+    """RFC 7591 §3: open registration of public (``none``) and confidential clients."""
+    server = _server(request)
+    try:
+        meta = await read_json_object(request, error="invalid_client_metadata")
+        _check_metadata(meta, server.config.token_endpoint_auth_methods)
+    except BodyError as err:
+        return err.response()
+    except _MetadataError as err:
+        content = {"error": err.error, "error_description": err.description}
+        return JSONResponse(content, status_code=400)
     client_id = str(uuid.uuid4())
+    method = meta["token_endpoint_auth_method"]
     secret = None if method == "none" else secrets.token_urlsafe(32)
     meta.update(client_id=client_id, client_id_issued_at=int(time.time()))
-    _server(request).store.add_client(client_id, meta, secret)
+    server.store.add_client(client_id, meta, secret)
     answer = dict(meta)
     if secret is not None:
         answer.update(client_secret=secret, client_secret_expires_at=0)

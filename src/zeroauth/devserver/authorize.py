@@ -6,6 +6,10 @@ RFC 8252 §7.3). Until both are known good, errors are shown as a page and never
 ``iss`` (RFC 9207). PKCE S256 only (``plain`` → ``invalid_request``, D2); ``resource`` must be
 a known protected resource (RFC 8707 §2 ``invalid_target``, D4); consent is a real page, or
 automatic when configured (headless development and tests).
+
+A ``redirect_uri`` or URL-shaped ``client_id`` that does not even parse (an unbalanced ``[``, a
+fullwidth number sign U+FF03 in the host, a port out of range) is shown as an error page, never
+redirected to and never a 500 (SECURITY D9). A consent form is spent by its first submission.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.urls import is_loopback_host
+from zeroauth.devserver.body import BodyError
 from zeroauth.devserver.consent import consent_page, error_page, read_decision
 
 if TYPE_CHECKING:
@@ -50,11 +55,23 @@ class _RefusalError(Exception):
         self.description = description
 
 
+def _parse_url(url: str) -> SplitResult | None:
+    """``urlsplit`` with its port checked, or None where either raises (SECURITY D9)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        return None
+    return parts
+
+
 def redirect_uri_matches(registered: str, given: str) -> bool:
     """Exact match; for http loopback redirect URIs any port is allowed (RFC 8252 §7.3)."""
+    r, g = _parse_url(registered), _parse_url(given)
+    if r is None or g is None:
+        return False
     if registered == given:
         return True
-    r, g = urlsplit(registered), urlsplit(given)
     if r.scheme != "http" or g.scheme != "http" or not is_loopback_host(r.hostname or ""):
         return False
     return (r.hostname, r.path, r.query) == (g.hostname, g.path, g.query) and not g.fragment
@@ -73,9 +90,13 @@ async def authorize_endpoint(request: Request) -> Response:
         client = await server.clients.resolve(client_id)
     except ZeroAuthError as exc:
         return error_page(f"unknown or invalid client: {exc.message}", status=400)
+    except ValueError:  # a URL-shaped client_id that does not parse (SECURITY D9)
+        return error_page("client_id is not a valid URL", status=400)
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]
+    if redirect_uri and _parse_url(redirect_uri) is None:
+        return error_page("redirect_uri is not a valid URL (check its host and port)", status=400)
     registered = client.redirect_uris
     if not redirect_uri or not any(redirect_uri_matches(r, redirect_uri) for r in registered):
         return error_page("redirect_uri is not registered for this client", status=400)
@@ -97,13 +118,18 @@ async def authorize_endpoint(request: Request) -> Response:
 async def decision_endpoint(request: Request) -> Response:
     """The consent form's POST: CSRF-checked, then approve or deny."""
     server: DevAuthorizationServer = request.app.state.devserver
-    decision = await read_decision(server, request)
-    if decision is None:
-        return error_page("the consent form expired or was tampered with", status=400)
-    grant, state, approved, subject = decision
-    if not approved:
+    try:
+        decision = await read_decision(server, request)
+    except BodyError as err:  # SECURITY D8: an oversized form
+        page = error_page(err.description, status=err.status)
+        page.headers.update(err.headers)
+        return page
+    if isinstance(decision, str):
+        return error_page(decision, status=400)
+    grant, state = decision.grant, decision.state
+    if not decision.approved:
         return _redirect(server, str(grant["redirect_uri"]), {"error": "access_denied"}, state)
-    return _approve(server, grant, subject or server.config.default_subject, state)
+    return _approve(server, grant, decision.subject or server.config.default_subject, state)
 
 
 def _validate(

@@ -2,24 +2,23 @@
 or a Client ID Metadata Document (MCP client registration, CIMD draft-00; SECURITY D6, AS-08).
 
 A CIMD ``client_id`` is an https URL; the document is fetched under the SSRF policy (no
-redirects, bounded size and time, resolved addresses checked), must carry ``client_id`` equal to
-the URL exactly, and is cached for a short time (HTTP caching is approximated by a fixed TTL).
+redirects; the name resolved once, every address checked and the connection pinned to a checked
+one, SECURITY W1; at most 64 KiB within one total deadline, W3), must carry ``client_id`` equal
+to the URL exactly, and is cached for a short time (HTTP caching is approximated by a fixed TTL).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import anyio
 import httpx2
 
+from zeroauth._wire import BodyTooLargeError, PinnedAsyncTransport, get_bounded, policy_check
 from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
 from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
 from zeroauth.core.urls import URLPolicy
@@ -61,9 +60,17 @@ class Client:
 class ClientResolver:
     """Finds a client by ``client_id``: the store first, then CIMD for URL-shaped ids."""
 
-    def __init__(self, store: DevStore, *, allow_loopback: bool, allow_private: bool) -> None:
+    def __init__(
+        self,
+        store: DevStore,
+        *,
+        allow_loopback: bool,
+        allow_private: bool,
+        fetch_deadline: float = 5.0,
+    ) -> None:
         self._store = store
         self._policy = URLPolicy(allow_loopback=allow_loopback, block_private=not allow_private)
+        self._deadline = fetch_deadline
         self._cache: dict[str, tuple[float, Client]] = {}
 
     async def resolve(self, client_id: str) -> Client:
@@ -86,44 +93,10 @@ class ClientResolver:
         return client
 
     async def _fetch_cimd(self, url: str) -> Client:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
         dev = self._policy.allow_loopback
         check_cimd_client_id(url, allow_http_loopback=dev)
         self._policy.check_url(url, field="client_id", requirement="AS-08")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        await self._check_resolved(host, port, url)
-        headers = {"Accept": "application/json"}
-        try:
-            async with (
-                httpx2.AsyncClient(follow_redirects=False, timeout=5.0) as http,
-                http.stream("GET", url, headers=headers) as resp,
-            ):
-                if resp.status_code != 200:
-                    raise RegistrationError(
-                        "client metadata document not served",
-                        requirement="AS-08",
-                        where=url,
-                        expected="200",
-                        found=resp.status_code,
-                    )
-                body = b""
-                async for chunk in resp.aiter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_DOCUMENT:
-                        raise RegistrationError(
-                            "client metadata document too large",
-                            requirement="AS-08",
-                            where=url,
-                            expected=f"<= {_MAX_DOCUMENT} bytes",
-                        )
-        except httpx2.HTTPError as exc:
-            raise RegistrationError(
-                "client metadata document unreachable",
-                requirement="AS-08",
-                where=url,
-                found=type(exc).__name__,
-            ) from exc
+        body = await self._download(url)
         try:
             doc = json.loads(body)
         except ValueError as exc:
@@ -133,25 +106,59 @@ class ClientResolver:
         metadata = check_cimd_document(doc, url=url, allow_http_loopback=dev)
         return Client(url, {**metadata.to_json(), "client_id": url}, None, "cimd")
 
-    async def _check_resolved(self, host: str, port: int, url: str) -> None:
-        """SSRF: every address the name resolves to must pass the policy (SEC-04)."""
+    async def _download(self, url: str) -> bytes:
+        """The document's bytes: pinned to a checked address (W1), bounded in size and time (W3)."""
+        transport = PinnedAsyncTransport(policy_check(self._policy))
         try:
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
+            async with httpx2.AsyncClient(
+                transport=transport, follow_redirects=False, trust_env=False
+            ) as http:
+                response = await get_bounded(
+                    http,
+                    url,
+                    headers={"Accept": "application/json"},
+                    max_bytes=_MAX_DOCUMENT,
+                    deadline=self._deadline,
+                )
+        except URLPolicyError as exc:  # SEC-04, checked on every resolved address
             raise RegistrationError(
-                "client metadata host does not resolve", requirement="AS-08", where=url
+                "client metadata document on a refused address",
+                requirement="AS-08",
+                where=url,
+                found=exc.found,
+                hint=exc.hint,
             ) from exc
-        for info in infos:
-            try:
-                self._policy.check_address(str(info[4][0]), url=url)
-            except URLPolicyError as exc:
-                raise RegistrationError(
-                    "client metadata document on a refused address",
-                    requirement="AS-08",
-                    where=url,
-                    found=info[4][0],
-                    hint=exc.hint,
-                ) from exc
+        except TimeoutError as exc:
+            raise RegistrationError(
+                "client metadata document not received in time",
+                requirement="AS-08",
+                where=url,
+                expected=f"the whole document within {self._deadline:g} s",
+                hint="serve the document promptly, in one response",
+            ) from exc
+        except BodyTooLargeError as exc:
+            raise RegistrationError(
+                "client metadata document too large",
+                requirement="AS-08",
+                where=url,
+                expected=f"<= {_MAX_DOCUMENT} bytes",
+            ) from exc
+        except httpx2.HTTPError as exc:
+            raise RegistrationError(
+                "client metadata document unreachable",
+                requirement="AS-08",
+                where=url,
+                found=type(exc).__name__,
+            ) from exc
+        if response.status_code != 200:
+            raise RegistrationError(
+                "client metadata document not served",
+                requirement="AS-08",
+                where=url,
+                expected="200",
+                found=response.status_code,
+            )
+        return response.body
 
 
 def registration_error_text(exc: ZeroAuthError) -> str:

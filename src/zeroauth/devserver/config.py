@@ -1,4 +1,9 @@
-"""Configuration of the dev authorization server (users hand it to us: validated here)."""
+"""Configuration of the dev authorization server (users hand it to us: validated here).
+
+Pre-registered clients are the only ones that may use ``client_credentials`` (RFC 6749 §4.4):
+a machine client has no user to consent, so the operator configures it, with the scopes it may
+get (SECURITY D7). Dynamic registration (RFC 7591) never grants it.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,11 @@ class ProtectedResource:
 
 @dataclass(frozen=True, slots=True)
 class PreregisteredClient:
-    """A client configured out of band (MCP client registration: pre-registration)."""
+    """A client configured out of band (MCP client registration: pre-registration).
+
+    ``scopes`` is what the client may get with ``client_credentials`` (no user): the ceiling, and
+    the default when the token request names no scope (RFC 6749 §3.3).
+    """
 
     client_id: str
     redirect_uris: tuple[str, ...] = ()
@@ -28,9 +37,15 @@ class PreregisteredClient:
     token_endpoint_auth_method: str = "none"
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     client_name: str | None = None
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def machine(self) -> bool:
+        """Whether this client may use ``client_credentials``."""
+        return "client_credentials" in self.grant_types
 
     def metadata(self) -> dict[str, Any]:
-        return {
+        meta: dict[str, Any] = {
             "client_id": self.client_id,
             "client_name": self.client_name or self.client_id,
             "redirect_uris": list(self.redirect_uris),
@@ -39,6 +54,9 @@ class PreregisteredClient:
             "response_types": ["code"],
             "application_type": "native",
         }
+        if self.scopes:
+            meta["scope"] = " ".join(self.scopes)  # RFC 7591 §2
+        return meta
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PreregisteredClient:
@@ -54,7 +72,24 @@ class PreregisteredClient:
             token_endpoint_auth_method=str(method),
             grant_types=tuple(data.get("grant_types", ("authorization_code", "refresh_token"))),
             client_name=data.get("client_name"),
+            scopes=_scopes_of(data),
         )
+
+
+def _scopes_of(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """``scope`` as in RFC 7591 §2 (space-separated string) or ``scopes`` (a list of strings)."""
+    scope, scopes = data.get("scope"), data.get("scopes")
+    if scope is not None and scopes is not None:
+        raise ValueError("pre-registered client: give 'scope' or 'scopes', not both")
+    if scope is not None:
+        if not isinstance(scope, str):
+            raise ValueError("pre-registered client: 'scope' must be a space-separated string")
+        return tuple(scope.split())
+    if scopes is None:
+        return ()
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+        raise ValueError("pre-registered client: 'scopes' must be a list of scope strings")
+    return tuple(scopes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +113,7 @@ class DevServerConfig:
     )  # advertised, and the only ones accepted at registration and at the token endpoint
     allow_loopback_cimd: bool = True  # CIMD documents on http://127.0.0.1 (development only)
     allow_private_cimd: bool = False  # never in production: SSRF (AS-08, SECURITY D6)
+    cimd_fetch_deadline: float = 5.0  # seconds for a whole CIMD fetch, body included (W3)
 
     def __post_init__(self) -> None:
         allowed = {"none", "client_secret_basic", "client_secret_post"}
@@ -86,6 +122,23 @@ class DevServerConfig:
             or not set(self.token_endpoint_auth_methods) <= allowed
         ):
             raise ValueError(f"token_endpoint_auth_methods must be a non-empty subset of {allowed}")
+        for client in self.clients:
+            self._check_client(client)
+
+    def _check_client(self, client: PreregisteredClient) -> None:
+        unknown = [s for s in client.scopes if s not in self.scopes_supported]
+        if unknown:
+            raise ValueError(
+                f"pre-registered client {client.client_id!r}: scope {' '.join(unknown)!r} is not "
+                f"a scope of any protected resource (known: {' '.join(self.scopes_supported)})"
+            )
+        if client.machine and (
+            client.client_secret is None or client.token_endpoint_auth_method == "none"
+        ):
+            raise ValueError(
+                f"pre-registered client {client.client_id!r}: client_credentials needs a "
+                "confidential client (a client_secret and client_secret_basic or _post)"
+            )
 
     @property
     def scopes_supported(self) -> tuple[str, ...]:
@@ -97,3 +150,7 @@ class DevServerConfig:
 
     def find_resource(self, resource: str) -> ProtectedResource | None:
         return next((r for r in self.resources if r.resource == resource), None)
+
+    def find_client(self, client_id: str) -> PreregisteredClient | None:
+        """The pre-registered client with this id (never a dynamically registered one)."""
+        return next((c for c in self.clients if c.client_id == client_id), None)

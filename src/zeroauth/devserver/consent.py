@@ -6,6 +6,10 @@ CSRF-protected (a per-page token in an ``HttpOnly``, ``SameSite=Strict`` cookie 
 the form, plus an HMAC-signed copy of the pending grant so the form cannot be altered) and can't
 be framed (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``; MCP security best practices,
 consent UI requirements).
+
+A form is single use: submitting it twice (double click, back button, a captured form) yields
+one decision and one code; the second submission gets an error page. Every comparison of
+submitted values works on bytes, so non-ASCII input is refused, not a crash (SECURITY D9).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import html
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -24,12 +29,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from zeroauth.core.urls import is_loopback_host
+from zeroauth.devserver.body import read_form
 
 if TYPE_CHECKING:
     from zeroauth.devserver.app import DevAuthorizationServer
     from zeroauth.devserver.clients import Client
 
-__all__ = ["SECURITY_HEADERS", "consent_page", "error_page", "read_decision"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "Decision",
+    "SpentForms",
+    "consent_page",
+    "error_page",
+    "read_decision",
+]
 
 CSRF_COOKIE = "zeroauth_csrf"
 _FORM_LIFETIME = 600
@@ -47,6 +60,38 @@ _STYLE = (
     ".warn{background:#fff3cd;padding:.5rem;border-radius:4px}"
     "button{font-size:1rem;padding:.5rem 1.5rem;margin-right:1rem}"
 )
+
+
+_INVALID_FORM = "the consent form expired or was tampered with"
+_SPENT_FORM = (
+    "this consent form was already submitted; start the authorization again from the application"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the user decided on a genuine consent form."""
+
+    grant: dict[str, Any]
+    state: str | None
+    approved: bool
+    subject: str | None
+
+
+class SpentForms:
+    """Consent forms already submitted, remembered until they would have expired anyway."""
+
+    def __init__(self) -> None:
+        self._spent: dict[str, float] = {}
+
+    def spend(self, form_id: str, expires: float) -> bool:
+        """True the first time ``form_id`` is spent, False on every later try."""
+        now = time.time()
+        self._spent = {k: exp for k, exp in self._spent.items() if exp >= now}
+        if form_id in self._spent:
+            return False
+        self._spent[form_id] = expires
+        return True
 
 
 def error_page(message: str, *, status: int) -> HTMLResponse:
@@ -97,24 +142,33 @@ def consent_page(
     return response
 
 
-async def read_decision(
-    server: DevAuthorizationServer, request: Request
-) -> tuple[dict[str, Any], str | None, bool, str | None] | None:
-    """(grant, state, approved, subject) from a genuine consent form, or None."""
-    form = await request.form()
+async def read_decision(server: DevAuthorizationServer, request: Request) -> Decision | str:
+    """The decision on a genuine, unspent consent form, or the message to show instead.
+
+    ``BodyError`` propagates (413 for an oversized form, SECURITY D8).
+    """
+    form = await read_form(request)
     signed, csrf = form.get("request"), form.get("csrf")
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not isinstance(signed, str) or not isinstance(csrf, str) or cookie is None:
-        return None
+    if signed is None or csrf is None or cookie is None:
+        return _INVALID_FORM
     payload = _verify(server.csrf_secret, signed)
-    if payload is None or payload.get("exp", 0) < time.time():
-        return None
-    if not (hmac.compare_digest(csrf, cookie) and hmac.compare_digest(csrf, payload["csrf"])):
-        return None
-    subject = form.get("subject")
-    approved = form.get("decision") == "approve"
-    user = subject if isinstance(subject, str) else None
-    return payload["grant"], payload["state"], approved, user
+    if payload is None or not isinstance(payload.get("exp"), float) or payload["exp"] < time.time():
+        return _INVALID_FORM
+    if not (_same(csrf, cookie) and _same(csrf, str(payload.get("csrf")))):
+        return _INVALID_FORM
+    if not server.spent_forms.spend(csrf, payload["exp"]):
+        return _SPENT_FORM
+    return Decision(
+        payload["grant"], payload["state"], form.get("decision") == "approve", form.get("subject")
+    )
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two strings, whatever characters they hold."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def _sign(secret: bytes, payload: dict[str, Any]) -> str:
@@ -125,8 +179,10 @@ def _sign(secret: bytes, payload: dict[str, Any]) -> str:
 
 def _verify(secret: bytes, signed: str) -> dict[str, Any] | None:
     body, _, mac = signed.rpartition(".")
+    if not body or not body.isascii():
+        return None
     expected = hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
-    if not body or not hmac.compare_digest(mac, expected):
+    if not _same(mac, expected):
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(body.encode()))

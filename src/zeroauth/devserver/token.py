@@ -7,14 +7,17 @@
   the authorization request (RFC 8707 §2.2).
 - ``refresh_token``: rotated on every use; a rotated token presented again revokes the whole
   family (D5).
-- ``client_credentials`` for confidential clients.
+- ``client_credentials`` (RFC 6749 §4.4) only for confidential clients pre-registered for it,
+  and only within their configured scopes (no scope asked: exactly those); any other client gets
+  ``unauthorized_client`` (§5.2), a scope beyond them ``invalid_scope`` (SECURITY D7).
+- The form is read through the bounded reader (413 past 64 KiB, D8); malformed credentials or
+  a ``client_id`` that does not parse are ``invalid_client``, never a 500 (D9).
 Every answer carries ``Cache-Control: no-store`` (OAuth 2.1 §3.2.3).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 import time
 from collections.abc import Mapping
@@ -26,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.pkce import verify_s256
+from zeroauth.devserver.body import BodyError, read_form
 
 if TYPE_CHECKING:
     from zeroauth.devserver.app import DevAuthorizationServer
@@ -44,8 +48,10 @@ class _TokenError(Exception):
 
 async def token_endpoint(request: Request) -> Response:
     server: DevAuthorizationServer = request.app.state.devserver
-    form = await request.form()
-    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        params = await read_form(request)
+    except BodyError as err:
+        return err.response(_NO_STORE)
     try:
         client = await _authenticate(server, request, params)
         grant_type = params.get("grant_type")
@@ -74,7 +80,7 @@ async def _authenticate(
     if header.lower().startswith("basic "):
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII text (D9)
             raise _TokenError("invalid_client", "malformed Basic credentials", 401) from exc
         raw_id, sep, raw_secret = decoded.partition(":")
         if not sep:
@@ -87,7 +93,7 @@ async def _authenticate(
         raise _TokenError("invalid_client", "client authentication failed", 401)
     try:
         client = await server.clients.resolve(client_id)
-    except ZeroAuthError as exc:
+    except (ZeroAuthError, ValueError) as exc:  # ValueError: a client_id URL that won't parse
         raise _TokenError("invalid_client", "unknown client", 401) from exc
     registered = client.auth_method
     if registered not in server.config.token_endpoint_auth_methods:
@@ -155,23 +161,39 @@ def _refresh_grant(
 def _client_credentials_grant(
     server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
 ) -> dict[str, Any]:
-    if client.auth_method == "none":
-        raise _TokenError("unauthorized_client", "client_credentials needs a confidential client")
-    if "client_credentials" not in client.metadata.get("grant_types", ()):
+    configured = server.config.find_client(client.client_id)
+    if configured is None:  # dynamically registered or CIMD: no machine access (SECURITY D7)
+        raise _TokenError(
+            "unauthorized_client",
+            "client_credentials is only for clients pre-registered for it by the operator "
+            "(DevServerConfig.clients, zeroauth dev-as --clients FILE); this client is not",
+        )
+    if not configured.machine or client.auth_method == "none":
         raise _TokenError("unauthorized_client", "client may not use client_credentials")
     resource = params.get("resource")
     if resource is not None and server.config.find_resource(resource) is None:
         raise _TokenError("invalid_target", "resource is not a protected resource of this server")
-    scopes = params.get("scope", "").split()
-    if not set(scopes) <= set(server.config.scopes_supported):
-        raise _TokenError("invalid_scope", "unknown scope")
     data = {
         "client_id": client.client_id,
         "subject": client.client_id,
         "resource": resource,
-        "scopes": scopes,
+        "scopes": _machine_scopes(configured.scopes, params.get("scope")),
     }
     return _issue(server, client, secrets.token_urlsafe(16), data, refresh=False)
+
+
+def _machine_scopes(allowed: tuple[str, ...], asked: str | None) -> list[str]:
+    """RFC 6749 §3.3: the configured scopes when none are asked, else a subset of them."""
+    if not asked or not asked.split():
+        return list(allowed)
+    beyond = [s for s in asked.split() if s not in allowed]
+    if beyond:
+        raise _TokenError(
+            "invalid_scope",
+            f"scope {' '.join(beyond)[:200]!r} is beyond what this client is configured for "
+            f"({' '.join(allowed) or 'no scopes'})",
+        )
+    return asked.split()
 
 
 def _check_resource(params: Mapping[str, str], granted: object) -> None:
