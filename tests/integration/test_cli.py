@@ -18,7 +18,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
 from tests.helpers.asgi_server import serve_asgi
 from zeroauth.cli.app import app
 from zeroauth.client.stores import FileTokenStore, tokens_key

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
 from zeroauth.cli.app import app
 from zeroauth.cli.config_file import ClientEntry, Config, ServerEntry, config_path, load_config
 from zeroauth.core.errors import InvalidInput

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pytest
 from typer.testing import CliRunner
 
-import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
 from tests.helpers.asgi_server import serve_asgi
 from tests.integration.test_doctor_broken import Knobs, broken_app
 from tests.realas.fixtures import RealASFactory, obtain_tokens

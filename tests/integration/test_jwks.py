@@ -309,8 +309,11 @@ async def test_b6_rotation_new_kid_accepted_after_one_refetch(
         ("public, max-age=5", 60),
         ("no-store", 60),
         ("max-age=999999999", 86400),
+        # RFC 9111 §5.2: a quoted-string is an argument, never a directive (was read as 99999)
+        ('x-note="a, max-age=99999", max-age=5', 60),
+        ("max-age=soon", 60),  # RFC 9111 §4.2.1: invalid freshness information is stale
     ],
-    ids=["default", "max-age", "clamped-low", "no-store", "clamped-high"],
+    ids=["default", "max-age", "clamped-low", "no-store", "clamped-high", "quoted", "invalid"],
 )
 async def test_cache_control_max_age_within_bounds(
     cache: JWKSCache,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from zeroauth.client._driver import run_sync
 from zeroauth.core.challenge import bearer_challenge_header
 from zeroauth.core.errors import (
     AuthorizationResponseError,
@@ -113,17 +114,24 @@ class World:
             if r.method == "POST" and r.url.endswith(path)
         ]
 
+    # -- the driver's executor (zeroauth.client._driver.SyncExecutor) and the MCP server --------
+
+    def execute_sync(self, step: Any, held: Any) -> Any:
+        return self.answer(step)
+
+    def fetch_all_sync(self, requests: tuple[HTTPRequest, ...], held: Any) -> tuple[Any, ...]:
+        return tuple(self._http(r) for r in requests)
+
+    def original(self, step: SendOriginal) -> HTTPResponse:
+        self.steps.append(step)
+        self.rounds.append("mcp" + ("+" + ",".join(r.url for r in step.also) if step.also else ""))
+        self.sent_authorization.append(step.authorization)
+        status, challenge = self.mcp_status.pop(0) if self.mcp_status else (200, None)
+        headers = [("www-authenticate", challenge)] if challenge else []
+        return HTTPResponse.build(status, MCP, headers)
+
     def answer(self, step: Any) -> Any:
         self.steps.append(step)
-        if isinstance(step, SendOriginal):
-            self.rounds.append(
-                "mcp" + ("+" + ",".join(r.url for r in step.also) if step.also else "")
-            )
-            self.sent_authorization.append(step.authorization)
-            status, challenge = self.mcp_status.pop(0) if self.mcp_status else (200, None)
-            headers = [("www-authenticate", challenge)] if challenge else []
-            response = HTTPResponse.build(status, MCP, headers)
-            return response, tuple(self._http(r) for r in step.also)
         if isinstance(step, Fetch):
             self.rounds.append(",".join(f"{r.method} {r.url}" for r in step.requests))
             return tuple(self._http(r) for r in step.requests)
@@ -167,13 +175,10 @@ class World:
         return handler(request)
 
     def run(self, config: FlowConfig | None = None, url: str = MCP) -> HTTPResponse:
+        """The flow through the client's one driver, this world as its executor."""
         flow = request_flow(config or FlowConfig(), url)
-        reply: Any = None
-        try:
-            while True:
-                reply = self.answer(flow.send(reply))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        result: HTTPResponse = run_sync(flow, self, self.original)
+        return result
 
     def balanced_locks(self) -> bool:
         held: list[str] = []

@@ -29,6 +29,7 @@ from tests.unit.test_flow import (
     metadata,
     unauthorized,
 )
+from zeroauth.client._driver import run_sync
 from zeroauth.core.errors import ServerMetadataError
 from zeroauth.core.flow import ClientCredentials, FlowConfig, Step
 from zeroauth.core.flow.config import PROTOCOL_PARAMETERS, qualify_scopes
@@ -43,12 +44,7 @@ PREFIX = "api://mcp-notes/"
 
 
 def _drive(w: World, flow: Generator[Step, Any, Any]) -> Any:
-    reply: Any = None
-    try:
-        while True:
-            reply = w.answer(flow.send(reply))
-    except StopIteration as done:
-        return done.value
+    return run_sync(flow, w, w.original)
 
 
 def _discovered(w: World, config: FlowConfig) -> Discovered:

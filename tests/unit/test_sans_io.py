@@ -36,7 +36,7 @@ def test_import_zeroauth_core_pulls_no_httpx_or_starlette() -> None:
 def test_cli_starts_without_the_mcp_sdk() -> None:
     """``zeroauth --help`` must work for client-only installs (no ``mcp``/``fastmcp``)."""
     code = (
-        "import sys, zeroauth.cli.commands\n"
+        "import sys, zeroauth.cli.app\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'fastmcp')))"
     )
     out = subprocess.run(

@@ -8,11 +8,13 @@ import pytest
 from zeroauth.core.scopes import (
     MAX_STEP_UP_ATTEMPTS,
     initial_scopes,
+    is_scope_token,
     step_up_scopes,
     with_offline_access,
 )
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "scopes.json").read_text())
+SRC = Path(__file__).parents[2] / "src" / "zeroauth"
 
 
 def _expected(value: list[str] | None) -> tuple[str, ...] | None:
@@ -60,3 +62,42 @@ def test_c38_offline_access_never_strips_a_challenged_scope() -> None:
 def test_a_bare_string_is_not_a_scope_list(call) -> None:
     with pytest.raises(TypeError):
         call()
+
+
+# RFC 6749 §3.3 scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("read", True),
+        ("notes:read", True),
+        ("api://app/.default", True),
+        ("https://graph.microsoft.com/User.Read", True),
+        ("!#[]^_`{|}~", True),  # the edges of the ranges
+        ("", False),
+        ("a b", False),  # %x20
+        ('a"b', False),  # %x22
+        ("a\\b", False),  # %x5C
+        ("a\tb", False),
+        ("a\x7f", False),
+        ("caf\u00e9", False),
+        ("read\n", False),  # fullmatch: no trailing newline sneaks through
+        (None, False),
+        (42, False),
+    ],
+)
+def test_is_scope_token(value: object, expected: bool) -> None:
+    assert is_scope_token(value) is expected
+
+
+# Copies of the grammar still living in files owned elsewhere; the lead switches them to
+# is_scope_token and empties this list.
+_REMAINING_COPIES = {"gateway/config_reader.py"}
+
+
+def test_the_scope_token_grammar_is_written_once() -> None:
+    copies = {
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if r"[\x21\x23-\x5b\x5d-\x7e]" in path.read_text(encoding="utf-8")
+    }
+    assert copies - _REMAINING_COPIES == {"core/scopes.py"}, "use core.scopes.is_scope_token"

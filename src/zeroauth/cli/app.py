@@ -1,10 +1,20 @@
-"""The typer application. Subcommands register themselves here."""
+"""The typer application: every command is registered here, explicitly and in help order.
+
+Command modules define plain functions and never import ``app`` (no registration by import
+side effect, so no import cycle between ``app`` and its commands). ``@app.command()`` takes the
+docstring as written; ``command(app)`` re-flows it (see ``zeroauth.cli.output.command``).
+"""
 
 from __future__ import annotations
 
 import typer
 
 from zeroauth import __version__
+from zeroauth.cli import config, demo, dev_as, gateway, serve, session
+from zeroauth.cli.doctor import command as doctor
+from zeroauth.cli.output import command
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="zeroauth",
@@ -20,8 +30,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
+app.add_typer(config.config_app, name="config")
+app.command()(demo.demo)
+app.command("dev-as")(dev_as.dev_as)
+app.command("gateway")(gateway.gateway)
+app.command()(serve.serve)
+for _run in (session.login, session.token, session.call, session.status, session.logout):
+    command(app)(_run)
+command(app)(doctor.doctor)
+
+
 def main() -> None:
     """Console-script entry point."""
-    import zeroauth.cli.commands  # noqa: F401  (registers the subcommands)
-
     app()

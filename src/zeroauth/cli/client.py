@@ -2,32 +2,29 @@
 configuration file, the flags and the on-disk stores (the same stores ``FileTokenStore()`` uses
 in the library).
 
-``obtain_token`` drives the client flow (``zeroauth.core.flow.request_flow``) over the client's
-own ``Engine`` but stops as soon as the flow would send the MCP request with a token: a live
+``obtain_token`` is the library's ``ZeroAuth.token`` over the session's ``Engine``: a live
 stored token is returned without contacting the server; an expired one is refreshed first; with
 none, one token-less request gets the 401 that starts discovery and authorization.
 """
 
 from __future__ import annotations
 
-import json
 import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx2
 import typer
 
 from zeroauth.cli.config_file import Config, load_config
-from zeroauth.cli.doctor.fetch import Fetcher
 from zeroauth.cli.output import note
+from zeroauth.client._driver import INITIALIZE, MCP_HEADERS
 from zeroauth.client.auth import ZeroAuth, build_engine
 from zeroauth.client.browser import BrowserUserStep, HeadlessUserStep, UserStep
-from zeroauth.client.engine import Engine, HeldLocks
-from zeroauth.client.stores import FileTokenStore, RecordKind, tokens_key
+from zeroauth.client.engine import Engine
+from zeroauth.client.stores import FileTokenStore, load_login
 from zeroauth.core.errors import URLPolicyError, ZeroAuthError
-from zeroauth.core.flow import HTTPResponse, SendOriginal, ServerBinding, request_flow
 from zeroauth.core.resource import canonical_resource
 from zeroauth.core.tokens import TokenSet
 from zeroauth.core.urls import DEVELOPMENT, PRODUCTION, URLPolicy
@@ -40,12 +37,10 @@ __all__ = [
     "JsonOut",
     "Session",
     "Timeout",
-    "list_records",
     "obtain_token",
     "open_session",
     "send_initialize",
     "server_policy",
-    "stored_login",
 ]
 
 AllowLoopback = Annotated[
@@ -78,18 +73,6 @@ ConfigPath = Annotated[
         help="Configuration file (default: config.toml in the zeroauth config directory).",
     ),
 ]
-
-INITIALIZE: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "zeroauth", "version": "cli"},
-    },
-}
-MCP_HEADERS = {"accept": "application/json, text/event-stream"}
 
 
 def server_policy(url: str, config: Config, allow_loopback: bool) -> URLPolicy:
@@ -149,21 +132,6 @@ def open_session(
     return Session(server_url, config, policy, store, engine, timeout)
 
 
-def _probe(session: Session) -> HTTPResponse:
-    """The token-less MCP request whose 401 starts discovery."""
-    with Fetcher(session.policy, timeout=session.timeout) as http:
-        r = http.post_json(session.url, INITIALIZE, headers=MCP_HEADERS)
-    if r.status == 0:
-        raise ZeroAuthError(
-            "the MCP server could not be reached",
-            requirement="C-02",
-            where=session.url,
-            found=r.error,
-            hint="check the URL",
-        )
-    return HTTPResponse.build(r.status, session.url, r.headers, r.body)
-
-
 def send_initialize(session: Session) -> int:
     """An MCP ``initialize`` through ``ZeroAuth``: 401 → discover, register, authorize, retry.
     Returns the final HTTP status (the body is not read)."""
@@ -175,66 +143,10 @@ def send_initialize(session: Session) -> int:
         return response.status_code
 
 
-def obtain_token(session: Session) -> TokenSet:
-    """A live token for the server: stored, refreshed, or newly authorized (see module doc)."""
-    engine = session.engine
-    flow = request_flow(engine.config, session.url)
-    held = HeldLocks()
-    try:
-        step = next(flow)
-        while True:
-            if isinstance(step, SendOriginal):
-                if step.authorization is not None:
-                    break
-                reply: Any = (_probe(session), tuple(engine.fetch_sync(r) for r in step.also))
-            else:
-                reply = engine.execute_sync(step, held)
-            step = flow.send(reply)
-    except StopIteration as stop:
-        status = stop.value.status if isinstance(stop.value, HTTPResponse) else "?"
-        raise ZeroAuthError(
-            "the server did not ask for authorization",
-            requirement="S-10",
-            where=session.url,
-            found=f"HTTP {status} to a request without a token",
-            hint="this server needs no token (or the URL is not its MCP endpoint)",
-        ) from None
-    finally:
-        flow.close()
-        held.release_all_sync()
-    login = stored_login(session.store, session.url)
+def obtain_token(session: Session) -> tuple[str, TokenSet]:
+    """A live token for the server (``ZeroAuth.token``) and the token set stored with it."""
+    access = ZeroAuth(engine=session.engine).token(session.url)
+    login = load_login(session.store, session.url)
     if login is None or login[1] is None:
         raise ZeroAuthError("no token was stored", requirement="C-46", where=session.url)
-    return login[1]
-
-
-def stored_login(store: FileTokenStore, url: str) -> tuple[ServerBinding, TokenSet | None] | None:
-    """The binding of ``url`` (which issuer and resource) and its tokens, if any."""
-    record = store.load("binding", canonical_resource(url))
-    binding = None if record is None else ServerBinding.from_json(record)
-    if binding is None:
-        return None
-    data = store.load("tokens", tokens_key(binding.issuer, binding.resource))
-    try:
-        tokens = None if data is None else TokenSet.from_json(data)
-    except ZeroAuthError:
-        tokens = None
-    return binding, tokens
-
-
-def list_records(store: FileTokenStore, kind: RecordKind) -> list[tuple[str, dict[str, Any]]]:
-    """Every ``(key, record)`` of one kind in a ``FileTokenStore`` (its files are hashed names;
-    the key is inside each file's envelope, and ``load`` re-validates it)."""
-    found: list[tuple[str, dict[str, Any]]] = []
-    for path in sorted(Path(store.path).glob(f"{kind}-*.json")):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                envelope = json.loads(fh.read(1 << 20))
-        except (OSError, ValueError):
-            continue
-        key = envelope.get("_key") if isinstance(envelope, dict) else None
-        if isinstance(key, str):
-            record = store.load(kind, key)
-            if record is not None:
-                found.append((key, record))
-    return found
+    return access, login[1]

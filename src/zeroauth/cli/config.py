@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from zeroauth.cli.app import app
 from zeroauth.cli.client import ConfigPath, Debug, JsonOut
 from zeroauth.cli.config_file import (
     IDP_PROFILES,
@@ -35,7 +34,6 @@ config_app = typer.Typer(
     "loopback opt-in) and a CIMD URL.",
     no_args_is_help=True,
 )
-app.add_typer(config_app, name="config")
 
 
 def _path(config: Path | None) -> Path:

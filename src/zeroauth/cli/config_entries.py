@@ -7,7 +7,6 @@ C-30 issuer keys) and the exact place in the file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,6 +14,7 @@ from typing import Any
 
 from zeroauth.core.errors import InvalidInput, ZeroAuthError
 from zeroauth.core.registration import ClientInfo, check_cimd_client_id
+from zeroauth.core.scopes import is_scope_token
 from zeroauth.idp import ALL_PROFILES, IdPProfile
 
 __all__ = [
@@ -38,7 +38,6 @@ CLIENT_KEYS = ("client_id", "client_secret", "token_endpoint_auth_method", "redi
 SERVER_KEYS = (
     "scopes", "idp", "strict", "cimd_url", "allow_loopback", "audience", "scope_prefix",
 )  # fmt: skip
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 
 
 def bad(where: str, expected: str, found: object, requirement: str = "C-27") -> InvalidInput:
@@ -140,7 +139,7 @@ class ServerEntry:
         known(table, SERVER_KEYS, where)
         scopes = _strs(table, "scopes", where)
         for scope in scopes or ():
-            if not _SCOPE_TOKEN.fullmatch(scope):
+            if not is_scope_token(scope):  # RFC 6749 §3.3
                 raise bad(f"{where}.scopes", "scope tokens (RFC 6749 §3.3)", scope, "C-37")
         idp = optional_str(table, "idp", where)
         if idp is not None and idp not in IDP_PROFILES:
@@ -157,7 +156,7 @@ class ServerEntry:
             with_param = [p.name for p in ALL_PROFILES if p.audience_param is not None]
             raise bad(f"{where}.audience", "idp = " + " or ".join(with_param), idp or "no idp")
         prefix = optional_str(table, "scope_prefix", where)
-        if prefix is not None and not _SCOPE_TOKEN.fullmatch(prefix):
+        if prefix is not None and not is_scope_token(prefix):
             raise bad(f"{where}.scope_prefix", "scope-token characters (RFC 6749 §3.3)", prefix)
         return cls(
             scopes=scopes,

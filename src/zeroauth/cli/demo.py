@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from zeroauth.cli.app import app
 from zeroauth.demo.trace import Step
+
+__all__ = ["demo"]
 
 _TITLES = {
     "challenge": "401 challenge",
@@ -55,7 +56,6 @@ def _print_step(console: Console, step: Step) -> None:
         console.print(f"    [cyan]{key}[/] = {escape(shown)}")
 
 
-@app.command()
 def demo(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON line per step, then a summary line.")

@@ -10,7 +10,6 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from zeroauth.cli.app import app
 from zeroauth.cli.paths import data_dir
 from zeroauth.devserver import (
     DevAuthorizationServer,
@@ -19,8 +18,9 @@ from zeroauth.devserver import (
     ProtectedResource,
 )
 
+__all__ = ["dev_as"]
 
-@app.command("dev-as")
+
 def dev_as(
     resource: Annotated[
         list[str], typer.Option(help="A protected resource this AS issues tokens for (repeatable).")

@@ -12,16 +12,16 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from zeroauth.cli.app import app
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.gateway import GatewayApp, load_config
+
+__all__ = ["gateway"]
 
 
 def _fast(module: str, fallback: str, wanted: str) -> str:
     return wanted if importlib.util.find_spec(module) is not None else fallback
 
 
-@app.command("gateway")
 def gateway(
     config: Annotated[Path, typer.Option("--config", "-c", help="The gateway's TOML file.")],
     host: Annotated[str | None, typer.Option(help="Address to bind (default: the file's).")] = None,

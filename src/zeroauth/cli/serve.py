@@ -8,10 +8,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from zeroauth.cli.app import app
+__all__ = ["serve"]
 
 
-@app.command()
 def serve(
     issuer: Annotated[
         str, typer.Option(help="The authorization server whose tokens are accepted.")

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from zeroauth.cli.app import app
 from zeroauth.cli.client import (
     AllowLoopback,
     ConfigPath,
@@ -23,10 +22,10 @@ from zeroauth.cli.client import (
     obtain_token,
     open_session,
     send_initialize,
-    stored_login,
 )
-from zeroauth.cli.output import command, errors_handled, fail, note, out_console, progress
+from zeroauth.cli.output import errors_handled, fail, note, out_console, progress
 from zeroauth.cli.session_status import forget, show_status
+from zeroauth.client.stores import load_login
 from zeroauth.core.tokens import TokenSet
 
 __all__ = ["call", "login", "logout", "status", "token"]
@@ -47,7 +46,6 @@ def _expiry(tokens: TokenSet, now: float) -> str:
     )
 
 
-@command(app)
 def login(
     url: Url,
     headless: Headless = False,
@@ -77,7 +75,7 @@ def login(
             forget(session.store, session.url)
         with progress("Logging in…"):
             status = send_initialize(session)
-        login = stored_login(session.store, session.url)
+        login = load_login(session.store, session.url)
         if login is None or login[1] is None:
             fail(
                 "the server did not ask for authorization",
@@ -100,7 +98,6 @@ def login(
             note(f"[yellow]note:[/] the server answered HTTP {status} to initialize")
 
 
-@command(app)
 def token(
     url: Url,
     headless: Headless = False,
@@ -124,17 +121,16 @@ def token(
             timeout=timeout,
         )
         with progress("Getting a token…"):
-            tokens = obtain_token(session)
+            access, tokens = obtain_token(session)
         if json_out:
             import json
 
             data = {k: v for k, v in tokens.to_json().items() if k != "refresh_token"}
             typer.echo(json.dumps(data, indent=2))
         else:
-            typer.echo(tokens.access_token)
+            typer.echo(access)
 
 
-@command(app)
 def call(
     url: Url,
     tool: Annotated[str, typer.Argument(help="The tool to call.")],
@@ -180,7 +176,6 @@ def call(
             raise typer.Exit(1)
 
 
-@command(app)
 def status(
     json_out: JsonOut = False,
     debug: Debug = False,
@@ -194,7 +189,6 @@ def status(
         show_status(json_out=json_out)
 
 
-@command(app)
 def logout(
     url: Annotated[
         str | None, typer.Argument(help="The MCP server URL; omit to log out everywhere.")

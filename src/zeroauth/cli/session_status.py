@@ -11,14 +11,11 @@ import json
 import time
 from typing import Any
 
-from zeroauth.cli.client import list_records
 from zeroauth.cli.config_file import config_path, load_config
 from zeroauth.cli.output import out_console
-from zeroauth.client.stores import FileTokenStore, tokens_key
+from zeroauth.client.stores import FileTokenStore, forget_login, load_login
 from zeroauth.core.errors import ZeroAuthError
-from zeroauth.core.flow import ServerBinding
 from zeroauth.core.registration import ClientInfo
-from zeroauth.core.resource import canonical_resource
 from zeroauth.core.tokens import TokenSet
 
 __all__ = ["forget", "login_rows", "show_status"]
@@ -26,23 +23,13 @@ __all__ = ["forget", "login_rows", "show_status"]
 
 def forget(store: FileTokenStore, url: str | None, *, clients: bool = False) -> int:
     """Delete the binding and tokens of ``url`` (every server when None); returns how many."""
-    wanted = None if url is None else canonical_resource(url)
-    count = 0
-    for key, record in list_records(store, "binding"):
-        if wanted is not None and key != wanted:
-            continue
-        binding = ServerBinding.from_json(record)
-        if binding is not None:
-            store.delete("tokens", tokens_key(binding.issuer, binding.resource))
-            if clients:
-                store.delete("client", binding.issuer)
-        store.delete("binding", key)
-        count += 1
-    if wanted is None:
-        for key, _ in list_records(store, "tokens"):
+    wanted = store.keys("binding") if url is None else [url]
+    count = sum(forget_login(store, key, client=clients) for key in wanted)
+    if url is None:
+        for key in store.keys("tokens"):
             store.delete("tokens", key)
         if clients:
-            for key, _ in list_records(store, "client"):
+            for key in store.keys("client"):
                 store.delete("client", key)
     return count
 
@@ -63,15 +50,11 @@ def login_rows(
 ) -> list[dict[str, Any]]:
     by_issuer = {row["issuer"]: row for row in clients}
     rows = []
-    for key, record in list_records(store, "binding"):
-        binding = ServerBinding.from_json(record)
-        if binding is None:
+    for key in store.keys("binding"):
+        login = load_login(store, key)
+        if login is None:
             continue
-        data = store.load("tokens", tokens_key(binding.issuer, binding.resource))
-        try:
-            tokens = None if data is None else TokenSet.from_json(data)
-        except ZeroAuthError:
-            tokens = None
+        binding, tokens = login
         expiry, expires_at = _expires(tokens, now)
         client = by_issuer.get(binding.issuer)
         scopes = (tokens.scope if tokens else None) or binding.scopes or ()
@@ -102,10 +85,13 @@ def _client_rows(store: FileTokenStore) -> list[dict[str, Any]]:
         }
         for issuer, entry in load_config().clients.items()
     ]
-    for issuer, record in list_records(store, "client"):
+    for issuer in store.keys("client"):
+        record = store.load("client", issuer)
         try:
-            info = ClientInfo.from_json(record)
+            info = ClientInfo.from_json(record) if record is not None else None
         except ZeroAuthError:
+            info = None
+        if info is None:
             continue
         rows.append(
             {

@@ -1,12 +1,14 @@
 """``ZeroAuth``: an ``httpx2.Auth`` (and ``ZeroAuthHttpx``, an ``httpx.Auth``) that gets a client
 into an MCP server knowing only its URL.
 
-Both are thin: each request runs the sans-IO flow (``zeroauth.core.flow.request_flow``) and the
-shared ``Engine`` executes its steps; the MCP request itself is the one step they send through
-the caller's own client (so its transport, timeouts and streaming are untouched). Sync and
-async flows are both implemented (``sync_auth_flow`` / ``async_auth_flow``), so one object
-works with ``httpx2.Client`` and ``httpx2.AsyncClient`` — e.g. the official SDK's
+Both are thin: each request runs the sans-IO flow (``zeroauth.core.flow.request_flow``) through
+the one driver (``zeroauth.client._driver``) and the shared ``Engine`` executes its steps; the
+MCP request itself is the one step they send through the caller's own client (so its transport,
+timeouts and streaming are untouched). Sync and async flows are both implemented
+(``sync_auth_flow`` / ``async_auth_flow``), so one object works with ``httpx2.Client`` and
+``httpx2.AsyncClient`` — e.g. the official SDK's
 ``streamable_http_client(url, http_client=httpx2.AsyncClient(auth=ZeroAuth()))``.
+``token(url)`` / ``atoken(url)`` return a valid access token for a server (scripts, curl).
 
 Concurrency (SECURITY.md A12): no lock is held while a request is in flight. Requests with a
 live token go straight out; concurrent 401s share one refresh or authorization.
@@ -20,9 +22,10 @@ from typing import Any
 
 import httpx2
 
+from zeroauth.client._driver import AsyncRun, SyncRun, access_token_async, access_token_sync
 from zeroauth.client.browser import BrowserUserStep, UserStep
 from zeroauth.client.cache import DiscoveryCache
-from zeroauth.client.engine import Engine, HeldLocks, asyncio_loop
+from zeroauth.client.engine import Engine
 from zeroauth.client.stores import MemoryTokenStore, TokenStore
 from zeroauth.client.transport import OAuthTransport, Observer
 from zeroauth.core.flow import (
@@ -30,7 +33,6 @@ from zeroauth.core.flow import (
     EnterpriseAuth,
     FlowConfig,
     HTTPResponse,
-    SendOriginal,
     request_flow,
 )
 from zeroauth.core.registration import ClientInfo
@@ -107,7 +109,8 @@ def _describe(request: Any, response: Any) -> HTTPResponse:
 
 
 class _Driver:
-    """The adapter loop, shared by the httpx2 and httpx classes (their APIs match here)."""
+    """What the httpx2 and httpx classes share (their ``Auth`` APIs match here): the auth flows,
+    run by the one driver (``zeroauth.client._driver``), and ``token`` / ``atoken``."""
 
     engine: Engine
 
@@ -120,68 +123,43 @@ class _Driver:
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
         await request.aread()  # the body must be re-sendable after a 401
-        engine = self.engine
-        flow = self._flow(request)
-        held = HeldLocks()
-        try:
-            step = next(flow)
-            while True:
-                if isinstance(step, SendOriginal):
-                    _set_authorization(request, step.authorization)
-                    pending = _Pending(engine, step, held) if step.also else None
-                    response = yield request
-                    extra = await pending.result() if pending is not None else ()
-                    reply: Any = (_describe(request, response), extra)
-                else:
-                    reply = await engine.execute_async(step, held)
-                step = flow.send(reply)
-        except StopIteration:
-            return
-        finally:
-            flow.close()
-            await held.release_all_async()
+        async with AsyncRun(self._flow(request), self.engine) as run:
+            send = await run.start()
+            while send is not None:
+                _set_authorization(request, send.authorization)
+                response = yield request
+                send = await run.resume(_describe(request, response))
 
     def sync_auth_flow(self, request: Any) -> Generator[Any, Any, None]:
         request.read()
-        engine = self.engine
-        flow = self._flow(request)
-        held = HeldLocks()
-        try:
-            step = next(flow)
-            while True:
-                if isinstance(step, SendOriginal):
-                    _set_authorization(request, step.authorization)
-                    response = yield request
-                    extra = tuple(engine.fetch_sync(r, held) for r in step.also)
-                    reply: Any = (_describe(request, response), extra)
-                else:
-                    reply = engine.execute_sync(step, held)
-                step = flow.send(reply)
-        except StopIteration:
-            return
-        finally:
-            flow.close()
-            held.release_all_sync()
+        with SyncRun(self._flow(request), self.engine) as run:
+            send = run.start()
+            while send is not None:
+                _set_authorization(request, send.authorization)
+                response = yield request
+                send = run.resume(_describe(request, response))
+
+    def token(self, url: str) -> str:
+        """A valid access token for the MCP server at ``url``, for scripts and other clients.
+
+        A live stored token is returned without contacting the server; an expiring one is
+        refreshed; otherwise a token-less request to ``url`` gets the 401 that starts discovery,
+        registration and authorization (the user step included), as the first request through
+        this ``Auth`` would. Raises ``ZeroAuthError`` (S-10) when the server asks for none.
+        """
+        return _token_value(access_token_sync(self.engine, self._checked(url)))
+
+    async def atoken(self, url: str) -> str:
+        """``token``, awaiting."""
+        return _token_value(await access_token_async(self.engine, self._checked(url)))
+
+    def _checked(self, url: str) -> str:
+        self.engine.config.url_policy.check_url(url, field="server URL", requirement="SEC-05")
+        return url
 
 
-class _Pending:
-    """Speculative fetches overlapping the first request (asyncio: tasks; else sequential)."""
-
-    def __init__(self, engine: Engine, step: SendOriginal, run: HeldLocks) -> None:
-        self._engine = engine
-        self._step = step
-        self._run = run
-        self._task: Any = None
-        if asyncio_loop() is not None:
-            import asyncio
-
-            self._task = asyncio.ensure_future(engine.fetch_all_async(step.also, run))
-
-    async def result(self) -> tuple[HTTPResponse, ...]:
-        if self._task is not None:
-            result: tuple[HTTPResponse, ...] = await self._task
-            return result
-        return await self._engine.fetch_all_async(self._step.also, self._run)
+def _token_value(authorization: str) -> str:
+    return authorization.partition(" ")[2]  # "Bearer <token>" (RFC 6750 §2.1)
 
 
 class ZeroAuth(_Driver, httpx2.Auth):

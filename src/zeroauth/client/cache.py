@@ -11,29 +11,52 @@ Rules:
 
 - only ``GET`` responses with status 200 (positive) or 404/410 (negative, short TTL) are kept;
   transport failures, 5xx and other statuses never are (a down server must not be remembered);
-- ``Cache-Control: no-store`` / ``no-cache`` / ``private``-less ``max-age=0`` → not cached;
-  ``max-age=N`` → ``min(N, max_ttl)``; otherwise ``default_ttl``;
+- ``Cache-Control`` is read by ``zeroauth.core.cache_control`` (the doctor uses the same rule
+  through :func:`discovery_ttl`): ``no-store``, ``no-cache``, ``max-age=0`` or a malformed
+  ``max-age`` → not cached; ``max-age=N`` → ``min(N, max_ttl)``; otherwise ``default_ttl``.
+  ``s-maxage`` is for shared caches and this one is private (RFC 9111 §5.2.2.10);
 - at most ``max_entries`` entries (least recently stored dropped first);
 - concurrent fetches of one URL share a single request (single-flight), sync and async.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
 import anyio
 
+from zeroauth.core import cache_control
 from zeroauth.core.flow.steps import HTTPResponse
 
-__all__ = ["DiscoveryCache", "ttl_from_headers"]
+__all__ = ["DEFAULT_TTL", "MAX_TTL", "NEGATIVE_TTL", "DiscoveryCache", "discovery_ttl",
+           "ttl_from_headers"]  # fmt: skip
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d{1,10})\"?\s*(?=,|$)", re.I)
-_NO_STORE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?=,|=|$)", re.I)
+DEFAULT_TTL = 600.0  # seconds, without Cache-Control max-age
+MAX_TTL = 3600.0  # upper bound for a 200 whatever max-age says
+NEGATIVE_TTL = 30.0  # upper bound for a 404/410
+
+
+def discovery_ttl(
+    status: int,
+    control: str | Iterable[str] | None,
+    *,
+    default_ttl: float = DEFAULT_TTL,
+    max_ttl: float = MAX_TTL,
+    negative_ttl: float = NEGATIVE_TTL,
+) -> float:
+    """Seconds a discovery response with ``status`` and these ``Cache-Control`` field lines is
+    reused for (0 = not cached): 200 up to ``max_ttl``, 404/410 up to ``negative_ttl``."""
+    if status in (404, 410):
+        limit = negative_ttl
+    elif status == 200:
+        limit = max_ttl
+    else:
+        return 0.0
+    return cache_control.ttl(control, default_ttl, 0.0, limit)  # RFC 9111 §5.2.2
 
 
 def ttl_from_headers(
@@ -42,20 +65,13 @@ def ttl_from_headers(
     """Seconds ``response`` may be reused for (0 = do not cache)."""
     if response.status == 0 or response.from_cache:
         return 0.0
-    if response.status in (404, 410):
-        limit = negative_ttl
-    elif response.status == 200:
-        limit = max_ttl
-    else:
-        return 0.0
-    control = ", ".join(response.header_list("cache-control"))
-    if control:
-        if _NO_STORE.search(control):
-            return 0.0
-        match = _MAX_AGE.search(control)
-        if match:
-            return float(min(int(match.group(1)), limit))
-    return float(min(default_ttl, limit))
+    return discovery_ttl(
+        response.status,
+        response.header_list("cache-control"),
+        default_ttl=default_ttl,
+        max_ttl=max_ttl,
+        negative_ttl=negative_ttl,
+    )
 
 
 @dataclass(slots=True)
@@ -70,9 +86,9 @@ class DiscoveryCache:
     def __init__(
         self,
         *,
-        default_ttl: float = 600.0,
-        max_ttl: float = 3600.0,
-        negative_ttl: float = 30.0,
+        default_ttl: float = DEFAULT_TTL,
+        max_ttl: float = MAX_TTL,
+        negative_ttl: float = NEGATIVE_TTL,
         max_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -1,14 +1,15 @@
-"""The driver: runs the sans-IO flow's steps against real I/O, sync or async.
+"""The executor: runs the sans-IO flow's steps against real I/O, sync or async.
 
 Everything here is shared by every request of one ``ZeroAuth`` (or every server of a
 ``ZeroAuthManager``): the token store, the discovery cache, the user step, the named locks and
 an in-memory copy of the store's records. The flow itself (``zeroauth.core.flow``) decides; the
-engine only executes ``Fetch`` / ``Load`` / ``Save`` / ``Lock`` / … steps.
+driver (``zeroauth.client._driver``) runs it and hands the engine every step but the caller's
+own request: ``Fetch`` / ``Load`` / ``Save`` / ``Lock`` / … .
 
 Locks (SECURITY.md A12): ``Lock(name)`` takes an in-process lock (``anyio.Lock`` for async
 flows, ``threading.Lock`` for sync flows) and then the store's cross-process lock for the same
 name. Only flows that need new tokens take them; a request with a live token never waits.
-Every lock a flow still holds when it ends — normally or by an exception — is released.
+What a run holds is recorded in its ``HeldLocks``, which the driver releases when the run ends.
 """
 
 from __future__ import annotations
@@ -203,13 +204,15 @@ class Engine:
                 return
             await free.wait()
 
-    async def fetch_async(self, request: HTTPRequest, run: HeldLocks | None = None) -> HTTPResponse:
+    async def fetch_async(
+        self, request: HTTPRequest, held: HeldLocks | None = None
+    ) -> HTTPResponse:
         client = None
-        if run is not None:
-            if run.http_async is None:
-                run.http_async = self.transport.async_client()
-                run.owns_http = not self.transport.supplies_clients
-            client = run.http_async
+        if held is not None:
+            if held.http_async is None:
+                held.http_async = self.transport.async_client()
+                held.owns_http = not self.transport.supplies_clients
+            client = held.http_async
         if request.method == "GET" and request.purpose in _DISCOVERY:
             return await self.cache.fetch(
                 request.url,
@@ -219,14 +222,14 @@ class Engine:
         return await self.transport.fetch(request, client)
 
     async def fetch_all_async(
-        self, requests: tuple[HTTPRequest, ...], run: HeldLocks | None = None
+        self, requests: tuple[HTTPRequest, ...], held: HeldLocks | None = None
     ) -> tuple[HTTPResponse, ...]:
         if len(requests) == 1:
-            return (await self.fetch_async(requests[0], run),)
+            return (await self.fetch_async(requests[0], held),)
         results: list[HTTPResponse | None] = [None] * len(requests)
 
         async def one(index: int) -> None:
-            results[index] = await self.fetch_async(requests[index], run)
+            results[index] = await self.fetch_async(requests[index], held)
 
         async with anyio.create_task_group() as tg:
             for index in range(len(requests)):
@@ -266,13 +269,13 @@ class Engine:
                 lock = self._sync_locks[name] = threading.Lock()
         return lock
 
-    def fetch_sync(self, request: HTTPRequest, run: HeldLocks | None = None) -> HTTPResponse:
+    def fetch_sync(self, request: HTTPRequest, held: HeldLocks | None = None) -> HTTPResponse:
         client = None
-        if run is not None:
-            if run.http_sync is None:
-                run.http_sync = self.transport.sync_client()
-                run.owns_http = not self.transport.supplies_clients
-            client = run.http_sync
+        if held is not None:
+            if held.http_sync is None:
+                held.http_sync = self.transport.sync_client()
+                held.owns_http = not self.transport.supplies_clients
+            client = held.http_sync
         if request.method == "GET" and request.purpose in _DISCOVERY:
             return self.cache.fetch_sync(
                 request.url,
@@ -281,9 +284,14 @@ class Engine:
             )
         return self.transport.fetch_sync(request, client)
 
+    def fetch_all_sync(
+        self, requests: tuple[HTTPRequest, ...], held: HeldLocks | None = None
+    ) -> tuple[HTTPResponse, ...]:
+        return tuple(self.fetch_sync(request, held) for request in requests)
+
     def execute_sync(self, step: Step, held: HeldLocks) -> Any:
         if isinstance(step, Fetch):
-            return tuple(self.fetch_sync(r, held) for r in step.requests)
+            return self.fetch_all_sync(step.requests, held)
         if isinstance(step, Load):
             return self._load(step)
         if isinstance(step, Save):

@@ -24,11 +24,9 @@ import httpx2
 from zeroauth.client.auth import ZeroAuth
 from zeroauth.client.cache import DiscoveryCache
 from zeroauth.client.engine import Engine
-from zeroauth.client.stores import TokenStore
+from zeroauth.client.stores import TokenStore, binding_key, forget_login, load_login
 from zeroauth.core.errors import ZeroAuthError
-from zeroauth.core.flow import LATEST_PROTOCOL_VERSION, ServerBinding
-from zeroauth.core.resource import canonical_resource
-from zeroauth.core.tokens import TokenSet
+from zeroauth.core.flow import LATEST_PROTOCOL_VERSION
 
 __all__ = ["ServerStatus", "ZeroAuthManager"]
 
@@ -74,20 +72,12 @@ class ZeroAuthManager:
         return httpx2.AsyncClient(auth=self.auth, **options)
 
     def status(self, server_url: str) -> ServerStatus | None:
-        key = canonical_resource(server_url)
-        record = self.store.load("binding", key)
-        binding = None if record is None else ServerBinding.from_json(record)
-        if binding is None:
+        login = load_login(self.store, server_url)
+        if login is None:
             return None
-        raw = self.store.load("tokens", f"{binding.issuer} {binding.resource}")
-        tokens = None
-        if raw is not None:
-            try:
-                tokens = TokenSet.from_json(raw)
-            except ZeroAuthError:
-                tokens = None
+        binding, tokens = login
         return ServerStatus(
-            server_url=key,
+            server_url=binding_key(server_url),
             resource=binding.resource,
             issuer=binding.issuer,
             scopes=tokens.scope if tokens and tokens.scope is not None else binding.scopes,
@@ -147,12 +137,7 @@ class ZeroAuthManager:
 
     def forget(self, server_url: str) -> None:
         """Drop the binding and tokens of one server (its AS registration stays: C-30)."""
-        key = canonical_resource(server_url)
-        record = self.store.load("binding", key)
-        binding = None if record is None else ServerBinding.from_json(record)
-        if binding is not None:
-            self.store.delete("tokens", f"{binding.issuer} {binding.resource}")
-        self.store.delete("binding", key)
+        forget_login(self.store, server_url)
         self.engine.forget()
 
 

@@ -13,10 +13,15 @@ Three kinds of record, each a JSON object:
 - ``tokens``   keyed by (issuer, resource)     → ``TokenSet`` (expiry as absolute epoch time)
 - ``binding``  keyed by the MCP server URL     → ``ServerBinding`` (which resource/issuer it uses)
 
+Each kind has one key builder (``client_key``, ``tokens_key``, ``binding_key``, defined with
+``RecordKind`` in ``zeroauth.core.flow.steps`` and used by the flow too).
+
 A ``TokenStore`` implements four small methods (``load``/``save``/``delete``/``lock``) over
 JSON objects; the client converts them to and from the typed core values. ``lock(name)`` is a
 cross-process lock: the flow holds it while it refreshes a token, so two processes sharing a
-``FileTokenStore`` never redeem the same rotating refresh token twice (A12).
+``FileTokenStore`` never redeem the same rotating refresh token twice (A12). The two stores here
+also list their keys (``keys(kind)``); ``load_login`` / ``forget_login`` read and drop what is
+held for one server, typed, over any ``TokenStore``.
 """
 
 from __future__ import annotations
@@ -33,11 +38,14 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, get_args, runtime_checkable
 
 import anyio
 
 from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.flow.config import ServerBinding
+from zeroauth.core.flow.steps import RecordKind, binding_key, client_key, tokens_key
+from zeroauth.core.tokens import TokenSet
 
 __all__ = [
     "FileTokenStore",
@@ -45,14 +53,17 @@ __all__ = [
     "RecordKind",
     "StoreLock",
     "TokenStore",
+    "binding_key",
+    "client_key",
     "default_store_path",
+    "forget_login",
+    "load_login",
     "tokens_key",
 ]
 
 logger = logging.getLogger("zeroauth.client.stores")
 
-RecordKind = Literal["client", "tokens", "binding"]
-_KINDS: tuple[str, ...] = ("client", "tokens", "binding")
+_KINDS: tuple[str, ...] = get_args(RecordKind)
 _MAX_RECORD = 1 << 20  # a stored record is never larger than 1 MiB
 
 
@@ -75,9 +86,33 @@ class TokenStore(Protocol):
     def lock(self, name: str) -> StoreLock: ...
 
 
-def tokens_key(issuer: str, resource: str) -> str:
-    """The key of a token record: issuer and resource joined by a space (never in a URL)."""
-    return f"{issuer} {resource}"
+def load_login(store: TokenStore, server_url: str) -> tuple[ServerBinding, TokenSet | None] | None:
+    """What ``store`` holds for one server: its binding (which issuer and resource) and the
+    tokens kept under them, if readable. ``None`` without a (well-formed) binding."""
+    record = store.load("binding", binding_key(server_url))
+    binding = None if record is None else ServerBinding.from_json(record)
+    if binding is None:
+        return None
+    data = store.load("tokens", tokens_key(binding.issuer, binding.resource))
+    try:
+        tokens = None if data is None else TokenSet.from_json(data)
+    except ZeroAuthError:
+        tokens = None
+    return binding, tokens
+
+
+def forget_login(store: TokenStore, server_url: str, *, client: bool = False) -> bool:
+    """Delete the binding of one server and its tokens (and, with ``client``, the registration
+    at its issuer, C-30). Returns whether a binding record was there."""
+    key = binding_key(server_url)
+    record = store.load("binding", key)
+    binding = None if record is None else ServerBinding.from_json(record)
+    if binding is not None:
+        store.delete("tokens", tokens_key(binding.issuer, binding.resource))
+        if client:
+            store.delete("client", client_key(binding.issuer))
+    store.delete("binding", key)
+    return record is not None
 
 
 class _NullLock:
@@ -119,6 +154,11 @@ class MemoryTokenStore:
 
     def lock(self, name: str) -> StoreLock:
         return _NullLock()
+
+    def keys(self, kind: RecordKind) -> list[str]:
+        """The keys of every record of ``kind``, sorted."""
+        with self._guard:
+            return sorted(key for k, key in self._records if k == kind)
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._records)} records)"
@@ -208,6 +248,27 @@ class FileTokenStore:
     def lock(self, name: str) -> StoreLock:
         digest = hashlib.sha256(name.encode()).hexdigest()[:40]
         return _FileLock(self.path / "locks" / f"{digest}.lock", self.lock_timeout)
+
+    def keys(self, kind: RecordKind) -> list[str]:
+        """The keys of every readable record of ``kind``, sorted. File names are hashes: the
+        key is read from each file's envelope and kept only if it hashes to that file."""
+        found: set[str] = set()
+        for path in self.path.glob(f"{kind}-*.json"):
+            key = _envelope_key(path)
+            if key is not None and self._file(kind, key) == path:
+                found.add(key)
+        return sorted(found)
+
+
+def _envelope_key(path: Path) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(_MAX_RECORD + 1)
+    except OSError:
+        return None
+    data = _decode(text) if len(text) <= _MAX_RECORD else None
+    key = None if data is None else data.get("_key")
+    return key if isinstance(key, str) else None
 
 
 def _ensure_private_dir(path: Path) -> None:

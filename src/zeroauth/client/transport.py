@@ -27,7 +27,7 @@ import httpx2
 
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.flow.steps import MAX_BODY, HTTPRequest, HTTPResponse
-from zeroauth.core.urls import URLPolicy
+from zeroauth.core.urls import URLPolicy, is_loopback_host
 
 __all__ = ["OAuthTransport", "Observer", "tls_context"]
 
@@ -81,12 +81,12 @@ class OAuthTransport:
     # -- policy ------------------------------------------------------------------------------
 
     def _needs_resolution(self, host: str) -> bool:
-        if not self.url_policy.block_private or not host:
-            return False
+        if not self.url_policy.block_private or not host or is_loopback_host(host):
+            return False  # `localhost` and loopback literals: judged by check_url (SEC-04)
         try:
             ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            return host.rstrip(".") != "localhost" and not host.endswith(".localhost")
+            return True  # a DNS name (`*.localhost` too): every address it resolves to is checked
         return False  # IP literals were checked by check_url
 
     def _check_addresses(self, url: str, infos: list[tuple[object, ...]]) -> None:

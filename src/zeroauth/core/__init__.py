@@ -7,11 +7,14 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
 - ``server_metadata``    authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0)
 - ``pkce``               RFC 7636
 - ``registration``       DCR (RFC 7591) and Client ID Metadata Documents
+- ``client_info``        a client identity at one AS (``ClientInfo``; MCP AS binding)
 - ``client_identity``    which client identity to use at an AS (MCP client registration)
 - ``grants``             authorization/token requests and responses (OAuth 2.1, RFC 9207, 8707)
 - ``client_auth``        token-endpoint client authentication (RFC 6749 §2.3, RFC 7523)
 - ``tokens``             token responses and OAuth error responses (RFC 6749 §5)
-- ``scopes``             scope selection and step-up (MCP Scope Selection Strategy)
+- ``scopes``             scope selection and step-up (MCP Scope Selection Strategy), the
+                         scope-token grammar (RFC 6749 §3.3)
+- ``cache_control``      ``Cache-Control`` and bounded cache lifetimes (RFC 9111 §5.2)
 - ``urls``               URL policy: https except loopback, SSRF address policy
 - ``flow``               the client flow as one generator of steps
 - ``errors``             the exception tree

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from zeroauth.core.errors import ChallengeParseError
+from zeroauth.core.scopes import is_scope_token
 
 __all__ = [
     "BearerChallenge",
@@ -56,7 +57,6 @@ _SEPARATORS = re.compile(r"[ \t,\n]*")  # OWS and empty list elements (RFC 9110 
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)  # split + join = unescape
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")  # CTL, non-Latin-1
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 scope-token
 _ERROR_CHARS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 error, error_description
 _NOT_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _DESCRIPTION_SWAPS = {'"': "'", "\\": "/", "\t": " ", "\r": " ", "\n": " "}
@@ -234,7 +234,7 @@ def bearer_challenge_header(
     """
     tokens = [s for s in scope.split(" ") if s] if isinstance(scope, str) else list(scope)
     for token in tokens:
-        if not _SCOPE_TOKEN.fullmatch(token):
+        if not is_scope_token(token):  # RFC 6750 §3 scope-token
             raise ValueError(f"invalid scope token (RFC 6750 §3): {token!r}")
     scope_text = " ".join(dict.fromkeys(tokens))
     if error is not None and not _ERROR_CHARS.fullmatch(error):

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from zeroauth.core.client_info import ClientInfo
 from zeroauth.core.errors import RegistrationError
-
-if TYPE_CHECKING:
-    from zeroauth.core.registration import ClientInfo
 
 __all__ = ["ASSERTION_LIFETIME", "JWT_BEARER_ASSERTION", "client_assertion", "client_auth"]
 

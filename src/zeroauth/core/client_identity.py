@@ -3,24 +3,21 @@
 Implements MCP 2026-07-28 "Client Registration": the priority list (SPEC C-22: pre-registered ▸
 CIMD ▸ DCR ▸ ask the user; vectors M4..M7) and "Authorization Server Binding" (C-30, SEP-2352:
 credentials are keyed by issuer and never used at another AS); RFC 8414 §2
-``token_endpoint_auth_methods_supported`` (C-31). Re-exported by ``zeroauth.core.registration``.
+``token_endpoint_auth_methods_supported`` (C-31). Re-exported by ``zeroauth.core.registration``;
+the identity itself (``ClientInfo``, ``ClientSource``) lives in :mod:`zeroauth.core.client_info`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
 
+from zeroauth.core.client_info import ClientInfo, ClientSource
 from zeroauth.core.errors import RegistrationError
-
-if TYPE_CHECKING:
-    from zeroauth.core.registration import ClientInfo
-    from zeroauth.core.server_metadata import ServerMetadata
+from zeroauth.core.server_metadata import ServerMetadata
 
 __all__ = ["SECRET_METHODS", "SUPPORTED_METHODS", "ClientSource", "choose_auth_method",
            "choose_identity"]  # fmt: skip
 
-ClientSource = Literal["pre-registered", "cimd", "dcr"]
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 SUPPORTED_METHODS = frozenset({"none", "private_key_jwt"}) | SECRET_METHODS
 

@@ -10,14 +10,14 @@ in every request: C-33, C-34); RFC 6749 §5.1 / §5.2 (token and error responses
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from zeroauth.core.client_auth import client_auth
+from zeroauth.core.client_info import ClientInfo
 from zeroauth.core.errors import (
     AuthorizationResponseError,
     InvalidInput,
@@ -26,12 +26,10 @@ from zeroauth.core.errors import (
     ServerMetadataError,
 )
 from zeroauth.core.pkce import PKCE, generate_pkce
+from zeroauth.core.scopes import is_scope_token
+from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet, clean_text, parse_oauth_error, parse_token_response
 from zeroauth.core.urls import check_redirect_uri
-
-if TYPE_CHECKING:
-    from zeroauth.core.registration import ClientInfo
-    from zeroauth.core.server_metadata import ServerMetadata
 
 __all__ = [
     "AuthorizationRequest",
@@ -47,7 +45,6 @@ __all__ = [
     "refresh_token_request",
 ]
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 _RESERVED = frozenset(
     {"response_type", "client_id", "redirect_uri", "state", "code_challenge",
      "code_challenge_method", "resource", "scope"}
@@ -359,7 +356,7 @@ def _scope_tuple(scope: Iterable[str] | None) -> tuple[str, ...] | None:
         raise TypeError("scope must be an iterable of scope tokens, not a string")
     scopes = tuple(dict.fromkeys(scope))
     for token in scopes:
-        if not _SCOPE_TOKEN.fullmatch(token):
+        if not is_scope_token(token):  # RFC 6749 §3.3
             raise InvalidInput(
                 "scope token has characters outside RFC 6749 §3.3",
                 requirement="C-37",

@@ -8,12 +8,20 @@ Registration" (priority list, Application Type, Authorization Server Binding: SP
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 from urllib.parse import unquote, urlsplit
 
-from zeroauth.core.client_identity import ClientSource, choose_auth_method, choose_identity
+from zeroauth.core.client_identity import choose_auth_method, choose_identity
+from zeroauth.core.client_info import (
+    ClientInfo,
+    ClientSource,
+    json_object,
+    member_error,
+    optional_str,
+    required_str,
+    str_tuple,
+)
 from zeroauth.core.errors import OAuthError, RegistrationError, URLPolicyError, ZeroAuthError
 from zeroauth.core.tokens import load_json_object, parse_oauth_error
 from zeroauth.core.urls import check_redirect_uri, is_loopback_host
@@ -32,55 +40,6 @@ __all__ = [
 ]
 
 ApplicationType = Literal["native", "web"]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """A client identity at ONE authorization server, keyed by its ``issuer`` (C-30)."""
-
-    client_id: str
-    issuer: str
-    source: ClientSource
-    client_secret: str | None = field(default=None, repr=False)
-    token_endpoint_auth_method: str = "none"
-    redirect_uris: tuple[str, ...] = ()
-    client_secret_expires_at: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """For token stores (which must keep the file private: SEC-09)."""
-        data: dict[str, Any] = {
-            "client_id": self.client_id,
-            "issuer": self.issuer,
-            "source": self.source,
-            "token_endpoint_auth_method": self.token_endpoint_auth_method,
-            "redirect_uris": list(self.redirect_uris),
-        }
-        if self.client_secret is not None:
-            data["client_secret"] = self.client_secret
-        if self.client_secret_expires_at is not None:
-            data["client_secret_expires_at"] = self.client_secret_expires_at
-        return data
-
-    @classmethod
-    def from_json(cls, data: object) -> ClientInfo:
-        where = "stored client registration"
-        obj = _mapping(data, where=where)
-        source = obj.get("source")
-        if source not in get_args(ClientSource):
-            raise _bad(where, "source", "one of pre-registered, cimd, dcr", source)
-        expires = obj.get("client_secret_expires_at")
-        if expires is not None and (type(expires) is not int or expires < 0):
-            raise _bad(where, "client_secret_expires_at", "a non-negative integer", expires)
-        return cls(
-            client_id=_required_str(obj, "client_id", where=where),
-            issuer=_required_str(obj, "issuer", where=where),
-            source=cast(ClientSource, source),
-            client_secret=_optional_str(obj, "client_secret", where=where, secret=True),
-            token_endpoint_auth_method=_optional_str(obj, "token_endpoint_auth_method", where=where)
-            or "none",
-            redirect_uris=_str_tuple(obj, "redirect_uris", where=where) or (),
-            client_secret_expires_at=expires,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +118,12 @@ def parse_dcr_response(status: int, body: bytes, *, issuer: str, where: str) -> 
         raise RegistrationError(
             exc.message, requirement="C-28", where=where, expected=exc.expected, found=exc.found
         ) from None
-    client_id = _required_str(obj, "client_id", where=where)
-    secret = _optional_str(obj, "client_secret", where=where, secret=True) or None
+    client_id = required_str(obj, "client_id", where=where)
+    secret = optional_str(obj, "client_secret", where=where, secret=True) or None
     expires = obj.get("client_secret_expires_at")
     if expires is not None and (type(expires) is not int or expires < 0):
-        raise _bad(where, "client_secret_expires_at", "a non-negative integer", expires)
-    method = _optional_str(obj, "token_endpoint_auth_method", where=where)
+        raise member_error(where, "client_secret_expires_at", "a non-negative integer", expires)
+    method = optional_str(obj, "token_endpoint_auth_method", where=where)
     if method is None:  # RFC 7591 §2: the default is client_secret_basic
         method = "client_secret_basic" if secret else "none"
     return ClientInfo(
@@ -173,7 +132,7 @@ def parse_dcr_response(status: int, body: bytes, *, issuer: str, where: str) -> 
         source="dcr",
         client_secret=secret,
         token_endpoint_auth_method=method,
-        redirect_uris=_str_tuple(obj, "redirect_uris", where=where) or (),
+        redirect_uris=str_tuple(obj, "redirect_uris", where=where) or (),
         client_secret_expires_at=expires,
     )
 
@@ -231,7 +190,7 @@ def check_cimd_document(
     """AS side (D6, AS-08): validate a fetched CIMD document against its URL (C-24..C-26)."""
     check_cimd_client_id(url, allow_http_loopback=allow_http_loopback)
     where = f"client metadata document {url}"
-    obj = _mapping(doc, where=where)
+    obj = json_object(doc, where=where)
     client_id = obj.get("client_id")
     if client_id != url:  # simple string comparison, RFC 3986 §6.2.1 (C-25)
         raise RegistrationError(
@@ -250,7 +209,7 @@ def check_cimd_document(
                 where=f"{where}: {member}",
                 expected="no shared secret in a client metadata document",
             )
-    method = _optional_str(obj, "token_endpoint_auth_method", where=where) or "none"
+    method = optional_str(obj, "token_endpoint_auth_method", where=where) or "none"
     if method.startswith("client_secret"):  # _basic, _post, _jwt: all shared secrets
         raise RegistrationError(
             "CIMD document asks for a shared-secret authentication method",
@@ -259,14 +218,14 @@ def check_cimd_document(
             expected="none or private_key_jwt",
             found=method,
         )
-    jwks_uri = _optional_str(obj, "jwks_uri", where=where)
+    jwks_uri = optional_str(obj, "jwks_uri", where=where)
     if method == "private_key_jwt" and jwks_uri is None and "jwks" not in obj:
-        raise _bad(where, "jwks_uri", "jwks_uri or jwks for private_key_jwt", None, "C-26")
-    client_name = _required_str(obj, "client_name", where=where, requirement="C-25")
-    redirect_uris = _str_tuple(obj, "redirect_uris", where=where)
+        raise member_error(where, "jwks_uri", "jwks_uri or jwks for private_key_jwt", None, "C-26")
+    client_name = required_str(obj, "client_name", where=where, requirement="C-25")
+    redirect_uris = str_tuple(obj, "redirect_uris", where=where)
     if not redirect_uris:
         found = obj.get("redirect_uris")
-        raise _bad(where, "redirect_uris", "a non-empty array of strings", found, "C-25")
+        raise member_error(where, "redirect_uris", "a non-empty array of strings", found, "C-25")
     for uri in redirect_uris:
         _checked_redirect_uri(uri, where=f"{where}: redirect_uris")
     app_type = obj.get("application_type")
@@ -274,17 +233,17 @@ def check_cimd_document(
         loopback = all(is_loopback_host(urlsplit(u).hostname or "") for u in redirect_uris)
         app_type = "native" if loopback else "web"
     elif app_type not in get_args(ApplicationType):
-        raise _bad(where, "application_type", "native or web", app_type)
+        raise member_error(where, "application_type", "native or web", app_type)
     return ClientMetadata(
         client_name=client_name,
         redirect_uris=redirect_uris,
         application_type=cast(ApplicationType, app_type),
-        grant_types=_str_tuple(obj, "grant_types", where=where) or ("authorization_code",),
-        response_types=_str_tuple(obj, "response_types", where=where) or ("code",),
+        grant_types=str_tuple(obj, "grant_types", where=where) or ("authorization_code",),
+        response_types=str_tuple(obj, "response_types", where=where) or ("code",),
         token_endpoint_auth_method=method,
-        scope=_optional_str(obj, "scope", where=where),
-        client_uri=_optional_str(obj, "client_uri", where=where),
-        software_id=_optional_str(obj, "software_id", where=where),
+        scope=optional_str(obj, "scope", where=where),
+        client_uri=optional_str(obj, "client_uri", where=where),
+        software_id=optional_str(obj, "software_id", where=where),
         jwks_uri=jwks_uri,
     )
 
@@ -307,51 +266,3 @@ def _checked_redirect_uri(uri: str, *, where: str) -> str:
             found=uri,
             hint=exc.hint or "use http://127.0.0.1:<port>/callback for native clients",
         ) from None
-
-
-def _bad(
-    where: str, member: str, expected: str, found: object, requirement: str = "C-28"
-) -> RegistrationError:
-    return RegistrationError(
-        f"{member} is malformed",
-        requirement=requirement,
-        where=f"{where}: {member}",
-        expected=expected,
-        found=found,
-    )
-
-
-def _mapping(data: object, *, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise RegistrationError(
-            "not a JSON object", requirement="C-28", where=where, found=type(data).__name__
-        )
-    return cast(Mapping[str, Any], data)
-
-
-def _required_str(
-    obj: Mapping[str, Any], member: str, *, where: str, requirement: str = "C-28"
-) -> str:
-    value = obj.get(member)
-    if not isinstance(value, str) or not value:
-        raise _bad(where, member, "a non-empty string", value, requirement)
-    return value
-
-
-def _optional_str(
-    obj: Mapping[str, Any], member: str, *, where: str, secret: bool = False
-) -> str | None:
-    value = obj.get(member)
-    if value is not None and not isinstance(value, str):
-        found = type(value).__name__ if secret else value
-        raise _bad(where, member, "a string", found)
-    return value
-
-
-def _str_tuple(obj: Mapping[str, Any], member: str, *, where: str) -> tuple[str, ...] | None:
-    value = obj.get(member)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _bad(where, member, "an array of strings", value)
-    return tuple(value)

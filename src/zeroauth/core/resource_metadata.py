@@ -15,7 +15,6 @@ URL (C-09) lives in :mod:`zeroauth.core.resource`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 
 from zeroauth.core.errors import ResourceMetadataError, ZeroAuthError
 from zeroauth.core.resource import PRMSource, canonical_resource
+from zeroauth.core.scopes import is_scope_token
 from zeroauth.core.urls import URLPolicy, origin
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
 WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource"
 MAX_ITEMS = 1000  # array members; the I/O layer also bounds the body (1 MiB)
 MAX_STRING = 8192
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 
 
 class _Fields:
@@ -108,7 +107,7 @@ class _Fields:
         for item in value:
             if not isinstance(item, str) or not item or len(item) > MAX_STRING:
                 self.fail(name, "non-empty strings only", item)
-            if scope_tokens and not _SCOPE_TOKEN.fullmatch(item):
+            if scope_tokens and not is_scope_token(item):  # RFC 6749 §3.3
                 self.fail(
                     name, "scope tokens (RFC 6749 §3.3: no spaces, quotes or backslashes)", item
                 )

@@ -6,20 +6,33 @@ Implements MCP 2026-07-28 "Scope Selection Strategy" (SPEC C-37, C-38: the chall
 retries, see ``MAX_STEP_UP_ATTEMPTS``), and "Refresh Tokens" (SEP-2207, C-47: ``offline_access``
 only when the AS lists it). Scopes are case-sensitive strings (RFC 6749 §3.3); order is kept
 and duplicates dropped.
+
+Also the one home of the scope-token grammar (RFC 6749 §3.3, used by RFC 6750 §3 as well):
+``scope-token = 1*( %x21 / %x23-5B / %x5D-7E )``, checked by :func:`is_scope_token`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-__all__ = ["MAX_STEP_UP_ATTEMPTS", "OFFLINE_ACCESS", "initial_scopes", "step_up_scopes",
-           "with_offline_access"]  # fmt: skip
+__all__ = ["MAX_STEP_UP_ATTEMPTS", "OFFLINE_ACCESS", "initial_scopes", "is_scope_token",
+           "step_up_scopes", "with_offline_access"]  # fmt: skip
 
 MAX_STEP_UP_ATTEMPTS = 3
 """C-40 / SC8: authorizations for one (resource, operation) before a permanent failure: the
 first one plus two step-ups (the conformance suite fails clients that try more than 3)."""
 
 OFFLINE_ACCESS = "offline_access"
+
+# RFC 6749 §3.3: printable ASCII except space, '"' and '\\'
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def is_scope_token(value: object) -> bool:
+    """True when ``value`` is one RFC 6749 §3.3 scope-token: a non-empty string of printable
+    ASCII without space, ``"`` or ``\\``."""
+    return isinstance(value, str) and _SCOPE_TOKEN.fullmatch(value) is not None
 
 
 def initial_scopes(

@@ -2,32 +2,36 @@
 
 Three kinds: none, a static bearer token read from the environment, or an OAuth 2.1 client
 credentials grant (OAuth 2.1 §4.2, RFC 8707 ``resource``, RFC 6749 §2.3.1 client
-authentication) whose token is cached until shortly before it expires and fetched by one task
-at a time (single-flight; the lock guards the token, never an upstream request). The caller's
-token is not an input to anything here.
+authentication): the client's machine flow (``zeroauth.core.flow.service``) run by the client's
+driver, so discovery binds the issuer (RFC 8414 §3.3), the client authentication method is one
+the IdP lists (C-31), and a token is renewed at four fifths of its lifetime at the latest, by one
+task at a time (single flight; the lock guards the token, never an upstream request). Every URL
+is an operator endpoint (SECURITY W2, W3): https, http only on a true loopback host, private
+addresses allowed (an IdP inside the cluster), bodies capped at 1 MiB, one total deadline. The
+caller's token is not an input to anything here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 
-import httpx2
-
-from zeroauth.core.errors import ServerMetadataError, ZeroAuthError
-from zeroauth.core.grants import client_credentials_request
-from zeroauth.core.registration import ClientInfo
-from zeroauth.core.server_metadata import ServerMetadata
-from zeroauth.core.tokens import TokenSet, parse_token_response
-from zeroauth.gateway.auth import discover_metadata
+from zeroauth.client._driver import run_async
+from zeroauth.client.auth import build_engine
+from zeroauth.client.stores import MemoryTokenStore
+from zeroauth.core.flow import ClientCredentials
+from zeroauth.core.flow.service import service_token_flow
+from zeroauth.core.tokens import TokenSet
+from zeroauth.core.urls import URLPolicy
 from zeroauth.gateway.config import CredentialsConfig
-from zeroauth.server.jwks import check_endpoint_url
 
-__all__ = ["Credentials", "make_credentials"]
+__all__ = ["OPERATOR_ENDPOINTS", "Credentials", "make_credentials"]
 
 log = logging.getLogger("zeroauth.gateway.credentials")
+
+OPERATOR_ENDPOINTS = URLPolicy(allow_loopback=True, block_private=False)
+"""Operator-configured endpoints: https (private addresses allowed), http only on loopback (W2)."""
 
 
 class Credentials:
@@ -52,109 +56,50 @@ class StaticBearer(Credentials):
 
 
 class ClientCredentialsGrant(Credentials):
-    """A token from the IdP's token endpoint, cached until ``skew`` seconds before expiry."""
+    """A token from the IdP's token endpoint, kept until the flow renews it (see module doc)."""
 
     def __init__(
-        self,
-        config: CredentialsConfig,
-        *,
-        http: httpx2.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-        skew: float = 30.0,
+        self, config: CredentialsConfig, *, clock: Callable[[], float] = time.time
     ) -> None:
+        assert config.client_id is not None  # config validation guarantees it
         self._config = config
-        self._http = http or httpx2.AsyncClient(timeout=15.0, follow_redirects=False)
-        self._own_http = http is None
-        self._clock = clock
-        self._skew = skew
-        self._tokens: TokenSet | None = None
+        self._store = MemoryTokenStore()
+        self._engine = build_engine(
+            store=self._store,
+            url_policy=OPERATOR_ENDPOINTS,
+            timeout=15.0,
+            clock=clock,
+            send_resource=config.resource is not None,
+            client_credentials=ClientCredentials(
+                config.client_id,
+                config.client_secret,
+                auth_method=config.auth_method,
+                scopes=config.scope or None,
+                issuer=config.issuer,
+            ),
+        )
         self._value: str | None = None
-        self._lock = asyncio.Lock()
-        self._metadata: ServerMetadata | None = None
 
     async def authorization(self) -> str | None:
-        tokens = self._tokens
-        if tokens is not None and not tokens.is_expired(self._clock(), self._skew):
-            return self._value
-        async with self._lock:
-            tokens = self._tokens
-            if tokens is None or tokens.is_expired(self._clock(), self._skew):
-                tokens = await self._fetch()
-                self._tokens = tokens
-                self._value = f"Bearer {tokens.access_token}"
-        return self._value
+        config = self._config
+        flow = service_token_flow(
+            self._engine.config,
+            issuer=config.issuer,
+            token_endpoint=config.token_endpoint,
+            resource=config.resource,
+        )
+        tokens: TokenSet = await run_async(flow, self._engine)
+        value = f"Bearer {tokens.access_token}"
+        if value != self._value:
+            self._value = value
+            log.info("obtained upstream token for client %s (resource %s)",
+                     config.client_id, config.resource)  # fmt: skip
+        return value
 
     def invalidate(self) -> None:
-        self._tokens = None
-
-    async def _server_metadata(self) -> ServerMetadata:
-        if self._metadata is not None:
-            return self._metadata
-        config = self._config
-        if config.token_endpoint:
-            issuer = config.issuer or config.token_endpoint
-            metadata = ServerMetadata(
-                issuer=issuer, authorization_endpoint=None, token_endpoint=config.token_endpoint
-            )
-        else:
-            assert config.issuer is not None  # config validation guarantees one of the two
-            metadata = await discover_metadata(config.issuer, self._http)
-        if not metadata.token_endpoint:
-            raise ServerMetadataError(
-                "the issuer publishes no token_endpoint",
-                where=metadata.issuer,
-                hint="set token_endpoint in [upstream.credentials] explicitly",
-            )
-        # The client secret goes there: https, or http only on a true loopback host (W2).
-        check_endpoint_url(metadata.token_endpoint, field="token_endpoint")
-        self._metadata = metadata
-        return metadata
-
-    async def _fetch(self) -> TokenSet:
-        config = self._config
-        md = await self._server_metadata()
-        assert config.client_id is not None
-        client = ClientInfo(
-            client_id=config.client_id,
-            issuer=md.issuer,
-            source="pre-registered",
-            client_secret=config.client_secret,
-            token_endpoint_auth_method=config.auth_method,
-        )
-        request = client_credentials_request(
-            md,
-            client,
-            resource=config.resource,
-            scope=config.scope or None,
-            auth_method=config.auth_method,
-            now=self._clock(),
-        )
-        try:
-            response = await self._http.post(
-                request.url, content=request.body(), headers=dict(request.headers)
-            )
-        except httpx2.HTTPError as exc:
-            raise ZeroAuthError(
-                f"token endpoint unreachable: {type(exc).__name__}",
-                where=request.url,
-                hint="check token_endpoint / issuer in [upstream.credentials]",
-            ) from None
-        tokens = parse_token_response(
-            response.status_code,
-            response.content,
-            now=self._clock(),
-            where=request.url,
-            issuer=md.issuer,
-            resource=config.resource,
-        )
-        log.info(
-            "obtained upstream token for client %s (resource %s)", config.client_id, config.resource
-        )
-        return tokens
-
-    async def aclose(self) -> None:
-        if self._own_http:
-            await self._http.aclose()
+        for key in self._store.keys("tokens"):
+            self._store.delete("tokens", key)
+        self._engine.forget()
 
 
 def make_credentials(config: CredentialsConfig) -> Credentials:

@@ -3,9 +3,10 @@
 Keys are fetched asynchronously with ``httpx2`` (bounded size and time, no redirects), parsed
 once into ``cryptography`` public-key objects, and checked against the algorithm a token asks
 for (``kty``/``crv``/``alg``/``use``/``key_ops``). The cache honours ``Cache-Control: max-age``
-within bounds, keeps serving cached keys while the endpoint is down or slow (SECURITY B5), and
-handles rotation (B6): an unknown ``kid`` triggers at most one refetch per cool-down, shared by
-every concurrent request (single-flight, B4). A cold start that cannot load keys fails closed.
+within bounds (RFC 9111 §5.2, read by ``zeroauth.core.cache_control``), keeps serving cached keys
+while the endpoint is down or slow (SECURITY B5), and handles rotation (B6): an unknown ``kid``
+triggers at most one refetch per cool-down, shared by every concurrent request (single-flight,
+B4). A cold start that cannot load keys fails closed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ import httpx2
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from zeroauth.core import cache_control
 from zeroauth.core.errors import InvalidToken, URLPolicyError
 from zeroauth.core.urls import is_loopback_host
 
@@ -56,7 +57,6 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
 }
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _STATIC = "static:"  # the jwks_uri of a JWKSCache.static(): never fetched
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 
 
 class URLChecker(Protocol):
@@ -163,16 +163,6 @@ async def read_limited(response: httpx2.Response, limit: int) -> bytes:
         if len(body) > limit:
             raise ValueError(f"response exceeds {limit} bytes")
     return bytes(body)
-
-
-def _ttl(cache_control: str | None, default: float, low: float, high: float) -> float:
-    if cache_control is None:
-        return default
-    lowered = cache_control.lower()
-    if "no-store" in lowered or "no-cache" in lowered:
-        return low
-    match = _MAX_AGE.search(cache_control)
-    return default if match is None else min(max(float(match.group(1)), low), high)
 
 
 class JWKSCache:
@@ -318,11 +308,12 @@ class JWKSCache:
                 if response.status_code != 200:
                     raise ValueError(f"HTTP {response.status_code}")
                 body = await read_limited(response, self._max_bytes)
-                cache_control = response.headers.get("cache-control")
+                control = response.headers.get_list("cache-control")
         keys = parse_jwks(body, where=self.jwks_uri)
         if not keys:
             raise ValueError("the JWK Set holds no usable signature key")
-        return keys, _ttl(cache_control, self._cache_ttl, self._min_ttl, self._max_ttl)
+        # RFC 9111 §5.2.2: max-age within [min_ttl, max_ttl]; no-store/no-cache/bad max-age: min_ttl
+        return keys, cache_control.ttl(control, self._cache_ttl, self._min_ttl, self._max_ttl)
 
     async def aclose(self) -> None:
         """Cancel a background refresh and close the HTTP client we created."""

@@ -10,20 +10,23 @@ what an operation needs? The hierarchy is closed transitively once, at construct
 table ``narrow scope -> broad scopes that imply it``, so a check is a set lookup per needed scope
 with no allocation. Tool scopes come from an explicit mapping or from :func:`requires_scopes`
 markers found by an integration's resolver (``zeroauth.integrations``); :func:`called_tools`
-reads the tool names a JSON-RPC request body calls (MCP ``tools/call``).
+reads the tool names a JSON-RPC request body calls (MCP ``tools/call``), each a :class:`ToolName`
+carrying its call's ``params._meta`` for a framework that selects among versions of one name.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 
+from zeroauth.core.scopes import is_scope_token
+
 __all__ = [
     "SCOPES_ATTRIBUTE",
     "ScopePolicy",
+    "ToolName",
     "ToolResolver",
     "called_tools",
     "declared_scopes",
@@ -36,7 +39,25 @@ SCOPES_ATTRIBUTE = "__zeroauth_scopes__"
 ToolResolver = Callable[[str], Awaitable[Sequence[str] | None]]
 """Looks up the scopes a tool (by its wire name) declares; ``None`` when none or no such tool."""
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 scope-token
+
+class ToolName(str):
+    """A tool name read from a ``tools/call`` body, with that call's ``params._meta``.
+
+    It is the name (equal to, and hashed as, the plain string), so every consumer of tool names
+    works unchanged; a resolver for a framework that selects among versions of one name from
+    ``_meta`` (FastMCP: ``_meta.fastmcp.version``) reads :attr:`meta`, so the HTTP layer checks
+    the scopes of exactly the component that will run (SECURITY B15).
+    """
+
+    meta: object
+    """The call's ``params._meta`` as parsed (any JSON value), None when absent."""
+
+    def __new__(cls, name: str, meta: object = None) -> ToolName:
+        self = super().__new__(cls, name)
+        self.meta = meta
+        return self
+
+
 _F = TypeVar("_F")
 
 
@@ -44,7 +65,7 @@ def _scope_tuple(scopes: Iterable[str] | str, *, what: str) -> tuple[str, ...]:
     """Validated scope tokens, order kept, duplicates dropped (a string is split on spaces)."""
     items = scopes.split() if isinstance(scopes, str) else list(scopes)
     for item in items:
-        if not isinstance(item, str) or not _SCOPE_TOKEN.fullmatch(item):
+        if not is_scope_token(item):  # RFC 6750 §3 / RFC 6749 §3.3
             raise ValueError(
                 f"{what}: {item!r} is not an RFC 6750 scope token "
                 "(printable ASCII without space, '\"' or '\\')"
@@ -252,7 +273,8 @@ def called_tools(body: bytes) -> list[str] | None:
     Without a backslash (JSON escapes) and a NUL (UTF-16/32), "tools/call" can only be spelled
     literally, so bodies without it skip parsing. Duplicate members are refused (parsers
     disagree on which one wins); the plain parser is used when none of the members read can
-    occur twice. That parser is pydantic's when installed (the one the SDK reads the body
+    occur twice (a body with ``_meta``, whose members resolvers may read, is always parsed
+    strictly). That parser is pydantic's when installed (the one the SDK reads the body
     with): it accepts no document the stdlib refuses, and reads every one it accepts the same
     way; what it refuses (e.g. nesting deeper than 200) goes to the stdlib, so the outcome is
     the stdlib's either way.
@@ -263,7 +285,12 @@ def called_tools(body: bytes) -> list[str] | None:
         return _strict(body)
     if body.find(b"tools/call") < 0:
         return []
-    if body.count(b'"method"') > 1 or body.count(b'"params"') > 1 or body.count(b'"name"') > 1:
+    if (
+        body.count(b'"method"') > 1
+        or body.count(b'"params"') > 1
+        or body.count(b'"name"') > 1
+        or body.find(b'"_meta"') >= 0
+    ):
         return _strict(body)
     if _fast_json is not None:
         try:
@@ -290,8 +317,7 @@ def _tool_names(message: object) -> list[str] | None:
     for item in message if isinstance(message, list) else (message,):
         if isinstance(item, dict) and item.get("method") == "tools/call":
             params = item.get("params")
-            name = params.get("name") if isinstance(params, dict) else None
-            if not isinstance(name, str):
+            if not isinstance(params, dict) or not isinstance(params.get("name"), str):
                 return None
-            names.append(name)
+            names.append(ToolName(params["name"], params.get("_meta")))
     return names

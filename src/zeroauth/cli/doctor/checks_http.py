@@ -4,22 +4,23 @@
   AS metadata that carry ``Access-Control-Allow-Origin``; the documents are public, so ``*`` is
   right. The doctor sends an ``Origin`` header (``DOCTOR_ORIGIN``) so echoing servers answer.
 - ``X-CACHE``: RFC 9111 ``Cache-Control``. No header is fine (clients apply their own bounded
-  TTL); a ``max-age`` beyond a day keeps clients on stale metadata long after the server
-  switches authorization servers (RFC 9728 §5.2, SEP-2352 migration).
+  TTL); a ``max-age`` (or a shared caches' ``s-maxage``) beyond a day keeps clients on stale
+  metadata long after the server switches authorization servers (RFC 9728 §5.2, SEP-2352
+  migration). The lifetime shown is the one zeroauth's discovery cache gives the response (the
+  same rule: ``zeroauth.client.cache.discovery_ttl``).
 """
 
 from __future__ import annotations
 
-import re
-
 from zeroauth.cli.doctor.fetch import Fetched
 from zeroauth.cli.doctor.model import Check, ok, warn
+from zeroauth.client.cache import discovery_ttl
+from zeroauth.core.cache_control import parse_cache_control
 
 __all__ = ["DOCTOR_ORIGIN", "MAX_REASONABLE_AGE", "caching", "cors"]
 
 DOCTOR_ORIGIN = "https://mcp-client.example"
 MAX_REASONABLE_AGE = 86400
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d{1,12})\"?\s*(?=,|$)", re.I)
 
 
 def cors(response: Fetched, what: str, *, section: str) -> Check:
@@ -47,24 +48,28 @@ def cors(response: Fetched, what: str, *, section: str) -> Check:
 
 def caching(response: Fetched, what: str, *, section: str) -> Check:
     title = f"{what} caching (Cache-Control)"
-    control = ", ".join(response.header_list("cache-control"))
+    lines = response.header_list("cache-control")
+    control = ", ".join(lines)
+    seconds = discovery_ttl(response.status, lines)
+    reuse = f"reuse it for {seconds:.0f} s" if seconds else "do not reuse it"
+    kept = f"zeroauth clients {reuse}"
     if not control:
         return ok(
             "X-CACHE",
             title,
-            "no Cache-Control: clients apply their own bounded TTL",
+            f"no Cache-Control: clients apply their own bounded TTL ({kept})",
             where=response.url,
             section=section,
         )
-    match = _MAX_AGE.search(control)
-    if match and int(match.group(1)) > MAX_REASONABLE_AGE:
+    directives = parse_cache_control(lines)  # RFC 9111 §5.2
+    if max(directives.max_age or 0, directives.s_maxage or 0) > MAX_REASONABLE_AGE:
         return warn(
             "X-CACHE",
             title,
-            control,
+            f"{control} ({kept})",
             fix=f"use max-age of at most {MAX_REASONABLE_AGE} s: clients keep stale metadata "
             "that long after you change it (e.g. move to another authorization server)",
             where=response.url,
             section=section,
         )
-    return ok("X-CACHE", title, control, where=response.url, section=section)
+    return ok("X-CACHE", title, f"{control} ({kept})", where=response.url, section=section)

@@ -7,19 +7,17 @@ from typing import Annotated
 
 import typer
 
-from zeroauth.cli.app import app
 from zeroauth.cli.client import AllowLoopback, ConfigPath, Debug, JsonOut, Timeout
 from zeroauth.cli.config_file import ServerEntry, load_config
 from zeroauth.cli.doctor.render import render_json, render_table
 from zeroauth.cli.doctor.run import DoctorOptions, diagnose
-from zeroauth.cli.output import command, err_console, errors_handled, out_console
+from zeroauth.cli.output import err_console, errors_handled, out_console
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
 
 __all__ = ["doctor"]
 
 
-@command(app)
 def doctor(
     url: Annotated[str, typer.Argument(help="The MCP server URL, e.g. https://host/mcp.")],
     strict: Annotated[

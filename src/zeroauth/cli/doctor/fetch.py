@@ -30,7 +30,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 
 from zeroauth.core.errors import URLPolicyError
-from zeroauth.core.urls import URLPolicy
+from zeroauth.core.urls import URLPolicy, is_loopback_host
 
 __all__ = ["MAX_BODY", "Fetched", "Fetcher"]
 
@@ -124,8 +124,8 @@ class Fetcher:
         """Raise ``URLPolicyError`` unless the policy allows ``url`` and its addresses."""
         self.policy.check_url(url, field=field, requirement=requirement)
         host = urlsplit(url).hostname or ""
-        if not self.policy.block_private or host.rstrip(".") == "localhost":
-            return
+        if not self.policy.block_private or is_loopback_host(host):
+            return  # `localhost` and loopback literals were judged by check_url (SEC-04)
         try:
             ipaddress.ip_address(host)
             return  # IP literals were judged by check_url

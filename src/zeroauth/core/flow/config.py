@@ -14,7 +14,6 @@ default and changes nothing on the wire unless set.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from zeroauth.core.registration import ClientInfo
-from zeroauth.core.scopes import MAX_STEP_UP_ATTEMPTS
+from zeroauth.core.scopes import MAX_STEP_UP_ATTEMPTS, is_scope_token
 from zeroauth.core.urls import PRODUCTION, URLPolicy
 
 __all__ = [
@@ -49,8 +48,6 @@ PROTOCOL_PARAMETERS = frozenset(
 
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 """Never prefixed by ``scope_prefix``: OpenID Connect scopes (Entra: scopes-oidc.md)."""
-
-_SCOPE_CHARS = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
 def qualify_scopes(scopes: Sequence[str], prefix: str) -> tuple[str, ...]:
@@ -174,7 +171,7 @@ class FlowConfig:
                 )
         object.__setattr__(self, "authorization_params", MappingProxyType(params))
         prefix = self.scope_prefix
-        if prefix is not None and not (isinstance(prefix, str) and _SCOPE_CHARS.fullmatch(prefix)):
+        if prefix is not None and not is_scope_token(prefix):  # RFC 6749 §3.3
             raise ValueError(
                 f"scope_prefix must be non-empty scope-token characters (RFC 6749 §3.3), "
                 f"found {prefix!r}"

@@ -23,6 +23,7 @@ from zeroauth.core.flow.steps import (
     Step,
     Unlock,
     WaitUnlocked,
+    client_key,
 )
 from zeroauth.core.registration import (
     ClientInfo,
@@ -110,7 +111,7 @@ def identity(run: Run, md: ServerMetadata) -> Generator[Step, Any, ClientInfo]:
         yield Unlock(lock)
         return client
     client = yield from _register(run, md)
-    yield Save("client", md.issuer, client.to_json())
+    yield Save("client", client_key(md.issuer), client.to_json())
     yield Unlock(lock)
     return client
 

@@ -55,6 +55,7 @@ from zeroauth.core.flow.steps import (
     Step,
     Unlock,
     WaitUnlocked,
+    binding_key,
 )
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource import canonical_resource
@@ -292,7 +293,7 @@ def _save_binding(
         scopes=scopes,
         legacy=disc.legacy,
     )
-    yield Save("binding", run.server_url, binding.to_json())
+    yield Save("binding", binding_key(run.server_url), binding.to_json())
 
 
 def _client_for_refresh(run: Run, disc: Discovered) -> Generator[Step, Any, ClientInfo | None]:

@@ -24,6 +24,9 @@ from zeroauth.core.flow.steps import (
     Save,
     Step,
     Unlock,
+    binding_key,
+    client_key,
+    tokens_key,
 )
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource_metadata import ResourceMetadata
@@ -103,10 +106,6 @@ class Run:
         return {"MCP-Protocol-Version": self.protocol_version}
 
 
-def tokens_key(issuer: str, resource: str) -> str:
-    return f"{issuer} {resource}"
-
-
 def bearer(tokens: TokenSet | None) -> str | None:
     return None if tokens is None else f"Bearer {tokens.access_token}"
 
@@ -137,7 +136,7 @@ def locked(name: str) -> tuple[Lock, Unlock]:
 def load_binding(
     server_url: str, *, fresh: bool = False
 ) -> Generator[Step, Any, ServerBinding | None]:
-    record = yield Load("binding", server_url, fresh=fresh)
+    record = yield Load("binding", binding_key(server_url), fresh=fresh)
     return None if record is None else ServerBinding.from_json(record)
 
 
@@ -167,7 +166,7 @@ def save_tokens(
 
 
 def load_client(issuer: str, *, fresh: bool = False) -> Generator[Step, Any, ClientInfo | None]:
-    record = yield Load("client", issuer, fresh=fresh)
+    record = yield Load("client", client_key(issuer), fresh=fresh)
     if record is None:
         return None
     try:
@@ -178,4 +177,4 @@ def load_client(issuer: str, *, fresh: bool = False) -> Generator[Step, Any, Cli
 
 
 def drop_client(issuer: str) -> Generator[Step, Any, None]:
-    yield Delete("client", issuer)
+    yield Delete("client", client_key(issuer))

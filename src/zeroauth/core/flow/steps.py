@@ -34,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from zeroauth.core.resource import canonical_resource
+
 __all__ = [
     "MAX_BODY",
     "Delete",
@@ -44,6 +46,7 @@ __all__ = [
     "Load",
     "Lock",
     "Purpose",
+    "RecordKind",
     "RedirectURI",
     "Save",
     "SendOriginal",
@@ -51,6 +54,9 @@ __all__ = [
     "Unlock",
     "UserAuthorization",
     "WaitUnlocked",
+    "binding_key",
+    "client_key",
+    "tokens_key",
 ]
 
 MAX_BODY = 1 << 20  # A8: a metadata or token response is never read past 1 MiB
@@ -64,6 +70,7 @@ Purpose = Literal[
     "client-credentials",
     "token-exchange",
     "jwt-bearer",
+    "mcp",  # a token-less MCP request whose 401 starts discovery (ZeroAuth.token)
 ]
 
 
@@ -195,6 +202,22 @@ class UserAuthorization:
 
 
 RecordKind = Literal["client", "tokens", "binding"]
+"""The three kinds of stored record; each has one key builder below (C-30, RFC 8707)."""
+
+
+def client_key(issuer: str) -> str:
+    """A ``client`` registration is keyed by its AS ``issuer`` (C-30)."""
+    return issuer
+
+
+def tokens_key(issuer: str, resource: str) -> str:
+    """``tokens`` are keyed by (issuer, resource): joined by a space, never part of a URL."""
+    return f"{issuer} {resource}"
+
+
+def binding_key(server_url: str) -> str:
+    """A server ``binding`` is keyed by the canonical MCP server URL (C-35)."""
+    return canonical_resource(server_url)
 
 
 @dataclass(frozen=True, slots=True)

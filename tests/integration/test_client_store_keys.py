@@ -1,0 +1,87 @@
+"""Store keys: one builder per record kind, ``store.keys(kind)``, and the typed login accessors.
+
+MCP 2026-07-28 C-30 (registrations keyed by issuer), RFC 8707 (tokens by issuer and resource),
+C-35 (bindings by the canonical server URL). The flow, the CLI and ``ZeroAuthManager`` build
+keys with the same functions, so what one writes the others find; ``FileTokenStore`` file names
+are hashes, and a file whose recorded key does not hash to its name is never listed (A16).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_client_world import world
+from zeroauth.client.stores import (
+    FileTokenStore,
+    MemoryTokenStore,
+    binding_key,
+    client_key,
+    forget_login,
+    load_login,
+    tokens_key,
+)
+from zeroauth.core.flow import ServerBinding
+
+URL = "https://MCP.example.com/mcp"
+AS = "https://auth.example.com"
+
+
+def stores(tmp_path: Path) -> list[FileTokenStore | MemoryTokenStore]:
+    return [FileTokenStore(tmp_path / "tokens"), MemoryTokenStore()]
+
+
+def fill(store: FileTokenStore | MemoryTokenStore) -> None:
+    binding = ServerBinding(server_url=binding_key(URL), resource=binding_key(URL), issuer=AS)
+    store.save("binding", binding_key(URL), binding.to_json())
+    store.save(
+        "tokens", tokens_key(AS, binding.resource), {"access_token": "t", "token_type": "Bearer"}
+    )
+    store.save("client", client_key(AS), {"client_id": "c", "issuer": AS})
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_keys_lists_each_kind_and_the_login_accessors_agree(tmp_path: Path, index: int) -> None:
+    store = stores(tmp_path)[index]
+    fill(store)
+    assert store.keys("binding") == ["https://mcp.example.com/mcp"]  # canonical (C-35)
+    assert store.keys("tokens") == [f"{AS} https://mcp.example.com/mcp"]
+    assert store.keys("client") == [AS]
+    login = load_login(store, URL)
+    assert login is not None
+    assert login[0].issuer == AS
+    assert login[1] is not None
+    assert login[1].access_token == "t"
+    assert forget_login(store, URL) is True
+    assert store.keys("binding") == store.keys("tokens") == []
+    assert store.keys("client") == [AS]  # registrations stay unless asked (C-30)
+    assert load_login(store, URL) is None
+    assert forget_login(store, URL) is False
+
+
+def test_a16_a_file_whose_key_does_not_match_its_name_is_not_listed(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path / "tokens")
+    fill(store)
+    [path] = store.path.glob("client-*.json")
+    envelope = json.loads(path.read_text())
+    path.write_text(json.dumps({**envelope, "_key": "https://evil.example"}))
+    (store.path / "tokens-garbage.json").write_text("{not json")
+    assert store.keys("client") == []
+    assert store.keys("tokens") == [f"{AS} https://mcp.example.com/mcp"]
+
+
+def test_c30_the_flow_writes_the_keys_the_builders_make() -> None:
+    with world() as w:
+        auth = w.client()
+        auth.token(w.server_url)
+        store = auth.store
+        assert isinstance(store, MemoryTokenStore)
+        login = load_login(store, w.server_url)
+        assert login is not None
+        binding, tokens = login
+        assert tokens is not None
+        assert store.keys("binding") == [binding_key(w.server_url)]
+        assert store.keys("tokens") == [tokens_key(binding.issuer, binding.resource)]
+        assert store.keys("client") == [client_key(w.issuer)]
