@@ -27,19 +27,20 @@ from starlette.routing import Route
 
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
-from zeroauth.devserver.authorize import authorize_endpoint, decision_endpoint
+from zeroauth.devserver.authorize import AuthorizationEndpoint
 from zeroauth.devserver.body import BodyError, read_json_object
 from zeroauth.devserver.clients import ClientResolver
 from zeroauth.devserver.config import DevServerConfig
-from zeroauth.devserver.consent import SpentForms
+from zeroauth.devserver.consent import ConsentForms
 from zeroauth.devserver.keys import SigningKey
 from zeroauth.devserver.store import DevStore
-from zeroauth.devserver.token import token_endpoint
+from zeroauth.devserver.token import TokenEndpoint
 
 __all__ = ["DevAuthorizationServer"]
 
 _GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 _DCR_GRANT_TYPES = ("authorization_code", "refresh_token")  # never client_credentials (D7)
+_PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 _MACHINE_CLIENTS_HINT = (
     "client_credentials is not available to dynamically registered clients: a machine client "
     "has no user to consent, so it must be pre-registered by the operator of this server "
@@ -61,12 +62,15 @@ class DevAuthorizationServer:
             allow_private=config.allow_private_cimd,
             fetch_deadline=config.cimd_fetch_deadline,
         )
-        self.csrf_secret = secrets.token_bytes(32)
-        self.spent_forms = SpentForms()
         for client in config.clients:
             self.store.add_client(client.client_id, client.metadata(), client.client_secret)
         self._base = config.issuer.rstrip("/")
         self._path = urlsplit(self._base).path
+        consent = ConsentForms(
+            action=self.endpoint("authorize/decision"), default_subject=config.default_subject
+        )
+        self._authorize = AuthorizationEndpoint(config, self.store, self.clients, consent)
+        self._token = TokenEndpoint(config, self.store, self.clients, self.key)
 
     def endpoint(self, name: str) -> str:
         return f"{self._base}/{name}"
@@ -99,32 +103,43 @@ class DevAuthorizationServer:
             f"{p}/.well-known/openid-configuration",
             f"{p}/.well-known/oauth-authorization-server",
         }
-        routes = [Route(path, _metadata_endpoint, methods=["GET"]) for path in sorted(well_known)]
-        routes += [
-            Route(f"{p}/jwks", _jwks_endpoint, methods=["GET"]),
-            Route(f"{p}/register", _registration_endpoint, methods=["POST"]),
-            Route(f"{p}/authorize", authorize_endpoint, methods=["GET"]),
-            Route(f"{p}/authorize/decision", decision_endpoint, methods=["POST"]),
-            Route(f"{p}/token", token_endpoint, methods=["POST"]),
+        routes = [
+            Route(path, self._metadata_endpoint, methods=["GET"]) for path in sorted(well_known)
         ]
-        app = Starlette(routes=routes)
-        app.state.devserver = self
-        return app
+        routes += [
+            Route(f"{p}/jwks", self._jwks_endpoint, methods=["GET"]),
+            Route(f"{p}/register", self._registration_endpoint, methods=["POST"]),
+            Route(f"{p}/authorize", self._authorize.authorize, methods=["GET"]),
+            Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"]),
+            Route(f"{p}/token", self._token.handle, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
 
+    async def _metadata_endpoint(self, request: Request) -> Response:
+        return JSONResponse(self.metadata(), headers=_PUBLIC_CACHE)
 
-def _server(request: Request) -> DevAuthorizationServer:
-    server: DevAuthorizationServer = request.app.state.devserver
-    return server
+    async def _jwks_endpoint(self, request: Request) -> Response:
+        return JSONResponse(self.key.jwks(), headers=_PUBLIC_CACHE)
 
-
-async def _metadata_endpoint(request: Request) -> Response:
-    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
-    return JSONResponse(_server(request).metadata(), headers=headers)
-
-
-async def _jwks_endpoint(request: Request) -> Response:
-    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
-    return JSONResponse(_server(request).key.jwks(), headers=headers)
+    async def _registration_endpoint(self, request: Request) -> Response:
+        """RFC 7591 §3: open registration of public (``none``) and confidential clients."""
+        try:
+            meta = await read_json_object(request, error="invalid_client_metadata")
+            _check_metadata(meta, self.config.token_endpoint_auth_methods)
+        except BodyError as err:
+            return err.response()
+        except _MetadataError as err:
+            content = {"error": err.error, "error_description": err.description}
+            return JSONResponse(content, status_code=400)
+        client_id = str(uuid.uuid4())
+        method = meta["token_endpoint_auth_method"]
+        secret = None if method == "none" else secrets.token_urlsafe(32)
+        meta.update(client_id=client_id, client_id_issued_at=int(time.time()))
+        self.store.add_client(client_id, meta, secret)
+        answer = dict(meta)
+        if secret is not None:
+            answer.update(client_secret=secret, client_secret_expires_at=0)
+        return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
 
 
 class _MetadataError(Exception):
@@ -168,25 +183,3 @@ def _check_metadata(meta: dict[str, Any], auth_methods: tuple[str, ...]) -> None
     _choice(meta, "token_endpoint_auth_method", "client_secret_basic", auth_methods)
     _choice(meta, "application_type", "web", ("native", "web"))
     _strings(meta, "response_types", ["code"])
-
-
-async def _registration_endpoint(request: Request) -> Response:
-    """RFC 7591 §3: open registration of public (``none``) and confidential clients."""
-    server = _server(request)
-    try:
-        meta = await read_json_object(request, error="invalid_client_metadata")
-        _check_metadata(meta, server.config.token_endpoint_auth_methods)
-    except BodyError as err:
-        return err.response()
-    except _MetadataError as err:
-        content = {"error": err.error, "error_description": err.description}
-        return JSONResponse(content, status_code=400)
-    client_id = str(uuid.uuid4())
-    method = meta["token_endpoint_auth_method"]
-    secret = None if method == "none" else secrets.token_urlsafe(32)
-    meta.update(client_id=client_id, client_id_issued_at=int(time.time()))
-    server.store.add_client(client_id, meta, secret)
-    answer = dict(meta)
-    if secret is not None:
-        answer.update(client_secret=secret, client_secret_expires_at=0)
-    return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})

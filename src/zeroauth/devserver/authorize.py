@@ -17,7 +17,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -26,13 +25,12 @@ from starlette.responses import RedirectResponse, Response
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.urls import is_loopback_host
 from zeroauth.devserver.body import BodyError
-from zeroauth.devserver.consent import consent_page, error_page, read_decision
+from zeroauth.devserver.clients import Client, ClientResolver
+from zeroauth.devserver.config import DevServerConfig
+from zeroauth.devserver.consent import ConsentForms, error_page
+from zeroauth.devserver.store import DevStore
 
-if TYPE_CHECKING:
-    from zeroauth.devserver.app import DevAuthorizationServer
-    from zeroauth.devserver.clients import Client
-
-__all__ = ["authorize_endpoint", "decision_endpoint", "redirect_uri_matches"]
+__all__ = ["AuthorizationEndpoint", "redirect_uri_matches"]
 
 _SINGLE = (
     "client_id",
@@ -77,63 +75,88 @@ def redirect_uri_matches(registered: str, given: str) -> bool:
     return (r.hostname, r.path, r.query) == (g.hostname, g.path, g.query) and not g.fragment
 
 
-async def authorize_endpoint(request: Request) -> Response:
-    server: DevAuthorizationServer = request.app.state.devserver
-    params = request.query_params
-    for name in _SINGLE:
-        if len(params.getlist(name)) > 1:
-            return error_page(f"parameter '{name}' given more than once", status=400)
-    client_id = params.get("client_id")
-    if not client_id:
-        return error_page("missing client_id", status=400)
-    try:
-        client = await server.clients.resolve(client_id)
-    except ZeroAuthError as exc:
-        return error_page(f"unknown or invalid client: {exc.message}", status=400)
-    except ValueError:  # a URL-shaped client_id that does not parse (SECURITY D9)
-        return error_page("client_id is not a valid URL", status=400)
-    redirect_uri = params.get("redirect_uri")
-    if redirect_uri is None and len(client.redirect_uris) == 1:
-        redirect_uri = client.redirect_uris[0]
-    if redirect_uri and _parse_url(redirect_uri) is None:
-        return error_page("redirect_uri is not a valid URL (check its host and port)", status=400)
-    registered = client.redirect_uris
-    if not redirect_uri or not any(redirect_uri_matches(r, redirect_uri) for r in registered):
-        return error_page("redirect_uri is not registered for this client", status=400)
-    state = params.get("state")
-    try:
-        grant = _validate(server, client, params)
-    except _RefusalError as refusal:
-        query = {"error": refusal.error, "error_description": refusal.description}
-        return _redirect(server, redirect_uri, query, state)
-    grant["redirect_uri"] = redirect_uri
-    if server.config.auto_approve:
-        login_hint = params.get("login_hint")
-        if login_hint == "deny":
-            return _redirect(server, redirect_uri, {"error": "access_denied"}, state)
-        return _approve(server, grant, login_hint or server.config.default_subject, state)
-    return consent_page(server, client, grant, state)
+class AuthorizationEndpoint:
+    """``GET /authorize`` and the consent form's ``POST /authorize/decision``."""
 
+    def __init__(
+        self,
+        config: DevServerConfig,
+        store: DevStore,
+        clients: ClientResolver,
+        consent: ConsentForms,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clients = clients
+        self._consent = consent
 
-async def decision_endpoint(request: Request) -> Response:
-    """The consent form's POST: CSRF-checked, then approve or deny."""
-    server: DevAuthorizationServer = request.app.state.devserver
-    try:
-        decision = await read_decision(server, request)
-    except BodyError as err:  # SECURITY D8: an oversized form
-        page = error_page(err.description, status=err.status)
-        page.headers.update(err.headers)
-        return page
-    if isinstance(decision, str):
-        return error_page(decision, status=400)
-    grant, state = decision.grant, decision.state
-    if not decision.approved:
-        return _redirect(server, str(grant["redirect_uri"]), {"error": "access_denied"}, state)
-    return _approve(server, grant, decision.subject or server.config.default_subject, state)
+    async def authorize(self, request: Request) -> Response:
+        config, params = self._config, request.query_params
+        for name in _SINGLE:
+            if len(params.getlist(name)) > 1:
+                return error_page(f"parameter '{name}' given more than once", status=400)
+        client_id = params.get("client_id")
+        if not client_id:
+            return error_page("missing client_id", status=400)
+        try:
+            client = await self._clients.resolve(client_id)
+        except ZeroAuthError as exc:
+            return error_page(f"unknown or invalid client: {exc.message}", status=400)
+        except ValueError:  # a URL-shaped client_id that does not parse (SECURITY D9)
+            return error_page("client_id is not a valid URL", status=400)
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is None and len(client.redirect_uris) == 1:
+            redirect_uri = client.redirect_uris[0]
+        if redirect_uri and _parse_url(redirect_uri) is None:
+            return error_page(
+                "redirect_uri is not a valid URL (check its host and port)", status=400
+            )
+        registered = client.redirect_uris
+        if not redirect_uri or not any(redirect_uri_matches(r, redirect_uri) for r in registered):
+            return error_page("redirect_uri is not registered for this client", status=400)
+        state = params.get("state")
+        try:
+            grant = _validate(config, client, params)
+        except _RefusalError as refusal:
+            query = {"error": refusal.error, "error_description": refusal.description}
+            return _redirect(config, redirect_uri, query, state)
+        grant["redirect_uri"] = redirect_uri
+        if config.auto_approve:
+            login_hint = params.get("login_hint")
+            if login_hint == "deny":
+                return _redirect(config, redirect_uri, {"error": "access_denied"}, state)
+            return self._approve(grant, login_hint or config.default_subject, state)
+        return self._consent.page(client, grant, state)
+
+    async def decision(self, request: Request) -> Response:
+        """The consent form's POST: CSRF-checked, then approve or deny."""
+        try:
+            decision = await self._consent.read(request)
+        except BodyError as err:  # SECURITY D8: an oversized form
+            page = error_page(err.description, status=err.status)
+            page.headers.update(err.headers)
+            return page
+        if isinstance(decision, str):
+            return error_page(decision, status=400)
+        grant, state = decision.grant, decision.state
+        if not decision.approved:
+            denied = {"error": "access_denied"}
+            return _redirect(self._config, str(grant["redirect_uri"]), denied, state)
+        return self._approve(grant, decision.subject or self._config.default_subject, state)
+
+    def _approve(self, grant: dict[str, object], subject: str, state: str | None) -> Response:
+        code = secrets.token_urlsafe(32)
+        self._store.add_code(
+            code,
+            secrets.token_urlsafe(16),
+            {**grant, "subject": subject, "auth_time": int(time.time())},
+            time.time() + self._config.code_lifetime,
+        )
+        return _redirect(self._config, str(grant["redirect_uri"]), {"code": code}, state)
 
 
 def _validate(
-    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
+    config: DevServerConfig, client: Client, params: Mapping[str, str]
 ) -> dict[str, object]:
     if params.get("response_type") != "code":
         raise _RefusalError("unsupported_response_type", "only response_type=code is supported")
@@ -146,13 +169,13 @@ def _validate(
     if not 43 <= len(challenge) <= 128:
         raise _RefusalError("invalid_request", "code_challenge has the wrong length")
     resource = params.get("resource")
-    known = server.config.resources
+    known = config.resources
     if resource is None:
         resource = known[0].resource if len(known) == 1 else None
-    elif server.config.find_resource(resource) is None:
+    elif config.find_resource(resource) is None:
         raise _RefusalError("invalid_target", "resource is not a protected resource of this server")
     scopes = tuple(params.get("scope", "").split())
-    unknown = [s for s in scopes if s not in server.config.scopes_supported]
+    unknown = [s for s in scopes if s not in config.scopes_supported]
     if unknown:
         raise _RefusalError("invalid_scope", f"unknown scope: {' '.join(unknown)}")
     if "authorization_code" not in client.metadata.get("grant_types", ["authorization_code"]):
@@ -165,26 +188,13 @@ def _validate(
     }
 
 
-def _approve(
-    server: DevAuthorizationServer, grant: dict[str, object], subject: str, state: str | None
-) -> Response:
-    code = secrets.token_urlsafe(32)
-    server.store.add_code(
-        code,
-        secrets.token_urlsafe(16),
-        {**grant, "subject": subject, "auth_time": int(time.time())},
-        time.time() + server.config.code_lifetime,
-    )
-    return _redirect(server, str(grant["redirect_uri"]), {"code": code}, state)
-
-
 def _redirect(
-    server: DevAuthorizationServer, redirect_uri: str, query: dict[str, str], state: str | None
+    config: DevServerConfig, redirect_uri: str, query: dict[str, str], state: str | None
 ) -> Response:
     """Back to the client, with ``state`` and ``iss`` on every response (RFC 9207 §2)."""
     if state is not None:
         query["state"] = state
-    query["iss"] = server.config.issuer
+    query["iss"] = config.issuer
     parts = urlsplit(redirect_uri)
     joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
     location = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, ""))

@@ -22,7 +22,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -30,19 +30,9 @@ from starlette.responses import HTMLResponse
 
 from zeroauth.core.urls import is_loopback_host
 from zeroauth.devserver.body import read_form
+from zeroauth.devserver.clients import Client
 
-if TYPE_CHECKING:
-    from zeroauth.devserver.app import DevAuthorizationServer
-    from zeroauth.devserver.clients import Client
-
-__all__ = [
-    "SECURITY_HEADERS",
-    "Decision",
-    "SpentForms",
-    "consent_page",
-    "error_page",
-    "read_decision",
-]
+__all__ = ["SECURITY_HEADERS", "ConsentForms", "Decision", "SpentForms", "error_page"]
 
 CSRF_COOKIE = "zeroauth_csrf"
 _FORM_LIFETIME = 600
@@ -103,12 +93,56 @@ def error_page(message: str, *, status: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
-def consent_page(
-    server: DevAuthorizationServer, client: Client, grant: dict[str, Any], state: str | None
-) -> HTMLResponse:
-    csrf = secrets.token_urlsafe(24)
-    payload = {"grant": grant, "state": state, "csrf": csrf, "exp": time.time() + _FORM_LIFETIME}
-    signed = _sign(server.csrf_secret, payload)
+class ConsentForms:
+    """The consent page and the check of its submission, with their own CSRF/HMAC secret.
+
+    ``action`` is the URL the form posts to; ``default_subject`` prefills the user field.
+    """
+
+    def __init__(self, *, action: str, default_subject: str) -> None:
+        self._action = action
+        self._default_subject = default_subject
+        self._secret = secrets.token_bytes(32)
+        self._spent = SpentForms()
+
+    def page(self, client: Client, grant: dict[str, Any], state: str | None) -> HTMLResponse:
+        """The consent page for ``grant``, with a fresh CSRF token in a cookie and the form."""
+        csrf = secrets.token_urlsafe(24)
+        exp = time.time() + _FORM_LIFETIME
+        signed = _sign(self._secret, {"grant": grant, "state": state, "csrf": csrf, "exp": exp})
+        body = _page_html(client, grant, signed, csrf, self._action, self._default_subject)
+        response = HTMLResponse(body, headers=SECURITY_HEADERS)
+        response.set_cookie(
+            CSRF_COOKIE, csrf, max_age=_FORM_LIFETIME, httponly=True, samesite="strict", path="/"
+        )
+        return response
+
+    async def read(self, request: Request) -> Decision | str:
+        """The decision on a genuine, unspent consent form, or the message to show instead.
+
+        ``BodyError`` propagates (413 for an oversized form, SECURITY D8).
+        """
+        form = await read_form(request)
+        signed, csrf = form.get("request"), form.get("csrf")
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if signed is None or csrf is None or cookie is None:
+            return _INVALID_FORM
+        payload = _verify(self._secret, signed)
+        if payload is None or not isinstance(payload.get("exp"), float):
+            return _INVALID_FORM
+        if payload["exp"] < time.time():
+            return _INVALID_FORM
+        if not (_same(csrf, cookie) and _same(csrf, str(payload.get("csrf")))):
+            return _INVALID_FORM
+        if not self._spent.spend(csrf, payload["exp"]):
+            return _SPENT_FORM
+        approved = form.get("decision") == "approve"
+        return Decision(payload["grant"], payload["state"], approved, form.get("subject"))
+
+
+def _page_html(
+    client: Client, grant: dict[str, Any], signed: str, csrf: str, action: str, subject: str
+) -> str:
     redirect_host = urlsplit(str(grant["redirect_uri"])).hostname or ""
     scopes = grant.get("scopes") or []
     scope_items = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in scopes) or (
@@ -120,7 +154,7 @@ def consent_page(
         if is_loopback_host(redirect_host)
         else ""
     )
-    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Authorize {html.escape(client.name)}</title><style>{_STYLE}</style></head><body>
 <h1>Authorize <em>{html.escape(client.name)}</em>?</h1>
 <p>Client ID: <code>{html.escape(client.client_id)}</code></p>
@@ -128,40 +162,13 @@ def consent_page(
 {warning}
 <p>Resource: <code>{html.escape(str(grant.get("resource") or "(none)"))}</code></p>
 <p>Requested access:</p><ul>{scope_items}</ul>
-<form method="post" action="{html.escape(server.endpoint("authorize/decision"))}">
+<form method="post" action="{html.escape(action)}">
 <input type="hidden" name="request" value="{html.escape(signed)}">
 <input type="hidden" name="csrf" value="{html.escape(csrf)}">
-<label>User <input name="subject" value="{html.escape(server.config.default_subject)}"></label>
+<label>User <input name="subject" value="{html.escape(subject)}"></label>
 <p><button name="decision" value="approve" type="submit">Approve</button>
 <button name="decision" value="deny" type="submit">Deny</button></p>
 </form></body></html>"""
-    response = HTMLResponse(body, headers=SECURITY_HEADERS)
-    response.set_cookie(
-        CSRF_COOKIE, csrf, max_age=_FORM_LIFETIME, httponly=True, samesite="strict", path="/"
-    )
-    return response
-
-
-async def read_decision(server: DevAuthorizationServer, request: Request) -> Decision | str:
-    """The decision on a genuine, unspent consent form, or the message to show instead.
-
-    ``BodyError`` propagates (413 for an oversized form, SECURITY D8).
-    """
-    form = await read_form(request)
-    signed, csrf = form.get("request"), form.get("csrf")
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if signed is None or csrf is None or cookie is None:
-        return _INVALID_FORM
-    payload = _verify(server.csrf_secret, signed)
-    if payload is None or not isinstance(payload.get("exp"), float) or payload["exp"] < time.time():
-        return _INVALID_FORM
-    if not (_same(csrf, cookie) and _same(csrf, str(payload.get("csrf")))):
-        return _INVALID_FORM
-    if not server.spent_forms.spend(csrf, payload["exp"]):
-        return _SPENT_FORM
-    return Decision(
-        payload["grant"], payload["state"], form.get("decision") == "approve", form.get("subject")
-    )
 
 
 def _same(a: str, b: str) -> bool:

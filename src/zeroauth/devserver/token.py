@@ -21,7 +21,7 @@ import base64
 import secrets
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_plus
 
 from starlette.requests import Request
@@ -30,12 +30,12 @@ from starlette.responses import JSONResponse, Response
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.pkce import verify_s256
 from zeroauth.devserver.body import BodyError, read_form
+from zeroauth.devserver.clients import Client, ClientResolver
+from zeroauth.devserver.config import DevServerConfig
+from zeroauth.devserver.keys import SigningKey
+from zeroauth.devserver.store import DevStore
 
-if TYPE_CHECKING:
-    from zeroauth.devserver.app import DevAuthorizationServer
-    from zeroauth.devserver.clients import Client
-
-__all__ = ["token_endpoint"]
+__all__ = ["TokenEndpoint"]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -46,140 +46,179 @@ class _TokenError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-async def token_endpoint(request: Request) -> Response:
-    server: DevAuthorizationServer = request.app.state.devserver
-    try:
-        params = await read_form(request)
-    except BodyError as err:
-        return err.response(_NO_STORE)
-    try:
-        client = await _authenticate(server, request, params)
-        grant_type = params.get("grant_type")
-        if grant_type == "authorization_code":
-            body = _code_grant(server, client, params)
-        elif grant_type == "refresh_token":
-            body = _refresh_grant(server, client, params)
-        elif grant_type == "client_credentials":
-            body = _client_credentials_grant(server, client, params)
-        else:
-            raise _TokenError("unsupported_grant_type", f"grant_type {grant_type!r} not supported")
-    except _TokenError as err:
-        headers = dict(_NO_STORE)
-        if err.status == 401:
-            headers["WWW-Authenticate"] = 'Basic realm="token"'
-        content = {"error": err.error, "error_description": err.description}
-        return JSONResponse(content, status_code=err.status, headers=headers)
-    return JSONResponse(body, headers=_NO_STORE)
+class TokenEndpoint:
+    """``POST /token``: client authentication, then one of the three grants."""
 
+    def __init__(
+        self, config: DevServerConfig, store: DevStore, clients: ClientResolver, key: SigningKey
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clients = clients
+        self._key = key
 
-async def _authenticate(
-    server: DevAuthorizationServer, request: Request, params: Mapping[str, str]
-) -> Client:
-    header = request.headers.get("authorization", "")
-    client_id, secret, method = params.get("client_id"), params.get("client_secret"), "none"
-    if header.lower().startswith("basic "):
+    async def handle(self, request: Request) -> Response:
         try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-        except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII text (D9)
-            raise _TokenError("invalid_client", "malformed Basic credentials", 401) from exc
-        raw_id, sep, raw_secret = decoded.partition(":")
-        if not sep:
-            raise _TokenError("invalid_client", "malformed Basic credentials", 401)
-        client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-        method = "client_secret_basic"
-    elif secret is not None:
-        method = "client_secret_post"
-    if not client_id:
-        raise _TokenError("invalid_client", "client authentication failed", 401)
-    try:
-        client = await server.clients.resolve(client_id)
-    except (ZeroAuthError, ValueError) as exc:  # ValueError: a client_id URL that won't parse
-        raise _TokenError("invalid_client", "unknown client", 401) from exc
-    registered = client.auth_method
-    if registered not in server.config.token_endpoint_auth_methods:
-        raise _TokenError("invalid_client", f"{registered} is not accepted here", 401)
-    if registered == "none":
-        if method != "none":
-            raise _TokenError("invalid_client", "public client must not send a secret", 401)
-    elif method != registered or not client.check_secret(secret):
-        raise _TokenError("invalid_client", f"client authentication failed ({registered})", 401)
-    return client
+            params = await read_form(request)
+        except BodyError as err:
+            return err.response(_NO_STORE)
+        try:
+            client = await self._authenticate(request, params)
+            grant_type = params.get("grant_type")
+            if grant_type == "authorization_code":
+                body = self._code_grant(client, params)
+            elif grant_type == "refresh_token":
+                body = self._refresh_grant(client, params)
+            elif grant_type == "client_credentials":
+                body = self._client_credentials_grant(client, params)
+            else:
+                raise _TokenError(
+                    "unsupported_grant_type", f"grant_type {grant_type!r} not supported"
+                )
+        except _TokenError as err:
+            headers = dict(_NO_STORE)
+            if err.status == 401:
+                headers["WWW-Authenticate"] = 'Basic realm="token"'
+            content = {"error": err.error, "error_description": err.description}
+            return JSONResponse(content, status_code=err.status, headers=headers)
+        return JSONResponse(body, headers=_NO_STORE)
 
+    async def _authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
+        header = request.headers.get("authorization", "")
+        client_id, secret, method = params.get("client_id"), params.get("client_secret"), "none"
+        if header.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+            except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII text (D9)
+                raise _TokenError("invalid_client", "malformed Basic credentials", 401) from exc
+            raw_id, sep, raw_secret = decoded.partition(":")
+            if not sep:
+                raise _TokenError("invalid_client", "malformed Basic credentials", 401)
+            client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+            method = "client_secret_basic"
+        elif secret is not None:
+            method = "client_secret_post"
+        if not client_id:
+            raise _TokenError("invalid_client", "client authentication failed", 401)
+        try:
+            client = await self._clients.resolve(client_id)
+        except (ZeroAuthError, ValueError) as exc:  # ValueError: a client_id URL that won't parse
+            raise _TokenError("invalid_client", "unknown client", 401) from exc
+        registered = client.auth_method
+        if registered not in self._config.token_endpoint_auth_methods:
+            raise _TokenError("invalid_client", f"{registered} is not accepted here", 401)
+        if registered == "none":
+            if method != "none":
+                raise _TokenError("invalid_client", "public client must not send a secret", 401)
+        elif method != registered or not client.check_secret(secret):
+            raise _TokenError("invalid_client", f"client authentication failed ({registered})", 401)
+        return client
 
-def _code_grant(
-    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
-) -> dict[str, Any]:
-    code = params.get("code")
-    if not code:
-        raise _TokenError("invalid_request", "code is required")
-    record = server.store.use_code(code)
-    if record is None:
-        raise _TokenError("invalid_grant", "unknown authorization code")
-    if record.used:
-        server.store.revoke_grant(record.grant_id)  # D1: replay revokes what the code issued
-        raise _TokenError("invalid_grant", "authorization code was already used; grant revoked")
-    data = record.data
-    if record.expires < time.time():
-        raise _TokenError("invalid_grant", "authorization code expired")
-    if data["client_id"] != client.client_id:
-        raise _TokenError("invalid_grant", "code was issued to another client")
-    if params.get("redirect_uri") != data["redirect_uri"]:
-        raise _TokenError("invalid_grant", "redirect_uri differs from the authorization request")
-    verifier = params.get("code_verifier")
-    if not verifier or not verify_s256(verifier, str(data["code_challenge"])):
-        raise _TokenError("invalid_grant", "PKCE verification failed")
-    _check_resource(params, data.get("resource"))
-    return _issue(server, client, record.grant_id, data, refresh=True)
+    def _code_grant(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+        code = params.get("code")
+        if not code:
+            raise _TokenError("invalid_request", "code is required")
+        record = self._store.use_code(code)
+        if record is None:
+            raise _TokenError("invalid_grant", "unknown authorization code")
+        if record.used:
+            self._store.revoke_grant(record.grant_id)  # D1: replay revokes what the code issued
+            raise _TokenError("invalid_grant", "authorization code was already used; grant revoked")
+        data = record.data
+        if record.expires < time.time():
+            raise _TokenError("invalid_grant", "authorization code expired")
+        if data["client_id"] != client.client_id:
+            raise _TokenError("invalid_grant", "code was issued to another client")
+        if params.get("redirect_uri") != data["redirect_uri"]:
+            raise _TokenError(
+                "invalid_grant", "redirect_uri differs from the authorization request"
+            )
+        verifier = params.get("code_verifier")
+        if not verifier or not verify_s256(verifier, str(data["code_challenge"])):
+            raise _TokenError("invalid_grant", "PKCE verification failed")
+        _check_resource(params, data.get("resource"))
+        return self._issue(client, record.grant_id, data, refresh=True)
 
+    def _refresh_grant(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+        token = params.get("refresh_token")
+        if not token:
+            raise _TokenError("invalid_request", "refresh_token is required")
+        record = self._store.rotate_refresh(token)
+        if record is None or self._store.grant_revoked(record.grant_id):
+            raise _TokenError("invalid_grant", "unknown or revoked refresh token")
+        if record.rotated:
+            self._store.revoke_grant(record.grant_id)  # D5: reuse of a rotated token
+            raise _TokenError("invalid_grant", "refresh token was already used; grant revoked")
+        data = dict(record.data)
+        if data["client_id"] != client.client_id:
+            raise _TokenError("invalid_grant", "refresh token was issued to another client")
+        if record.expires < time.time():
+            raise _TokenError("invalid_grant", "refresh token expired")
+        _check_resource(params, data.get("resource"))
+        if "scope" in params:
+            asked = params["scope"].split()
+            if not set(asked) <= set(data["scopes"]):
+                raise _TokenError("invalid_scope", "refresh may not widen the granted scope")
+            data["scopes"] = asked
+        return self._issue(client, record.grant_id, data, refresh=True)
 
-def _refresh_grant(
-    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
-) -> dict[str, Any]:
-    token = params.get("refresh_token")
-    if not token:
-        raise _TokenError("invalid_request", "refresh_token is required")
-    record = server.store.rotate_refresh(token)
-    if record is None or server.store.grant_revoked(record.grant_id):
-        raise _TokenError("invalid_grant", "unknown or revoked refresh token")
-    if record.rotated:
-        server.store.revoke_grant(record.grant_id)  # D5: reuse of a rotated token
-        raise _TokenError("invalid_grant", "refresh token was already used; grant revoked")
-    data = dict(record.data)
-    if data["client_id"] != client.client_id:
-        raise _TokenError("invalid_grant", "refresh token was issued to another client")
-    if record.expires < time.time():
-        raise _TokenError("invalid_grant", "refresh token expired")
-    _check_resource(params, data.get("resource"))
-    if "scope" in params:
-        asked = params["scope"].split()
-        if not set(asked) <= set(data["scopes"]):
-            raise _TokenError("invalid_scope", "refresh may not widen the granted scope")
-        data["scopes"] = asked
-    return _issue(server, client, record.grant_id, data, refresh=True)
+    def _client_credentials_grant(
+        self, client: Client, params: Mapping[str, str]
+    ) -> dict[str, Any]:
+        configured = self._config.find_client(client.client_id)
+        if configured is None:  # dynamically registered or CIMD: no machine access (SECURITY D7)
+            raise _TokenError(
+                "unauthorized_client",
+                "client_credentials is only for clients pre-registered for it by the operator "
+                "(DevServerConfig.clients, zeroauth dev-as --clients FILE); this client is not",
+            )
+        if not configured.machine or client.auth_method == "none":
+            raise _TokenError("unauthorized_client", "client may not use client_credentials")
+        resource = params.get("resource")
+        if resource is not None and self._config.find_resource(resource) is None:
+            raise _TokenError(
+                "invalid_target", "resource is not a protected resource of this server"
+            )
+        data = {
+            "client_id": client.client_id,
+            "subject": client.client_id,
+            "resource": resource,
+            "scopes": _machine_scopes(configured.scopes, params.get("scope")),
+        }
+        return self._issue(client, secrets.token_urlsafe(16), data, refresh=False)
 
-
-def _client_credentials_grant(
-    server: DevAuthorizationServer, client: Client, params: Mapping[str, str]
-) -> dict[str, Any]:
-    configured = server.config.find_client(client.client_id)
-    if configured is None:  # dynamically registered or CIMD: no machine access (SECURITY D7)
-        raise _TokenError(
-            "unauthorized_client",
-            "client_credentials is only for clients pre-registered for it by the operator "
-            "(DevServerConfig.clients, zeroauth dev-as --clients FILE); this client is not",
+    def _issue(
+        self,
+        client: Client,
+        grant_id: str,
+        data: Mapping[str, Any],
+        *,
+        refresh: bool,
+    ) -> dict[str, Any]:
+        config = self._config
+        scopes = [s for s in data["scopes"] if s != "offline_access"]
+        access = self._key.mint_access_token(
+            issuer=config.issuer,
+            subject=str(data["subject"]),
+            client_id=client.client_id,
+            audience=data.get("resource"),
+            scopes=scopes,
+            lifetime=config.access_token_lifetime,
         )
-    if not configured.machine or client.auth_method == "none":
-        raise _TokenError("unauthorized_client", "client may not use client_credentials")
-    resource = params.get("resource")
-    if resource is not None and server.config.find_resource(resource) is None:
-        raise _TokenError("invalid_target", "resource is not a protected resource of this server")
-    data = {
-        "client_id": client.client_id,
-        "subject": client.client_id,
-        "resource": resource,
-        "scopes": _machine_scopes(configured.scopes, params.get("scope")),
-    }
-    return _issue(server, client, secrets.token_urlsafe(16), data, refresh=False)
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": config.access_token_lifetime,
+        }
+        if data["scopes"]:
+            body["scope"] = " ".join(data["scopes"])
+        if refresh and "refresh_token" in client.metadata.get("grant_types", ()):
+            new_refresh = secrets.token_urlsafe(32)
+            self._store.add_refresh(
+                new_refresh, grant_id, data, time.time() + config.refresh_token_lifetime
+            )
+            body["refresh_token"] = new_refresh
+        return body
 
 
 def _machine_scopes(allowed: tuple[str, ...], asked: str | None) -> list[str]:
@@ -201,37 +240,3 @@ def _check_resource(params: Mapping[str, str], granted: object) -> None:
     asked = params.get("resource")
     if asked is not None and asked != granted:
         raise _TokenError("invalid_target", "resource differs from the authorization request")
-
-
-def _issue(
-    server: DevAuthorizationServer,
-    client: Client,
-    grant_id: str,
-    data: Mapping[str, Any],
-    *,
-    refresh: bool,
-) -> dict[str, Any]:
-    config = server.config
-    scopes = [s for s in data["scopes"] if s != "offline_access"]
-    access = server.key.mint_access_token(
-        issuer=config.issuer,
-        subject=str(data["subject"]),
-        client_id=client.client_id,
-        audience=data.get("resource"),
-        scopes=scopes,
-        lifetime=config.access_token_lifetime,
-    )
-    body: dict[str, Any] = {
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": config.access_token_lifetime,
-    }
-    if data["scopes"]:
-        body["scope"] = " ".join(data["scopes"])
-    if refresh and "refresh_token" in client.metadata.get("grant_types", ()):
-        new_refresh = secrets.token_urlsafe(32)
-        server.store.add_refresh(
-            new_refresh, grant_id, data, time.time() + config.refresh_token_lifetime
-        )
-        body["refresh_token"] = new_refresh
-    return body

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zeroauth.core.errors import InvalidInput, ZeroAuthError
+from zeroauth.core.scopes import is_scope_token
 from zeroauth.core.urls import URLPolicy
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "table",
 ]
 
-_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 §3 scope-token
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 TOOL_PREFIX = re.compile(r"[A-Za-z0-9_.\-/]{0,64}")  # MCP tool-name characters (SEP-986)
 HEADER = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -154,7 +154,7 @@ def _kind(kind: type | tuple[type, ...]) -> str:
 
 def scopes(value: Sequence[Any], reader: Reader, key: str) -> tuple[str, ...]:
     for item in value:
-        if not isinstance(item, str) or not _SCOPE.fullmatch(item):
+        if not is_scope_token(item):  # RFC 6750 §3 / RFC 6749 §3.3 scope-token
             reader.fail(
                 key,
                 "not an RFC 6750 scope token",

@@ -1,5 +1,5 @@
 """The gateway's TOML sections, ``[[issuer]]``, ``[[upstream]]`` (with its ``credentials``) and
-``[identity]``, read field by field into the dataclasses of ``zeroauth.gateway.config``.
+``[identity]``, read field by field into the dataclasses of ``zeroauth.gateway.config_types``.
 """
 
 from __future__ import annotations
@@ -9,12 +9,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from zeroauth.gateway.config import (
-    CredentialsConfig,
-    IdentityConfig,
-    IssuerConfig,
-    UpstreamConfig,
-)
 from zeroauth.gateway.config_reader import (
     HEADER,
     INTERNAL,
@@ -26,6 +20,12 @@ from zeroauth.gateway.config_reader import (
     table,
 )
 from zeroauth.gateway.config_stdio import stdio_section
+from zeroauth.gateway.config_types import (
+    CredentialsConfig,
+    IdentityConfig,
+    IssuerConfig,
+    UpstreamConfig,
+)
 
 __all__ = ["credentials_section", "identity_section", "issuer_section", "upstream_section"]
 
