@@ -229,7 +229,7 @@ def round_trips(seen: list[dict[str, Any]]) -> int:
 
 
 def _tls() -> Any:
-    from zeroauth.client.transport import tls_context
+    from zeroauth._wire.transport import tls_context
 
     return tls_context(True)  # built once, like zeroauth's own: fair to both clients
 

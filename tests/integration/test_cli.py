@@ -9,8 +9,6 @@ runs in-process through typer's runner with ``ZEROAUTH_HOME`` in a temporary dir
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
@@ -22,40 +20,8 @@ from tests.helpers.asgi_server import serve_asgi
 from zeroauth.cli.app import app
 from zeroauth.client.stores import FileTokenStore, tokens_key
 from zeroauth.demo.mcp_server import demo_app
-from zeroauth.devserver import (
-    DevAuthorizationServer,
-    DevServerConfig,
-    PreregisteredClient,
-    ProtectedResource,
-)
 
 DEV = ["--headless", "--allow-loopback"]
-
-
-@dataclass
-class Demo:
-    url: str
-    issuer: str
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[Demo]:
-    resources: list[ProtectedResource] = []
-    clients = [PreregisteredClient("cli-client", redirect_uris=("http://127.0.0.1/callback",))]
-
-    def make_as(base: str):
-        config = DevServerConfig(
-            issuer=base, resources=resources, clients=clients, auto_approve=True
-        )
-        return DevAuthorizationServer(config).app()
-
-    with (
-        serve_asgi(factory=make_as) as auth,
-        serve_asgi(factory=lambda base: demo_app(f"{base}/mcp", auth.base_url)) as mcp,
-    ):
-        url = mcp.url("/mcp")
-        resources.append(ProtectedResource(url, ("notes:read", "notes:write")))
-        yield Demo(url, auth.base_url)
 
 
 @pytest.fixture
@@ -208,7 +174,7 @@ def test_bad_argument_is_one_line(demo, home):
 
 
 def test_as_without_pkce_fails_with_c18(home):
-    from tests.integration.test_doctor_broken import Knobs, broken_app
+    from tests.helpers.broken_server import Knobs, broken_app
 
     with serve_asgi(factory=lambda base: broken_app(base, Knobs(pkce=False))) as server:
         line = one_error_line(cli("token", server.url("/mcp"), *DEV))
@@ -288,7 +254,7 @@ def test_login_opens_the_browser_by_default(demo, home, monkeypatch):
 
 
 def test_policy_errors_name_the_cli_flag(home):
-    from tests.integration.test_doctor_broken import Knobs, broken_app
+    from tests.helpers.broken_server import Knobs, broken_app
 
     knobs = Knobs(as_issuer="http://auth.example.com")
     with serve_asgi(factory=lambda base: broken_app(base, knobs)) as server:

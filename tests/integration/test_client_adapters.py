@@ -14,13 +14,11 @@ import httpx2
 import pytest
 from starlette.responses import StreamingResponse
 
-from tests.integration.test_client_world import PING, scripted
+from tests.helpers.client_world import PING, scripted
 from zeroauth.client import ZeroAuthHttpx
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+# the client engine's locks run under any async library (asyncio and trio)
+pytestmark = pytest.mark.all_backends
 
 
 def test_httpx2_sync() -> None:

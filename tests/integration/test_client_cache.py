@@ -11,6 +11,9 @@ import pytest
 from zeroauth.client.cache import DiscoveryCache, ttl_from_headers
 from zeroauth.core.flow.steps import HTTPResponse
 
+# the client engine's locks run under any async library (asyncio and trio)
+pytestmark = pytest.mark.all_backends
+
 URL = "https://as.example/.well-known/oauth-authorization-server"
 
 
@@ -70,11 +73,6 @@ def test_bounded_entries() -> None:
     assert len(cache) == 3
     assert cache.get(f"{URL}/0") is None
     assert cache.get(f"{URL}/4") is not None
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.anyio

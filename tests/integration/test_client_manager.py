@@ -13,16 +13,15 @@ import pytest
 from starlette.responses import JSONResponse
 
 from tests.helpers.asgi_server import serve_asgi
-from tests.integration.test_client_world import PING, Lazy, Recorder, ScriptedAS
+from tests.helpers.client_world import PING, Lazy, ScriptedAS
+from tests.helpers.recorder import Recorder
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuthManager
 from zeroauth.core.challenge import bearer_challenge_header
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.urls import DEVELOPMENT
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+# the client engine's locks run under any async library (asyncio and trio)
+pytestmark = pytest.mark.all_backends
 
 
 def fleet_app(base_url: str, auth: ScriptedAS, count: int) -> Any:

@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi
-from tests.integration.test_client_world import PING, Lazy, Recorder, echo_app
+from tests.helpers.client_world import PING, Lazy, echo_app
+from tests.helpers.recorder import Recorder
 from tests.realas.fixtures import RealAS
 from zeroauth.client import FileTokenStore, HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT

@@ -24,18 +24,15 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi
-from tests.integration.test_client_world import Lazy, Recorder
+from tests.helpers.client_world import Lazy
+from tests.helpers.docs import ROOT, run_example
+from tests.helpers.recorder import Recorder
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.errors import InvalidToken
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
 from zeroauth.server.jwks import JWKSCache
 from zeroauth.server.jwt import JWTVerifier
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class SDKVerifier:
@@ -180,17 +177,14 @@ async def main(url: str, store_dir: str) -> str:
 
 
 def test_docs_example_runs_as_written(tmp_path: Any) -> None:
-    namespace: dict[str, Any] = {}
-    exec(compile(README_EXAMPLE, "docs/client.md", "exec"), namespace)
+    namespace = run_example(README_EXAMPLE, "docs/client.md")
     with sdk_world(stateless=True) as w:
         assert anyio.run(namespace["main"], w.url, str(tmp_path / "store")) == "42"
 
 
 @pytest.mark.parametrize("document", ["docs/client.md", "README.md"])
 def test_docs_contain_the_executed_example(document: str) -> None:
-    from pathlib import Path
-
-    text = (Path(__file__).parents[2] / document).read_text()
+    text = (ROOT / document).read_text()
     assert README_EXAMPLE.strip() in text
 
 

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.helpers.asgi_server import serve_asgi
-from tests.integration.test_client_world import PING, scripted
+from tests.helpers.client_world import PING, scripted
 from zeroauth.client import BrowserUserStep, FileTokenStore
 from zeroauth.core.errors import (
     AuthorizationResponseError,
@@ -37,10 +37,8 @@ from zeroauth.core.errors import (
 )
 from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+# the client engine's locks run under any async library (asyncio and trio)
+pytestmark = pytest.mark.all_backends
 
 
 def post(auth: Any, url: str) -> httpx2.Response:
@@ -251,16 +249,18 @@ def test_a7_redirect_hop_to_metadata_address_is_refused() -> None:
 
 
 def test_a7_host_names_resolving_into_private_ranges_are_refused(monkeypatch: Any) -> None:
-    """Production policy resolves names and checks every address before connecting."""
-    from zeroauth.client import transport as transport_module
-    from zeroauth.client.transport import OAuthTransport
+    """Production policy resolves names and checks every address before connecting (W1: the
+    pinned connection resolves once and checks that answer)."""
+    import socket
+
+    from zeroauth._wire.transport import OAuthTransport
     from zeroauth.core.flow import HTTPRequest
 
     def fake_getaddrinfo(host: str, *args: Any, **kwargs: Any) -> list[Any]:
         assert host == "metadata.internal.example"
         return [(2, 1, 6, "", ("10.1.2.3", 0))]
 
-    monkeypatch.setattr(transport_module.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     result = OAuthTransport(url_policy=PRODUCTION).fetch_sync(
         HTTPRequest.get("https://metadata.internal.example/.well-known/x", "prm")
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_client_world import world
+from tests.helpers.client_world import world
 from zeroauth.client.stores import (
     FileTokenStore,
     MemoryTokenStore,

@@ -1,18 +1,17 @@
 """``ZeroAuth.token(url)`` / ``atoken(url)``: a valid access token for one MCP server.
 
-On the loopback world of test_client_world.py (zeroauth's dev AS and a ``BearerAuth`` server):
-the first call probes the server without a token and its 401 starts discovery, registration
-and authorization (MCP 2026-07-28 C-02, C-03); later calls return the stored token without a
-request (C-46), an expiring token is refreshed first (C-48) and a server that asks for no token
-is an S-10 error. Also the docs/client.md "Get a token in a script" example, run as written.
+On the loopback world of tests/helpers/client_world.py (zeroauth's dev AS and a ``BearerAuth``
+server): the first call probes the server without a token and its 401 starts discovery,
+registration and authorization (MCP 2026-07-28 C-02, C-03); later calls return the stored token
+without a request (C-46), an expiring token is refreshed first (C-48) and a server that asks for
+no token is an S-10 error. Also the docs/client.md "Get a token in a script" example, run as
+written.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
@@ -22,17 +21,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.helpers.asgi_server import serve_asgi
-from tests.integration.test_client_world import world
+from tests.helpers.client_world import world
+from tests.helpers.docs import named_examples, run_example
 from zeroauth.core.errors import URLPolicyError, ZeroAuthError
 
+# the client engine's locks run under any async library (asyncio and trio)
+pytestmark = pytest.mark.all_backends
+
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "client.md"
-EXAMPLE = re.compile(r"<!-- example: token -->\n```python\n(?P<code>.*?)```", re.S)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def accepted(url: str, token: str) -> bool:
@@ -98,9 +94,8 @@ def test_sec05_the_server_url_passes_the_url_policy_first() -> None:
 
 
 def test_docs_token_example_runs_as_written(tmp_path: Path) -> None:
-    match = EXAMPLE.search(DOCS.read_text())
-    assert match is not None, "docs/client.md lost its <!-- example: token --> block"
-    namespace: dict[str, Any] = {}
-    exec(compile(match["code"], str(DOCS), "exec"), namespace)
+    code = named_examples("docs/client.md").get("token")
+    assert code is not None, "docs/client.md lost its <!-- example: token --> block"
+    namespace = run_example(code, "docs/client.md")
     with world() as w:
         assert namespace["call_with_a_token"](w.server_url, str(tmp_path / "store")) == 200

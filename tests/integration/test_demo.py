@@ -32,11 +32,6 @@ EXPECTED_STEPS = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_demo_json_shows_every_step_in_order() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "zeroauth.cli", "demo", "--json"],

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi
+from tests.helpers.docs import code_blocks, run_example
 from zeroauth.devserver import (
     DevAuthorizationServer,
     DevServerConfig,
@@ -443,10 +444,7 @@ def test_restart_keeps_clients_keys_and_refresh_tokens(make_as: Any, tmp_path: P
 
 
 def test_docs_devserver_python_example_runs_as_written() -> None:
-    text = (Path(__file__).parents[2] / "docs" / "devserver.md").read_text()
-    block = text.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict[str, Any] = {}
-    exec(compile(block, "docs/devserver.md", "exec"), namespace)
+    namespace = run_example(code_blocks("docs/devserver.md")[0], "docs/devserver.md")
     with serve_asgi(namespace["app"]) as served:
         resp = httpx2.get(served.url("/.well-known/oauth-authorization-server"))
     assert resp.json()["issuer"] == "http://127.0.0.1:9000"

@@ -22,7 +22,6 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +30,7 @@ import jwt
 import pytest
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi
+from tests.helpers.docs import code_blocks, run_example
 from zeroauth.devserver import (
     DevAuthorizationServer,
     DevServerConfig,
@@ -249,11 +249,8 @@ def test_d7_preregistered_scopes_from_a_clients_file_mapping() -> None:
 
 def test_d7_docs_machine_client_example_runs_as_written() -> None:
     """SECURITY D7: docs/devserver.md's machine-client example and clients file, executed."""
-    text = (Path(__file__).parents[2] / "docs" / "devserver.md").read_text()
-    section = text.split("## Machine clients", 1)[1]
-    block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict[str, Any] = {}
-    exec(compile(block, "docs/devserver.md", "exec"), namespace)
+    block = code_blocks("docs/devserver.md", after="## Machine clients")[0]
+    namespace = run_example(block, "docs/devserver.md")
     with serve_asgi(namespace["app"]) as served, httpx2.Client(timeout=5) as http:
         token_url = served.url("/token")
         form = {"grant_type": "client_credentials", "resource": "http://127.0.0.1:8000/mcp"}
@@ -263,7 +260,7 @@ def test_d7_docs_machine_client_example_runs_as_written() -> None:
         )
     assert (ok.status_code, ok.json()["scope"]) == (200, "mcp:read"), ok.text
     assert wider.json()["error"] == "invalid_scope"
-    entries = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    entries = json.loads(code_blocks("docs/devserver.md", "json", after="## Machine clients")[0])
     clients = [PreregisteredClient.from_mapping(entry) for entry in entries]
     assert clients[0].scopes == ("mcp:read",)
     assert clients[0].machine

@@ -8,10 +8,8 @@ be issued without an authorization server (test_server_e2e.py does that part wit
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -20,6 +18,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from tests.helpers import docs
 from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidToken
@@ -27,17 +26,11 @@ from zeroauth.server import BearerAuth
 from zeroauth.server.jwt import JWTVerifier
 from zeroauth.server.verifier import AccessToken
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = re.compile(r"<!-- example: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
 WK = "/.well-known/oauth-protected-resource"
 
 
-def examples(path: Path) -> dict[str, str]:
-    return {m["name"]: m["code"] for m in EXAMPLE.finditer(path.read_text())}
-
-
-DOCS = examples(ROOT / "docs" / "server.md")
-README = examples(ROOT / "README.md")
+DOCS = docs.named_examples("docs/server.md")
+README = docs.named_examples("README.md")
 
 
 class TableVerifier:
@@ -69,14 +62,7 @@ def run_example(name: str, source: dict[str, str] = DOCS) -> dict[str, Any]:
             "none": set(),
         }
     )
-    namespace: dict[str, Any] = {"__name__": f"docs_example_{name}", "verifier": verifier}
-    exec(compile(source[name], f"<example {name}>", "exec"), namespace)
-    return namespace
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+    return docs.run_example(source[name], f"<example {name}>", {"verifier": verifier})
 
 
 def test_every_example_is_tested():
@@ -85,8 +71,7 @@ def test_every_example_is_tested():
 
 
 def test_example_verifier_builds_a_jwt_verifier():
-    namespace: dict[str, Any] = {}
-    exec(compile(DOCS["verifier"], "<example verifier>", "exec"), namespace)
+    namespace = docs.run_example(DOCS["verifier"], "<example verifier>")
     verifier = namespace["verifier"]
     assert isinstance(verifier, JWTVerifier)
     assert verifier.resources == ("https://mcp.example.com/mcp",)
@@ -203,8 +188,7 @@ def test_example_several_resources():
 
 
 def test_readme_example():
-    namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(README["readme"], "<README example>", "exec"), namespace)
+    namespace = docs.run_example(README["readme"], "<README example>")
     app = namespace["app"]
     assert isinstance(app, BearerAuth)
     with serve_asgi(app) as server, httpx2.Client(base_url=server.base_url) as http:

@@ -9,45 +9,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.helpers.asgi_server import serve_asgi
-from tests.integration.test_doctor_broken import Knobs, broken_app
+from tests.helpers.broken_server import Knobs, broken_app
 from tests.realas.fixtures import RealASFactory, obtain_tokens
 from zeroauth.cli.app import app
 from zeroauth.cli.doctor import DoctorOptions, Report, diagnose
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.demo.mcp_server import demo_app
-from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
 
 realas = pytest.mark.realas
-
-
-@dataclass
-class Demo:
-    url: str
-    issuer: str
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[Demo]:
-    resources: list[ProtectedResource] = []
-
-    def make_as(base: str):
-        config = DevServerConfig(issuer=base, resources=resources, auto_approve=True)
-        return DevAuthorizationServer(config).app()
-
-    with (
-        serve_asgi(factory=make_as) as auth,
-        serve_asgi(factory=lambda base: demo_app(f"{base}/mcp", auth.base_url)) as mcp,
-    ):
-        url = mcp.url("/mcp")
-        resources.append(ProtectedResource(url, ("notes:read", "notes:write")))
-        yield Demo(url, auth.base_url)
 
 
 def assert_all_pass(report: Report) -> None:

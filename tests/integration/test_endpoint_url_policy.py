@@ -40,11 +40,6 @@ LOOK_ALIKES = [
 TRUE_LOOPBACK = ["http://127.0.0.1:8/jwks", "http://[::1]:8/jwks", "http://localhost:8/jwks"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize("url", LOOK_ALIKES)
 def test_w2_look_alike_loopback_names_refused_for_jwks(url: str) -> None:
     with pytest.raises(URLPolicyError, match="https"):
@@ -126,7 +121,7 @@ async def test_w3_gateway_discovery_caps_the_metadata_body(
 ) -> None:
     hostile, served = issuer
     hostile.huge = True
-    with pytest.raises(Exception, match="exceeds") as caught:
+    with pytest.raises(Exception, match="larger than 1048576 bytes") as caught:
         await build_verifier(_gateway(served.base_url))
     assert "no authorization server metadata found" in str(caught.value)
 

@@ -49,11 +49,6 @@ HEADERS = {
 SECRET = hashed_backend_name("ui", "secret")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class DictVerifier:
     """A TokenVerifier over a fixed table (these tests are about scopes, not JWTs)."""
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.helpers.asgi_server import serve_asgi_async
-from tests.integration.test_gateway_ops import FakeUpstream
+from tests.helpers.clock import Clock
+from tests.helpers.gateway import FakeUpstream
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
 from zeroauth.devserver.config import PreregisteredClient
 from zeroauth.gateway.config import CredentialsConfig, UpstreamConfig
@@ -27,19 +28,6 @@ from zeroauth.gateway.upstream import Upstream
 pytestmark = pytest.mark.anyio
 LIFETIME = 30
 SECRET = "gateway-s3cret"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@dataclass
-class Clock:
-    now: float = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -119,7 +107,7 @@ async def setup() -> AsyncIterator[Setup]:
                 name="up", url=url, prefix="up", read_scopes=(), write_scopes=(),
                 credentials=credentials,
             )  # fmt: skip
-            clock = Clock()
+            clock = Clock(now=1_000_000.0)
             grant = ClientCredentialsGrant(credentials, clock=clock)
             upstream = Upstream(config, credentials=grant)
             try:

@@ -34,7 +34,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.integration.test_gateway_ops import HEADERS, call, gateway_for, token
+from tests.helpers.gateway import HEADERS, call, gateway_for, token
 from zeroauth.gateway._framing import chunk_size
 from zeroauth.gateway.http1 import HTTPError, Pool
 
@@ -43,11 +43,6 @@ pytestmark = pytest.mark.anyio
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 FORGED = b"forged: the private result of another caller"
 HONEST_TIMEOUT = 5.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 # --- a scripted raw upstream ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from tests.helpers.asgi_server import serve_asgi_async
-from tests.integration.test_gateway_ops import gateway_for
+from tests.helpers.gateway import gateway_for
 from zeroauth.gateway import parse_config
 from zeroauth.gateway.aggregate import Aggregator
 from zeroauth.gateway.upstream import Upstream
@@ -32,11 +32,6 @@ TTL = 0.5  # catalog_ttl: stale after half a second (stale catalogs are kept for
 SLOW = 3.0  # seconds the slow upstream takes to answer tools/list
 BOUND = 0.5  # what a caller may wait for tools/list while an upstream is slow
 SCOPES = "mcp:slow:read mcp:slow:write mcp:fast:read mcp:fast:write"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def first(text: str) -> str:

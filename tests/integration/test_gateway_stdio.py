@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.asgi_server import serve_asgi_async
-from tests.integration.test_gateway_ops import FakeUpstream, call, gateway_for, token
+from tests.helpers.gateway import FakeUpstream, call, gateway_for, token
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidInput
 from zeroauth.gateway import parse_config
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.anyio
 SERVER = str(Path(__file__).parents[1] / "helpers" / "stdio_server.py")
 READ = "mcp:files:read"
 WRITE = "mcp:files:write"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def files(**extra: Any) -> dict[str, Any]:

@@ -33,11 +33,6 @@ ISS = "https://as.example.com"
 CLIENT_ID, SECRET = "rs:client", "s3cret/+=%é"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Introspector:
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from zeroauth._wire.transport import OAuthTransport
 from zeroauth.cli.doctor.fetch import Fetcher
-from zeroauth.client.transport import OAuthTransport
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.flow import HTTPRequest
 from zeroauth.core.urls import DEVELOPMENT
@@ -31,9 +31,8 @@ def private_answers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host in ("evil.localhost", "localhost."):
             asked.append(host)
-            if port is None:  # the policy's address check
-                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 0))]
-            raise socket.gaierror(socket.EAI_NONAME, "not resolvable in this test")
+            # one answer, checked and then connected to (SECURITY W1: the pinned resolution)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port or 0))]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -42,11 +42,6 @@ StartAS = RealASFactory
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def http() -> Iterator[httpx2.Client]:
     with httpx2.Client(trust_env=False, timeout=10) as client:
         yield client

@@ -38,11 +38,6 @@ pytestmark = pytest.mark.realas
 HIERARCHY = {"mcp:write": ["mcp:read"]}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def build_sdk_server() -> MCPServer:
     server = MCPServer("notes-sdk")
 

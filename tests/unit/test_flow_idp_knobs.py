@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_flow import (
+from tests.helpers.flow_world import (
     AS,
     MCP,
     PRM_URL,

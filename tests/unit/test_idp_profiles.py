@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.docs import code_blocks, run_example
 from zeroauth.core.errors import RegistrationError
 from zeroauth.core.flow import FlowConfig
 from zeroauth.core.registration import choose_identity
@@ -486,7 +487,6 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
 # --- the examples in docs/idp ----------------------------------------------------------------
 
 DOCS = sorted((ROOT / "docs" / "idp").glob("*.md"))
-_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def test_docs_pages_exist() -> None:
@@ -499,9 +499,9 @@ def test_docs_pages_exist() -> None:
     [
         pytest.param(block, id=f"{page.stem}-{n}")
         for page in DOCS
-        for n, block in enumerate(_BLOCK.findall(page.read_text(encoding="utf-8")))
+        for n, block in enumerate(code_blocks(page))
     ],
 )
 def test_docs_examples_run(block: str) -> None:
     """Each Python example builds real objects (no network: nothing is awaited or sent)."""
-    exec(compile(block, "<docs example>", "exec"), {"__name__": "docs_example"})
+    run_example(block)

@@ -24,10 +24,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.helpers.asgi_server import serve_asgi
+from tests.helpers.clock import Clock
 from zeroauth.core.errors import InvalidToken
 from zeroauth.server.jwks import JWKSCache
 from zeroauth.server.jwt import MAX_TOKEN_LENGTH, JWTVerifier
 from zeroauth.server.verifier import TokenVerifier
+
+# the verifier is anyio-generic (asyncio and trio)
+pytestmark = pytest.mark.all_backends
 
 ISS = "https://as.example.com/realms/test"
 RES = "https://mcp.example.com/mcp"
@@ -40,11 +44,6 @@ JWKS = {
         ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True) | {"kid": "e1", "alg": "ES256"},
     ]
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @dataclass
@@ -74,19 +73,6 @@ def key_server() -> Iterator[KeyServer]:
     with serve_asgi(server.app()) as served:
         server.base_url = served.base_url
         yield server
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

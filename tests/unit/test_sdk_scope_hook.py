@@ -20,11 +20,6 @@ from zeroauth.server.scopes import ScopePolicy, requires_scopes
 from zeroauth.server.verifier import AccessToken
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _server() -> MCPServer:
     server = MCPServer("hook")
 

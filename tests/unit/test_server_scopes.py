@@ -7,11 +7,6 @@ from zeroauth.server.scopes import ScopePolicy, called_tools, declared_scopes, r
 HIERARCHY = {"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def test_s17_hierarchy_is_transitive():
     policy = ScopePolicy(hierarchy=HIERARCHY)
     assert policy.has(frozenset({"mcp:admin"}), "mcp:read")

@@ -41,11 +41,6 @@ from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # uvicorn (the servers here) needs asyncio; the backend is anyio-generic
-
-
 @dataclass
 class Script:
     """An injected resolver: answer ``i`` on the ``i``-th call, every call recorded."""

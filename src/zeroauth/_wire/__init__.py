@@ -1,9 +1,11 @@
 """The outbound wire for OAuth and metadata requests (private; SECURITY W1, W3, A8).
 
-Pieces the one outbound HTTP path is built from: DNS pinning (a name resolved once, every
-address checked by the URL policy, the socket connected to a checked address, SEC-04) and
-bounded reads (a capped body within one total deadline). Used by the dev authorization server's
-Client ID Metadata Document fetch; other outbound requests move here in turn.
+The only place OAuth and metadata connections are opened, for every role (the guard is
+tests/unit/test_one_wire.py): ``transport.OAuthTransport`` (URL policy at every hop, 1 MiB body
+cap, total deadline, bounded redirects, observer; sync and async), built on DNS pinning (a name
+resolved once, every address checked by the policy, the socket connected to a checked address,
+SEC-04) and bounded reads. ``policy`` holds the per-role rules: the client's ``URLPolicy`` and
+``ENDPOINT`` for operator-configured endpoints of a resource server or gateway (W2).
 """
 
 from zeroauth._wire.bounded import BodyTooLargeError, BoundedResponse, get_bounded, read_capped

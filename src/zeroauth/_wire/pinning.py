@@ -30,7 +30,7 @@ import anyio
 import httpcore2
 import httpx2
 
-from zeroauth.core.urls import URLPolicy
+from zeroauth._wire.policy import WirePolicy
 
 __all__ = [
     "AddressCheck",
@@ -43,6 +43,7 @@ __all__ = [
     "policy_check",
     "system_resolver",
     "system_resolver_sync",
+    "tls_context",
 ]
 
 AsyncResolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -60,7 +61,7 @@ class AddressCheck(Protocol):
     def __call__(self, address: str, *, host: str) -> None: ...
 
 
-def policy_check(policy: URLPolicy) -> AddressCheck:
+def policy_check(policy: WirePolicy) -> AddressCheck:
     """The address check of ``policy`` (SEC-04: loopback only under the development policy)."""
 
     def check(address: str, *, host: str) -> None:
@@ -186,12 +187,13 @@ class PinningBackend(httpcore2.NetworkBackend):
         raise httpcore2.ConnectError("unix sockets are not used for OAuth requests")
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def _default_tls(verify: bool) -> ssl.SSLContext:
-    return httpx2.create_ssl_context(verify=verify)  # loading the CA bundle costs ~0.1 s
+    return httpx2.create_ssl_context(verify=verify)
 
 
-def _tls(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
+def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
+    """One TLS context per setting, built once: loading the CA bundle costs ~0.1 s per client."""
     return verify if isinstance(verify, ssl.SSLContext) else _default_tls(bool(verify))
 
 
@@ -210,7 +212,7 @@ class PinnedAsyncTransport(httpx2.AsyncHTTPTransport):
         verify: bool | ssl.SSLContext = True,
     ) -> None:  # httpx2's __init__ is not called: it would build a pool without the backend
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=_tls(verify),
+            ssl_context=tls_context(verify),
             network_backend=PinningAsyncBackend(check, resolver=resolver),
         )
 
@@ -226,6 +228,6 @@ class PinnedTransport(httpx2.HTTPTransport):
         verify: bool | ssl.SSLContext = True,
     ) -> None:
         self._pool = httpcore2.ConnectionPool(
-            ssl_context=_tls(verify),
+            ssl_context=tls_context(verify),
             network_backend=PinningBackend(check, resolver=resolver),
         )

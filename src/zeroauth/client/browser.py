@@ -12,6 +12,7 @@ query back), and the client calls a ``UserStep``:
 - ``BrowserUserStep``: opens the system browser and waits on a loopback listener;
 - ``HeadlessUserStep``: follows the redirects itself with a cookie jar until the AS redirects to
   the redirect URI (an auto-approving AS: the conformance mock, the test bed, a dev server).
+  Its connections are pinned to the addresses the URL policy checked (SECURITY W1).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import anyio.to_thread
 import httpx2
 
-from zeroauth.client.transport import tls_context
+from zeroauth._wire.transport import pinned_async_client, pinned_client
 from zeroauth.core.errors import AuthorizationResponseError
 from zeroauth.core.urls import PRODUCTION, URLPolicy, check_redirect_uri, is_loopback_host
 
@@ -147,12 +148,10 @@ class HeadlessUserStep(UserStepBase):
 
     async def authorize(self, url: str, redirect_uri: str) -> str:
         self.url_policy.check_url(url, field="authorization_endpoint", requirement="SEC-06")
-        async with httpx2.AsyncClient(
-            follow_redirects=False, timeout=self.timeout, verify=tls_context(self.verify)
-        ) as http:
+        async with pinned_async_client(self.url_policy, self.verify) as http:  # SECURITY W1
             current = url
             for _ in range(self.max_hops):
-                async with http.stream("GET", current) as response:
+                async with http.stream("GET", current, timeout=self.timeout) as response:
                     query, nxt = self._next(current, response, redirect_uri)
                 if query is not None:
                     return query
@@ -162,12 +161,10 @@ class HeadlessUserStep(UserStepBase):
 
     def authorize_sync(self, url: str, redirect_uri: str) -> str:
         self.url_policy.check_url(url, field="authorization_endpoint", requirement="SEC-06")
-        with httpx2.Client(
-            follow_redirects=False, timeout=self.timeout, verify=tls_context(self.verify)
-        ) as http:
+        with pinned_client(self.url_policy, self.verify) as http:  # SECURITY W1
             current = url
             for _ in range(self.max_hops):
-                with http.stream("GET", current) as response:
+                with http.stream("GET", current, timeout=self.timeout) as response:
                     query, nxt = self._next(current, response, redirect_uri)
                 if query is not None:
                     return query

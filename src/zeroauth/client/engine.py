@@ -21,10 +21,10 @@ from typing import Any
 import anyio
 import httpx2
 
+from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client.browser import UserStep
 from zeroauth.client.cache import DiscoveryCache
 from zeroauth.client.stores import StoreLock, TokenStore
-from zeroauth.client.transport import OAuthTransport
 from zeroauth.core.flow import (
     Delete,
     Fetch,

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import anyio
-import httpx2
-
+from zeroauth._wire.policy import ENDPOINT, check_endpoint_url
+from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken, ServerMetadataError
+from zeroauth.core.flow.steps import HTTPRequest
 from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
 from zeroauth.gateway.config import GatewayConfig, IssuerConfig
 from zeroauth.server.introspection import IntrospectionVerifier
-from zeroauth.server.jwks import check_endpoint_url, read_limited
 from zeroauth.server.jwt import JWTVerifier, b64url_decode
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
@@ -29,10 +28,16 @@ __all__ = ["MultiIssuerVerifier", "build_verifier", "discover_metadata"]
 
 MAX_METADATA_BYTES = 1 << 20  # RFC 8414 documents are a few KiB; SECURITY A8/W3
 DISCOVERY_DEADLINE = 10.0  # seconds for one metadata fetch, whole body included
-_ACCEPT_JSON = {"Accept": "application/json"}
 
 
-async def discover_metadata(issuer: str, http: httpx2.AsyncClient) -> ServerMetadata:
+def metadata_transport() -> OAuthTransport:
+    """The wire for discovery: endpoint policy, 1 MiB, 10 s in total, no redirects (W3)."""
+    return OAuthTransport(
+        url_policy=ENDPOINT, timeout=DISCOVERY_DEADLINE, max_bytes=MAX_METADATA_BYTES
+    )
+
+
+async def discover_metadata(issuer: str, http: OAuthTransport | None = None) -> ServerMetadata:
     """The issuer's metadata from the first well-known URL that answers 200.
 
     Every URL is under the operator-endpoint policy (https, http only on a true loopback host;
@@ -43,19 +48,17 @@ async def discover_metadata(issuer: str, http: httpx2.AsyncClient) -> ServerMeta
     tried = []
     for url in metadata_candidates(issuer):
         check_endpoint_url(url, field="issuer metadata URL", requirement="SEC-05")
-        try:
-            with anyio.fail_after(DISCOVERY_DEADLINE):  # total, drip-fed bodies included
-                async with http.stream("GET", url, headers=_ACCEPT_JSON) as response:
-                    status = response.status_code
-                    body = b""
-                    if status == 200:
-                        body = await read_limited(response, MAX_METADATA_BYTES)
-        except (httpx2.HTTPError, ValueError, TimeoutError) as exc:
-            tried.append(f"{url}: {type(exc).__name__}: {exc}"[:200])
+        # total deadline, drip-fed bodies included; pinned connection (SECURITY W1, W3)
+        response = await (http or metadata_transport()).fetch(
+            HTTPRequest.get(url, "as-metadata", cacheable=False)
+        )
+        status = response.status
+        if status == 0:
+            tried.append(f"{url}: {response.error}"[:200])
             continue
         if status == 200:
             try:
-                document = json.loads(body)
+                document = json.loads(response.body)
             except ValueError:
                 tried.append(f"{url}: not JSON")
                 continue
@@ -70,7 +73,7 @@ async def discover_metadata(issuer: str, http: httpx2.AsyncClient) -> ServerMeta
     )
 
 
-async def _one(config: IssuerConfig, resource: str, http: httpx2.AsyncClient) -> TokenVerifier:
+async def _one(config: IssuerConfig, resource: str, http: OAuthTransport) -> TokenVerifier:
     if config.verify == "jwt":
         jwks_uri = config.jwks_uri
         if jwks_uri is None:
@@ -110,8 +113,8 @@ async def _one(config: IssuerConfig, resource: str, http: httpx2.AsyncClient) ->
 
 async def build_verifier(config: GatewayConfig) -> TokenVerifier:
     """The verifier for every ``[[issuer]]`` of ``config`` (discovery happens here)."""
-    async with httpx2.AsyncClient(timeout=10.0, follow_redirects=False) as http:
-        verifiers = [await _one(issuer, config.resource, http) for issuer in config.issuers]
+    http = metadata_transport()
+    verifiers = [await _one(issuer, config.resource, http) for issuer in config.issuers]
     if len(verifiers) == 1:
         return verifiers[0]
     return MultiIssuerVerifier(

@@ -23,11 +23,12 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import quote
 
-import anyio
 import httpx2
 
+from zeroauth._wire.policy import URLChecker, check_endpoint_url, endpoint_policy
+from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken
-from zeroauth.server.jwks import URLChecker, check_endpoint_url, read_limited
+from zeroauth.core.flow.steps import HTTPRequest
 from zeroauth.server.jwt import MAX_TOKEN_LENGTH
 from zeroauth.server.verifier import AccessToken, TokenVerifier
 
@@ -90,6 +91,11 @@ class IntrospectionVerifier(TokenVerifier):
         self._client_id, self._secret, self._method = client_id, client_secret, auth_method
         self._cache_ttl, self._cache_size, self._leeway = cache_ttl, cache_size, leeway
         self._timeout, self._clock = timeout, clock
+        # SECURITY W1/W3: pinned, 1 MiB, total deadline, no redirects; one pooled client
+        self._wire = OAuthTransport(
+            url_policy=endpoint_policy(url_policy), timeout=timeout,
+            max_bytes=MAX_RESPONSE_BYTES, async_client=http,
+        )  # fmt: skip
         self._http, self._own_http = http, http is None
         self._cache: OrderedDict[bytes, tuple[float, AccessToken]] = OrderedDict()
         self.request_count = 0
@@ -118,7 +124,7 @@ class IntrospectionVerifier(TokenVerifier):
 
     def _request(self, token: str) -> tuple[dict[str, str], dict[str, str]]:
         form = {"token": token, "token_type_hint": "access_token"}
-        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+        headers: dict[str, str] = {}
         if self._secret is None:
             form["client_id"] = self._client_id
         elif self._method == "client_secret_post":
@@ -131,18 +137,14 @@ class IntrospectionVerifier(TokenVerifier):
     async def _introspect(self, token: str) -> Mapping[str, Any]:
         form, headers = self._request(token)
         if self._http is None:
-            self._http = httpx2.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            self._http = self._wire.new_async_client()
         self.request_count += 1
-        try:
-            with anyio.fail_after(self._timeout):
-                async with self._http.stream(
-                    "POST", self.endpoint, data=form, headers=headers, follow_redirects=False
-                ) as response:
-                    status = response.status_code
-                    body = await read_limited(response, MAX_RESPONSE_BYTES)
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-            answer = json.loads(body)
+        request = HTTPRequest.post_form(self.endpoint, "introspection_endpoint", form, headers)
+        try:  # RFC 7662 §2.1: POST, form-encoded, client authentication
+            response = await self._wire.fetch(request, self._http)
+            if response.status != 200:
+                raise ValueError(response.error or f"HTTP {response.status}")
+            answer = json.loads(response.body)
             if not isinstance(answer, dict):
                 raise ValueError("answer is not a JSON object")
         except Exception as exc:  # fail closed on every transport or format failure

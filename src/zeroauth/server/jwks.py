@@ -1,8 +1,9 @@
 """A JWKS cache for resource servers (RFC 7517 §4-§5, RFC 7518 §6, RFC 8725 §3.1-§3.2).
 
-Keys are fetched asynchronously with ``httpx2`` (bounded size and time, no redirects), parsed
-once into ``cryptography`` public-key objects, and checked against the algorithm a token asks
-for (``kty``/``crv``/``alg``/``use``/``key_ops``). The cache honours ``Cache-Control: max-age``
+Keys are fetched through the one outbound wire (``zeroauth._wire``: DNS-pinned connection, 1 MiB
+cap, total deadline, no redirects; SECURITY W1, W3), parsed once into ``cryptography`` public-key
+objects, and checked against the algorithm a token asks for (``kty``/``crv``/``alg``/``use``/
+``key_ops``). The cache honours ``Cache-Control: max-age``
 within bounds (RFC 9111 §5.2, read by ``zeroauth.core.cache_control``), keeps serving cached keys
 while the endpoint is down or slow (SECURITY B5), and handles rotation (B6): an unknown ``kid``
 triggers at most one refetch per cool-down, shared by every concurrent request (single-flight,
@@ -17,19 +18,27 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import anyio
 import httpx2
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from zeroauth._wire.policy import URLChecker, check_endpoint_url, endpoint_policy
+from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core import cache_control
-from zeroauth.core.errors import InvalidToken, URLPolicyError
-from zeroauth.core.urls import is_loopback_host
+from zeroauth.core.errors import InvalidToken
+from zeroauth.core.flow.steps import HTTPRequest
 
-__all__ = ["KEY_TYPES", "JWKSCache", "VerificationKey", "parse_jwks"]
+__all__ = [
+    "KEY_TYPES",
+    "JWKSCache",
+    "URLChecker",
+    "VerificationKey",
+    "check_endpoint_url",
+    "parse_jwks",
+]
 
 log = logging.getLogger("zeroauth.server.jwks")
 
@@ -57,34 +66,6 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
 }
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _STATIC = "static:"  # the jwks_uri of a JWKSCache.static(): never fetched
-
-
-class URLChecker(Protocol):
-    """What ``zeroauth.core.urls.URLPolicy`` offers; any object with ``check_url`` works."""
-
-    def check_url(self, url: str, *, field: str, requirement: str = ...) -> str: ...
-
-
-def check_endpoint_url(url: str, *, field: str, requirement: str = "SEC-05") -> str:
-    """Default for operator-configured endpoints: https, or http on a loopback host (dev).
-
-    Private addresses are allowed: an IdP inside the cluster is normal for a resource server.
-    Only true loopback literals and ``localhost`` relax https (SECURITY W2): a public name such
-    as ``127.evil.example`` or ``127.0.0.1.attacker.example`` is not loopback, nor is ``127.1``.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:  # e.g. an unbalanced "[" in the authority
-        parts, host = urlsplit(""), ""
-    if (parts.scheme == "https" and host) or (parts.scheme == "http" and is_loopback_host(host)):
-        return url
-    raise URLPolicyError(
-        f"{field} must be an https URL (http only on a loopback host)",
-        requirement=requirement,
-        where=url,
-        hint=f"configure an https {field}",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +133,6 @@ def parse_jwks(data: bytes, *, where: str) -> tuple[VerificationKey, ...]:
     return tuple(parsed)
 
 
-async def read_limited(response: httpx2.Response, limit: int) -> bytes:
-    """Read a response body, refusing more than ``limit`` bytes."""
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ValueError(f"response of {declared} bytes exceeds {limit}")
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise ValueError(f"response exceeds {limit} bytes")
-    return bytes(body)
-
-
 class JWKSCache:
     """Asynchronously fetched, cached, rotation-aware JWKS (see the module docstring)."""
 
@@ -186,8 +154,11 @@ class JWKSCache:
             check = url_policy.check_url if url_policy is not None else check_endpoint_url
             check(jwks_uri, field="jwks_uri", requirement="SEC-05")
         self.jwks_uri = jwks_uri
-        self._own_http = http is None
-        self._http = http
+        # SECURITY W1/W3: pinned, 1 MiB, total deadline, no redirects (RFC 7517 §5 fetch)
+        self._wire = OAuthTransport(
+            url_policy=endpoint_policy(url_policy), timeout=timeout, max_bytes=max_bytes,
+            async_client=http,
+        )  # fmt: skip
         self._cache_ttl, self._cooldown = cache_ttl, refetch_cooldown
         self._min_ttl, self._max_ttl = min(min_ttl, cache_ttl), max(max_ttl, cache_ttl)
         self._timeout, self._max_bytes, self._clock = timeout, max_bytes, clock
@@ -298,25 +269,20 @@ class JWKSCache:
             done.set()
 
     async def _fetch(self) -> tuple[tuple[VerificationKey, ...], float]:
-        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
-        if self._http is None:
-            self._http = httpx2.AsyncClient(timeout=self._timeout, follow_redirects=False)
-        with anyio.fail_after(self._timeout):
-            async with self._http.stream(
-                "GET", self.jwks_uri, headers=headers, follow_redirects=False
-            ) as response:
-                if response.status_code != 200:
-                    raise ValueError(f"HTTP {response.status_code}")
-                body = await read_limited(response, self._max_bytes)
-                control = response.headers.get_list("cache-control")
-        keys = parse_jwks(body, where=self.jwks_uri)
+        response = await self._wire.fetch(
+            HTTPRequest.get(self.jwks_uri, "jwks_uri", cacheable=False)
+        )
+        if response.status != 200:
+            raise ValueError(response.error or f"HTTP {response.status}")
+        control = list(response.header_list("cache-control"))
+        keys = parse_jwks(response.body, where=self.jwks_uri)
         if not keys:
             raise ValueError("the JWK Set holds no usable signature key")
         # RFC 9111 §5.2.2: max-age within [min_ttl, max_ttl]; no-store/no-cache/bad max-age: min_ttl
         return keys, cache_control.ttl(control, self._cache_ttl, self._min_ttl, self._max_ttl)
 
     async def aclose(self) -> None:
-        """Cancel a background refresh and close the HTTP client we created."""
+        """Cancel a background refresh (each fetch closes its own connection)."""
         task, self._background = self._background, None
         if task is not None and not task.done():
             task.cancel()
@@ -325,6 +291,3 @@ class JWKSCache:
         if self._inflight is not None:  # a task cancelled before it ran never sets its event
             self._inflight.set()
             self._inflight = None
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None

@@ -4,9 +4,10 @@ Doctor fetches URLs that come from the server it diagnoses, so it must itself be
 (SECURITY.md A7, A8; SPEC SEC-03..SEC-06):
 
 - every URL, and every redirect hop, passes the ``URLPolicy`` before any connection; DNS names
-  are resolved and each address checked (private, link-local and — unless the development
-  opt-in allows it — loopback addresses are refused). A refusal is a result, not an exception:
-  ``Fetched(status=0, error=…, requirement="SEC-04")``;
+  are resolved once per connection, each address checked (private, link-local and — unless the
+  development opt-in allows it — loopback addresses are refused) and the socket connected to a
+  checked address (``zeroauth._wire`` pinning, SECURITY W1). A refusal is a result, not an
+  exception: ``Fetched(status=0, error=…, requirement="SEC-04")``;
 - a body is never read past ``max_bytes`` (1 MiB), decoded bytes counted (no compression bomb);
 - every request has a total deadline (``timeout``), checked between chunks too (drip-feeds);
 - redirects are never followed blindly: only for GETs, at most ``max_redirects``, each hop
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
+from zeroauth._wire.transport import pinned_client
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import URLPolicy, is_loopback_host
 
@@ -109,7 +112,9 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.log: list[tuple[str, str]] = []  # (method, url) actually sent: tests, --debug
-        self._http = httpx2.Client(follow_redirects=False, verify=verify, trust_env=False)
+        # every connection pinned to the addresses the policy checked (SECURITY W1)
+        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        self._http = pinned_client(policy, tls)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -159,7 +164,9 @@ class Fetcher:
         current = url
         for _ in range(self.max_redirects + 1):
             try:
-                self.check(current, field="redirect target" if hops else "URL")
+                # the pinned connection checks the addresses it resolves (one resolution, W1)
+                field_name = "redirect target" if hops else "URL"
+                self.policy.check_url(current, field=field_name, requirement="SEC-05")
             except URLPolicyError as exc:
                 return Fetched(
                     method,
@@ -173,6 +180,15 @@ class Fetcher:
             try:
                 status, response_headers, data = self._once(
                     method, current, headers, body, deadline
+                )
+            except URLPolicyError as exc:  # the pinned connection refused the resolved address
+                return Fetched(
+                    method,
+                    url,
+                    0,
+                    error=f"refused by the URL policy: {exc}",
+                    requirement=exc.requirement or "SEC-04",
+                    hops=tuple(hops),
                 )
             except _TooLargeError:
                 return self._failure(method, url, hops, f"body larger than {self.max_bytes} B")

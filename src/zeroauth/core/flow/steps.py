@@ -71,6 +71,8 @@ Purpose = Literal[
     "token-exchange",
     "jwt-bearer",
     "mcp",  # a token-less MCP request whose 401 starts discovery (ZeroAuth.token)
+    "jwks_uri",  # resource server / gateway key fetch (zeroauth._wire, endpoint policy)
+    "introspection_endpoint",  # RFC 7662 call of a resource server / gateway
 ]
 
 

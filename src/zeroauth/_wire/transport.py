@@ -8,12 +8,18 @@ raised: a ``HTTPResponse`` with ``status == 0`` and the reason, so the flow can 
 to try the next candidate URL.
 
 Each flow run gets its own short-lived ``httpx2`` client unless one is supplied: OAuth traffic
-is rare (only on 401/403 and refresh), and nothing is left open between requests.
+is rare (only on 401/403 and refresh), and nothing is left open between requests. Clients made
+here connect through the DNS-pinning transport (SECURITY W1): the address the policy checked is
+the address connected to, at every hop. A supplied client has no pinning; its addresses are
+checked by a separate resolution before each hop (check-then-connect).
+
+This is the one place OAuth and metadata requests go out, for every role: ``url_policy`` is a
+client :class:`~zeroauth.core.urls.URLPolicy` or the endpoint policy
+(:data:`zeroauth._wire.policy.ENDPOINT`) of a resource server, gateway or doctor.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 import ssl
@@ -25,11 +31,24 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpx2
 
+from zeroauth._wire.pinning import (
+    PinnedAsyncTransport,
+    PinnedTransport,
+    policy_check,
+    tls_context,
+)
+from zeroauth._wire.policy import WirePolicy
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.flow.steps import MAX_BODY, HTTPRequest, HTTPResponse
-from zeroauth.core.urls import URLPolicy, is_loopback_host
+from zeroauth.core.urls import is_loopback_host
 
-__all__ = ["OAuthTransport", "Observer", "tls_context"]
+__all__ = [
+    "OAuthTransport",
+    "Observer",
+    "pinned_async_client",
+    "pinned_client",
+    "tls_context",
+]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _IDENTITY = ("accept-encoding", "gzip, deflate")
@@ -43,14 +62,22 @@ class _TooLargeError(Exception):
     pass
 
 
-@functools.lru_cache(maxsize=4)
-def _default_context(verify: bool) -> ssl.SSLContext:
-    return httpx2.create_ssl_context(verify=verify)
+def pinned_async_client(
+    policy: WirePolicy, verify: bool | ssl.SSLContext = True
+) -> httpx2.AsyncClient:
+    """An httpx2 client whose every connection is pinned and checked by ``policy`` (W1).
+
+    No redirects, no proxy or environment settings (a proxy would resolve the name itself).
+    A refused address raises ``URLPolicyError`` out of the request.
+    """
+    pinned = PinnedAsyncTransport(policy_check(policy), verify=tls_context(verify))
+    return httpx2.AsyncClient(follow_redirects=False, transport=pinned, trust_env=False)
 
 
-def tls_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
-    """One TLS context per setting, built once: loading the CA bundle costs ~0.1 s per client."""
-    return verify if isinstance(verify, ssl.SSLContext) else _default_context(bool(verify))
+def pinned_client(policy: WirePolicy, verify: bool | ssl.SSLContext = True) -> httpx2.Client:
+    """The synchronous ``pinned_async_client``."""
+    pinned = PinnedTransport(policy_check(policy), verify=tls_context(verify))
+    return httpx2.Client(follow_redirects=False, transport=pinned, trust_env=False)
 
 
 class OAuthTransport:
@@ -59,7 +86,7 @@ class OAuthTransport:
     def __init__(
         self,
         *,
-        url_policy: URLPolicy,
+        url_policy: WirePolicy,
         timeout: float = 30.0,
         max_bytes: int = MAX_BODY,
         max_redirects: int = 5,
@@ -81,6 +108,8 @@ class OAuthTransport:
     # -- policy ------------------------------------------------------------------------------
 
     def _needs_resolution(self, host: str) -> bool:
+        if not self.supplies_clients:
+            return False  # our clients are pinned: the connection itself checks (W1)
         if not self.url_policy.block_private or not host or is_loopback_host(host):
             return False  # `localhost` and loopback literals: judged by check_url (SEC-04)
         try:
@@ -127,14 +156,17 @@ class OAuthTransport:
 
     def async_client(self) -> httpx2.AsyncClient:
         """A client for one flow run (closed by the caller), unless one was supplied."""
-        return self._async_client or httpx2.AsyncClient(
-            follow_redirects=False, verify=tls_context(self.verify)
-        )
+        return self._async_client or self.new_async_client()
 
     def sync_client(self) -> httpx2.Client:
-        return self._sync_client or httpx2.Client(
-            follow_redirects=False, verify=tls_context(self.verify)
-        )
+        return self._sync_client or self.new_sync_client()
+
+    def new_async_client(self) -> httpx2.AsyncClient:
+        """A fresh pinned client (SECURITY W1); the caller closes it."""
+        return pinned_async_client(self.url_policy, self.verify)
+
+    def new_sync_client(self) -> httpx2.Client:
+        return pinned_client(self.url_policy, self.verify)
 
     async def fetch(
         self, request: HTTPRequest, client: httpx2.AsyncClient | None = None
@@ -143,9 +175,7 @@ class OAuthTransport:
         if client is None:
             client = self._async_client
         if client is None:
-            own = client = httpx2.AsyncClient(
-                follow_redirects=False, verify=tls_context(self.verify)
-            )
+            own = client = self.new_async_client()
         began = time.perf_counter()
         try:
             response = await self._fetch_async(client, request)
@@ -173,6 +203,8 @@ class OAuthTransport:
                             url = urljoin(url, response.headers["location"])
                             continue
                         body = await self._read_async(response)
+            except URLPolicyError as exc:  # a pinned connection refused the resolved address
+                return self._refused(url, exc)
             except TimeoutError:
                 return HTTPResponse.failure(url, f"timed out after {self.timeout:g} s", "A8")
             except _TooLargeError:
@@ -201,7 +233,7 @@ class OAuthTransport:
         if client is not None:
             response = self._fetch_sync(client, request)
         else:
-            with httpx2.Client(follow_redirects=False, verify=tls_context(self.verify)) as own:
+            with self.new_sync_client() as own:
                 response = self._fetch_sync(own, request)
         return self._observed(request, response, began)
 
@@ -239,6 +271,8 @@ class OAuthTransport:
                             )
                         chunks.append(chunk)
                     body = self._decode(response, b"".join(chunks))
+            except URLPolicyError as exc:
+                return self._refused(url, exc)
             except _TooLargeError:
                 return self._too_large(url)
             except httpx2.HTTPError as exc:
