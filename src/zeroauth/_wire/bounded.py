@@ -9,6 +9,7 @@ compressed bomb cannot grow past the cap), and ``Accept-Encoding: identity`` is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,11 +40,13 @@ async def read_capped(response: httpx2.Response, max_bytes: int) -> bytes:
     """The raw body, or ``BodyTooLargeError`` as soon as it passes ``max_bytes``."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLargeError(max_bytes)
-        chunks.append(chunk)
+    # aclosing: leaving early closes the body iterator now, on asyncio and trio alike
+    async with contextlib.aclosing(response.aiter_raw()) as body:
+        async for chunk in body:
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLargeError(max_bytes)
+            chunks.append(chunk)
     return b"".join(chunks)
 
 

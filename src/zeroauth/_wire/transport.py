@@ -1,6 +1,6 @@
 """OAuth requests on the wire: bounded, timed, policy-checked at every hop.
 
-SECURITY.md A7 (SSRF: every URL and every redirect hop checked by the URL policy; host names
+threat A7 (SSRF: every URL and every redirect hop checked by the URL policy; host names
 resolved and their addresses checked when private ranges are blocked; SEC-03, SEC-04) and A8
 (a response body is never read past 1 MiB, a request never takes longer than ``timeout`` in
 total — a drip-fed body included — and redirects are bounded). Failures are returned, not
@@ -31,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpx2
 
+from zeroauth._wire.bounded import BodyTooLargeError, read_capped
 from zeroauth._wire.pinning import (
     PinnedAsyncTransport,
     PinnedTransport,
@@ -216,14 +217,11 @@ class OAuthTransport:
         return HTTPResponse.failure(url, f"more than {self.max_redirects} redirects", "A8")
 
     async def _read_async(self, response: httpx2.Response) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise _TooLargeError
-            chunks.append(chunk)
-        return self._decode(response, b"".join(chunks))
+        try:
+            raw = await read_capped(response, self.max_bytes)
+        except BodyTooLargeError:
+            raise _TooLargeError from None
+        return self._decode(response, raw)
 
     # -- sync --------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ __all__ = [
     "optional_str",
 ]
 
-# IdP quirks live in zeroauth.idp (DESIGN.md); "generic" is a standard authorization server.
+# IdP quirks live in zeroauth.idp; "generic" is a standard authorization server.
 IDP_PROFILES: Mapping[str, IdPProfile | None] = MappingProxyType(
     {"generic": None, **{profile.name: profile for profile in ALL_PROFILES}}
 )

@@ -101,7 +101,7 @@ class Config:
         entry = self.server(url)
         options: dict[str, Any] = {}
         profile = IDP_PROFILES.get(entry.idp or "generic")
-        if profile is not None:  # IdP quirks (DESIGN.md): only what zeroauth.idp says
+        if profile is not None:  # IdP quirks: only what zeroauth.idp says
             issuers = [i for i in self.clients if match_issuer(profile, i) is not None]
             audience = entry.audience
             if audience is None and profile.audience_param is not None:

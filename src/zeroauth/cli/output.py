@@ -4,7 +4,7 @@
   ``TOKEN=$(zeroauth token URL)`` captures only the token.
 - Colour and spinners only on a terminal (rich's own TTY detection; ``NO_COLOR`` is honoured).
 - A failure is one line: ``error: [C-17] <what> at <where>: expected …, found …. Hint: …``
-  (the requirement ID from SPEC.md, then what to do). Tracebacks only with ``--debug``.
+  (the requirement ID, then what to do). Tracebacks only with ``--debug``.
 - Libraries' INFO logging (httpx2 request lines, the MCP SDK) is silenced unless ``--debug``.
 """
 

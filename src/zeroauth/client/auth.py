@@ -10,7 +10,7 @@ timeouts and streaming are untouched). Sync and async flows are both implemented
 ``streamable_http_client(url, http_client=httpx2.AsyncClient(auth=ZeroAuth()))``.
 ``token(url)`` / ``atoken(url)`` return a valid access token for a server (scripts, curl).
 
-Concurrency (SECURITY.md A12): no lock is held while a request is in flight. Requests with a
+Concurrency (threat A12): no lock is held while a request is in flight. Requests with a
 live token go straight out; concurrent 401s share one refresh or authorization.
 """
 

@@ -1,7 +1,7 @@
 """The user step: take the user (or an auto-approving test AS) through the authorization URL.
 
 RFC 8252 §7.3 (loopback redirect on 127.0.0.1, any port) and §8.3; MCP security best practices
-"OAuth Authorization URL Validation" and "Secure URL Opening" (SEC-06, SEC-07, SECURITY.md
+"OAuth Authorization URL Validation" and "Secure URL Opening" (SEC-06, SEC-07, threats
 A17): the URL is checked by the URL policy first (http(s) only, https unless loopback in
 development) and opened with ``webbrowser`` — a platform API, never a shell.
 

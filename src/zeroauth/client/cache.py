@@ -1,7 +1,7 @@
 """The discovery cache: PRM and AS-metadata responses, bounded in time and size, that heal.
 
 RFC 9728 §5.2 / C-11 (a fresh 401 carrying ``resource_metadata`` re-validates), RFC 9111 §5.2
-(``Cache-Control``), SECURITY.md A8/A9. Why a cache of *responses* (not parsed documents):
+(``Cache-Control``), threat A8/A9. Why a cache of *responses* (not parsed documents):
 the flow validates every document each time it uses one (issuer, ``resource``, URL policy),
 so a poisoned or stale entry is never trusted more than a fresh fetch would be; the cache only
 saves round trips, and the flow invalidates an entry whenever a failure could be explained by

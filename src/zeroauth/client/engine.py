@@ -6,7 +6,7 @@ an in-memory copy of the store's records. The flow itself (``zeroauth.core.flow`
 driver (``zeroauth.client._driver``) runs it and hands the engine every step but the caller's
 own request: ``Fetch`` / ``Load`` / ``Save`` / ``Lock`` / … .
 
-Locks (SECURITY.md A12): ``Lock(name)`` takes an in-process lock (``anyio.Lock`` for async
+Locks (threat A12): ``Lock(name)`` takes an in-process lock (``anyio.Lock`` for async
 flows, ``threading.Lock`` for sync flows) and then the store's cross-process lock for the same
 name. Only flows that need new tokens take them; a request with a live token never waits.
 What a run holds is recorded in its ``HeldLocks``, which the driver releases when the run ends.

@@ -3,7 +3,7 @@
 MCP authorization 2026-07-28, "Client Registration / Authorization Server Binding" (SEP-2352,
 C-30: client credentials are keyed by the AS ``issuer``) and "Refresh Tokens" (C-46, C-48:
 tokens are stored securely, the newest rotated refresh token always persisted); OAuth 2.1 §7.1.
-SECURITY.md A16: on disk, files are 0600 inside a 0700 directory, writes are atomic (temp
+threat A16: on disk, files are 0600 inside a 0700 directory, writes are atomic (temp
 file + fsync + ``os.replace``) so a crash mid-write leaves the previous record intact, and no
 token ever reaches a log line or an exception message.
 

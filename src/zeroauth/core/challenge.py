@@ -4,7 +4,7 @@ Implements RFC 9110 §11.6.1 (``WWW-Authenticate = #challenge``), §11.1/§11.2 
 auth-param, token68), §5.6.1-§5.6.4 (lists with empty elements, tokens, quoted-strings with
 quoted-pairs, BWS) and §5.3 (several field lines are one comma-separated list); RFC 6750 §3 (the
 ``Bearer`` challenge, its character sets and once-only parameters) and RFC 9728 §5.1
-(``resource_metadata``). SPEC.md §3.4 vectors W1-W24; decisions in docs/decisions/challenge.md.
+(``resource_metadata``). vectors W1-W24; decisions in docs/decisions/challenge.md.
 
 The parser reads the field left to right once, matching one lexical unit at a time at the current
 offset (never searching the raw header), so it runs in linear time on hostile input and raises
@@ -223,7 +223,7 @@ def bearer_challenge_header(
     error_description: str | None = None,
     realm: str | None = None,
 ) -> str:
-    """An RFC 6750 §3 ``Bearer`` challenge in the forms of SPEC.md §3.4 (S-10, S-11, S-15, S-18).
+    """An RFC 6750 §3 ``Bearer`` challenge (S-10, S-11, S-15, S-18).
 
     No ``error`` unless given, and no ``error_description`` without ``error`` (S-11);
     ``error_description`` is mapped into the RFC 6750 charset (``"`` to ``'``, ``\\`` to ``/``,

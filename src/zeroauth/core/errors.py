@@ -1,6 +1,6 @@
 """The one exception tree of zeroauth.
 
-Every refusal names the requirement it enforces (an ID from SPEC.md or SECURITY.md), where it
+Every refusal names the requirement it enforces (a requirement or threat ID), where it
 happened (a URL or a field), what was expected, what was found, and a hint of what to do. Token
 values never appear in any of these fields.
 

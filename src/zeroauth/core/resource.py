@@ -4,7 +4,7 @@ Implements:
 - RFC 8707 §2 (``resource``: absolute URI, no fragment) and MCP authorization (2026-07-28),
   "Canonical Server URI" (C-35): lowercase scheme and host, no fragment, no lone trailing ``/``.
 - RFC 9728 §3.3 and §6 (C-09): the PRM ``resource`` must be identical to the identifier the
-  metadata URL was built from (``strict``); and the deployed-ecosystem reading (C-10, DESIGN.md):
+  metadata URL was built from (``strict``); and the deployed-ecosystem reading (C-10):
   by default also a same-origin parent path on a ``/`` boundary, as the official SDK accepts.
 - MCP "Resource Parameter Implementation" (C-33, C-36): which ``resource`` value to send.
 

@@ -2,7 +2,7 @@
 
 The gateway is an OAuth 2.1 resource server (RFC 6750, RFC 9728, MCP authorization 2026-07-28
 S-01..S-28) in front of internal MCP servers, with its own credentials per upstream (G-16, no
-token passthrough; SECURITY.md B11). Every refusal raises ``InvalidInput`` naming the key
+token passthrough; threat B11). Every refusal raises ``InvalidInput`` naming the key
 (``where="gateway.toml: upstream[2].url"``), what was expected and how to fix it.
 
 Secrets are never written in the file: they are read from environment variables named by

@@ -1,4 +1,4 @@
-"""The gateway's OWN credentials for an upstream (G-16, SECURITY.md B11: no token passthrough).
+"""The gateway's OWN credentials for an upstream (G-16, threat B11: no token passthrough).
 
 Three kinds: none, a static bearer token read from the environment, or an OAuth 2.1 client
 credentials grant (OAuth 2.1 §4.2, RFC 8707 ``resource``, RFC 6749 §2.3.1 client

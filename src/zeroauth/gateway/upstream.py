@@ -6,7 +6,7 @@ text/event-stream``, ``Mcp-Session-Id``, 404 = session expired) and lifecycle (o
 upstream and its session is reused by every call, from every caller; it is re-established when
 the upstream answers 404 (session expired or server restarted). Stateless upstreams simply
 return no session id. Requests carry the gateway's own credentials (G-16) and, when
-configured, a signed caller-identity header; never the caller's token (SECURITY.md B11).
+configured, a signed caller-identity header; never the caller's token (threat B11).
 
 A JSON response is forwarded as bytes, unparsed (the request reuses the caller's JSON-RPC
 ``id``); an SSE response is read to its end and the one JSON-RPC response in it is returned.

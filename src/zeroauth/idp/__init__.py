@@ -1,7 +1,7 @@
 """Profiles of real identity providers (Keycloak, Entra ID, Auth0, Okta, Cognito) and helpers
 that turn them into keyword arguments for zeroauth's client, verifier and middleware.
 
-IdP quirks live here and nowhere else (DESIGN.md): the client flow and the resource server stay
+IdP quirks live here and nowhere else: the client flow and the resource server stay
 standard; a profile only chooses among their existing options (``send_resource``,
 ``assume_s256_issuers``, ``authorization_params``, ``scope_prefix``, …) and records, as ``Gap``,
 the knobs an IdP needs that zeroauth does not have yet. See ``docs/idp/``.

@@ -1,4 +1,4 @@
-"""What real identity providers do, as data: one ``IdPProfile`` per IdP (DESIGN "IdP quirks live
+"""What real identity providers do, as data: one ``IdPProfile`` per IdP ("IdP quirks live
 in idp/").
 
 Each profile records how the IdP's issuer looks, which RFC 8414 / OpenID Connect Discovery

@@ -232,12 +232,16 @@ class JWKSCache:
         )
 
     async def _refresh_in_background(self) -> None:
+        """Start one refresh and return at once: a slow endpoint never delays a cached key (B5)."""
+        done = self._claim()
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio (e.g. trio): refresh inline
-            await self._refresh()
+        except RuntimeError:  # trio: a system task (bounded by the fetch timeout)
+            import trio  # optional dependency: only reached when trio is running
+
+            trio.lowlevel.spawn_system_task(self._run, done)
             return
-        self._background = loop.create_task(self._run(self._claim()))
+        self._background = loop.create_task(self._run(done))
 
     async def _refresh(self) -> None:
         done = self._claim()

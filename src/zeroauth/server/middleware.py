@@ -7,7 +7,7 @@ token was sent), S-12 (``invalid_token`` 401, ``invalid_request`` 400, ``insuffi
 403), S-13 (``scope`` in the 401), S-15/S-16 (403 naming every scope the operation needs, per
 route or per tool), S-17 (hierarchies, via :class:`ScopePolicy`), S-18 (challenges built by
 ``zeroauth.core.challenge``; ``resource_metadata`` from configuration, never from ``Host``),
-S-19/S-22 (every request verified before the app runs). SECURITY.md rows B7-B10, B13.
+S-19/S-22 (every request verified before the app runs). threats B7-B10, B13.
 
 Decisions (see ``docs/server.md``): header syntax errors are 400, unusable tokens 401; another
 auth scheme counts as "no Bearer credentials" (401, no ``error``: RFC 6750 §3.1); a token in the

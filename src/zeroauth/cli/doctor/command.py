@@ -47,7 +47,7 @@ def doctor(
     Walks the discovery chain like a spec-compliant client: a request without a token and its
     401 challenge; protected resource metadata at the challenge's URL, the path-inserted and
     the root well-known URLs; every authorization server's metadata, issuer, PKCE S256, `iss`
-    support and client registration options. Prints one row per requirement (SPEC.md IDs)
+    support and client registration options. Prints one row per requirement (requirement IDs)
     with what was found and how to fix it. Exit status 0 only when nothing failed.
 
     Safe to point at any server: bodies are capped at 1 MiB, every request has a timeout,

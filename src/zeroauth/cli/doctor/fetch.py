@@ -1,7 +1,7 @@
 """The doctor's HTTP: bounded, timed, policy-checked requests that report what happened.
 
 Doctor fetches URLs that come from the server it diagnoses, so it must itself be safe
-(SECURITY.md A7, A8; SPEC SEC-03..SEC-06):
+(threat A7, A8; SPEC SEC-03..SEC-06):
 
 - every URL, and every redirect hop, passes the ``URLPolicy`` before any connection; DNS names
   are resolved once per connection, each address checked (private, link-local and — unless the

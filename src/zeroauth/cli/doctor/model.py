@@ -1,6 +1,6 @@
 """What the doctor reports: one ``Check`` per requirement it looked at, collected in a ``Report``.
 
-``id`` is a requirement ID from SPEC.md (``S-09``, ``C-17``, ``SEC-05``, ``AS-05`` …). Two
+``id`` is a requirement ID (``S-09``, ``C-17``, ``SEC-05``, ``AS-05`` …). Two
 advisories have no SPEC requirement behind them and use an ``X-`` prefix: ``X-CORS`` (browser
 clients can read the metadata) and ``X-CACHE`` (how long clients may keep it). The JSON form::
 

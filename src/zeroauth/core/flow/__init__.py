@@ -1,6 +1,6 @@
 """The client flow, sans-IO: one generator of steps for every transport.
 
-MCP authorization 2026-07-28 from the client's side (SPEC.md C-01..C-51), written once as a
+MCP authorization 2026-07-28 from the client's side (C-01..C-51), written once as a
 generator in the style of httpx's ``Auth.auth_flow`` but transport-neutral: it yields steps
 (``zeroauth.core.flow.steps``) and receives their results; ``zeroauth.client`` drives it over
 httpx2 / httpx, sync or async. One sub-generator per phase:

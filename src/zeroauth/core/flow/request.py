@@ -4,7 +4,7 @@ MCP 2026-07-28 "Access Token Usage" (C-44: the token in ``Authorization`` on eve
 "Error Handling" (C-02: 401 → discover, authorize; 403 ``insufficient_scope`` → step-up with the
 union of scopes, bounded: C-39, C-40, A14), "Refresh Tokens" (refresh before re-authorizing,
 C-48, A12, A13), RFC 9728 §5.2 (C-11: a fresh 401 carrying ``resource_metadata`` re-validates
-the metadata), SECURITY.md A9/A10 (stale discovery or registration: invalidated and redone once).
+the metadata), threat A9/A10 (stale discovery or registration: invalidated and redone once).
 Every scope list the flow selects (C-37, C-39) passes ``FlowConfig.qualify`` (``scope_prefix``).
 
 Locks guard state, never a request: only flows that need new tokens take ``server <url>``;
