@@ -1,5 +1,8 @@
 """Resource-server side: ASGI middleware, Protected Resource Metadata, token verification."""
 
+from zeroauth.server.introspection import IntrospectionVerifier
+from zeroauth.server.jwks import JWKSCache
+from zeroauth.server.jwt import JWTVerifier
 from zeroauth.server.metadata import (
     ProtectedResourceMetadataApp,
     build_resource_metadata,
@@ -13,6 +16,9 @@ __all__ = [
     "TOKEN_SCOPE_KEY",
     "AccessToken",
     "BearerAuth",
+    "IntrospectionVerifier",
+    "JWKSCache",
+    "JWTVerifier",
     "ProtectedResourceMetadataApp",
     "ScopePolicy",
     "TokenVerifier",
