@@ -19,8 +19,8 @@ _ALIASED = re.compile(
 ALLOWED: dict[str, str] = {
     # The client's httpx2.Auth adapter: the caller's own MCP requests (the OAuth requests the
     # adapter makes go through _wire.OAuthTransport); the docstring shows the usage.
-    "client/auth.py": "MCP traffic through the httpx2.Auth adapter",
-    "client/manager.py": "http_client(): an MCP client carrying the ZeroAuth adapter",
+    "client/_auth.py": "MCP traffic through the httpx2.Auth adapter",
+    "client/_manager.py": "http_client(): an MCP client carrying the ZeroAuth adapter",
     # The gateway's upstream HTTP/1.1 client (SECURITY B14) speaks MCP to upstreams, not OAuth.
     "gateway/http1.py": "gateway upstream MCP connections (own HTTP/1.1 framing)",
     "gateway/upstream.py": "gateway upstream MCP connections",
