@@ -61,7 +61,7 @@ __all__ = [
     "tokens_key",
 ]
 
-logger = logging.getLogger("zeroauth.client._stores")
+logger = logging.getLogger("zeroauth.client.stores")
 
 _KINDS: tuple[str, ...] = get_args(RecordKind)
 _MAX_RECORD = 1 << 20  # a stored record is never larger than 1 MiB
