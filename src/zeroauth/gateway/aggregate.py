@@ -27,8 +27,8 @@ from zeroauth.gateway.identity import IdentitySigner
 from zeroauth.gateway.metrics import Metrics
 from zeroauth.gateway.refresh import COLD_WAIT, RETRY_DOWN, CatalogRefresher
 from zeroauth.gateway.upstream import MCPUpstream, UpstreamError
-from zeroauth.server.scopes import ScopePolicy
-from zeroauth.server.verifier import AccessToken
+from zeroauth.server._scopes import ScopePolicy
+from zeroauth.server._verifier import AccessToken
 
 __all__ = ["Aggregator", "MissingScopeError", "RPCError"]
 
