@@ -218,7 +218,7 @@ async def in_process_cost(n: int) -> float:
     from jwt.algorithms import ECAlgorithm
 
     from zeroauth.gateway import GatewayApp, parse_config
-    from zeroauth.gateway.http1 import Response
+    from zeroauth.gateway._http1 import Response
     from zeroauth.server._jwks import JWKSCache
     from zeroauth.server._jwt import JWTVerifier
 

@@ -21,9 +21,9 @@ from tests.helpers.clock import Clock
 from tests.helpers.gateway import FakeUpstream
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
 from zeroauth.devserver.config import PreregisteredClient
-from zeroauth.gateway.config import CredentialsConfig, UpstreamConfig
-from zeroauth.gateway.credentials import ClientCredentialsGrant
-from zeroauth.gateway.upstream import Upstream
+from zeroauth.gateway._config import CredentialsConfig, UpstreamConfig
+from zeroauth.gateway._credentials import ClientCredentialsGrant
+from zeroauth.gateway._upstream import Upstream
 
 pytestmark = pytest.mark.anyio
 LIFETIME = 30

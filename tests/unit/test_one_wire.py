@@ -22,8 +22,8 @@ ALLOWED: dict[str, str] = {
     "client/_auth.py": "MCP traffic through the httpx2.Auth adapter",
     "client/_manager.py": "http_client(): an MCP client carrying the ZeroAuth adapter",
     # The gateway's upstream HTTP/1.1 client (SECURITY B14) speaks MCP to upstreams, not OAuth.
-    "gateway/http1.py": "gateway upstream MCP connections (own HTTP/1.1 framing)",
-    "gateway/upstream.py": "gateway upstream MCP connections",
+    "gateway/_http1.py": "gateway upstream MCP connections (own HTTP/1.1 framing)",
+    "gateway/_upstream.py": "gateway upstream MCP connections",
     # CLI and demo MCP sessions: MCP requests authorized by the adapter.
     "cli/client.py": "`zeroauth client` MCP session",
     "cli/session_call.py": "`zeroauth call` MCP session",

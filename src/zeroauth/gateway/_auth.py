@@ -19,7 +19,7 @@ from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken, ServerMetadataError
 from zeroauth.core.flow.steps import HTTPRequest
 from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
-from zeroauth.gateway.config import GatewayConfig, IssuerConfig
+from zeroauth.gateway._config import GatewayConfig, IssuerConfig
 from zeroauth.server._introspection import IntrospectionVerifier
 from zeroauth.server._jwt import JWTVerifier, b64url_decode
 from zeroauth.server._verifier import AccessToken, TokenVerifier

@@ -27,8 +27,8 @@ from starlette.types import Receive, Scope, Send
 
 from zeroauth import __version__
 from zeroauth.core.challenge import bearer_challenge_header
-from zeroauth.gateway.aggregate import Aggregator, MissingScopeError, RPCError
-from zeroauth.gateway.upstream import HANDSHAKE_VERSIONS
+from zeroauth.gateway._aggregate import Aggregator, MissingScopeError, RPCError
+from zeroauth.gateway._upstream import HANDSHAKE_VERSIONS
 from zeroauth.server._middleware import TOKEN_SCOPE_KEY
 from zeroauth.server._verifier import AccessToken
 

@@ -24,7 +24,7 @@ from zeroauth.core.flow import ClientCredentials
 from zeroauth.core.flow.service import service_token_flow
 from zeroauth.core.tokens import TokenSet
 from zeroauth.core.urls import URLPolicy
-from zeroauth.gateway.config import CredentialsConfig
+from zeroauth.gateway._config import CredentialsConfig
 
 __all__ = ["OPERATOR_ENDPOINTS", "Credentials", "make_credentials"]
 

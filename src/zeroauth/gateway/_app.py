@@ -30,15 +30,15 @@ from urllib.parse import urlsplit
 from starlette.types import Receive, Scope, Send
 
 from zeroauth.core.resource_metadata import well_known_prm_url
-from zeroauth.gateway.aggregate import Aggregator
-from zeroauth.gateway.auth import build_verifier
-from zeroauth.gateway.config import GatewayConfig, UpstreamConfig, load_config
-from zeroauth.gateway.endpoint import MCPEndpoint
-from zeroauth.gateway.identity import IdentitySigner
-from zeroauth.gateway.metrics import Metrics
-from zeroauth.gateway.ops import load_keys, observe, ready, respond
-from zeroauth.gateway.stdio import StdioUpstream
-from zeroauth.gateway.upstream import MCPUpstream, Upstream
+from zeroauth.gateway._aggregate import Aggregator
+from zeroauth.gateway._auth import build_verifier
+from zeroauth.gateway._config import GatewayConfig, UpstreamConfig, load_config
+from zeroauth.gateway._endpoint import MCPEndpoint
+from zeroauth.gateway._identity import IdentitySigner
+from zeroauth.gateway._metrics import Metrics
+from zeroauth.gateway._ops import load_keys, observe, ready, respond
+from zeroauth.gateway._stdio import StdioUpstream
+from zeroauth.gateway._upstream import MCPUpstream, Upstream
 from zeroauth.server._jwt import JWTVerifier
 from zeroauth.server._middleware import BearerAuth
 from zeroauth.server._scopes import ScopePolicy
