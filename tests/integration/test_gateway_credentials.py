@@ -20,7 +20,7 @@ from tests.helpers.asgi_server import serve_asgi_async
 from tests.helpers.clock import Clock
 from tests.helpers.gateway import FakeUpstream
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
-from zeroauth.devserver.config import PreregisteredClient
+from zeroauth.devserver._config import PreregisteredClient
 from zeroauth.gateway._config import CredentialsConfig, UpstreamConfig
 from zeroauth.gateway._credentials import ClientCredentialsGrant
 from zeroauth.gateway._upstream import Upstream

@@ -31,7 +31,7 @@ ALLOWED: dict[str, str] = {
     # Dev AS Client ID Metadata Document fetch: already pinned (PinnedAsyncTransport) and
     # bounded (get_bounded) from _wire; only the client object is built there. Not converted
     # here to stay clear of concurrent dev-AS edits; switch to _wire.pinned_async_client.
-    "devserver/clients.py": "CIMD fetch, pinned through _wire.PinnedAsyncTransport",
+    "devserver/_clients.py": "CIMD fetch, pinned through _wire.PinnedAsyncTransport",
 }
 
 
