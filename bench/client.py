@@ -66,9 +66,9 @@ def serve(count: int, ttl: int, latency: float) -> None:
     from tests.helpers.asgi_server import serve_asgi
     from zeroauth.core.urls import DEVELOPMENT
     from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
-    from zeroauth.server.jwks import JWKSCache
-    from zeroauth.server.jwt import JWTVerifier
-    from zeroauth.server.middleware import BearerAuth
+    from zeroauth.server._jwks import JWKSCache
+    from zeroauth.server._jwt import JWTVerifier
+    from zeroauth.server._middleware import BearerAuth
 
     seen: list[dict[str, Any]] = []
     guard = threading.Lock()

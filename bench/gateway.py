@@ -70,8 +70,8 @@ def serve_gateway(port: int, upstream: str, jwk: str) -> None:
     import uvicorn
 
     from zeroauth.gateway import GatewayApp, parse_config
-    from zeroauth.server.jwks import JWKSCache
-    from zeroauth.server.jwt import JWTVerifier
+    from zeroauth.server._jwks import JWKSCache
+    from zeroauth.server._jwt import JWTVerifier
 
     _quiet()
     resource = f"http://127.0.0.1:{port}/mcp"
@@ -218,9 +218,9 @@ async def in_process_cost(n: int) -> float:
     from jwt.algorithms import ECAlgorithm
 
     from zeroauth.gateway import GatewayApp, parse_config
-    from zeroauth.gateway.http1 import Response
-    from zeroauth.server.jwks import JWKSCache
-    from zeroauth.server.jwt import JWTVerifier
+    from zeroauth.gateway._http1 import Response
+    from zeroauth.server._jwks import JWKSCache
+    from zeroauth.server._jwt import JWTVerifier
 
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = {**ECAlgorithm(ECAlgorithm.SHA256).to_jwk(key.public_key(), as_dict=True), "kid": "k"}

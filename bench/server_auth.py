@@ -57,9 +57,9 @@ from starlette.routing import Route
 
 from zeroauth.integrations import fastmcp as za_fastmcp
 from zeroauth.integrations import mcp_sdk as za_sdk
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth
 
 ISS = "https://as.bench.example/realms/bench"
 RES = "http://127.0.0.1:8000/mcp"

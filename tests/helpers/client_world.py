@@ -24,9 +24,9 @@ from tests.helpers.recorder import ASGI, Recorder
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth, current_token
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth, current_token
 
 
 class Lazy:

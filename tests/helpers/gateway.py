@@ -17,8 +17,8 @@ from jwt.algorithms import ECAlgorithm
 
 from tests.helpers.asgi_server import serve_asgi_async
 from zeroauth.gateway import GatewayApp, parse_config
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
 
 ISSUER = "https://idp.test.example/realms/ai-agents"
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from tests.helpers.asgi_server import serve_asgi
 from zeroauth.cli.app import app
-from zeroauth.client.stores import FileTokenStore, tokens_key
+from zeroauth.client._stores import FileTokenStore, tokens_key
 from zeroauth.demo.mcp_server import demo_app
 
 DEV = ["--headless", "--allow-loopback"]

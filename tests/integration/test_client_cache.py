@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from zeroauth.client.cache import DiscoveryCache, ttl_from_headers
+from zeroauth.client._cache import DiscoveryCache, ttl_from_headers
 from zeroauth.core.flow.steps import HTTPResponse
 
 # the client engine's locks run under any async library (asyncio and trio)

@@ -30,9 +30,9 @@ from tests.helpers.recorder import Recorder
 from tests.realas.fixtures import RealAS
 from zeroauth.client import FileTokenStore, HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth
 
 pytestmark = pytest.mark.realas
 

@@ -31,8 +31,8 @@ from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.errors import InvalidToken
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
 
 
 class SDKVerifier:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.client_world import world
-from zeroauth.client.stores import (
+from zeroauth.client._stores import (
     FileTokenStore,
     MemoryTokenStore,
     binding_key,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from zeroauth.client.stores import FileTokenStore, MemoryTokenStore, TokenStore, tokens_key
+from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore, tokens_key
 
 SECRET = "sk-live-THIS-MUST-NEVER-APPEAR-IN-LOGS"
 
@@ -77,7 +77,7 @@ def test_a16_crash_mid_write_keeps_previous_record(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import os
-        from zeroauth.client import stores
+        from zeroauth.client import _stores as stores
         def die(*a, **k):
             os._exit(9)   # the process dies after the temp file is written and fsynced
         stores.os.replace = die
@@ -123,7 +123,7 @@ def test_unknown_kind_and_huge_record_are_refused(store: TokenStore) -> None:
 _COUNTER_WORKER = textwrap.dedent(
     """
     import sys, time
-    from zeroauth.client.stores import FileTokenStore
+    from zeroauth.client._stores import FileTokenStore
     store = FileTokenStore(sys.argv[1])
     for _ in range(int(sys.argv[2])):
         with store.lock("refresh https://as.example https://mcp.example"):

@@ -23,8 +23,8 @@ from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidToken
 from zeroauth.server import BearerAuth
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.verifier import AccessToken
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._verifier import AccessToken
 
 WK = "/.well-known/oauth-protected-resource"
 

@@ -22,12 +22,12 @@ from starlette.routing import Route
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi
 from zeroauth.core.errors import URLPolicyError
-from zeroauth.gateway.auth import build_verifier
-from zeroauth.gateway.config import CredentialsConfig, GatewayConfig, IssuerConfig
-from zeroauth.gateway.credentials import make_credentials
-from zeroauth.server.introspection import IntrospectionVerifier
-from zeroauth.server.jwks import JWKSCache, check_endpoint_url
-from zeroauth.server.jwt import JWTVerifier
+from zeroauth.gateway._auth import build_verifier
+from zeroauth.gateway._config import CredentialsConfig, GatewayConfig, IssuerConfig
+from zeroauth.gateway._credentials import make_credentials
+from zeroauth.server._introspection import IntrospectionVerifier
+from zeroauth.server._jwks import JWKSCache, check_endpoint_url
+from zeroauth.server._jwt import JWTVerifier
 
 LOOK_ALIKES = [
     "http://127.evil.example/jwks",

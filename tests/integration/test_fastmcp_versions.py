@@ -31,9 +31,9 @@ from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidToken
 from zeroauth.integrations.fastmcp import protect
-from zeroauth.server.middleware import BearerAuth
-from zeroauth.server.scopes import ScopePolicy, requires_scopes
-from zeroauth.server.verifier import AccessToken
+from zeroauth.server._middleware import BearerAuth
+from zeroauth.server._scopes import ScopePolicy, requires_scopes
+from zeroauth.server._verifier import AccessToken
 
 AS = "https://as.example.com"
 TOKENS = {

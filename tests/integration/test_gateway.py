@@ -32,9 +32,9 @@ from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.gateway import GatewayApp, IdentityVerifier, parse_config
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth
 
 pytestmark = [pytest.mark.realas, pytest.mark.anyio]
 

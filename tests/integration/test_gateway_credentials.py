@@ -20,10 +20,10 @@ from tests.helpers.asgi_server import serve_asgi_async
 from tests.helpers.clock import Clock
 from tests.helpers.gateway import FakeUpstream
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
-from zeroauth.devserver.config import PreregisteredClient
-from zeroauth.gateway.config import CredentialsConfig, UpstreamConfig
-from zeroauth.gateway.credentials import ClientCredentialsGrant
-from zeroauth.gateway.upstream import Upstream
+from zeroauth.devserver._config import PreregisteredClient
+from zeroauth.gateway._config import CredentialsConfig, UpstreamConfig
+from zeroauth.gateway._credentials import ClientCredentialsGrant
+from zeroauth.gateway._upstream import Upstream
 
 pytestmark = pytest.mark.anyio
 LIFETIME = 30

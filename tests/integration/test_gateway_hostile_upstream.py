@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from tests.helpers.gateway import HEADERS, call, gateway_for, token
 from zeroauth.gateway._framing import chunk_size
-from zeroauth.gateway.http1 import HTTPError, Pool
+from zeroauth.gateway._http1 import HTTPError, Pool
 
 pytestmark = pytest.mark.anyio
 

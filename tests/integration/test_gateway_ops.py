@@ -44,10 +44,10 @@ from tests.helpers.gateway import (
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidToken
 from zeroauth.gateway import GatewayApp, parse_config
-from zeroauth.gateway.auth import MultiIssuerVerifier
-from zeroauth.gateway.http1 import HTTPError, Pool
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
+from zeroauth.gateway._auth import MultiIssuerVerifier
+from zeroauth.gateway._http1 import HTTPError, Pool
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
 
 pytestmark = pytest.mark.anyio
 

@@ -22,10 +22,10 @@ from mcp.types import ToolAnnotations
 from tests.helpers.asgi_server import serve_asgi_async
 from tests.helpers.gateway import gateway_for
 from zeroauth.gateway import parse_config
-from zeroauth.gateway.aggregate import Aggregator
-from zeroauth.gateway.upstream import Upstream
-from zeroauth.server.scopes import ScopePolicy
-from zeroauth.server.verifier import AccessToken
+from zeroauth.gateway._aggregate import Aggregator
+from zeroauth.gateway._upstream import Upstream
+from zeroauth.server._scopes import ScopePolicy
+from zeroauth.server._verifier import AccessToken
 
 pytestmark = pytest.mark.anyio
 TTL = 0.5  # catalog_ttl: stale after half a second (stale catalogs are kept for 10 x TTL)

@@ -28,7 +28,7 @@ from tests.helpers.gateway import FakeUpstream, call, gateway_for, token
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidInput
 from zeroauth.gateway import parse_config
-from zeroauth.gateway.stdio import StdioUpstream
+from zeroauth.gateway._stdio import StdioUpstream
 
 pytestmark = pytest.mark.anyio
 SERVER = str(Path(__file__).parents[1] / "helpers" / "stdio_server.py")

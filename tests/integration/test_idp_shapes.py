@@ -60,8 +60,8 @@ from zeroauth.idp import (
     resource_options,
     verifier_options,
 )
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth, current_token
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth, current_token
 
 pytestmark = pytest.mark.realas
 

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from tests.helpers.asgi_server import serve_asgi
 from tests.realas.fixtures import RealAS
 from zeroauth.core.errors import InvalidToken
-from zeroauth.server.introspection import IntrospectionVerifier
+from zeroauth.server._introspection import IntrospectionVerifier
 
 RES = "https://mcp.example.com/mcp"
 ISS = "https://as.example.com"

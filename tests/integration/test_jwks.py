@@ -26,8 +26,8 @@ from tests.helpers.asgi_server import serve_asgi
 from tests.realas.fixtures import obtain_tokens
 from zeroauth.core.errors import InvalidToken, URLPolicyError
 from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
-from zeroauth.server.jwks import JWKSCache, parse_jwks
-from zeroauth.server.jwt import JWTVerifier
+from zeroauth.server._jwks import JWKSCache, parse_jwks
+from zeroauth.server._jwt import JWTVerifier
 
 pytestmark = pytest.mark.all_backends  # JWKSCache claims asyncio and trio
 

@@ -21,9 +21,9 @@ from websockets.sync.client import connect as ws_connect
 from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.errors import InvalidToken
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
-from zeroauth.server.scopes import ScopePolicy
-from zeroauth.server.verifier import AccessToken
+from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
+from zeroauth.server._scopes import ScopePolicy
+from zeroauth.server._verifier import AccessToken
 
 AS = "https://as.example.com"
 HIERARCHY = {"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from tests.helpers.asgi_server import ServedApp, serve_asgi
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.cli.doctor.fetch import Fetcher
-from zeroauth.client.browser import HeadlessUserStep
+from zeroauth.client._browser import HeadlessUserStep
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.flow import HTTPRequest
 from zeroauth.core.urls import URLPolicy

@@ -19,7 +19,7 @@ from tests.helpers.asgi_server import serve_asgi
 from zeroauth.core.errors import InvalidInput, ResourceMetadataError
 from zeroauth.core.resource import check_prm_resource
 from zeroauth.core.resource_metadata import ResourceMetadata, prm_candidates
-from zeroauth.server.metadata import (
+from zeroauth.server._metadata import (
     ProtectedResourceMetadataApp,
     build_resource_metadata,
     metadata_path,

@@ -27,11 +27,11 @@ from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.integrations import fastmcp as zfastmcp
 from zeroauth.integrations import mcp_sdk as zmcp
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import current_token
-from zeroauth.server.scopes import requires_scopes
-from zeroauth.server.verifier import AccessToken
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import current_token
+from zeroauth.server._scopes import requires_scopes
+from zeroauth.server._verifier import AccessToken
 
 pytestmark = pytest.mark.realas
 

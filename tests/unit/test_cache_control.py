@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from zeroauth.cli.doctor import checks_http
 from zeroauth.cli.doctor.fetch import Fetched
-from zeroauth.client.cache import ttl_from_headers
+from zeroauth.client._cache import ttl_from_headers
 from zeroauth.core.cache_control import (
     MAX_DELTA_SECONDS,
     CacheControl,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from zeroauth.client._auth import build_engine
 from zeroauth.client._driver import SyncRun, run_async, run_sync
-from zeroauth.client.auth import build_engine
-from zeroauth.client.engine import Engine
+from zeroauth.client._engine import Engine
 from zeroauth.core.flow import HTTPResponse, Load, Lock, Save, SendOriginal, Step, Unlock
 
 NAME = "server https://mcp.example.com/mcp"

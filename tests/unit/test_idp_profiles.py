@@ -45,9 +45,9 @@ from zeroauth.idp import (
     scope_hierarchy,
     verifier_options,
 )
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth
-from zeroauth.server.scopes import ScopePolicy
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth
+from zeroauth.server._scopes import ScopePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOURCE = "https://mcp.example.com/mcp"

@@ -26,9 +26,9 @@ from starlette.routing import Route
 from tests.helpers.asgi_server import serve_asgi
 from tests.helpers.clock import Clock
 from zeroauth.core.errors import InvalidToken
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import MAX_TOKEN_LENGTH, JWTVerifier
-from zeroauth.server.verifier import TokenVerifier
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import MAX_TOKEN_LENGTH, JWTVerifier
+from zeroauth.server._verifier import TokenVerifier
 
 # the verifier is anyio-generic (asyncio and trio)
 pytestmark = pytest.mark.all_backends

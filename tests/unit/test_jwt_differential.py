@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from zeroauth.core.errors import InvalidToken
-from zeroauth.server.jwks import JWKSCache
-from zeroauth.server.jwt import MAX_TOKEN_LENGTH, JWTVerifier, b64url_decode
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import MAX_TOKEN_LENGTH, JWTVerifier, b64url_decode
 
 NOW = 1_800_000_000
 ISS = "https://as.example.com/realms/test"

@@ -19,11 +19,11 @@ _ALIASED = re.compile(
 ALLOWED: dict[str, str] = {
     # The client's httpx2.Auth adapter: the caller's own MCP requests (the OAuth requests the
     # adapter makes go through _wire.OAuthTransport); the docstring shows the usage.
-    "client/auth.py": "MCP traffic through the httpx2.Auth adapter",
-    "client/manager.py": "http_client(): an MCP client carrying the ZeroAuth adapter",
+    "client/_auth.py": "MCP traffic through the httpx2.Auth adapter",
+    "client/_manager.py": "http_client(): an MCP client carrying the ZeroAuth adapter",
     # The gateway's upstream HTTP/1.1 client (SECURITY B14) speaks MCP to upstreams, not OAuth.
-    "gateway/http1.py": "gateway upstream MCP connections (own HTTP/1.1 framing)",
-    "gateway/upstream.py": "gateway upstream MCP connections",
+    "gateway/_http1.py": "gateway upstream MCP connections (own HTTP/1.1 framing)",
+    "gateway/_upstream.py": "gateway upstream MCP connections",
     # CLI and demo MCP sessions: MCP requests authorized by the adapter.
     "cli/client.py": "`zeroauth client` MCP session",
     "cli/session_call.py": "`zeroauth call` MCP session",
@@ -31,7 +31,7 @@ ALLOWED: dict[str, str] = {
     # Dev AS Client ID Metadata Document fetch: already pinned (PinnedAsyncTransport) and
     # bounded (get_bounded) from _wire; only the client object is built there. Not converted
     # here to stay clear of concurrent dev-AS edits; switch to _wire.pinned_async_client.
-    "devserver/clients.py": "CIMD fetch, pinned through _wire.PinnedAsyncTransport",
+    "devserver/_clients.py": "CIMD fetch, pinned through _wire.PinnedAsyncTransport",
 }
 
 

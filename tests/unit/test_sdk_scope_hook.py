@@ -15,9 +15,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 from zeroauth.integrations.mcp_sdk import ZeroAuthServerMiddleware, tool_resolver
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY, TOOLS_CHECKED_KEY, BearerAuth
-from zeroauth.server.scopes import ScopePolicy, requires_scopes
-from zeroauth.server.verifier import AccessToken
+from zeroauth.server._middleware import TOKEN_SCOPE_KEY, TOOLS_CHECKED_KEY, BearerAuth
+from zeroauth.server._scopes import ScopePolicy, requires_scopes
+from zeroauth.server._verifier import AccessToken
 
 
 def _server() -> MCPServer:

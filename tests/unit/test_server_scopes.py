@@ -2,7 +2,7 @@
 
 import pytest
 
-from zeroauth.server.scopes import ScopePolicy, called_tools, declared_scopes, requires_scopes
+from zeroauth.server._scopes import ScopePolicy, called_tools, declared_scopes, requires_scopes
 
 HIERARCHY = {"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}
 

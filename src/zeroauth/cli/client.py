@@ -19,11 +19,11 @@ import typer
 
 from zeroauth.cli.config_file import Config, load_config
 from zeroauth.cli.output import note
+from zeroauth.client._auth import ZeroAuth, build_engine
+from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep
 from zeroauth.client._driver import INITIALIZE, MCP_HEADERS
-from zeroauth.client.auth import ZeroAuth, build_engine
-from zeroauth.client.browser import BrowserUserStep, HeadlessUserStep, UserStep
-from zeroauth.client.engine import Engine
-from zeroauth.client.stores import FileTokenStore, load_login
+from zeroauth.client._engine import Engine
+from zeroauth.client._stores import FileTokenStore, load_login
 from zeroauth.core.errors import URLPolicyError, ZeroAuthError
 from zeroauth.core.resource import canonical_resource
 from zeroauth.core.tokens import TokenSet

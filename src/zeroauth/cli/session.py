@@ -25,7 +25,7 @@ from zeroauth.cli.client import (
 )
 from zeroauth.cli.output import errors_handled, fail, note, out_console, progress
 from zeroauth.cli.session_status import forget, show_status
-from zeroauth.client.stores import load_login
+from zeroauth.client._stores import load_login
 from zeroauth.core.tokens import TokenSet
 
 __all__ = ["call", "login", "logout", "status", "token"]
@@ -208,7 +208,7 @@ def logout(
     Tokens are deleted locally; the authorization server is not contacted.
     """
     with errors_handled(debug):
-        from zeroauth.client.stores import FileTokenStore
+        from zeroauth.client._stores import FileTokenStore
 
         store = FileTokenStore()
         count = forget(store, url, clients=forget_clients)

@@ -17,7 +17,7 @@ import typer
 
 from zeroauth.cli.client import Session
 from zeroauth.cli.output import fail, note
-from zeroauth.client.auth import ZeroAuth
+from zeroauth.client._auth import ZeroAuth
 
 if TYPE_CHECKING:
     from mcp import Client

@@ -1,6 +1,6 @@
 """``zeroauth status`` and the forgetting behind ``logout`` / ``login --force``.
 
-What is stored (``zeroauth.client.stores``): client registrations keyed by issuer (C-30),
+What is stored (``zeroauth.client._stores``): client registrations keyed by issuer (C-30),
 tokens keyed by (issuer, resource), and for each server URL the binding naming them. Status
 shows all of it except secrets: no access token, refresh token or client secret value.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from zeroauth.cli.config_file import config_path, load_config
 from zeroauth.cli.output import out_console
-from zeroauth.client.stores import FileTokenStore, forget_login, load_login
+from zeroauth.client._stores import FileTokenStore, forget_login, load_login
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.tokens import TokenSet

@@ -7,11 +7,11 @@ step; ``ZeroAuthManager`` connects to many servers sharing one cache and one reg
 authorization server.
 """
 
-from zeroauth.client.auth import ZeroAuth, ZeroAuthHttpx
-from zeroauth.client.browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
-from zeroauth.client.cache import DiscoveryCache
-from zeroauth.client.manager import ServerStatus, ZeroAuthManager
-from zeroauth.client.stores import FileTokenStore, MemoryTokenStore, TokenStore
+from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
+from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
+from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._manager import ServerStatus, ZeroAuthManager
+from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
 from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
 from zeroauth.core.registration import ClientInfo
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Protocol
 
-from zeroauth.client.engine import Engine, HeldLocks, asyncio_loop
+from zeroauth.client._engine import Engine, HeldLocks, asyncio_loop
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import (
     HTTPRequest,

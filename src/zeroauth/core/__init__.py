@@ -19,3 +19,23 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
 - ``flow``               the client flow as one generator of steps
 - ``errors``             the exception tree
 """
+
+# The public submodules (``from zeroauth.core import errors``); nothing is imported eagerly.
+__all__ = [
+    "cache_control",
+    "challenge",
+    "client_auth",
+    "client_identity",
+    "client_info",
+    "errors",
+    "flow",
+    "grants",
+    "pkce",
+    "registration",
+    "resource",
+    "resource_metadata",
+    "scopes",
+    "server_metadata",
+    "tokens",
+    "urls",
+]

@@ -12,9 +12,9 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from zeroauth.integrations.mcp_sdk import protect
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import current_token
-from zeroauth.server.scopes import requires_scopes
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import current_token
+from zeroauth.server._scopes import requires_scopes
 
 __all__ = ["READ_SCOPE", "WRITE_SCOPE", "demo_app", "demo_server"]
 

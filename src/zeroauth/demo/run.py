@@ -21,8 +21,8 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from zeroauth.client import ZeroAuth
-from zeroauth.client.browser import BrowserUserStep, HeadlessUserStep, UserStep
-from zeroauth.client.stores import MemoryTokenStore, TokenStore
+from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep
+from zeroauth.client._stores import MemoryTokenStore, TokenStore
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.demo.loopback import bind_loopback, serve_socket
 from zeroauth.demo.mcp_server import READ_SCOPE, WRITE_SCOPE, demo_app

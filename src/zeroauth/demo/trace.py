@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from zeroauth.client.browser import UserStep
+from zeroauth.client._browser import UserStep
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.core.flow.steps import HTTPRequest, HTTPResponse
 

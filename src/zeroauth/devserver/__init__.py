@@ -3,7 +3,7 @@
 Not for production: use your IdP (Keycloak, Entra ID, Auth0, Okta). See ``docs/devserver.md``.
 """
 
-from zeroauth.devserver.app import DevAuthorizationServer
-from zeroauth.devserver.config import DevServerConfig, PreregisteredClient, ProtectedResource
+from zeroauth.devserver._app import DevAuthorizationServer
+from zeroauth.devserver._config import DevServerConfig, PreregisteredClient, ProtectedResource
 
 __all__ = ["DevAuthorizationServer", "DevServerConfig", "PreregisteredClient", "ProtectedResource"]

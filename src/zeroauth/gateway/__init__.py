@@ -5,8 +5,8 @@ RFC 9728, MCP authorization 2026-07-28) and an MCP client of its upstreams with 
 credentials (G-16: the caller's token never leaves the gateway).
 """
 
-from zeroauth.gateway.app import GatewayApp, build_state
-from zeroauth.gateway.config import (
+from zeroauth.gateway._app import GatewayApp, build_state
+from zeroauth.gateway._config import (
     CredentialsConfig,
     GatewayConfig,
     IdentityConfig,
@@ -15,7 +15,7 @@ from zeroauth.gateway.config import (
     load_config,
     parse_config,
 )
-from zeroauth.gateway.identity import CallerIdentity, IdentityVerifier
+from zeroauth.gateway._identity import CallerIdentity, IdentityVerifier
 
 __all__ = [
     "CallerIdentity",

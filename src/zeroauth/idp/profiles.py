@@ -108,21 +108,21 @@ class IdPProfile:
 SCOPE_CLAIMS = Gap(
     knob="JWTVerifier(scope_claims=...)",
     type="Sequence[str], default ('scope', 'scp')",
-    where="server/jwt.py _scopes()",
+    where="server/_jwt.py _scopes()",
     why="permissions live in other claims: Entra app-only tokens use `roles`, Auth0 RBAC "
     "dialects add `permissions`",
 )
 ISSUERS = Gap(
     knob="JWTVerifier(issuer=str | Sequence[str])",
     type="str | Sequence[str]",
-    where="server/jwt.py _check_claims()",
+    where="server/_jwt.py _check_claims()",
     why="an Entra API moving from v1 to v2 tokens sees both https://sts.windows.net/<tenant>/ "
     "and https://login.microsoftonline.com/<tenant>/v2.0",
 )
 CLIENT_BINDING = Gap(
     knob="JWTVerifier(allowed_client_ids=..., required_claims=...)",
     type="Sequence[str] | None; Mapping[str, str] | None",
-    where="server/jwt.py _check_claims()",
+    where="server/_jwt.py _check_claims()",
     why="Cognito access tokens carry no aud; binding must use client_id and token_use=access, "
     "otherwise audience_check=False accepts any token of the user pool, ID tokens included",
 )

@@ -1,13 +1,13 @@
 """Protect a ``fastmcp`` (4.x) server.
 
 ``protect(server, verifier=..., resource=..., authorization_servers=[...])`` returns one ASGI app:
-FastMCP's streamable-HTTP app behind :class:`~zeroauth.server.middleware.BearerAuth`, which also
+FastMCP's streamable-HTTP app behind :class:`~zeroauth.server.BearerAuth`, which also
 serves the RFC 9728 document (S-01, S-08). Per-tool scopes (S-15..S-17) are declared with
-:func:`~zeroauth.server.scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
+:func:`~zeroauth.server._scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
 enforced by the middleware as HTTP 403 before FastMCP runs; unlike FastMCP's own ``auth=`` checks,
 a missing scope is never a 401 and never a tool error. A FastMCP middleware filters
 ``tools/list`` to the tools the caller may call and makes
-:func:`~zeroauth.server.middleware.current_token` right inside every handler.
+:func:`~zeroauth.server._middleware.current_token` right inside every handler.
 
 The scopes checked are those of exactly the component FastMCP runs (SECURITY B15): the version a
 call selects with ``params._meta.fastmcp.version`` (read by FastMCP's own
@@ -37,9 +37,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams
 from starlette.types import ASGIApp
 
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
-from zeroauth.server.scopes import ScopePolicy, ToolName, declared_scopes
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
+from zeroauth.server._scopes import ScopePolicy, ToolName, declared_scopes
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["ToolScopeCache", "ZeroAuthMiddleware", "protect", "resolve_tool", "wire_version"]
 
@@ -75,7 +75,7 @@ async def resolve_tool(server: Any, name: str, version: VersionSpec | None) -> A
 class ToolScopeCache:
     """Async tool resolver for a FastMCP server: ``name -> declared scopes``, cached with a TTL.
 
-    A :class:`~zeroauth.server.scopes.ToolName` (what the HTTP layer reads from a body) carries
+    A :class:`~zeroauth.server._scopes.ToolName` (what the HTTP layer reads from a body) carries
     its call's ``_meta``: the version it selects is resolved too (SECURITY B15). Entries are
     keyed by name and version; a version is cached only in the tool's own spelling (FastMCP
     also matches ``v1``, ``1.0``...), so the cache holds at most one entry per real version.

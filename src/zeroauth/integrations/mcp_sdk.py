@@ -1,12 +1,12 @@
 """Protect an official ``mcp`` SDK server (2.x ``MCPServer``, or the low-level ``Server``).
 
 ``protect(server, verifier=..., resource=..., authorization_servers=[...])`` returns one ASGI app:
-the SDK's streamable-HTTP app behind :class:`~zeroauth.server.middleware.BearerAuth`, which also
+the SDK's streamable-HTTP app behind :class:`~zeroauth.server.BearerAuth`, which also
 serves the RFC 9728 document (S-01, S-08). Per-tool scopes (S-15..S-17) are declared with
-:func:`~zeroauth.server.scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
+:func:`~zeroauth.server._scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
 enforced by the middleware as HTTP 403 before the SDK runs. A context-tier SDK middleware (the
 SDK's ``ServerMiddleware`` hook) filters ``tools/list`` to the tools the caller may call, makes
-:func:`~zeroauth.server.middleware.current_token` right inside every handler, and re-checks a
+:func:`~zeroauth.server._middleware.current_token` right inside every handler, and re-checks a
 tool's scopes before it runs (a JSON-RPC error, only reachable when the HTTP check was bypassed).
 """
 
@@ -20,14 +20,14 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp
 
-from zeroauth.server.middleware import (
+from zeroauth.server._middleware import (
     TOKEN_SCOPE_KEY,
     TOOLS_CHECKED_KEY,
     BearerAuth,
     current_token_var,
 )
-from zeroauth.server.scopes import ScopePolicy, ToolResolver, declared_scopes
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.server._scopes import ScopePolicy, ToolResolver, declared_scopes
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["ZeroAuthServerMiddleware", "protect", "tool_resolver"]
 

@@ -1,18 +1,24 @@
 """Resource-server side: ASGI middleware, Protected Resource Metadata, token verification."""
 
-from zeroauth.server.metadata import (
+from zeroauth.server._introspection import IntrospectionVerifier
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._metadata import (
     ProtectedResourceMetadataApp,
     build_resource_metadata,
     protected_resource_routes,
 )
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
-from zeroauth.server.scopes import ScopePolicy, requires_scopes
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
+from zeroauth.server._scopes import ScopePolicy, requires_scopes
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = [
     "TOKEN_SCOPE_KEY",
     "AccessToken",
     "BearerAuth",
+    "IntrospectionVerifier",
+    "JWKSCache",
+    "JWTVerifier",
     "ProtectedResourceMetadataApp",
     "ScopePolicy",
     "TokenVerifier",

@@ -7,14 +7,14 @@
   TTL); a ``max-age`` (or a shared caches' ``s-maxage``) beyond a day keeps clients on stale
   metadata long after the server switches authorization servers (RFC 9728 §5.2, SEP-2352
   migration). The lifetime shown is the one zeroauth's discovery cache gives the response (the
-  same rule: ``zeroauth.client.cache.discovery_ttl``).
+  same rule: ``zeroauth.client._cache.discovery_ttl``).
 """
 
 from __future__ import annotations
 
 from zeroauth.cli.doctor.fetch import Fetched
 from zeroauth.cli.doctor.model import Check, ok, warn
-from zeroauth.client.cache import discovery_ttl
+from zeroauth.client._cache import discovery_ttl
 from zeroauth.core.cache_control import parse_cache_control
 
 __all__ = ["DOCTOR_ORIGIN", "MAX_REASONABLE_AGE", "caching", "cors"]

@@ -13,8 +13,8 @@ import os
 import re
 import shutil
 
-from zeroauth.gateway.config_reader import Reader
-from zeroauth.gateway.config_types import StdioConfig
+from zeroauth.gateway._config_reader import Reader
+from zeroauth.gateway._config_types import StdioConfig
 
 __all__ = ["HTTP_ONLY", "stdio_section"]
 

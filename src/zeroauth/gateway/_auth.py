@@ -1,8 +1,8 @@
 """Token verification for the gateway: one verifier per trusted issuer.
 
 S-19/S-20 (every token verified, audience = the gateway's resource), RFC 9068 JWTs through
-``zeroauth.server.jwt.JWTVerifier`` or opaque tokens through RFC 7662 introspection
-(``zeroauth.server.introspection.IntrospectionVerifier``). Missing ``jwks_uri`` /
+``zeroauth.server._jwt.JWTVerifier`` or opaque tokens through RFC 7662 introspection
+(``zeroauth.server._introspection.IntrospectionVerifier``). Missing ``jwks_uri`` /
 ``introspection_endpoint`` are read from the issuer's RFC 8414 / OIDC metadata at start-up
 (C-14..C-17: path-aware candidate order, exact ``issuer`` match). With several issuers a JWT
 goes to the verifier of the ``iss`` it names (the claim is only a routing hint: that verifier
@@ -19,10 +19,10 @@ from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken, ServerMetadataError
 from zeroauth.core.flow.steps import HTTPRequest
 from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
-from zeroauth.gateway.config import GatewayConfig, IssuerConfig
-from zeroauth.server.introspection import IntrospectionVerifier
-from zeroauth.server.jwt import JWTVerifier, b64url_decode
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.gateway._config import GatewayConfig, IssuerConfig
+from zeroauth.server._introspection import IntrospectionVerifier
+from zeroauth.server._jwt import JWTVerifier, b64url_decode
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["MultiIssuerVerifier", "build_verifier", "discover_metadata"]
 

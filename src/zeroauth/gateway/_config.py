@@ -19,9 +19,9 @@ from typing import Any
 
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.resource import canonical_resource
-from zeroauth.gateway.config_reader import Reader, path, table
-from zeroauth.gateway.config_sections import identity_section, issuer_section, upstream_section
-from zeroauth.gateway.config_types import (
+from zeroauth.gateway._config_reader import Reader, path, table
+from zeroauth.gateway._config_sections import identity_section, issuer_section, upstream_section
+from zeroauth.gateway._config_types import (
     CredentialsConfig,
     GatewayConfig,
     IdentityConfig,

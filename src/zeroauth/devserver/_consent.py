@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from zeroauth.core.urls import is_loopback_host
-from zeroauth.devserver.body import read_form
-from zeroauth.devserver.clients import Client
+from zeroauth.devserver._body import read_form
+from zeroauth.devserver._clients import Client
 
 __all__ = ["SECURITY_HEADERS", "ConsentForms", "Decision", "SpentForms", "error_page"]
 

@@ -2,7 +2,7 @@
 
 These are the types every other gateway module works with (the resource server of RFC 6750 and
 RFC 9728, the upstream client with its own credentials, G-16). They hold already validated
-values; reading and checking the TOML file is ``zeroauth.gateway.config`` (``parse_config``,
+values; reading and checking the TOML file is ``zeroauth.gateway._config`` (``parse_config``,
 ``load_config``), which re-exports every name here.
 """
 

@@ -17,12 +17,12 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zeroauth.core.errors import InvalidToken
-from zeroauth.gateway.aggregate import Aggregator
-from zeroauth.gateway.endpoint import LOG_KEY
-from zeroauth.gateway.metrics import Metrics
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY
-from zeroauth.server.verifier import TokenVerifier
+from zeroauth.gateway._aggregate import Aggregator
+from zeroauth.gateway._endpoint import LOG_KEY
+from zeroauth.gateway._metrics import Metrics
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import TOKEN_SCOPE_KEY
+from zeroauth.server._verifier import TokenVerifier
 
 __all__ = ["load_keys", "observe", "ready", "record", "respond"]
 

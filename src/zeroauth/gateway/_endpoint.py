@@ -9,7 +9,7 @@ version and client capabilities, ``Mcp-Method``/``Mcp-Name`` must match the body
 ``server/discover`` replaces ``initialize``, and results carry ``resultType``. JSON-RPC batches
 are refused (removed in 2025-06-18).
 
-Runs behind :class:`zeroauth.server.middleware.BearerAuth`, which verified the caller's token.
+Runs behind :class:`zeroauth.server._middleware.BearerAuth`, which verified the caller's token.
 A missing per-operation scope is answered here with HTTP 403 and a challenge built by
 ``zeroauth.core.challenge.bearer_challenge_header`` (RFC 6750 §3.1, S-15, S-16).
 """
@@ -27,10 +27,10 @@ from starlette.types import Receive, Scope, Send
 
 from zeroauth import __version__
 from zeroauth.core.challenge import bearer_challenge_header
-from zeroauth.gateway.aggregate import Aggregator, MissingScopeError, RPCError
-from zeroauth.gateway.upstream import HANDSHAKE_VERSIONS
-from zeroauth.server.middleware import TOKEN_SCOPE_KEY
-from zeroauth.server.verifier import AccessToken
+from zeroauth.gateway._aggregate import Aggregator, MissingScopeError, RPCError
+from zeroauth.gateway._upstream import HANDSHAKE_VERSIONS
+from zeroauth.server._middleware import TOKEN_SCOPE_KEY
+from zeroauth.server._verifier import AccessToken
 
 __all__ = ["LOG_KEY", "MCPEndpoint"]
 

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from zeroauth import __version__
-from zeroauth.gateway.config import UpstreamConfig
-from zeroauth.gateway.credentials import Credentials, make_credentials
-from zeroauth.gateway.http1 import HTTPError, Pool, Response, encode_headers
+from zeroauth.gateway._config import UpstreamConfig
+from zeroauth.gateway._credentials import Credentials, make_credentials
+from zeroauth.gateway._http1 import HTTPError, Pool, Response, encode_headers
 
 __all__ = ["HANDSHAKE_VERSIONS", "MCPUpstream", "Upstream", "UpstreamError"]
 

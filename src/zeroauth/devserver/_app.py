@@ -27,14 +27,14 @@ from starlette.routing import Route
 
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
-from zeroauth.devserver.authorize import AuthorizationEndpoint
-from zeroauth.devserver.body import BodyError, read_json_object
-from zeroauth.devserver.clients import ClientResolver
-from zeroauth.devserver.config import DevServerConfig
-from zeroauth.devserver.consent import ConsentForms
-from zeroauth.devserver.keys import SigningKey
-from zeroauth.devserver.store import DevStore
-from zeroauth.devserver.token import TokenEndpoint
+from zeroauth.devserver._authorize import AuthorizationEndpoint
+from zeroauth.devserver._body import BodyError, read_json_object
+from zeroauth.devserver._clients import ClientResolver
+from zeroauth.devserver._config import DevServerConfig
+from zeroauth.devserver._consent import ConsentForms
+from zeroauth.devserver._keys import SigningKey
+from zeroauth.devserver._store import DevStore
+from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["DevAuthorizationServer"]
 

@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from zeroauth.core.errors import InvalidToken
-from zeroauth.server.jwks import KEY_TYPES, JWKSCache
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.server._jwks import KEY_TYPES, JWKSCache
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["MAX_TOKEN_LENGTH", "SUPPORTED_ALGORITHMS", "JWTVerifier", "b64url_decode"]
 

@@ -1,5 +1,5 @@
 """The gateway's TOML sections, ``[[issuer]]``, ``[[upstream]]`` (with its ``credentials``) and
-``[identity]``, read field by field into the dataclasses of ``zeroauth.gateway.config_types``.
+``[identity]``, read field by field into the dataclasses of ``zeroauth.gateway._config_types``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from zeroauth.gateway.config_reader import (
+from zeroauth.gateway._config_reader import (
     HEADER,
     INTERNAL,
     NAME,
@@ -19,8 +19,8 @@ from zeroauth.gateway.config_reader import (
     scopes,
     table,
 )
-from zeroauth.gateway.config_stdio import stdio_section
-from zeroauth.gateway.config_types import (
+from zeroauth.gateway._config_stdio import stdio_section
+from zeroauth.gateway._config_types import (
     CredentialsConfig,
     IdentityConfig,
     IssuerConfig,

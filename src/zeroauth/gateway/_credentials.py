@@ -17,14 +17,14 @@ import logging
 import time
 from collections.abc import Callable
 
+from zeroauth.client._auth import build_engine
 from zeroauth.client._driver import run_async
-from zeroauth.client.auth import build_engine
-from zeroauth.client.stores import MemoryTokenStore
+from zeroauth.client._stores import MemoryTokenStore
 from zeroauth.core.flow import ClientCredentials
 from zeroauth.core.flow.service import service_token_flow
 from zeroauth.core.tokens import TokenSet
 from zeroauth.core.urls import URLPolicy
-from zeroauth.gateway.config import CredentialsConfig
+from zeroauth.gateway._config import CredentialsConfig
 
 __all__ = ["OPERATOR_ENDPOINTS", "Credentials", "make_credentials"]
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from zeroauth.gateway.upstream import MCPUpstream
+from zeroauth.gateway._upstream import MCPUpstream
 
 __all__ = ["Catalog", "Route", "load_catalog"]
 

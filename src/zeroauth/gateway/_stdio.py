@@ -35,9 +35,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from zeroauth.gateway.config import StdioConfig, UpstreamConfig
-from zeroauth.gateway.sandbox import child_env, signal_group, spawn
-from zeroauth.gateway.upstream import (
+from zeroauth.gateway._config import StdioConfig, UpstreamConfig
+from zeroauth.gateway._sandbox import child_env, signal_group, spawn
+from zeroauth.gateway._upstream import (
     HANDSHAKE_VERSIONS,
     UpstreamError,
     adopt_initialize_result,
@@ -60,7 +60,7 @@ def _log(event: str, **fields: Any) -> None:
 
 
 class StdioUpstream:
-    """The same surface as :class:`zeroauth.gateway.upstream.Upstream`, over a child's pipes."""
+    """The same surface as :class:`zeroauth.gateway._upstream.Upstream`, over a child's pipes."""
 
     def __init__(self, config: UpstreamConfig) -> None:
         if config.stdio is None:

@@ -1,8 +1,8 @@
 """The token-verification contract of the resource server (OAuth 2.1 §5.2, RFC 8707 §2, RFC 9068).
 
 A ``TokenVerifier`` turns the bearer string of an ``Authorization`` header into verified
-``AccessToken`` claims, or raises ``InvalidToken``. ``JWTVerifier`` (``zeroauth.server.jwt``)
-and ``IntrospectionVerifier`` (``zeroauth.server.introspection``) implement it; users may
+``AccessToken`` claims, or raises ``InvalidToken``. ``JWTVerifier`` (``zeroauth.server._jwt``)
+and ``IntrospectionVerifier`` (``zeroauth.server._introspection``) implement it; users may
 implement it too.
 """
 

@@ -24,11 +24,11 @@ from starlette.responses import RedirectResponse, Response
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.urls import is_loopback_host
-from zeroauth.devserver.body import BodyError
-from zeroauth.devserver.clients import Client, ClientResolver
-from zeroauth.devserver.config import DevServerConfig
-from zeroauth.devserver.consent import ConsentForms, error_page
-from zeroauth.devserver.store import DevStore
+from zeroauth.devserver._body import BodyError
+from zeroauth.devserver._clients import Client, ClientResolver
+from zeroauth.devserver._config import DevServerConfig
+from zeroauth.devserver._consent import ConsentForms, error_page
+from zeroauth.devserver._store import DevStore
 
 __all__ = ["AuthorizationEndpoint", "redirect_uri_matches"]
 

@@ -23,11 +23,11 @@ from typing import Any
 import httpx2
 
 from zeroauth._wire.transport import OAuthTransport, Observer
+from zeroauth.client._browser import BrowserUserStep, UserStep
+from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._driver import AsyncRun, SyncRun, access_token_async, access_token_sync
-from zeroauth.client.browser import BrowserUserStep, UserStep
-from zeroauth.client.cache import DiscoveryCache
-from zeroauth.client.engine import Engine
-from zeroauth.client.stores import MemoryTokenStore, TokenStore
+from zeroauth.client._engine import Engine
+from zeroauth.client._stores import MemoryTokenStore, TokenStore
 from zeroauth.core.flow import (
     ClientCredentials,
     EnterpriseAuth,

@@ -29,9 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from zeroauth.core.challenge import bearer_challenge_header
 from zeroauth.core.errors import BearerError, InsufficientScope, InvalidRequest, InvalidToken
 from zeroauth.core.resource_metadata import well_known_prm_url
-from zeroauth.server.metadata import ProtectedResourceMetadataApp, build_resource_metadata
-from zeroauth.server.scopes import ScopePolicy, called_tools
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.server._metadata import ProtectedResourceMetadataApp, build_resource_metadata
+from zeroauth.server._scopes import ScopePolicy, called_tools
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = [
     "TOKEN_SCOPE_KEY",

@@ -29,11 +29,11 @@ from starlette.responses import JSONResponse, Response
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.pkce import verify_s256
-from zeroauth.devserver.body import BodyError, read_form
-from zeroauth.devserver.clients import Client, ClientResolver
-from zeroauth.devserver.config import DevServerConfig
-from zeroauth.devserver.keys import SigningKey
-from zeroauth.devserver.store import DevStore
+from zeroauth.devserver._body import BodyError, read_form
+from zeroauth.devserver._clients import Client, ClientResolver
+from zeroauth.devserver._config import DevServerConfig
+from zeroauth.devserver._keys import SigningKey
+from zeroauth.devserver._store import DevStore
 
 __all__ = ["TokenEndpoint"]
 

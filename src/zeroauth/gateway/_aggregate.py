@@ -11,7 +11,7 @@ Which scopes a tool needs: the upstream's explicit ``tools`` table first; else t
 ``read_scopes`` when the tool is annotated ``readOnlyHint: true`` (and annotations are
 trusted); else its ``write_scopes``. Catalogs are cached for ``catalog_ttl`` seconds, then
 served stale while one background task per upstream refreshes them, so a slow upstream never
-stalls the other callers (``zeroauth.gateway.refresh``, SECURITY B16).
+stalls the other callers (``zeroauth.gateway._refresh``, SECURITY B16).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zeroauth.gateway.catalog import Route
-from zeroauth.gateway.identity import IdentitySigner
-from zeroauth.gateway.metrics import Metrics
-from zeroauth.gateway.refresh import COLD_WAIT, RETRY_DOWN, CatalogRefresher
-from zeroauth.gateway.upstream import MCPUpstream, UpstreamError
-from zeroauth.server.scopes import ScopePolicy
-from zeroauth.server.verifier import AccessToken
+from zeroauth.gateway._catalog import Route
+from zeroauth.gateway._identity import IdentitySigner
+from zeroauth.gateway._metrics import Metrics
+from zeroauth.gateway._refresh import COLD_WAIT, RETRY_DOWN, CatalogRefresher
+from zeroauth.gateway._upstream import MCPUpstream, UpstreamError
+from zeroauth.server._scopes import ScopePolicy
+from zeroauth.server._verifier import AccessToken
 
 __all__ = ["Aggregator", "MissingScopeError", "RPCError"]
 

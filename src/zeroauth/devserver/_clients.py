@@ -22,7 +22,7 @@ from zeroauth._wire import BodyTooLargeError, PinnedAsyncTransport, get_bounded,
 from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
 from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
 from zeroauth.core.urls import URLPolicy
-from zeroauth.devserver.store import DevStore, digest
+from zeroauth.devserver._store import DevStore, digest
 
 __all__ = ["Client", "ClientResolver"]
 

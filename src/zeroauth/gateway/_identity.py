@@ -21,8 +21,8 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from zeroauth.core.errors import InvalidToken
-from zeroauth.gateway.config import IdentityConfig
-from zeroauth.server.verifier import AccessToken
+from zeroauth.gateway._config import IdentityConfig
+from zeroauth.server._verifier import AccessToken
 
 __all__ = ["CallerIdentity", "IdentitySigner", "IdentityVerifier"]
 

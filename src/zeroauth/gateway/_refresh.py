@@ -26,9 +26,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
-from zeroauth.gateway.catalog import Catalog, load_catalog
-from zeroauth.gateway.metrics import Metrics
-from zeroauth.gateway.upstream import MCPUpstream, UpstreamError
+from zeroauth.gateway._catalog import Catalog, load_catalog
+from zeroauth.gateway._metrics import Metrics
+from zeroauth.gateway._upstream import MCPUpstream, UpstreamError
 
 __all__ = ["COLD_WAIT", "RETRY_DOWN", "STALE_FACTOR", "CatalogRefresher"]
 

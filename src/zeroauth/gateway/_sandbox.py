@@ -16,7 +16,7 @@ import os
 import resource
 from collections.abc import Callable
 
-from zeroauth.gateway.config import StdioConfig
+from zeroauth.gateway._config import StdioConfig
 
 __all__ = ["child_env", "sandbox_limits", "signal_group", "spawn"]
 

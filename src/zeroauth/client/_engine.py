@@ -22,9 +22,9 @@ import anyio
 import httpx2
 
 from zeroauth._wire.transport import OAuthTransport
-from zeroauth.client.browser import UserStep
-from zeroauth.client.cache import DiscoveryCache
-from zeroauth.client.stores import StoreLock, TokenStore
+from zeroauth.client._browser import UserStep
+from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._stores import StoreLock, TokenStore
 from zeroauth.core.flow import (
     Delete,
     Fetch,

@@ -1,7 +1,7 @@
 """The gateway as one ASGI app: PRM + BearerAuth + the MCP endpoint + operations.
 
 - ``/.well-known/oauth-protected-resource[/path]`` (RFC 9728, S-01..S-09) and every 401/403
-  challenge come from :class:`zeroauth.server.middleware.BearerAuth`, configured with the
+  challenge come from :class:`zeroauth.server._middleware.BearerAuth`, configured with the
   gateway's resource and trusted issuers (S-10..S-28, B7-B10, B13).
 - ``health_path`` (liveness: the process answers), ``ready_path`` (token keys loaded and at
   least one upstream catalog), ``metrics_path`` (Prometheus text) are served without a token;
@@ -30,19 +30,19 @@ from urllib.parse import urlsplit
 from starlette.types import Receive, Scope, Send
 
 from zeroauth.core.resource_metadata import well_known_prm_url
-from zeroauth.gateway.aggregate import Aggregator
-from zeroauth.gateway.auth import build_verifier
-from zeroauth.gateway.config import GatewayConfig, UpstreamConfig, load_config
-from zeroauth.gateway.endpoint import MCPEndpoint
-from zeroauth.gateway.identity import IdentitySigner
-from zeroauth.gateway.metrics import Metrics
-from zeroauth.gateway.ops import load_keys, observe, ready, respond
-from zeroauth.gateway.stdio import StdioUpstream
-from zeroauth.gateway.upstream import MCPUpstream, Upstream
-from zeroauth.server.jwt import JWTVerifier
-from zeroauth.server.middleware import BearerAuth
-from zeroauth.server.scopes import ScopePolicy
-from zeroauth.server.verifier import TokenVerifier
+from zeroauth.gateway._aggregate import Aggregator
+from zeroauth.gateway._auth import build_verifier
+from zeroauth.gateway._config import GatewayConfig, UpstreamConfig, load_config
+from zeroauth.gateway._endpoint import MCPEndpoint
+from zeroauth.gateway._identity import IdentitySigner
+from zeroauth.gateway._metrics import Metrics
+from zeroauth.gateway._ops import load_keys, observe, ready, respond
+from zeroauth.gateway._stdio import StdioUpstream
+from zeroauth.gateway._upstream import MCPUpstream, Upstream
+from zeroauth.server._jwt import JWTVerifier
+from zeroauth.server._middleware import BearerAuth
+from zeroauth.server._scopes import ScopePolicy
+from zeroauth.server._verifier import TokenVerifier
 
 __all__ = ["GatewayApp", "build_state"]
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from zeroauth.devserver.store import DevStore
+from zeroauth.devserver._store import DevStore
 
 __all__ = ["SigningKey"]
 

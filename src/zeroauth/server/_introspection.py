@@ -29,8 +29,8 @@ from zeroauth._wire.policy import URLChecker, check_endpoint_url, endpoint_polic
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken
 from zeroauth.core.flow.steps import HTTPRequest
-from zeroauth.server.jwt import MAX_TOKEN_LENGTH
-from zeroauth.server.verifier import AccessToken, TokenVerifier
+from zeroauth.server._jwt import MAX_TOKEN_LENGTH
+from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["IntrospectionVerifier"]
 

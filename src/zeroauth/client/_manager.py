@@ -21,10 +21,10 @@ from typing import Any
 import anyio
 import httpx2
 
-from zeroauth.client.auth import ZeroAuth
-from zeroauth.client.cache import DiscoveryCache
-from zeroauth.client.engine import Engine
-from zeroauth.client.stores import TokenStore, binding_key, forget_login, load_login
+from zeroauth.client._auth import ZeroAuth
+from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._engine import Engine
+from zeroauth.client._stores import TokenStore, binding_key, forget_login, load_login
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import LATEST_PROTOCOL_VERSION
 
