@@ -28,10 +28,6 @@ ALLOWED: dict[str, str] = {
     "cli/client.py": "`zeroauth client` MCP session",
     "cli/session_call.py": "`zeroauth call` MCP session",
     "demo/run.py": "`zeroauth demo` MCP session (traced)",
-    # Dev AS Client ID Metadata Document fetch: already pinned (PinnedAsyncTransport) and
-    # bounded (get_bounded) from _wire; only the client object is built there. Not converted
-    # here to stay clear of concurrent dev-AS edits; switch to _wire.pinned_async_client.
-    "devserver/_clients.py": "CIMD fetch, pinned through _wire.PinnedAsyncTransport",
 }
 
 

@@ -24,6 +24,7 @@ import ipaddress
 import socket
 import ssl
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
@@ -257,20 +258,11 @@ class OAuthTransport:
                     if self._is_hop(request, response):
                         url = urljoin(url, response.headers["location"])
                         continue
-                    chunks: list[bytes] = []
-                    size = 0
-                    for chunk in response.iter_raw():
-                        size += len(chunk)
-                        if size > self.max_bytes:
-                            return self._too_large(url)
-                        if time.monotonic() > deadline:
-                            return HTTPResponse.failure(
-                                url, f"timed out after {self.timeout:g} s", "A8"
-                            )
-                        chunks.append(chunk)
-                    body = self._decode(response, b"".join(chunks))
+                    body = self._read_sync(response, deadline)
             except URLPolicyError as exc:
                 return self._refused(url, exc)
+            except TimeoutError:
+                return HTTPResponse.failure(url, f"timed out after {self.timeout:g} s", "A8")
             except _TooLargeError:
                 return self._too_large(url)
             except httpx2.HTTPError as exc:
@@ -278,6 +270,19 @@ class OAuthTransport:
             return HTTPResponse.build(response.status_code, request.url,
                                       response.headers.multi_items(), body)  # fmt: skip
         return HTTPResponse.failure(url, f"more than {self.max_redirects} redirects", "A8")
+
+    def _read_sync(self, response: httpx2.Response, deadline: float) -> bytes:
+        """``_read_async`` without an event loop: the deadline is checked at every chunk."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_raw():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLargeError
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            chunks.append(chunk)
+        return self._decode(response, b"".join(chunks))
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -295,8 +300,6 @@ class OAuthTransport:
         encoding = response.headers.get("content-encoding", "").strip().lower()
         if encoding in ("", "identity"):
             return raw
-        import zlib
-
         if encoding in ("gzip", "x-gzip", "deflate"):
             wbits = 31 if "gzip" in encoding else 15
             decompressor = zlib.decompressobj(wbits)

@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx2
 
-from zeroauth._wire import BodyTooLargeError, PinnedAsyncTransport, get_bounded, policy_check
+from zeroauth._wire import BodyTooLargeError, get_bounded
+from zeroauth._wire.transport import pinned_async_client
 from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
 from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
 from zeroauth.core.urls import URLPolicy
@@ -108,11 +109,8 @@ class ClientResolver:
 
     async def _download(self, url: str) -> bytes:
         """The document's bytes: pinned to a checked address (W1), bounded in size and time (W3)."""
-        transport = PinnedAsyncTransport(policy_check(self._policy))
         try:
-            async with httpx2.AsyncClient(
-                transport=transport, follow_redirects=False, trust_env=False
-            ) as http:
+            async with pinned_async_client(self._policy) as http:
                 response = await get_bounded(
                     http,
                     url,
