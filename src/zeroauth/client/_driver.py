@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Protocol
 
+from zeroauth import __version__
 from zeroauth.client._engine import Engine, HeldLocks, asyncio_loop
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import (
@@ -44,22 +45,29 @@ __all__ = [
     "SyncRun",
     "access_token_async",
     "access_token_sync",
+    "initialize_request",
     "run_async",
     "run_sync",
 ]
 
 Flow = Generator[Step, Any, Any]
 
-INITIALIZE: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "zeroauth", "version": "cli"},
-    },
-}
+
+def initialize_request(client_name: str = "zeroauth") -> dict[str, Any]:
+    """An MCP ``initialize`` request: sent without a token, its 401 starts discovery."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": client_name, "version": __version__},
+        },
+    }
+
+
+INITIALIZE = initialize_request()
 """The token-less request whose 401 starts discovery (MCP: the first request of a session)."""
 MCP_HEADERS = {"accept": "application/json, text/event-stream"}
 

@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from zeroauth import __version__
 from zeroauth.cli.doctor import checks_probe, checks_resource, checks_server, checks_token
 from zeroauth.cli.doctor.checks_http import DOCTOR_ORIGIN
 from zeroauth.cli.doctor.checks_registration import registration
 from zeroauth.cli.doctor.facts import ASFetch, PRMFetch, Probe
 from zeroauth.cli.doctor.fetch import Fetcher
 from zeroauth.cli.doctor.model import Check, Report, fail, na, warn
+from zeroauth.client._driver import MCP_HEADERS, initialize_request
 from zeroauth.core.errors import InvalidInput, URLPolicyError, ZeroAuthError
 from zeroauth.core.flow import LATEST_PROTOCOL_VERSION
 from zeroauth.core.registration import ClientInfo
@@ -38,17 +38,7 @@ from zeroauth.core.urls import PRODUCTION, URLPolicy
 
 __all__ = ["INITIALIZE", "MCP_HEADERS", "DoctorOptions", "diagnose"]
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "zeroauth-doctor", "version": __version__},
-    },
-}
-MCP_HEADERS = {"accept": "application/json, text/event-stream"}
+INITIALIZE = initialize_request("zeroauth-doctor")
 DISCOVERY_HEADERS = {
     "accept": "application/json",
     "mcp-protocol-version": LATEST_PROTOCOL_VERSION,
