@@ -40,9 +40,19 @@ LOOK_ALIKES = [
 TRUE_LOOPBACK = ["http://127.0.0.1:8/jwks", "http://[::1]:8/jwks", "http://localhost:8/jwks"]
 
 
+# Why each is refused: a public name over http needs https; a short IPv4 form is ambiguous
+# (resolvers disagree on it) over any scheme; userinfo never belongs in an OAuth URL; a
+# malformed authority is no URL at all.
+REASON = {
+    "http://127.1/jwks": "ambiguous or invalid host",
+    "http://127.0.0.1@evil.example/jwks": "userinfo",
+    "http://[::1/jwks": "invalid|https",
+}
+
+
 @pytest.mark.parametrize("url", LOOK_ALIKES)
 def test_w2_look_alike_loopback_names_refused_for_jwks(url: str) -> None:
-    with pytest.raises(URLPolicyError, match="https"):
+    with pytest.raises(URLPolicyError, match=REASON.get(url, "https")):
         JWKSCache(url)
     with pytest.raises(URLPolicyError):
         JWTVerifier(issuer="https://as.example", resource="https://rs.example/mcp", jwks_uri=url)
@@ -110,7 +120,8 @@ def _gateway(issuer: str) -> GatewayConfig:
 async def test_w2_gateway_discovery_refuses_a_look_alike_jwks_uri(
     issuer: tuple[_Issuer, ServedApp],
 ) -> None:
-    _, served = issuer
+    hostile, served = issuer
+    hostile.token_endpoint = f"{served.base_url}/token"  # only jwks_uri is a look-alike
     with pytest.raises(URLPolicyError, match="jwks_uri"):
         await build_verifier(_gateway(served.base_url))
 

@@ -36,14 +36,15 @@ class Setup:
     fake: FakeUpstream
     clock: Clock
     grants: list[str] = field(default_factory=list)  # grant_type of each token request
+    bodies: list[str] = field(default_factory=list)  # each token request's form body
 
     async def calls(self, n: int) -> None:
         for _ in range(n):
             assert (await self.upstream.rpc("tools/list"))["tools"][0]["name"] == "echo"
 
 
-def counting(app: Callable[..., Any], grants: list[str]) -> Callable[..., Any]:
-    """The AS app, recording each token request's grant_type."""
+def counting(app: Callable[..., Any], grants: list[str], bodies: list[str]) -> Callable[..., Any]:
+    """The AS app, recording each token request's grant_type and body."""
 
     async def counted(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].endswith("/token"):
@@ -56,6 +57,7 @@ def counting(app: Callable[..., Any], grants: list[str]) -> Callable[..., Any]:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         grants.extend(p[11:] for p in body.decode().split("&") if p.startswith("grant_type="))
+        bodies.append(body.decode())
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -71,9 +73,10 @@ def counting(app: Callable[..., Any], grants: list[str]) -> Callable[..., Any]:
 
 
 @contextlib.asynccontextmanager
-async def setup() -> AsyncIterator[Setup]:
+async def setup(**options: Any) -> AsyncIterator[Setup]:
     fake = FakeUpstream()
     grants: list[str] = []
+    bodies: list[str] = []
     async with serve_asgi_async(fake) as up:
         url = up.url("/mcp")
 
@@ -92,7 +95,7 @@ async def setup() -> AsyncIterator[Setup]:
                 ],
                 access_token_lifetime=LIFETIME,
             )
-            return counting(DevAuthorizationServer(config).app(), grants)
+            return counting(DevAuthorizationServer(config).app(), grants, bodies)
 
         async with serve_asgi_async(factory=make_as) as idp:
             credentials = CredentialsConfig(
@@ -102,6 +105,7 @@ async def setup() -> AsyncIterator[Setup]:
                 client_secret=SECRET,
                 scope=("mcp:read",),
                 resource=url,
+                **options,
             )
             config = UpstreamConfig(
                 name="up", url=url, prefix="up", read_scopes=(), write_scopes=(),
@@ -111,7 +115,7 @@ async def setup() -> AsyncIterator[Setup]:
             grant = ClientCredentialsGrant(credentials, clock=clock)
             upstream = Upstream(config, credentials=grant)
             try:
-                yield Setup(upstream, fake, clock, grants)
+                yield Setup(upstream, fake, clock, grants, bodies)
             finally:
                 await upstream.aclose()
 
@@ -146,3 +150,11 @@ async def test_an_upstream_401_invalidates_the_token_and_one_new_one_is_fetched(
         s.upstream.credentials.invalidate()
         await s.calls(3)
         assert s.grants == ["client_credentials"] * 2
+
+
+async def test_authorization_params_reach_the_client_credentials_request() -> None:
+    # OAuth 2.1 §4.2 + RFC 6749 §3.1 extension parameters (Auth0 `audience`), from the config
+    async with setup(authorization_params={"audience": "https://api.example"}) as s:
+        await s.calls(1)
+        assert s.grants == ["client_credentials"]
+        assert "audience=https%3A%2F%2Fapi.example" in s.bodies[0].split("&")

@@ -31,6 +31,7 @@ PUBLIC: dict[str, list[str]] = {
         "ZeroAuth",
         "ZeroAuthHttpx",
         "ZeroAuthManager",
+        "ZeroAuthOptions",
     ],
     "zeroauth.server": [
         "TOKEN_SCOPE_KEY",

@@ -195,6 +195,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(urls.__all__) == sorted(
         [
             "DEVELOPMENT",
+            "OPERATOR",
             "PRODUCTION",
             "URLPolicy",
             "check_redirect_uri",

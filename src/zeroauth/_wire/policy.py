@@ -1,28 +1,30 @@
 """Per-role URL policies for the outbound wire (SECURITY SEC-04, SEC-05, W1, W2).
 
-- client: :class:`~zeroauth.core.urls.URLPolicy` (no private ranges unless the development
-  opt-in; every resolved address checked, SEC-04).
-- endpoint: operator-configured endpoints of a resource server or gateway (JWKS, introspection,
-  authorization server metadata). Private addresses are allowed (an IdP inside the cluster is
-  normal); https is required unless the host is a true loopback literal or ``localhost`` (W2).
+Every role's policy is a :class:`~zeroauth.core.urls.URLPolicy`, checked at every hop and on
+every resolved address:
+
+- client: ``PRODUCTION`` (no private ranges) or the ``DEVELOPMENT`` opt-in (loopback allowed);
+- endpoint: ``ENDPOINT`` (``zeroauth.core.urls.OPERATOR``) for operator-configured endpoints of a
+  resource server, gateway or doctor (JWKS, introspection, authorization server metadata,
+  token endpoints). Private addresses are allowed (an IdP inside the cluster is normal); https
+  is required unless the host is a true loopback literal or ``localhost`` (W2).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
-from urllib.parse import urlsplit
 
-from zeroauth.core.errors import URLPolicyError
-from zeroauth.core.urls import is_loopback_host
+from zeroauth.core.urls import OPERATOR
 
 __all__ = [
     "ENDPOINT",
-    "EndpointPolicy",
     "URLChecker",
     "WirePolicy",
     "check_endpoint_url",
     "endpoint_policy",
 ]
+
+ENDPOINT = OPERATOR
 
 
 class WirePolicy(Protocol):
@@ -37,40 +39,10 @@ class WirePolicy(Protocol):
 
 
 def check_endpoint_url(url: str, *, field: str, requirement: str = "SEC-05") -> str:
-    """Default for operator-configured endpoints: https, or http on a loopback host (dev).
-
-    Private addresses are allowed: an IdP inside the cluster is normal for a resource server.
-    Only true loopback literals and ``localhost`` relax https (SECURITY W2): a public name such
-    as ``127.evil.example`` or ``127.0.0.1.attacker.example`` is not loopback, nor is ``127.1``.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:  # e.g. an unbalanced "[" in the authority
-        parts, host = urlsplit(""), ""
-    if (parts.scheme == "https" and host) or (parts.scheme == "http" and is_loopback_host(host)):
-        return url
-    raise URLPolicyError(
-        f"{field} must be an https URL (http only on a loopback host)",
-        requirement=requirement,
-        where=url,
-        hint=f"configure an https {field}",
-    )
-
-
-class EndpointPolicy:
-    """The endpoint role: ``check_endpoint_url`` at every hop, any resolved address allowed."""
-
-    block_private = False
-
-    def check_url(self, url: str, *, field: str, requirement: str = "SEC-05") -> str:
-        return check_endpoint_url(url, field=field, requirement=requirement)
-
-    def check_address(self, address: str, *, url: str) -> None:
-        return None  # private and loopback addresses are normal for configured endpoints
-
-
-ENDPOINT = EndpointPolicy()
+    """``url`` when it may be an operator-configured endpoint: https, or http on a true loopback
+    host (``127.evil.example`` and ``127.0.0.1.attacker.example`` are public names, and ``127.1``
+    is not a canonical literal: SECURITY W2). Raises ``URLPolicyError`` otherwise."""
+    return ENDPOINT.check_url(url, field=field, requirement=requirement)
 
 
 class URLChecker(Protocol):
@@ -79,12 +51,19 @@ class URLChecker(Protocol):
     def check_url(self, url: str, *, field: str, requirement: str = ...) -> str: ...
 
 
-class _CheckedEndpoint(EndpointPolicy):
+class _CheckedEndpoint:
+    """An operator's own URL rule, with the endpoint role's address check."""
+
+    block_private = False
+
     def __init__(self, checker: URLChecker) -> None:
         self._checker = checker
 
     def check_url(self, url: str, *, field: str, requirement: str = "SEC-05") -> str:
         return self._checker.check_url(url, field=field, requirement=requirement)
+
+    def check_address(self, address: str, *, url: str) -> None:
+        ENDPOINT.check_address(address, url=url)
 
 
 def endpoint_policy(checker: URLChecker | None = None) -> WirePolicy:

@@ -11,6 +11,7 @@ from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
 from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._manager import ServerStatus, ZeroAuthManager
+from zeroauth.client._options import ZeroAuthOptions
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
 from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
 from zeroauth.core.registration import ClientInfo
@@ -31,4 +32,5 @@ __all__ = [
     "ZeroAuth",
     "ZeroAuthHttpx",
     "ZeroAuthManager",
+    "ZeroAuthOptions",
 ]

@@ -16,80 +16,52 @@ live token go straight out; concurrent 401s share one refresh or authorization.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Generator, Mapping
+from typing import Any, Unpack
 
 import httpx2
 
-from zeroauth._wire.transport import OAuthTransport, Observer
-from zeroauth.client._browser import BrowserUserStep, UserStep
+from zeroauth._wire.transport import OAuthTransport
+from zeroauth.client._browser import BrowserUserStep
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._driver import AsyncRun, SyncRun, access_token_async, access_token_sync
 from zeroauth.client._engine import Engine
+from zeroauth.client._options import ENGINE_OPTIONS, ZeroAuthOptions
 from zeroauth.client._stores import MemoryTokenStore, TokenStore
-from zeroauth.core.flow import (
-    ClientCredentials,
-    EnterpriseAuth,
-    FlowConfig,
-    HTTPResponse,
-    request_flow,
-)
+from zeroauth.core.flow import FlowConfig, HTTPResponse, request_flow
 from zeroauth.core.registration import ClientInfo
-from zeroauth.core.urls import PRODUCTION, URLPolicy
 
 __all__ = ["ZeroAuth", "ZeroAuthHttpx", "build_engine"]
 
 
-def build_engine(
-    *,
-    store: TokenStore | None = None,
-    user_step: UserStep | None = None,
-    client_name: str = "zeroauth",
-    redirect_uri: str = "http://127.0.0.1:0/callback",
-    cimd_url: str | None = None,
-    preregistered: Mapping[str, ClientInfo] | Sequence[ClientInfo] | None = None,
-    scopes: Sequence[str] | None = None,
-    url_policy: URLPolicy = PRODUCTION,
-    strict_resource: bool = False,
-    send_resource: bool = True,
-    legacy: bool = False,
-    client_credentials: ClientCredentials | None = None,
-    enterprise: EnterpriseAuth | None = None,
-    cache: DiscoveryCache | None = None,
-    timeout: float = 30.0,
-    verify: bool | ssl.SSLContext = True,
-    observer: Observer | None = None,
-    **flow_options: Any,
-) -> Engine:
+def build_engine(**options: Unpack[ZeroAuthOptions]) -> Engine:
     """The shared machinery behind ``ZeroAuth`` (and ``ZeroAuthManager``)."""
+    flow: dict[str, Any] = {k: v for k, v in options.items() if k not in ENGINE_OPTIONS}
+    preregistered = flow.pop("preregistered", None)
     if preregistered is None:
         by_issuer: dict[str, ClientInfo] = {}
     elif isinstance(preregistered, Mapping):
         by_issuer = dict(preregistered)
     else:
         by_issuer = {client.issuer: client for client in preregistered}
+    scopes = flow.pop("scopes", None)
     config = FlowConfig(
-        client_name=client_name,
-        redirect_uri=redirect_uri,
-        cimd_url=cimd_url,
-        preregistered=by_issuer,
-        scopes=None if scopes is None else tuple(scopes),
-        url_policy=url_policy,
-        strict_resource=strict_resource,
-        send_resource=send_resource,
-        legacy=legacy,
-        client_credentials=client_credentials,
-        enterprise=enterprise,
-        **flow_options,
+        preregistered=by_issuer, scopes=None if scopes is None else tuple(scopes), **flow
     )
+    url_policy = config.url_policy
+    store = options.get("store")
+    cache = options.get("cache")
+    user_step = options.get("user_step")
     return Engine(
         config=config,
         store=store if store is not None else MemoryTokenStore(),
         cache=cache if cache is not None else DiscoveryCache(),
         user_step=user_step if user_step is not None else BrowserUserStep(url_policy=url_policy),
         transport=OAuthTransport(
-            url_policy=url_policy, timeout=timeout, verify=verify, observer=observer
+            url_policy=url_policy,
+            timeout=options.get("timeout", 30.0),
+            verify=options.get("verify", True),
+            observer=options.get("observer"),
         ),
     )
 
@@ -176,7 +148,7 @@ class ZeroAuth(_Driver, httpx2.Auth):
     2025-03-26 fallback. ``client_credentials`` / ``enterprise``: machine-to-machine grants.
     """
 
-    def __init__(self, *, engine: Engine | None = None, **options: Any) -> None:
+    def __init__(self, *, engine: Engine | None = None, **options: Unpack[ZeroAuthOptions]) -> None:
         self.engine = engine if engine is not None else build_engine(**options)
 
     @property
@@ -200,5 +172,5 @@ class ZeroAuthHttpx(_Driver, _httpx_base()):  # type: ignore[misc]
     """The same, as an ``httpx.Auth`` (``mcp`` 1.x and other httpx users). Accepts the same
     arguments as ``ZeroAuth``, or ``engine=`` to share state with one."""
 
-    def __init__(self, *, engine: Engine | None = None, **options: Any) -> None:
+    def __init__(self, *, engine: Engine | None = None, **options: Unpack[ZeroAuthOptions]) -> None:
         self.engine = engine if engine is not None else build_engine(**options)

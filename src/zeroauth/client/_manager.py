@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import httpx2
@@ -24,6 +24,7 @@ import httpx2
 from zeroauth.client._auth import ZeroAuth
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._engine import Engine
+from zeroauth.client._options import ZeroAuthOptions
 from zeroauth.client._stores import TokenStore, binding_key, forget_login, load_login
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import LATEST_PROTOCOL_VERSION
@@ -52,7 +53,7 @@ class ZeroAuthManager:
     Takes the same options as ``ZeroAuth``.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: Unpack[ZeroAuthOptions]) -> None:
         self.auth = ZeroAuth(**options)
 
     @property

@@ -29,6 +29,7 @@ from zeroauth.core.errors import InvalidInput, URLPolicyError
 
 __all__ = [
     "DEVELOPMENT",
+    "OPERATOR",
     "PRODUCTION",
     "URLPolicy",
     "check_redirect_uri",
@@ -228,7 +229,11 @@ class URLPolicy:
                 where,
                 url,
                 expected="https://",
-                hint="http is accepted only for localhost/127.0.0.1/[::1] under the development "
+                # configured endpoints (OPERATOR) are fixed by editing configuration; a client's
+                # discovered URL only by the development opt-in for loopback
+                hint=f"use an https URL for {field} (http only on a loopback host)"
+                if self.allow_loopback and not self.block_private
+                else "http is accepted only for localhost/127.0.0.1/[::1] under the development "
                 "policy (URLPolicy(allow_loopback=True))",
             )
         return url
@@ -261,6 +266,11 @@ class URLPolicy:
 
 PRODUCTION = URLPolicy()
 DEVELOPMENT = URLPolicy(allow_loopback=True)
+# Operator-configured endpoints (a resource server's JWKS and introspection URLs, a gateway's
+# issuers and token endpoints, a server's own public URLs): configuration, not SSRF input, so
+# private addresses are allowed (an IdP inside the cluster is normal); https unless the host is
+# a true loopback literal or localhost (127.evil.example is a public name: SECURITY W2).
+OPERATOR = URLPolicy(allow_loopback=True, block_private=False)
 
 
 def check_redirect_uri(uri: str) -> str:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from zeroauth._wire.policy import ENDPOINT, check_endpoint_url
-from zeroauth._wire.transport import OAuthTransport
+from zeroauth.client._auth import build_engine
+from zeroauth.client._driver import run_async
+from zeroauth.client._engine import Engine
 from zeroauth.core.errors import InvalidToken, ServerMetadataError
-from zeroauth.core.flow.steps import HTTPRequest
-from zeroauth.core.server_metadata import ServerMetadata, metadata_candidates
+from zeroauth.core.flow.service import issuer_metadata_flow
+from zeroauth.core.server_metadata import ServerMetadata
+from zeroauth.core.urls import OPERATOR
 from zeroauth.gateway._config import GatewayConfig, IssuerConfig
 from zeroauth.server._introspection import IntrospectionVerifier
 from zeroauth.server._jwt import JWTVerifier, b64url_decode
@@ -26,58 +28,36 @@ from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["MultiIssuerVerifier", "build_verifier", "discover_metadata"]
 
-MAX_METADATA_BYTES = 1 << 20  # RFC 8414 documents are a few KiB; SECURITY A8/W3
 DISCOVERY_DEADLINE = 10.0  # seconds for one metadata fetch, whole body included
 
 
-def metadata_transport() -> OAuthTransport:
-    """The wire for discovery: endpoint policy, 1 MiB, 10 s in total, no redirects (W3)."""
-    return OAuthTransport(
-        url_policy=ENDPOINT, timeout=DISCOVERY_DEADLINE, max_bytes=MAX_METADATA_BYTES
-    )
+def discovery_engine() -> Engine:
+    """The one driver's engine for issuer discovery: the operator-endpoint policy (W2), the
+    wire's 1 MiB body cap and a 10 s total deadline per fetch (W3), no redirects."""
+    return build_engine(url_policy=OPERATOR, timeout=DISCOVERY_DEADLINE)
 
 
-async def discover_metadata(issuer: str, http: OAuthTransport | None = None) -> ServerMetadata:
-    """The issuer's metadata from the first well-known URL that answers 200.
-
-    Every URL is under the operator-endpoint policy (https, http only on a true loopback host;
-    SECURITY W2, W3): the issuer, each candidate and the ``jwks_uri`` / ``introspection_endpoint``
-    the document names (the verifiers check those). Bodies are capped at 1 MiB; no redirects.
-    """
-    check_endpoint_url(issuer, field="issuer", requirement="SEC-05")
-    tried = []
-    for url in metadata_candidates(issuer):
-        check_endpoint_url(url, field="issuer metadata URL", requirement="SEC-05")
-        # total deadline, drip-fed bodies included; pinned connection (SECURITY W1, W3)
-        response = await (http or metadata_transport()).fetch(
-            HTTPRequest.get(url, "as-metadata", cacheable=False)
-        )
-        status = response.status
-        if status == 0:
-            tried.append(f"{url}: {response.error}"[:200])
-            continue
-        if status == 200:
-            try:
-                document = json.loads(response.body)
-            except ValueError:
-                tried.append(f"{url}: not JSON")
-                continue
-            return ServerMetadata.from_json(document, issuer=issuer, where=url)
-        tried.append(f"{url}: HTTP {status}")
-    raise ServerMetadataError(
-        "no authorization server metadata found",
-        requirement="C-14",
-        where=issuer,
-        found="; ".join(tried),
-        hint="check the issuer URL, or set jwks_uri / introspection_endpoint in [[issuer]]",
-    )
+async def discover_metadata(issuer: str, engine: Engine | None = None) -> ServerMetadata:
+    """The issuer's metadata, by the client flow's own discovery (``issuer_metadata_flow``:
+    C-14/C-15 order, identical ``issuer`` C-17; every URL under the operator-endpoint policy,
+    and the ``jwks_uri`` / ``introspection_endpoint`` the document names too, SECURITY W2)."""
+    engine = engine or discovery_engine()
+    try:
+        md: ServerMetadata = await run_async(issuer_metadata_flow(engine.config, issuer), engine)
+    except ServerMetadataError as exc:
+        if exc.requirement == "C-13":
+            exc.hint = (
+                "check the issuer URL, or set jwks_uri / introspection_endpoint in [[issuer]]"
+            )
+        raise
+    return md
 
 
-async def _one(config: IssuerConfig, resource: str, http: OAuthTransport) -> TokenVerifier:
+async def _one(config: IssuerConfig, resource: str, engine: Engine) -> TokenVerifier:
     if config.verify == "jwt":
         jwks_uri = config.jwks_uri
         if jwks_uri is None:
-            jwks_uri = (await discover_metadata(config.issuer, http)).jwks_uri
+            jwks_uri = (await discover_metadata(config.issuer, engine)).jwks_uri
             if not jwks_uri:
                 raise ServerMetadataError(
                     "the issuer publishes no jwks_uri",
@@ -93,7 +73,7 @@ async def _one(config: IssuerConfig, resource: str, http: OAuthTransport) -> Tok
         )
     endpoint = config.introspection_endpoint
     if endpoint is None:
-        endpoint = (await discover_metadata(config.issuer, http)).introspection_endpoint
+        endpoint = (await discover_metadata(config.issuer, engine)).introspection_endpoint
         if not endpoint:
             raise ServerMetadataError(
                 "the issuer publishes no introspection_endpoint",
@@ -113,8 +93,8 @@ async def _one(config: IssuerConfig, resource: str, http: OAuthTransport) -> Tok
 
 async def build_verifier(config: GatewayConfig) -> TokenVerifier:
     """The verifier for every ``[[issuer]]`` of ``config`` (discovery happens here)."""
-    http = metadata_transport()
-    verifiers = [await _one(issuer, config.resource, http) for issuer in config.issuers]
+    engine = discovery_engine()
+    verifiers = [await _one(issuer, config.resource, engine) for issuer in config.issuers]
     if len(verifiers) == 1:
         return verifiers[0]
     return MultiIssuerVerifier(

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from zeroauth.core.errors import InvalidInput, ZeroAuthError
 from zeroauth.core.scopes import is_scope_token
-from zeroauth.core.urls import URLPolicy
+from zeroauth.core.urls import OPERATOR, URLPolicy
 
 __all__ = [
     "HEADER",
@@ -34,7 +34,6 @@ __all__ = [
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 TOOL_PREFIX = re.compile(r"[A-Za-z0-9_.\-/]{0,64}")  # MCP tool-name characters (SEP-986)
 HEADER = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_PUBLIC = URLPolicy(allow_loopback=True, block_private=False)  # our own config, not SSRF input
 
 
 class _Internal:
@@ -85,7 +84,7 @@ class Reader:
         return value
 
     def url(
-        self, key: str, *, required: bool, hint: str, policy: URLPolicy | _Internal = _PUBLIC
+        self, key: str, *, required: bool, hint: str, policy: URLPolicy | _Internal = OPERATOR
     ) -> str | None:
         value = self.required(key, str, hint) if required else self.get(key, str, None, hint)
         if value is None:

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+
+from zeroauth.core.flow.config import PROTOCOL_PARAMETERS
 from zeroauth.gateway._config_reader import (
     HEADER,
     INTERNAL,
@@ -118,28 +121,66 @@ def credentials_section(data: Any, path: str, source: str, upstream_url: str) ->
             found=None,
             hint='give token_endpoint = "https://idp/.../token" or issuer = "..."',
         )
-    method = r.get("auth_method", str, "client_secret_basic", "client_secret_basic or _post")
-    if method not in ("client_secret_basic", "client_secret_post"):
+    methods = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+    method = r.get("auth_method", str, "client_secret_basic", " or ".join(methods))
+    if method not in methods:
         r.fail(
             "auth_method",
             "unsupported client authentication",
             found=method,
-            expected="client_secret_basic or client_secret_post",
-            hint="private_key_jwt is not supported for upstream credentials yet",
+            expected=", ".join(methods),
+            hint="see docs/gateway.md, upstream credentials",
         )
+    jwt = method == "private_key_jwt"  # RFC 7523 §2.2: a signed assertion instead of a secret
     config = CredentialsConfig(
         type="client_credentials",
         token_endpoint=endpoint,
         issuer=issuer,
         client_id=r.required("client_id", str, "the gateway's client_id at the IdP"),
-        client_secret=r.secret_env("client_secret_env", required=True),
+        client_secret=None if jwt else r.secret_env("client_secret_env", required=True),
+        private_key=_private_key(r) if jwt else None,
+        signing_alg=r.get("signing_alg", str, None, '"RS256", "ES256", ...') if jwt else None,
         auth_method=method,
         scope=r.scopes("scope", ()),
         resource=r.url("resource", required=False, hint="RFC 8707 resource of the upstream")
         or upstream_url,
+        authorization_params=_parameters(r),
     )
     r.finish()
     return config
+
+
+def _private_key(r: Reader) -> str:
+    """The PEM private key named by ``private_key_env``, parsed now so a bad key fails at load."""
+    pem = r.secret_env("private_key_env", required=True)
+    assert pem is not None  # required: secret_env failed otherwise
+    try:
+        serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        r.fail(
+            "private_key_env",
+            "not an unencrypted PEM private key",
+            expected="-----BEGIN PRIVATE KEY-----...",
+            found=type(exc).__name__,  # never the key material
+            hint="export the key as PKCS#8 PEM without a passphrase",
+        )
+    return pem
+
+
+def _parameters(r: Reader) -> dict[str, str]:
+    """``[upstream.credentials.authorization_params]``: extra token-request parameters; the
+    flow refuses names it sets itself (grant_type, scope, resource, ...)."""
+    params = r.get("authorization_params", dict, {}, 'a table like { audience = "..." }')
+    for name, value in params.items():
+        if not isinstance(value, str) or name in PROTOCOL_PARAMETERS:
+            r.fail(
+                "authorization_params",
+                f"parameter {name!r} cannot be set here",
+                expected="extension parameters with string values",
+                found=value if not isinstance(value, str) else name,
+                hint="protocol parameters (scope, resource, client_id, ...) are set by zeroauth",
+            )
+    return dict(params)
 
 
 def upstream_section(data: Any, index: int, source: str) -> UpstreamConfig:

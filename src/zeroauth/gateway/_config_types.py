@@ -46,9 +46,13 @@ class CredentialsConfig:
     issuer: str | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
-    auth_method: str = "client_secret_basic"
+    auth_method: str = "client_secret_basic"  # or client_secret_post, private_key_jwt
+    private_key: str | None = field(default=None, repr=False)  # PEM, for private_key_jwt
+    signing_alg: str | None = None  # private_key_jwt: default from the key type
     scope: tuple[str, ...] = ()
     resource: str | None = None  # RFC 8707; default: the upstream URL
+    # extension parameters of the token request (Auth0 `audience`): FlowConfig.authorization_params
+    authorization_params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,13 @@ from zeroauth.client._stores import MemoryTokenStore
 from zeroauth.core.flow import ClientCredentials
 from zeroauth.core.flow.service import service_token_flow
 from zeroauth.core.tokens import TokenSet
-from zeroauth.core.urls import URLPolicy
+from zeroauth.core.urls import OPERATOR
 from zeroauth.gateway._config import CredentialsConfig
 
-__all__ = ["OPERATOR_ENDPOINTS", "Credentials", "make_credentials"]
+__all__ = ["Credentials", "make_credentials"]
 
 log = logging.getLogger("zeroauth.gateway.credentials")
 
-OPERATOR_ENDPOINTS = URLPolicy(allow_loopback=True, block_private=False)
 """Operator-configured endpoints: https (private addresses allowed), http only on loopback (W2)."""
 
 
@@ -66,13 +65,16 @@ class ClientCredentialsGrant(Credentials):
         self._store = MemoryTokenStore()
         self._engine = build_engine(
             store=self._store,
-            url_policy=OPERATOR_ENDPOINTS,
+            url_policy=OPERATOR,
             timeout=15.0,
             clock=clock,
             send_resource=config.resource is not None,
+            authorization_params=config.authorization_params,
             client_credentials=ClientCredentials(
                 config.client_id,
                 config.client_secret,
+                private_key=config.private_key,
+                signing_alg=config.signing_alg,
                 auth_method=config.auth_method,
                 scopes=config.scope or None,
                 issuer=config.issuer,

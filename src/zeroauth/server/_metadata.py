@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from zeroauth.core.errors import InvalidInput, ZeroAuthError
 from zeroauth.core.resource import canonical_resource
 from zeroauth.core.resource_metadata import WELL_KNOWN_PRM, ResourceMetadata, well_known_prm_url
-from zeroauth.core.urls import URLPolicy
+from zeroauth.core.urls import OPERATOR
 
 if TYPE_CHECKING:
     from starlette.routing import Route
@@ -37,7 +37,6 @@ __all__ = [
     "protected_resource_routes",
 ]
 
-_SERVER_URLS = URLPolicy(allow_loopback=True, block_private=False)  # our own config, not SSRF
 _RESERVED = frozenset(
     {
         "resource",
@@ -71,7 +70,7 @@ def _check_url(url: object, *, field: str, requirement: str) -> str:
             hint="give an absolute https URL",
         )
     try:
-        _SERVER_URLS.check_url(url, field=field, requirement=requirement)
+        OPERATOR.check_url(url, field=field, requirement=requirement)
     except ZeroAuthError as exc:
         raise _config_error(
             exc.message,

@@ -25,7 +25,7 @@ from zeroauth.core.flow.steps import Invalidate, Step, Unlock, tokens_key
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet
 
-__all__ = ["service_token_flow"]
+__all__ = ["issuer_metadata_flow", "service_token_flow"]
 
 
 def service_token_flow(
@@ -66,6 +66,18 @@ def service_token_flow(
     yield from save_tokens(run, named, audience, tokens)
     yield Unlock(name)
     return tokens
+
+
+def issuer_metadata_flow(config: FlowConfig, issuer: str) -> Generator[Step, Any, ServerMetadata]:
+    """The configured ``issuer``'s RFC 8414 / OpenID Connect metadata, for a verifier that needs
+    its ``jwks_uri`` or ``introspection_endpoint`` (a gateway's ``[[issuer]]``): the same
+    discovery as the flow's (C-14/C-15 order, identical ``issuer`` C-17, the URL policy), never
+    from the cache, without the authorization-code capability checks (C-18/C-19)."""
+    config.url_policy.check_url(issuer, field="issuer", requirement="SEC-05")
+    md, _, _ = yield from discover_server(
+        Run(config, issuer, None), issuer, use_cache=False, capabilities=False
+    )
+    return md
 
 
 def _discovered(
