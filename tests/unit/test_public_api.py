@@ -63,9 +63,11 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "zeroauth.devserver": [
         "DevAuthorizationServer",
+        "DevCertificates",
         "DevServerConfig",
         "PreregisteredClient",
         "ProtectedResource",
+        "ensure_dev_certificates",
     ],
     "zeroauth.idp": [
         "ALL_PROFILES",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from zeroauth import __version__
-from zeroauth.cli import config, demo, dev_as, gateway, serve, session
+from zeroauth.cli import config, demo, dev_as, dev_cert, gateway, serve, session
 from zeroauth.cli.doctor import command as doctor
 from zeroauth.cli.output import command
 
@@ -33,6 +33,7 @@ def version() -> None:
 app.add_typer(config.config_app, name="config")
 app.command()(demo.demo)
 app.command("dev-as")(dev_as.dev_as)
+app.command("dev-cert")(dev_cert.dev_cert)
 app.command("gateway")(gateway.gateway)
 app.command()(serve.serve)
 for _run in (session.login, session.token, session.call, session.status, session.logout):

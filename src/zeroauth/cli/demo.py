@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from zeroauth.cli.dev_cert import dev_certificates
 from zeroauth.demo.trace import Step
 
 __all__ = ["demo"]
@@ -63,6 +64,9 @@ def demo(
     browser: Annotated[
         bool, typer.Option(help="Approve in a real browser (default: headless auto-approve).")
     ] = False,
+    https: Annotated[
+        bool, typer.Option(help="Serve both servers over https with the development CA.")
+    ] = False,
 ) -> None:
     """Start a dev authorization server and a protected MCP server on loopback, and watch a
     client that knows only the MCP server's URL get in, step by step."""
@@ -85,7 +89,8 @@ def demo(
         else:
             _print_step(console, step)
 
-    result = anyio.run(lambda: run_demo(emit, browser=browser))
+    tls = dev_certificates() if https else None
+    result = anyio.run(lambda: run_demo(emit, browser=browser, tls=tls))
     if as_json:
         print(json.dumps(result.to_json()), flush=True)
     elif result.ok:

@@ -10,6 +10,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from zeroauth.cli.dev_cert import dev_certificates
 from zeroauth.cli.paths import data_dir
 from zeroauth.devserver import (
     DevAuthorizationServer,
@@ -43,6 +44,9 @@ def dev_as(
     clients_file: Annotated[
         Path | None, typer.Option("--clients", help="JSON list of pre-registered clients.")
     ] = None,
+    https: Annotated[
+        bool, typer.Option(help="Serve over https with the development CA (zeroauth dev-cert).")
+    ] = False,
 ) -> None:
     """Serve the dev OAuth 2.1 authorization server (for development, not production)."""
     if alg not in ("ES256", "RS256"):
@@ -52,7 +56,7 @@ def dev_as(
         raw = json.loads(clients_file.read_text())
         clients = [PreregisteredClient.from_mapping(entry) for entry in raw]
     config = DevServerConfig(
-        issuer=issuer or f"http://{host}:{port}",
+        issuer=issuer or f"{'https' if https else 'http'}://{host}:{port}",
         resources=[ProtectedResource(r, tuple(scope or ())) for r in resource],
         clients=clients,
         auto_approve=auto_approve,
@@ -63,4 +67,12 @@ def dev_as(
     console.print(f"[bold]zeroauth dev-as[/] issuer [cyan]{config.issuer}[/]")
     console.print(f"  metadata  {config.issuer}/.well-known/oauth-authorization-server")
     console.print(f"  resources {', '.join(resource)}")
-    uvicorn.run(DevAuthorizationServer(config).app(), host=host, port=port, log_level="warning")
+    tls = dev_certificates() if https else None
+    uvicorn.run(
+        DevAuthorizationServer(config).app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
+    )

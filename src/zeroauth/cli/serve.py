@@ -8,6 +8,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from zeroauth.cli.dev_cert import dev_certificates
+
 __all__ = ["serve"]
 
 
@@ -20,6 +22,10 @@ def serve(
     resource: Annotated[
         str | None, typer.Option(help="Canonical URL of this server; default http://HOST:PORT/mcp.")
     ] = None,
+    https: Annotated[
+        bool,
+        typer.Option(help="Serve over https with the development CA, and trust it for the issuer."),
+    ] = False,
 ) -> None:
     """Serve a protected demo MCP server with a read tool (notes:read) and a write tool
     (notes:write). Pair it with `zeroauth dev-as --resource URL --scope notes:read --scope
@@ -31,8 +37,17 @@ def serve(
             f"the demo server is the official MCP SDK's ({exc.name} missing): "
             "pip install 'zeroauth[mcp]'"
         ) from exc
-    url = resource or f"http://{host}:{port}/mcp"
+    tls = dev_certificates() if https else None
+    url = resource or f"{'https' if https else 'http'}://{host}:{port}/mcp"
     console = Console(stderr=True)
     console.print(f"[bold]zeroauth serve[/] protected MCP server at [cyan]{url}[/]")
     console.print(f"  tokens from {issuer} with aud={url}; tools need {READ_SCOPE} / {WRITE_SCOPE}")
-    uvicorn.run(demo_app(url, issuer), host=host, port=port, log_level="warning")
+    app = demo_app(url, issuer, verify=tls.client_context() if tls else True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
+    )

@@ -14,6 +14,8 @@ from typing import Any
 import anyio
 import uvicorn
 
+from zeroauth.devserver import DevCertificates
+
 __all__ = ["bind_loopback", "serve_socket"]
 
 
@@ -34,13 +36,18 @@ class _Quiet(uvicorn.Server):
 
 
 @asynccontextmanager
-async def serve_socket(app: Any, sock: socket.socket) -> AsyncIterator[str]:
-    """Serve ``app`` on an already bound ``sock`` until the block exits; yields the base URL."""
+async def serve_socket(
+    app: Any, sock: socket.socket, *, tls: DevCertificates | None = None
+) -> AsyncIterator[str]:
+    """Serve ``app`` on an already bound ``sock`` until the block exits; yields the base URL.
+    With ``tls`` the server speaks https with the development leaf."""
     host, port = sock.getsockname()[:2]
-    base_url = f"http://{host}:{port}"
+    base_url = f"{'https' if tls else 'http'}://{host}:{port}"
     config = uvicorn.Config(
         app, log_config=None, log_level="warning", access_log=False, ws="none",
         lifespan="on", timeout_graceful_shutdown=2,
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
     )  # fmt: skip
     server = _Quiet(config)
     try:

@@ -7,11 +7,13 @@ the first call to ``add_note`` meets 403 ``insufficient_scope`` and the client s
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
 from zeroauth.integrations.mcp_sdk import protect
+from zeroauth.server._jwks import JWKSCache
 from zeroauth.server._jwt import JWTVerifier
 from zeroauth.server._middleware import current_token
 from zeroauth.server._scopes import requires_scopes
@@ -44,9 +46,13 @@ def demo_server() -> MCPServer:
     return server
 
 
-def demo_app(resource: str, issuer: str, **options: Any) -> Any:
-    """The demo server as an ASGI app protected for ``resource`` by tokens from ``issuer``."""
-    verifier = JWTVerifier(issuer=issuer, resource=resource, jwks_uri=f"{issuer}/jwks")
+def demo_app(
+    resource: str, issuer: str, *, verify: bool | ssl.SSLContext = True, **options: Any
+) -> Any:
+    """The demo server as an ASGI app protected for ``resource`` by tokens from ``issuer``
+    (``verify``: how its JWKS fetch checks an https issuer, e.g. a dev CA's context)."""
+    jwks = JWKSCache(f"{issuer}/jwks", verify=verify)
+    verifier = JWTVerifier(issuer=issuer, resource=resource, jwks=jwks)
     return protect(
         demo_server(),
         verifier=verifier,

@@ -10,6 +10,7 @@ object over the same token store, which needs exactly one request.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -27,7 +28,12 @@ from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.demo.loopback import bind_loopback, serve_socket
 from zeroauth.demo.mcp_server import READ_SCOPE, WRITE_SCOPE, demo_app
 from zeroauth.demo.trace import STEPS, DemoTrace, Step, TracingUserStep
-from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
+from zeroauth.devserver import (
+    DevAuthorizationServer,
+    DevCertificates,
+    DevServerConfig,
+    ProtectedResource,
+)
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -54,24 +60,29 @@ class DemoResult:
         return data
 
 
-async def run_demo(emit: Callable[[Step], None], *, browser: bool = False) -> DemoResult:
-    """Run every step, reporting each through ``emit``; never raises for a failed step."""
+async def run_demo(
+    emit: Callable[[Step], None], *, browser: bool = False, tls: DevCertificates | None = None
+) -> DemoResult:
+    """Run every step, reporting each through ``emit``; never raises for a failed step. With
+    ``tls`` both servers speak https (the development leaf) and every client trusts its CA."""
     started = time.perf_counter()
     trace = DemoTrace(emit)
     reconnect_requests = 0
+    verify: bool | ssl.SSLContext = tls.client_context() if tls else True
     try:
         async with AsyncExitStack() as stack:
-            mcp_url = await _start_servers(stack, auto_approve=not browser)
+            mcp_url = await _start_servers(stack, auto_approve=not browser, tls=tls)
             store = MemoryTokenStore()
             inner: UserStep = (
                 BrowserUserStep(url_policy=DEVELOPMENT)
                 if browser
-                else HeadlessUserStep(url_policy=DEVELOPMENT)
+                else HeadlessUserStep(url_policy=DEVELOPMENT, verify=verify)
             )
-            await _connect_and_call(mcp_url, store, TracingUserStep(inner, trace), trace)
+            user_step = TracingUserStep(inner, trace)
+            await _connect_and_call(mcp_url, store, user_step, trace, verify)
             trace.phase = "reconnect"
             before = trace.requests
-            await _reconnect(mcp_url, store, trace)
+            await _reconnect(mcp_url, store, trace, verify)
             reconnect_requests = trace.requests - before
     except Exception as exc:  # the demo reports, it does not crash
         failure = f"{type(exc).__name__}: {exc}"
@@ -83,37 +94,49 @@ async def run_demo(emit: Callable[[Step], None], *, browser: bool = False) -> De
     return DemoResult(ok, trace.requests, reconnect_requests, seconds, error)
 
 
-async def _start_servers(stack: AsyncExitStack, *, auto_approve: bool) -> str:
+async def _start_servers(
+    stack: AsyncExitStack, *, auto_approve: bool, tls: DevCertificates | None
+) -> str:
     as_sock, mcp_sock = bind_loopback(), bind_loopback()
-    issuer = f"http://127.0.0.1:{as_sock.getsockname()[1]}"
-    mcp_url = f"http://127.0.0.1:{mcp_sock.getsockname()[1]}/mcp"
+    scheme = "https" if tls else "http"
+    issuer = f"{scheme}://127.0.0.1:{as_sock.getsockname()[1]}"
+    mcp_url = f"{scheme}://127.0.0.1:{mcp_sock.getsockname()[1]}/mcp"
     config = DevServerConfig(
         issuer=issuer,
         resources=[ProtectedResource(mcp_url, (READ_SCOPE, WRITE_SCOPE))],
         auto_approve=auto_approve,
         default_subject="demo-user",
     )
-    await stack.enter_async_context(serve_socket(DevAuthorizationServer(config).app(), as_sock))
-    await stack.enter_async_context(serve_socket(demo_app(mcp_url, issuer), mcp_sock))
+    verify: bool | ssl.SSLContext = tls.client_context() if tls else True
+    as_app, mcp_app = DevAuthorizationServer(config).app(), demo_app(mcp_url, issuer, verify=verify)
+    await stack.enter_async_context(serve_socket(as_app, as_sock, tls=tls))
+    await stack.enter_async_context(serve_socket(mcp_app, mcp_sock, tls=tls))
     return mcp_url
 
 
-def _auth(store: TokenStore, user_step: UserStep, trace: DemoTrace) -> ZeroAuth:
+def _auth(
+    store: TokenStore, user_step: UserStep, trace: DemoTrace, verify: bool | ssl.SSLContext
+) -> ZeroAuth:
     return ZeroAuth(
         store=store,
         user_step=user_step,
         client_name="zeroauth demo",
         url_policy=DEVELOPMENT,
         observer=trace.oauth,
+        verify=verify,
     )
 
 
 async def _connect_and_call(
-    mcp_url: str, store: TokenStore, user_step: UserStep, trace: DemoTrace
+    mcp_url: str,
+    store: TokenStore,
+    user_step: UserStep,
+    trace: DemoTrace,
+    verify: bool | ssl.SSLContext,
 ) -> None:
-    auth = _auth(store, user_step, trace)
+    auth = _auth(store, user_step, trace, verify)
     async with (
-        httpx2.AsyncClient(auth=auth, event_hooks=trace.hooks(), timeout=30) as http,
+        httpx2.AsyncClient(auth=auth, event_hooks=trace.hooks(), timeout=30, verify=verify) as http,
         streamable_http_client(mcp_url, http_client=http) as streams,
         ClientSession(streams[0], streams[1]) as session,
     ):
@@ -122,9 +145,11 @@ async def _connect_and_call(
         await session.call_tool("add_note", {"text": "written after step-up"})
 
 
-async def _reconnect(mcp_url: str, store: TokenStore, trace: DemoTrace) -> None:
+async def _reconnect(
+    mcp_url: str, store: TokenStore, trace: DemoTrace, verify: bool | ssl.SSLContext
+) -> None:
     """A new client object over the same store: the stored token goes out at once."""
-    auth = _auth(store, HeadlessUserStep(url_policy=DEVELOPMENT), trace)
+    auth = _auth(store, HeadlessUserStep(url_policy=DEVELOPMENT, verify=verify), trace, verify)
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "list_notes", "arguments": {}}}  # fmt: skip
     headers = {
@@ -132,6 +157,8 @@ async def _reconnect(mcp_url: str, store: TokenStore, trace: DemoTrace) -> None:
         "Content-Type": "application/json",
         "MCP-Protocol-Version": _PROTOCOL,
     }
-    async with httpx2.AsyncClient(auth=auth, event_hooks=trace.hooks(), timeout=30) as http:
+    async with httpx2.AsyncClient(
+        auth=auth, event_hooks=trace.hooks(), timeout=30, verify=verify
+    ) as http:
         response = await http.post(mcp_url, content=json.dumps(body), headers=headers)
         response.raise_for_status()

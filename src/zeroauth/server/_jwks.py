@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -149,6 +150,7 @@ class JWKSCache:
         timeout: float = 5.0,
         max_bytes: int = MAX_JWKS_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        verify: bool | ssl.SSLContext = True,  # e.g. a dev CA: DevCertificates.client_context()
     ) -> None:
         if not jwks_uri.startswith(_STATIC):  # static(): nothing to fetch, nothing to check
             check = url_policy.check_url if url_policy is not None else check_endpoint_url
@@ -157,7 +159,7 @@ class JWKSCache:
         # SECURITY W1/W3: pinned, 1 MiB, total deadline, no redirects (RFC 7517 §5 fetch)
         self._wire = OAuthTransport(
             url_policy=endpoint_policy(url_policy), timeout=timeout, max_bytes=max_bytes,
-            async_client=http,
+            async_client=http, verify=verify,
         )  # fmt: skip
         self._cache_ttl, self._cooldown = cache_ttl, refetch_cooldown
         self._min_ttl, self._max_ttl = min(min_ttl, cache_ttl), max(max_ttl, cache_ttl)
