@@ -109,6 +109,7 @@ PUBLIC: dict[str, list[str]] = {
         "resource_metadata",
         "scopes",
         "server_metadata",
+        "token_exchange",
         "tokens",
         "urls",
     ],

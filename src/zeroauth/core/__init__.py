@@ -11,6 +11,7 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
 - ``client_identity``    which client identity to use at an AS (MCP client registration)
 - ``grants``             authorization/token requests and responses (OAuth 2.1, RFC 9207, 8707)
 - ``client_auth``        token-endpoint client authentication (RFC 6749 §2.3, RFC 7523)
+- ``token_exchange``     token exchange for the next hop (RFC 8693; Entra on-behalf-of)
 - ``tokens``             token responses and OAuth error responses (RFC 6749 §5)
 - ``scopes``             scope selection and step-up (MCP Scope Selection Strategy), the
                          scope-token grammar (RFC 6749 §3.3)
@@ -36,6 +37,7 @@ __all__ = [
     "resource_metadata",
     "scopes",
     "server_metadata",
+    "token_exchange",
     "tokens",
     "urls",
 ]

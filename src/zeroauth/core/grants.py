@@ -35,6 +35,7 @@ __all__ = [
     "AuthorizationRequest",
     "TokenRequest",
     "TokenSet",
+    "add_resource_scope",
     "build_authorization_request",
     "client_auth",
     "client_credentials_request",
@@ -43,6 +44,7 @@ __all__ = [
     "parse_oauth_error",
     "parse_token_response",
     "refresh_token_request",
+    "token_endpoint_request",
 ]
 
 _RESERVED = frozenset(
@@ -251,7 +253,7 @@ def code_token_request(
     }
     if request.resource is not None:
         form["resource"] = request.resource
-    return _token_request(md, client, form, auth_method, now, private_key, signing_alg)
+    return token_endpoint_request(md, client, form, auth_method, now, private_key, signing_alg)
 
 
 def refresh_token_request(
@@ -268,8 +270,8 @@ def refresh_token_request(
 ) -> TokenRequest:
     """refresh_token grant; ``resource`` must be the value used at authorization (C-34)."""
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    _add_resource_scope(form, resource, scope)
-    return _token_request(md, client, form, auth_method, now, private_key, signing_alg)
+    add_resource_scope(form, resource, scope)
+    return token_endpoint_request(md, client, form, auth_method, now, private_key, signing_alg)
 
 
 def client_credentials_request(
@@ -294,13 +296,14 @@ def client_credentials_request(
             hint="configure client_secret or a private key for this client",
         )
     form = {"grant_type": "client_credentials"}
-    _add_resource_scope(form, resource, scope)
-    return _token_request(md, client, form, auth_method, now, private_key, signing_alg)
+    add_resource_scope(form, resource, scope)
+    return token_endpoint_request(md, client, form, auth_method, now, private_key, signing_alg)
 
 
-def _add_resource_scope(
+def add_resource_scope(
     form: dict[str, str], resource: str | None, scope: Iterable[str] | None
 ) -> None:
+    """RFC 8707 ``resource`` and the checked RFC 6749 §3.3 ``scope`` of a token request."""
     if resource is not None:
         form["resource"] = resource
     scopes = _scope_tuple(scope)
@@ -308,7 +311,7 @@ def _add_resource_scope(
         form["scope"] = " ".join(scopes)
 
 
-def _token_request(
+def token_endpoint_request(
     md: ServerMetadata,
     client: ClientInfo,
     form: dict[str, str],
@@ -317,6 +320,8 @@ def _token_request(
     private_key: Any,
     signing_alg: str | None,
 ) -> TokenRequest:
+    """A POST of ``form`` to ``md``'s token endpoint with ``client``'s authentication (C-31),
+    only for a client of that authorization server (C-30)."""
     endpoint = md.token_endpoint
     if not endpoint:
         raise ServerMetadataError(
