@@ -12,6 +12,7 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
 - ``grants``             authorization/token requests and responses (OAuth 2.1, RFC 9207, 8707)
 - ``client_auth``        token-endpoint client authentication (RFC 6749 §2.3, RFC 7523)
 - ``tokens``             token responses and OAuth error responses (RFC 6749 §5)
+- ``revocation``         token revocation requests and responses (RFC 7009)
 - ``scopes``             scope selection and step-up (MCP Scope Selection Strategy), the
                          scope-token grammar (RFC 6749 §3.3)
 - ``cache_control``      ``Cache-Control`` and bounded cache lifetimes (RFC 9111 §5.2)
@@ -34,6 +35,7 @@ __all__ = [
     "registration",
     "resource",
     "resource_metadata",
+    "revocation",
     "scopes",
     "server_metadata",
     "tokens",

@@ -51,18 +51,24 @@ class IntrospectionEndpoint:
         self._store = store
         self._key = key
         self._token = token_endpoint
-        self._audiences: dict[str, set[str]] = {}
         for res in config.resources:
-            if res.introspection_client is None:
-                continue
-            caller = config.find_client(res.introspection_client)
-            if caller is None or caller.client_secret is None:
-                raise ValueError(
-                    f"protected resource {res.resource!r}: introspection_client "
-                    f"{res.introspection_client!r} must be a pre-registered client with a "
-                    "client_secret (RFC 7662 §2.1: the caller authenticates)"
-                )
-            self._audiences.setdefault(caller.client_id, set()).add(res.resource)
+            if res.introspection_client is not None:
+                self._check_caller(res.resource, res.introspection_client)
+
+    def _check_caller(self, resource: str, client_id: str) -> None:
+        caller = self._config.find_client(client_id)
+        if caller is None or caller.client_secret is None:
+            raise ValueError(
+                f"protected resource {resource!r}: introspection_client {client_id!r} must be "
+                "a pre-registered client with a client_secret (RFC 7662 §2.1: the caller "
+                "authenticates)"
+            )
+
+    def _audiences(self, caller: str) -> set[str] | None:
+        """The resources ``caller`` introspects for, or None when it is no resource server.
+        Read per request: resources may be added after the server starts (tests, demo)."""
+        found = {r.resource for r in self._config.resources if r.introspection_client == caller}
+        return found or None
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -87,7 +93,7 @@ class IntrospectionEndpoint:
     def _answer(self, found: FoundToken | None, caller: str) -> dict[str, Any] | None:
         if found is None or found.revoked or found.expires <= time.time():
             return None
-        audiences = self._audiences.get(caller)
+        audiences = self._audiences(caller)
         if audiences is not None:  # a resource server: its own audience's access tokens only
             aud = (found.claims or {}).get("aud")
             if found.kind != "access_token" or aud not in audiences:
