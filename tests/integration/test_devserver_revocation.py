@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from tests.helpers.asgi_server import serve_asgi
+from tests.helpers.docs import code_blocks, run_example
 from zeroauth.devserver import (
     DevAuthorizationServer,
     DevServerConfig,
@@ -315,3 +316,19 @@ def test_introspection_client_must_be_confidential_and_preregistered() -> None:
                 resources=[ProtectedResource(RESOURCE, introspection_client="nobody")],
             )
         )
+
+
+def test_docs_revocation_and_introspection_examples_run_as_written() -> None:
+    """docs/devserver.md: the resource server as an introspection caller, executed and served."""
+    blocks = code_blocks("docs/devserver.md", after="## Revocation and introspection")
+    namespace = run_example(blocks[0], "docs/devserver.md")
+    with serve_asgi(namespace["app"]) as served, httpx2.Client(timeout=5) as http:
+        md = http.get(served.url("/.well-known/oauth-authorization-server")).json()
+        assert md["introspection_endpoint"] == "http://127.0.0.1:9000/introspect"
+        url = served.url("/introspect")
+        ok = http.post(url, data={"token": "x"}, auth=("notes-server", "change-me-too"))
+        wrong = http.post(url, data={"token": "x"}, auth=("notes-server", "nope"))
+    assert ok.json() == {"active": False}
+    assert wrong.status_code == 401
+    verifier = run_example(blocks[1], "docs/devserver.md")["verifier"]
+    assert verifier.endpoint == "http://127.0.0.1:9000/introspect"

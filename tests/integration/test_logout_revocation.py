@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from typer.testing import CliRunner
 
 from tests.helpers.asgi_server import serve_asgi
+from tests.helpers.docs import named_examples, run_example
 from zeroauth.cli.app import app as cli_app
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.client._driver import INITIALIZE, MCP_HEADERS
@@ -307,3 +308,16 @@ def test_cli_logout_refused_by_url_policy_still_forgets(world: World, home: Path
     assert "--allow-loopback" in result.stderr
     assert world.call(access) == 200
     assert json.loads(cli("status", "--json").stdout)["logins"] == []
+
+
+def test_docs_client_logout_example_runs_as_written(world: World, tmp_path: Path) -> None:
+    """docs/client.md's "Log out" example, executed against the world."""
+    code = named_examples("docs/client.md").get("logout")
+    assert code is not None, "docs/client.md lost its <!-- example: logout --> block"
+    log_out = run_example(code, "docs/client.md")["log_out"]
+    store = FileTokenStore(tmp_path)
+    access = _auth(store).token(world.url)
+    line = log_out(world.url, str(tmp_path))
+    assert line == f"revoked the refresh_token and access_token at {world.issuer}"
+    assert world.call(access) == 401
+    assert "not-logged-in" in log_out(world.url, str(tmp_path))
