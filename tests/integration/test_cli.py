@@ -53,7 +53,7 @@ def test_help_lists_every_command_and_explains_them():
         (["token"], "curl"),
         (["call"], "name:=JSON"),
         (["status"], "never shown"),
-        (["logout"], "not contacted"),
+        (["logout"], "even if the authorization server is down"),
         (["config"], "import"),
         (["config", "set-server"], "--strict"),
     ]:

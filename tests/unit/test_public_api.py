@@ -23,6 +23,7 @@ PUBLIC: dict[str, list[str]] = {
         "EnterpriseAuth",
         "FileTokenStore",
         "HeadlessUserStep",
+        "LogoutResult",
         "MemoryTokenStore",
         "ServerStatus",
         "TokenStore",
@@ -110,6 +111,7 @@ PUBLIC: dict[str, list[str]] = {
         "registration",
         "resource",
         "resource_metadata",
+        "revocation",
         "scopes",
         "server_metadata",
         "token_exchange",
@@ -136,6 +138,9 @@ PUBLIC: dict[str, list[str]] = {
         "ZeroAuthError",
     ],
 }
+
+# Public methods of the client adapters, beyond httpx's Auth interface.
+CLIENT_METHODS = ("token", "atoken", "logout", "alogout")
 
 # Adapters importing an optional dependency: skipped when it is not installed.
 OPTIONAL: dict[str, tuple[str, list[str]]] = {
@@ -187,3 +192,18 @@ def test_core_lists_every_public_submodule() -> None:
     assert found == sorted(core.__all__)
     for name in core.__all__:
         importlib.import_module(f"zeroauth.core.{name}")
+
+
+@pytest.mark.parametrize("adapter", ["ZeroAuth", "ZeroAuthHttpx"])
+def test_client_adapter_methods_are_pinned(adapter: str) -> None:
+    """``token``/``atoken`` and ``logout``/``alogout`` (RFC 7009 revocation, then forgetting)."""
+    import inspect
+
+    cls = getattr(importlib.import_module("zeroauth.client"), adapter)
+    for name in CLIENT_METHODS:
+        method = getattr(cls, name, None)
+        assert callable(method), f"{adapter}.{name}"
+        params = list(inspect.signature(method).parameters)
+        assert params == ["self", "url"], f"{adapter}.{name}{params}"
+    assert inspect.iscoroutinefunction(cls.atoken)
+    assert inspect.iscoroutinefunction(cls.alogout)

@@ -201,16 +201,35 @@ def logout(
             "servers involved.",
         ),
     ] = False,
+    revoke: Annotated[
+        bool,
+        typer.Option(
+            "--revoke/--no-revoke",
+            help="Revoke the tokens at the authorization server first (when it offers token "
+            "revocation). --no-revoke only forgets them here.",
+        ),
+    ] = True,
+    allow_loopback: AllowLoopback = False,
+    timeout: Timeout = 30.0,
+    config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Forget the stored tokens of a server (or of every server).
+    """Log out of a server (or of every server): revoke its tokens, then forget them.
 
-    Tokens are deleted locally; the authorization server is not contacted.
+    The refresh and access tokens are revoked at the authorization server when it offers token
+    revocation (RFC 7009), then deleted here, even if the authorization server is down or
+    refuses; each line says which happened.
     """
     with errors_handled(debug):
-        from zeroauth.client._stores import FileTokenStore
+        from zeroauth.cli.session_logout import log_out
 
-        store = FileTokenStore()
-        count = forget(store, url, clients=forget_clients)
+        count = log_out(
+            url,
+            forget_clients=forget_clients,
+            revoke=revoke,
+            allow_loopback=allow_loopback,
+            config_path=config,
+            timeout=timeout,
+        )
         where = url or "every server"
-        out_console().print(f"Logged out of {where} ({count} login(s) removed).")
+        out_console().print(f"Logged out of {where} ({count} login(s) removed).", markup=False)

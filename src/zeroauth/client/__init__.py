@@ -4,7 +4,8 @@
 ``zeroauth.core.flow``; ``FileTokenStore`` / ``MemoryTokenStore`` keep registrations (by issuer)
 and tokens (by issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user
 step; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
-authorization server.
+authorization server; ``ZeroAuth.logout(url)`` revokes a server's tokens at its authorization
+server (RFC 7009) and forgets them (``LogoutResult`` says which happened).
 """
 
 from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
@@ -13,7 +14,7 @@ from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._manager import ServerStatus, ZeroAuthManager
 from zeroauth.client._options import ZeroAuthOptions
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
-from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
+from zeroauth.core.flow import ClientCredentials, EnterpriseAuth, LogoutResult
 from zeroauth.core.registration import ClientInfo
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "EnterpriseAuth",
     "FileTokenStore",
     "HeadlessUserStep",
+    "LogoutResult",
     "MemoryTokenStore",
     "ServerStatus",
     "TokenStore",

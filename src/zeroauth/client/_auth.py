@@ -8,7 +8,8 @@ timeouts and streaming are untouched). Sync and async flows are both implemented
 (``sync_auth_flow`` / ``async_auth_flow``), so one object works with ``httpx2.Client`` and
 ``httpx2.AsyncClient`` — e.g. the official SDK's
 ``streamable_http_client(url, http_client=httpx2.AsyncClient(auth=ZeroAuth()))``.
-``token(url)`` / ``atoken(url)`` return a valid access token for a server (scripts, curl).
+``token(url)`` / ``atoken(url)`` return a valid access token for a server (scripts, curl);
+``logout(url)`` / ``alogout(url)`` revoke its tokens at the AS (RFC 7009) and forget them.
 
 Concurrency (threat A12): no lock is held while a request is in flight. Requests with a
 live token go straight out; concurrent 401s share one refresh or authorization.
@@ -24,11 +25,18 @@ import httpx2
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client._browser import BrowserUserStep
 from zeroauth.client._cache import DiscoveryCache
-from zeroauth.client._driver import AsyncRun, SyncRun, access_token_async, access_token_sync
+from zeroauth.client._driver import (
+    AsyncRun,
+    SyncRun,
+    access_token_async,
+    access_token_sync,
+    logout_async,
+    logout_sync,
+)
 from zeroauth.client._engine import Engine
 from zeroauth.client._options import ENGINE_OPTIONS, ZeroAuthOptions
 from zeroauth.client._stores import MemoryTokenStore, TokenStore
-from zeroauth.core.flow import FlowConfig, HTTPResponse, request_flow
+from zeroauth.core.flow import FlowConfig, HTTPResponse, LogoutResult, request_flow
 from zeroauth.core.registration import ClientInfo
 
 __all__ = ["ZeroAuth", "ZeroAuthHttpx", "build_engine"]
@@ -124,6 +132,17 @@ class _Driver:
     async def atoken(self, url: str) -> str:
         """``token``, awaiting."""
         return _token_value(await access_token_async(self.engine, self._checked(url)))
+
+    def logout(self, url: str) -> LogoutResult:
+        """Log out of the MCP server at ``url``: revoke its refresh and access tokens at the
+        authorization server when its metadata advertises ``revocation_endpoint`` (RFC 7009),
+        then forget them locally — even if the AS is down or answers an error. The result says
+        which happened; the client registration stays (it belongs to the AS, not the server)."""
+        return logout_sync(self.engine, self._checked(url))
+
+    async def alogout(self, url: str) -> LogoutResult:
+        """``logout``, awaiting."""
+        return await logout_async(self.engine, self._checked(url))
 
     def _checked(self, url: str) -> str:
         self.engine.config.url_policy.check_url(url, field="server URL", requirement="SEC-05")

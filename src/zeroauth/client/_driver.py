@@ -30,9 +30,11 @@ from zeroauth.core.flow import (
     HTTPRequest,
     HTTPResponse,
     Lock,
+    LogoutResult,
     SendOriginal,
     Step,
     Unlock,
+    logout_flow,
     request_flow,
 )
 
@@ -46,6 +48,8 @@ __all__ = [
     "access_token_async",
     "access_token_sync",
     "initialize_request",
+    "logout_async",
+    "logout_sync",
     "run_async",
     "run_sync",
 ]
@@ -323,3 +327,18 @@ async def access_token_async(engine: Engine, server_url: str) -> str:
             (response,) = await engine.fetch_all_async((_probe_request(server_url),), run.held)
             step = await run.resume(_probed(response, server_url))
         return _authorization(step, run.result, server_url)
+
+
+# -- logout (ZeroAuth.logout / alogout, `zeroauth logout`) --------------------------------------
+
+
+def logout_sync(engine: Engine, server_url: str) -> LogoutResult:
+    """Run the logout flow: revoke at the AS where it offers RFC 7009, then forget locally."""
+    result: LogoutResult = run_sync(logout_flow(engine.config, server_url), engine)
+    return result
+
+
+async def logout_async(engine: Engine, server_url: str) -> LogoutResult:
+    """``logout_sync``, awaiting."""
+    result: LogoutResult = await run_async(logout_flow(engine.config, server_url), engine)
+    return result

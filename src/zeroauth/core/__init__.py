@@ -16,6 +16,7 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
 - ``dpop_key``           DPoP key pairs and which key fits which ``alg`` (RFC 9449 §4.2)
 - ``jwk``                public JWKs and thumbprints (RFC 7517, RFC 7638)
 - ``tokens``             token responses and OAuth error responses (RFC 6749 §5)
+- ``revocation``         token revocation requests and responses (RFC 7009)
 - ``scopes``             scope selection and step-up (MCP Scope Selection Strategy), the
                          scope-token grammar (RFC 6749 §3.3)
 - ``cache_control``      ``Cache-Control`` and bounded cache lifetimes (RFC 9111 §5.2)
@@ -41,6 +42,7 @@ __all__ = [
     "registration",
     "resource",
     "resource_metadata",
+    "revocation",
     "scopes",
     "server_metadata",
     "token_exchange",

@@ -1,6 +1,7 @@
 """The dev authorization server as a Starlette app: metadata (RFC 8414 and OpenID Connect
 Discovery 1.0), JWKS (RFC 7517), dynamic client registration (RFC 7591, with
-``application_type``), and the authorization and token endpoints.
+``application_type``), the authorization and token endpoints, token revocation (RFC 7009,
+``_revocation.py``) and introspection (RFC 7662, ``_introspection.py``).
 
 Dynamic registration is open, so it never grants ``client_credentials`` (RFC 6749 §4.4: a token
 with no user behind it); machine clients are pre-registered by the operator (SECURITY D7). The
@@ -32,7 +33,9 @@ from zeroauth.devserver._body import BodyError, read_json_object
 from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms
+from zeroauth.devserver._introspection import INTROSPECTION_AUTH_METHODS, IntrospectionEndpoint
 from zeroauth.devserver._keys import SigningKey
+from zeroauth.devserver._revocation import RevocationEndpoint
 from zeroauth.devserver._store import DevStore
 from zeroauth.devserver._token import TokenEndpoint
 
@@ -71,6 +74,8 @@ class DevAuthorizationServer:
         )
         self._authorize = AuthorizationEndpoint(config, self.store, self.clients, consent)
         self._token = TokenEndpoint(config, self.store, self.clients, self.key)
+        self._revocation = RevocationEndpoint(self.store, self.key, self._token)  # RFC 7009
+        self._introspection = IntrospectionEndpoint(config, self.store, self.key, self._token)
 
     def endpoint(self, name: str) -> str:
         return f"{self._base}/{name}"
@@ -93,7 +98,17 @@ class DevAuthorizationServer:
             "client_id_metadata_document_supported": True,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [self.config.alg],
+            "revocation_endpoint": self.endpoint("revoke"),  # RFC 7009, RFC 8414 §2
+            "revocation_endpoint_auth_methods_supported": list(
+                self.config.token_endpoint_auth_methods
+            ),
+            "introspection_endpoint": self.endpoint("introspect"),  # RFC 7662
+            "introspection_endpoint_auth_methods_supported": self._introspection_methods(),
         }
+
+    def _introspection_methods(self) -> list[str]:
+        methods = self.config.token_endpoint_auth_methods
+        return [m for m in methods if m in INTROSPECTION_AUTH_METHODS]
 
     def app(self) -> Starlette:
         p = self._path
@@ -112,6 +127,8 @@ class DevAuthorizationServer:
             Route(f"{p}/authorize", self._authorize.authorize, methods=["GET"]),
             Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"]),
             Route(f"{p}/token", self._token.handle, methods=["POST"]),
+            Route(f"{p}/revoke", self._revocation.handle, methods=["POST"]),
+            Route(f"{p}/introspect", self._introspection.handle, methods=["POST"]),
         ]
         return Starlette(routes=routes)
 

@@ -17,10 +17,16 @@ __all__ = ["DevServerConfig", "PreregisteredClient", "ProtectedResource"]
 
 @dataclass(frozen=True, slots=True)
 class ProtectedResource:
-    """A resource server the AS knows (RFC 8707 §2): tokens for it carry ``aud`` = ``resource``."""
+    """A resource server the AS knows (RFC 8707 §2): tokens for it carry ``aud`` = ``resource``.
+
+    ``introspection_client``: the ``client_id`` of a pre-registered confidential client the
+    resource server authenticates as at the introspection endpoint (RFC 7662 §2.1); it learns
+    about tokens for this resource only (§4).
+    """
 
     resource: str
     scopes: tuple[str, ...] = ()
+    introspection_client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

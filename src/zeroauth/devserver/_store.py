@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CodeRecord", "DevStore", "RefreshRecord", "digest"]
+__all__ = ["AccessRecord", "CodeRecord", "DevStore", "RefreshRecord", "digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
@@ -35,6 +35,11 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     rotated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS revoked_grants (grant_id TEXT PRIMARY KEY, revoked REAL NOT NULL);
 """
+_ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_tokens (
+    jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL, expires REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0);
+"""  # access tokens by jti, for revocation (RFC 7009) and introspection (RFC 7662)
 
 
 def digest(secret: str) -> str:
@@ -62,6 +67,16 @@ class RefreshRecord:
     rotated: bool
 
 
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """An issued access token (by its ``jti``): the grant and client it belongs to."""
+
+    grant_id: str
+    client_id: str
+    expires: float
+    revoked: bool
+
+
 class DevStore:
     """SQLite-backed state. ``path=":memory:"`` for tests; a file keeps state across restarts."""
 
@@ -72,6 +87,7 @@ class DevStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.executescript(_SCHEMA)
+            self._db.executescript(_ACCESS_SCHEMA)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -177,3 +193,36 @@ class DevStore:
                 "SELECT 1 FROM revoked_grants WHERE grant_id = ?", (grant_id,)
             ).fetchone()
         return row is not None
+
+    # -- access tokens and lookups without side effects (RFC 7009, RFC 7662) ----------------------
+    def add_access(self, jti: str, grant_id: str, client_id: str, expires: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO access_tokens VALUES (?, ?, ?, ?, 0)",
+                (jti, grant_id, client_id, expires),
+            )
+            db.execute("DELETE FROM access_tokens WHERE expires < ?", (time.time() - 3600,))
+
+    def access_record(self, jti: str) -> AccessRecord | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT grant_id, client_id, expires, revoked FROM access_tokens WHERE jti = ?",
+                (jti,),
+            ).fetchone()
+        return None if row is None else AccessRecord(row[0], row[1], row[2], bool(row[3]))
+
+    def revoke_access(self, jti: str) -> None:
+        """Revoke one access token (RFC 7009 §2.1), leaving its grant alone."""
+        with self._tx() as db:
+            db.execute("UPDATE access_tokens SET revoked = 1 WHERE jti = ?", (jti,))
+
+    def refresh_record(self, token: str) -> RefreshRecord | None:
+        """A refresh token as stored, without rotating it (revocation, introspection)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT grant_id, data, expires, rotated FROM refresh_tokens WHERE digest = ?",
+                (digest(token),),
+            ).fetchone()
+        return (
+            None if row is None else RefreshRecord(row[0], json.loads(row[1]), row[2], bool(row[3]))
+        )

@@ -35,7 +35,7 @@ from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
 
-__all__ = ["TokenEndpoint"]
+__all__ = ["NO_STORE", "TokenEndpoint", "TokenError"]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -44,6 +44,10 @@ class _TokenError(Exception):
     def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
+
+
+TokenError = _TokenError  # what ``TokenEndpoint.authenticate`` raises
+NO_STORE = _NO_STORE
 
 
 class TokenEndpoint:
@@ -82,6 +86,11 @@ class TokenEndpoint:
             content = {"error": err.error, "error_description": err.description}
             return JSONResponse(content, status_code=err.status, headers=headers)
         return JSONResponse(body, headers=_NO_STORE)
+
+    async def authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
+        """Client authentication as here, for the revocation and introspection endpoints;
+        raises ``TokenError`` (``invalid_client``, 401)."""
+        return await self._authenticate(request, params)
 
     async def _authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
         header = request.headers.get("authorization", "")
@@ -197,6 +206,10 @@ class TokenEndpoint:
     ) -> dict[str, Any]:
         config = self._config
         scopes = [s for s in data["scopes"] if s != "offline_access"]
+        jti = secrets.token_urlsafe(16)  # recorded: revocation and introspection find it by jti
+        self._store.add_access(
+            jti, grant_id, client.client_id, time.time() + config.access_token_lifetime
+        )
         access = self._key.mint_access_token(
             issuer=config.issuer,
             subject=str(data["subject"]),
@@ -204,6 +217,7 @@ class TokenEndpoint:
             audience=data.get("resource"),
             scopes=scopes,
             lifetime=config.access_token_lifetime,
+            jti=jti,
         )
         body: dict[str, Any] = {
             "access_token": access,

@@ -10,6 +10,7 @@ httpx2 / httpx, sync or async. One sub-generator per phase:
 - ``authorize``   authorization code + PKCE + state + iss, token, refresh (C-32..C-48)
 - ``machine``     client credentials and enterprise-managed authorization (ID-JAG)
 - ``request``     one MCP request: attach, 401 → heal/refresh/authorize, 403 → step-up, retry
+- ``logout``      revoke a server's tokens at its AS (RFC 7009), then forget them
 """
 
 from zeroauth.core.flow.config import (
@@ -19,6 +20,7 @@ from zeroauth.core.flow.config import (
     FlowConfig,
     ServerBinding,
 )
+from zeroauth.core.flow.logout import LogoutResult, logout_flow
 from zeroauth.core.flow.request import request_flow
 from zeroauth.core.flow.steps import (
     MAX_BODY,
@@ -51,6 +53,7 @@ __all__ = [
     "Invalidate",
     "Load",
     "Lock",
+    "LogoutResult",
     "RedirectURI",
     "Save",
     "SendOriginal",
@@ -59,5 +62,6 @@ __all__ = [
     "Unlock",
     "UserAuthorization",
     "WaitUnlocked",
+    "logout_flow",
     "request_flow",
 ]

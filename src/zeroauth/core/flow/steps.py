@@ -73,6 +73,7 @@ Purpose = Literal[
     "mcp",  # a token-less MCP request whose 401 starts discovery (ZeroAuth.token)
     "jwks_uri",  # resource server / gateway key fetch (zeroauth._wire, endpoint policy)
     "introspection_endpoint",  # RFC 7662 call of a resource server / gateway
+    "revocation",  # RFC 7009: logout revokes the tokens it forgets
 ]
 
 
