@@ -1,5 +1,9 @@
-"""Fixtures of the browser tests: one headless Chromium per session, a fresh context per test
-(``tests/helpers/browser.py`` says how a missing browser skips or fails)."""
+"""Fixtures of the browser tests: one headless Chromium per module, a fresh context per test
+(``tests/helpers/browser.py`` says how a missing browser skips or fails).
+
+Module scope, not session: Playwright's sync API keeps an event loop marked as running in the
+main thread while it is open, so it must be closed before any other module's async tests run
+(pytest-randomly keeps a module's tests together but interleaves modules)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 from tests.helpers.browser import CHROMIUM, launch_args, require_browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     require_browser()
     from playwright.sync_api import sync_playwright
