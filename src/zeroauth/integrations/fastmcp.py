@@ -37,6 +37,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams
 from starlette.types import ASGIApp
 
+from zeroauth.server._dpop import DPoP
 from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
 from zeroauth.server._scopes import ScopePolicy, ToolName, declared_scopes
 from zeroauth.server._verifier import AccessToken, TokenVerifier
@@ -200,12 +201,14 @@ def protect(
     scope_policy: ScopePolicy | None = None,
     resource_name: str | None = None,
     path: str | None = None,
+    dpop: DPoP | None = None,
     tool_cache_ttl: float = 60.0,
     **http_app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
 
-    ``path`` defaults to the path of ``resource``; ``http_app_options`` go to FastMCP's
+    ``path`` defaults to the path of ``resource``; ``dpop=DPoP(...)`` accepts (or requires)
+    DPoP-bound tokens (RFC 9449); ``http_app_options`` go to FastMCP's
     ``http_app`` (``stateless_http``, ``json_response``, ``allowed_origins``...). The server
     must not have its own ``auth=`` provider (two authorization layers would disagree).
     """
@@ -232,4 +235,5 @@ def protect(
         scope_policy=policy,
         resource_name=resource_name,
         mcp_path=mcp_path,
+        dpop=dpop,
     )

@@ -20,6 +20,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp
 
+from zeroauth.server._dpop import DPoP
 from zeroauth.server._middleware import (
     TOKEN_SCOPE_KEY,
     TOOLS_CHECKED_KEY,
@@ -122,11 +123,13 @@ def protect(
     scope_policy: ScopePolicy | None = None,
     resource_name: str | None = None,
     path: str | None = None,
+    dpop: DPoP | None = None,
     **app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
 
-    ``path`` defaults to the path of ``resource``; ``app_options`` go to the SDK's
+    ``path`` defaults to the path of ``resource``; ``dpop=DPoP(...)`` accepts (or requires)
+    DPoP-bound tokens (RFC 9449); ``app_options`` go to the SDK's
     ``streamable_http_app`` (``stateless_http``, ``json_response``, ``transport_security``...).
     Give either ``scope_policy`` or the shorthand ``required_scopes``/``hierarchy``/``tool_scopes``.
     """
@@ -151,4 +154,5 @@ def protect(
         scope_policy=policy,
         resource_name=resource_name,
         mcp_path=mcp_path,
+        dpop=dpop,
     )

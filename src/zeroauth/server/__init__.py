@@ -1,5 +1,7 @@
-"""Resource-server side: ASGI middleware, Protected Resource Metadata, token verification."""
+"""Resource-server side: ASGI middleware, Protected Resource Metadata, token verification,
+DPoP (sender-constrained tokens)."""
 
+from zeroauth.server._dpop import DPoP, MemoryReplayCache, ReplayCache
 from zeroauth.server._introspection import IntrospectionVerifier
 from zeroauth.server._jwks import JWKSCache
 from zeroauth.server._jwt import JWTVerifier
@@ -16,10 +18,13 @@ __all__ = [
     "TOKEN_SCOPE_KEY",
     "AccessToken",
     "BearerAuth",
+    "DPoP",
     "IntrospectionVerifier",
     "JWKSCache",
     "JWTVerifier",
+    "MemoryReplayCache",
     "ProtectedResourceMetadataApp",
+    "ReplayCache",
     "ScopePolicy",
     "TokenVerifier",
     "build_resource_metadata",

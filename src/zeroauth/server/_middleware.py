@@ -27,8 +27,16 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zeroauth.core.challenge import bearer_challenge_header
-from zeroauth.core.errors import BearerError, InsufficientScope, InvalidRequest, InvalidToken
+from zeroauth.core.errors import (
+    BearerError,
+    InsufficientScope,
+    InvalidDPoPProof,
+    InvalidRequest,
+    InvalidToken,
+    UseDPoPNonce,
+)
 from zeroauth.core.resource_metadata import well_known_prm_url
+from zeroauth.server._dpop import DPoP
 from zeroauth.server._metadata import ProtectedResourceMetadataApp, build_resource_metadata
 from zeroauth.server._scopes import ScopePolicy, called_tools
 from zeroauth.server._verifier import AccessToken, TokenVerifier
@@ -116,6 +124,7 @@ class BearerAuth:
         max_token_length: int = 16384,
         max_body_size: int = 4 * 1024 * 1024,
         close_verifier: bool = True,
+        dpop: DPoP | None = None,
     ) -> None:
         if scope_policy is not None and required_scopes:
             raise ValueError("give required_scopes inside scope_policy, not both")
@@ -129,6 +138,10 @@ class BearerAuth:
         self._max_body = max_body_size
         self._metadata_url = resource_metadata_url or well_known_prm_url(resource)
         self._realm = realm
+        self._dpop = dpop
+        self._resource = resource
+        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(resource))  # DPoP htu base
+        self._bare = bearer_challenge_header(resource_metadata=self._metadata_url, realm=realm)
         self._bypass: dict[str, ASGIApp] = dict.fromkeys(exempt_paths, app)
         if authorization_servers:
             md = build_resource_metadata(
@@ -136,6 +149,7 @@ class BearerAuth:
                 authorization_servers,
                 scopes_supported=scopes_supported,
                 resource_name=resource_name,
+                extra=dpop.metadata() if dpop else None,
             )
             prm = ProtectedResourceMetadataApp(app, resources=[md])
             self._bypass.update(dict.fromkeys(prm.paths, prm))
@@ -143,6 +157,7 @@ class BearerAuth:
         header = bearer_challenge_header(
             resource_metadata=self._metadata_url, scope=challenge_scopes, realm=realm
         )
+        challenges = self._challenges(header)
         body = json.dumps(
             {
                 "error_description": "authentication required: send an OAuth access token "
@@ -150,13 +165,27 @@ class BearerAuth:
                 "resource_metadata": self._metadata_url,
             }
         ).encode()
-        self._unauthenticated = self._render(401, header, body)
+        self._unauthenticated = self._render(401, challenges, body)
+
+    def _challenges(self, header: str, about_dpop: bool = False) -> list[str]:
+        """The challenges of a response: ``Bearer`` (unless DPoP is required) and, with DPoP, a
+        ``DPoP`` one (RFC 9449 §7.1) with the same parameters plus ``algs``. A DPoP error
+        (``invalid_dpop_proof``, ``use_dpop_nonce``) goes only into the DPoP challenge."""
+        if self._dpop is None:
+            return [header]
+        dpop = self._dpop.challenge(header)
+        if self._dpop.required:
+            return [dpop]
+        return [self._bare if about_dpop else header, dpop]
 
     @staticmethod
-    def _render(status: int, challenge: str | None, body: bytes) -> Response:
+    def _render(
+        status: int, challenges: Sequence[str], body: bytes, nonce: str | None = None
+    ) -> Response:
         headers = [_JSON, _NO_STORE, (b"content-length", str(len(body)).encode())]
-        if challenge is not None:
-            headers.append((b"www-authenticate", challenge.encode("latin-1")))
+        headers += [(b"www-authenticate", c.encode("latin-1")) for c in challenges]
+        if nonce is not None:
+            headers.append((b"dpop-nonce", nonce.encode("ascii")))  # RFC 9449 §9
         return status, headers, body
 
     def _refusal(self, error: BearerError, needed: Sequence[str] = ()) -> Response:
@@ -167,10 +196,15 @@ class BearerAuth:
             error_description=error.description,
             realm=self._realm,
         )
+        about_dpop = isinstance(error, InvalidDPoPProof | UseDPoPNonce)
+        challenges = self._challenges(header, about_dpop)
+        nonce = None
+        if isinstance(error, UseDPoPNonce) and self._dpop and self._dpop.nonces:
+            nonce = self._dpop.nonces.current()
         body = {"error": error.error, "error_description": error.description}
         if needed:
             body["scope"] = " ".join(needed)
-        return self._render(error.status_code, header, json.dumps(body).encode())
+        return self._render(error.status_code, challenges, json.dumps(body).encode(), nonce)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -249,7 +283,8 @@ class BearerAuth:
         if credentials is None:
             return self._unauthenticated
         scheme, _, token = credentials.partition(b" ")
-        if scheme.lower() != b"bearer":
+        scheme = scheme.lower()
+        if scheme != b"bearer" and (scheme != b"dpop" or self._dpop is None):
             if _TCHARS.fullmatch(scheme):
                 return self._unauthenticated  # another scheme: no Bearer credentials (§3.1)
             return self._refusal(InvalidRequest("malformed Authorization header"))
@@ -261,10 +296,37 @@ class BearerAuth:
             return self._refusal(
                 InvalidRequest("malformed Bearer credentials: expected one b64token")
             )
+        text = token.decode("ascii")
         try:
-            return await self._verifier.verify(token.decode("ascii"))
+            verified = await self._verifier.verify(text)
+            cnf = verified.claims.get("cnf")
+            if scheme == b"dpop" or cnf is not None or self._dpop is not None:
+                self._sender_constraint(scope, scheme, text, verified, cnf)
         except BearerError as error:
             return self._refusal(error)
+        return verified
+
+    def _sender_constraint(
+        self, scope: Scope, scheme: bytes, token: str, verified: AccessToken, cnf: object
+    ) -> None:
+        """RFC 9449 §7.1: a bound token only with the DPoP scheme and a valid proof; a required
+        DPoP refuses Bearer."""
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if scheme == b"bearer":
+            if jkt is not None:
+                raise InvalidToken("a DPoP-bound token must be sent with the DPoP scheme")
+            if self._dpop is not None and self._dpop.required:
+                raise InvalidToken("this resource accepts only DPoP-bound tokens")
+            return
+        if not isinstance(jkt, str):
+            raise InvalidToken("the token is not DPoP-bound (no cnf.jkt)")
+        assert self._dpop is not None  # the DPoP scheme is accepted only when configured
+        proofs = [v.decode("latin-1") for n, v in scope["headers"] if n == b"dpop"]
+        # htu: what the client addressed (the configured resource), never Host or forwarded
+        # headers; RFC 9449 §4.3 compares without query and fragment
+        path = scope["path"].rstrip("/")
+        url = self._resource if path == self._mcp_path else self._origin + scope["path"]
+        self._dpop.check(proofs, method=scope["method"], url=url, token=token, jkt=jkt)
 
     async def _tool_scopes(
         self, receive: Receive, needed: tuple[str, ...]
@@ -287,15 +349,15 @@ class BearerAuth:
                 if not message.get("more_body", False):
                     break
             else:
-                return self._render(413, None, b'{"error":"request body too large"}')
+                return self._render(413, (), b'{"error":"request body too large"}')
             body = b"".join(chunks)
         if size > self._max_body:
-            return self._render(413, None, b'{"error":"request body too large"}')
+            return self._render(413, (), b'{"error":"request body too large"}')
         tools: list[str] = []
         if body:
             found = called_tools(body)
             if found is None:
-                return self._render(400, None, _PARSE_ERROR)
+                return self._render(400, (), _PARSE_ERROR)
             merged: list[str] | None = None
             for tool in found:
                 scopes = await self._policy.tool_scopes(tool)
