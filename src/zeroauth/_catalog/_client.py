@@ -63,7 +63,8 @@ ROWS: tuple[Entry, ...] = (
         "C-05",
         "open question",
         'The specification does not define "not found"; zeroauth moves to the next metadata URL '
-        "on a 4xx, a server error, a network error or an unusable document.",
+        "on a 4xx, a server error, a network error or an unusable document, and stops at a "
+        "document naming another server.",
         mcp("discovery", "Sequence Diagram"),
     ),
     _r(
@@ -287,8 +288,8 @@ ROWS: tuple[Entry, ...] = (
         _F,
         "C-33",
         "MUST",
-        "The `resource` parameter naming the MCP server goes into both the authorization request "
-        "and the token request, whether or not the server supports it.",
+        "The client names the MCP server in a `resource` parameter when it asks for authorization "
+        "and again when it asks for the token, even if the authorization server ignores it.",
         mcp("index", "Resource Parameter Implementation"),
     ),
     _r(
@@ -311,7 +312,8 @@ ROWS: tuple[Entry, ...] = (
         "C-36",
         "open question",
         "When the metadata's `resource` differs from the server URL, the specification does not "
-        "say which one to send as `resource`; zeroauth sends the canonical server URL.",
+        "say which one to send as `resource`; zeroauth sends the metadata's `resource` when it "
+        "passed the check, else the canonical server URL, and the same value in every request.",
         mcp("index", "Canonical Server URI"),
     ),
     _r(

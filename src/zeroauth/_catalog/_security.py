@@ -26,7 +26,8 @@ ROWS: tuple[Entry, ...] = (
         _S,
         "SEC-02",
         "MUST",
-        "Authorization server endpoints use HTTPS and redirect URIs are localhost or HTTPS.",
+        "Every authorization server endpoint is reached over HTTPS, and every redirect URI is "
+        "either HTTPS or on the local machine.",
         mcp("security", "Communication Security"),
     ),
     _r(

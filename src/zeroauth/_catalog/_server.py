@@ -124,8 +124,8 @@ ROWS: tuple[Entry, ...] = (
         _SERVER,
         "S-09",
         "MUST",
-        "The well-known metadata URL is built by putting `/.well-known/oauth-protected-resource` "
-        "between the host and the path of the server URL.",
+        "The well-known metadata address keeps the server URL's host, then adds "
+        "`/.well-known/oauth-protected-resource`, then the server URL's path.",
         rfc(9728, "3.1"),
     ),
     _r(
@@ -246,7 +246,7 @@ ROWS: tuple[Entry, ...] = (
         "A Streamable HTTP server checks the `Origin` of every connection and answers a bad one "
         "with 403; a local server should listen on 127.0.0.1 only.",
         web(
-            f"MCP {'2026-07-28'}, Transports: Streamable HTTP",
+            "MCP 2026-07-28, Transports: Streamable HTTP",
             "https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/"
             "streamable-http#security-warning",
         ),

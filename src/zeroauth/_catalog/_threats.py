@@ -40,8 +40,8 @@ ROWS: tuple[Entry, ...] = (
     _t(
         _A,
         "A2",
-        "Authorization server metadata whose `issuer` differs from the issuer used to find it is "
-        "refused.",
+        "Authorization server metadata is refused when its `issuer` is not exactly the one the "
+        "client looked up.",
         rfc(8414, "3.3"),
     ),
     _t(
@@ -116,15 +116,15 @@ ROWS: tuple[Entry, ...] = (
     _t(
         _A,
         "A13",
-        "When a refresh fails or the authorization server is down, stored tokens are kept until a "
-        "new authorization succeeds or the user is told; no retry loop.",
+        "A failed refresh or an unreachable authorization server does not erase stored tokens "
+        "before a fresh login works or the user hears about it, and never loops.",
         rfc(6749, "5.2"),
     ),
     _t(
         _A,
         "A14",
-        "A server that keeps answering 403 `insufficient_scope` gets a few step-up attempts, then "
-        "a clear permanent error.",
+        "A server that answers 403 `insufficient_scope` again and again is retried a small, fixed "
+        "number of times; then the caller gets an error saying it will not work.",
         mcp("index", "Step-Up Authorization Flow"),
     ),
     _t(
@@ -180,8 +180,8 @@ ROWS: tuple[Entry, ...] = (
     _t(
         _B,
         "B5",
-        "When the key set endpoint is down or slow, cached keys keep working; with no keys yet "
-        "the server refuses and logs why.",
+        "An unreachable or slow key set endpoint does not break verification with keys already "
+        "held; with none held yet, tokens are refused and the log says why.",
         rfc(7517, "5"),
     ),
     _t(
@@ -220,8 +220,8 @@ ROWS: tuple[Entry, ...] = (
     _t(
         _B,
         "B11",
-        "A gateway never forwards a caller's token upstream; upstreams get the gateway's own "
-        "credentials.",
+        "A caller's token never leaves the gateway; upstream servers see only credentials the "
+        "gateway obtained for itself.",
         bp("Token Passthrough"),
     ),
     _t(
@@ -357,7 +357,7 @@ ROWS: tuple[Entry, ...] = (
     _t(
         _E,
         "E4",
-        "A code or refresh token issued to one client cannot be redeemed by another.",
+        "Codes and refresh tokens work only for the client they were given to.",
         rfc(6749, "4.1.3"),
     ),
     _t(
