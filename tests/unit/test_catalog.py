@@ -48,6 +48,7 @@ LINK = re.compile(
     r"|openid\.net/specs/[a-z0-9_-]+\.html#\w+"
     r"|fetch\.spec\.whatwg\.org/#[a-z-]+)"
 )
+UNKNOWN_ON_PURPOSE = {"C-99"}  # docs/cli.md shows what `zeroauth explain` says for an unknown ID
 REGENERATE = "PYTHONPATH=src python -m zeroauth._catalog docs/requirements.md"
 
 
@@ -92,6 +93,8 @@ def test_every_id_the_docs_print_resolves():
     for page in DOCS:
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             for label in DOC_LABEL.findall(line):
+                if label in UNKNOWN_ON_PURPOSE:
+                    continue
                 if lookup(label) is None and vector_set(label) is None:
                     unresolved.setdefault(label, f"{page.relative_to(ROOT)}:{number}")
     assert unresolved == {}
