@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import re
 
-from zeroauth._catalog import _client, _security, _server, _threats
+from zeroauth._catalog import (
+    _authz,
+    _client,
+    _discovery,
+    _security,
+    _server,
+    _threats_client,
+    _threats_server,
+)
 from zeroauth._catalog._model import GROUPS, LEVELS, Entry, Level, Source
 from zeroauth._catalog._vectors import VECTOR_SETS, VectorSet, vector_set
 
@@ -28,7 +36,15 @@ __all__ = [
     "vector_set",
 ]
 
-CATALOG: tuple[Entry, ...] = (*_server.ROWS, *_client.ROWS, *_security.ROWS, *_threats.ROWS)
+CATALOG: tuple[Entry, ...] = (
+    *_server.ROWS,
+    *_authz.ROWS,
+    *_discovery.ROWS,
+    *_client.ROWS,
+    *_security.ROWS,
+    *_threats_client.ROWS,
+    *_threats_server.ROWS,
+)
 _BY_ID = {entry.id: entry for entry in CATALOG}
 _DASHED = re.compile(r"(AS|SEC|SEP|[SCG])-?([0-9]+)")
 

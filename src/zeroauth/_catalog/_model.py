@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "CIMD",
     "GROUPS",
     "LEVELS",
+    "ROTATION",
+    "SSRF",
     "Entry",
     "Level",
     "Source",
@@ -22,6 +25,7 @@ __all__ = [
     "draft",
     "mcp",
     "mcp_2025_03",
+    "oauth21",
     "oidc",
     "rfc",
     "web",
@@ -150,3 +154,16 @@ def oidc(spec: str, title: str, anchor: str, section: str) -> Source:
 def web(label: str, link: str) -> Source:
     """Any other published page (other MCP pages, the Fetch standard)."""
     return Source(label, link)
+
+
+def oauth21(section: str) -> Source:
+    """A section of OAuth 2.1, in the draft revision MCP cites."""
+    return draft("draft-ietf-oauth-v2-1-13", "OAuth 2.1 (draft 13)", section)
+
+
+CIMD = draft(
+    "draft-ietf-oauth-client-id-metadata-document-00",
+    "OAuth Client ID Metadata Document (draft 00)",
+)
+SSRF = bp("Server-Side Request Forgery (SSRF)")
+ROTATION = rfc(9700, "4.14")  # OAuth 2.0 Security BCP: refresh token protection

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zeroauth._catalog._model import Entry, Level, Source, bp, draft, mcp, rfc, web
+from zeroauth._catalog._model import Entry, Level, Source, bp, mcp, oauth21, rfc, web
 
 __all__ = ["ROWS"]
 
@@ -20,7 +20,7 @@ ROWS: tuple[Entry, ...] = (
         "SEC-01",
         "MUST",
         "Implementations follow the security considerations of OAuth 2.1.",
-        draft("draft-ietf-oauth-v2-1-13", "OAuth 2.1 (draft 13)", "7"),
+        oauth21("7"),
     ),
     _r(
         _S,
