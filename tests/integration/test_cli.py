@@ -45,10 +45,11 @@ def stored_token(url: str, issuer: str) -> dict:
 def test_help_lists_every_command_and_explains_them():
     result = cli("--help")
     assert result.exit_code == 0
-    for name in ("doctor", "login", "token", "call", "status", "logout", "config"):
+    for name in ("doctor", "explain", "login", "token", "call", "status", "logout", "config"):
         assert name in result.stdout
     for command, phrase in [
         (["doctor"], "requirement by requirement"),
+        (["explain"], "docs/requirements.md"),
         (["login"], "--headless"),
         (["token"], "curl"),
         (["call"], "name:=JSON"),

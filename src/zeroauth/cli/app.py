@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from zeroauth import __version__
-from zeroauth.cli import config, demo, dev_as, dev_cert, gateway, serve, session
+from zeroauth.cli import config, demo, dev_as, dev_cert, explain, gateway, serve, session
 from zeroauth.cli.doctor import command as doctor
 from zeroauth.cli.output import command
 
@@ -39,6 +39,7 @@ app.command()(serve.serve)
 for _run in (session.login, session.token, session.call, session.status, session.logout):
     command(app)(_run)
 command(app)(doctor.doctor)
+command(app)(explain.explain)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ a missing scope is never a 401 and never a tool error. A FastMCP middleware filt
 ``tools/list`` to the tools the caller may call and makes
 :func:`~zeroauth.server._middleware.current_token` right inside every handler.
 
-The scopes checked are those of exactly the component FastMCP runs (SECURITY B15): the version a
+The scopes checked are those of exactly the component FastMCP runs (threat B15): the version a
 call selects with ``params._meta.fastmcp.version`` (read by FastMCP's own
 ``extract_version_spec``) and a hashed backend name (``<hash>_<name>`` of an app tool) are
 resolved with the lookups ``FastMCP.call_tool`` itself makes (:func:`resolve_tool`). FastMCP
@@ -77,7 +77,7 @@ class ToolScopeCache:
     """Async tool resolver for a FastMCP server: ``name -> declared scopes``, cached with a TTL.
 
     A :class:`~zeroauth.server._scopes.ToolName` (what the HTTP layer reads from a body) carries
-    its call's ``_meta``: the version it selects is resolved too (SECURITY B15). Entries are
+    its call's ``_meta``: the version it selects is resolved too (threat B15). Entries are
     keyed by name and version; a version is cached only in the tool's own spelling (FastMCP
     also matches ``v1``, ``1.0``...), so the cache holds at most one entry per real version.
     """
@@ -115,7 +115,7 @@ def _token() -> AccessToken | None:
 
 class ZeroAuthMiddleware(Middleware):
     """FastMCP middleware: token context for handlers, a filtered ``tools/list``, and the
-    execution-layer check of every ``tools/call`` (SECURITY B15).
+    execution-layer check of every ``tools/call`` (threat B15).
 
     It overrides ``__call__`` (FastMCP's documented form, run once per message) rather than
     the ``on_request``/``on_list_tools`` hooks: the base class builds a chain of three hook

@@ -11,6 +11,7 @@ from zeroauth.cli.client import AllowLoopback, ConfigPath, Debug, JsonOut, Timeo
 from zeroauth.cli.config_file import ServerEntry, load_config
 from zeroauth.cli.doctor.render import render_json, render_table
 from zeroauth.cli.doctor.run import DoctorOptions, diagnose
+from zeroauth.cli.explain import explained_json, render_explanations
 from zeroauth.cli.output import err_console, errors_handled, out_console
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
@@ -36,6 +37,10 @@ def doctor(
             "claims (audience, issuer, expiry, scopes). '-' reads it from stdin. Never printed.",
         ),
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Also print what each requirement ID means, with a link."),
+    ] = False,
     allow_loopback: AllowLoopback = False,
     json_out: JsonOut = False,
     timeout: Timeout = 10.0,
@@ -77,8 +82,10 @@ def doctor(
         else:
             report = diagnose(url, options)
         if json_out:
-            typer.echo(render_json(report))
+            typer.echo(explained_json(report) if explain else render_json(report))
         else:
             render_table(report, out_console())
+            if explain:
+                render_explanations(report, out_console())
     if not report.ok:
         raise typer.Exit(1)
