@@ -89,7 +89,8 @@ def log_out(
             done, line = describe(result)
             mark = "[green]✓[/]" if done else "[yellow]![/]"
             console.print(f"{mark} {escape(result.server_url)}: {escape(line)}")
-            if "SEC-0" in (result.error or "") and not allow_loopback:
+            refused = result.error or ""  # the URL policy's loopback or https refusal
+            if ("[SEC-04]" in refused or "[SEC-05]" in refused) and not allow_loopback:
                 note("note: for an authorization server on this machine pass --allow-loopback")
     count += forget(store, url, clients=forget_clients)  # what is left (and registrations)
     return count
