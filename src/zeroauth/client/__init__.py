@@ -3,7 +3,8 @@
 ``ZeroAuth`` (``httpx2.Auth``) and ``ZeroAuthHttpx`` (``httpx.Auth``) drive the sans-IO flow of
 ``zeroauth.core.flow``; ``FileTokenStore`` / ``MemoryTokenStore`` keep registrations (by issuer)
 and tokens (by issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user
-step; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
+step, ``DeviceUserStep`` (RFC 8628) / ``PasteUserStep`` where the browser is on another
+machine; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
 authorization server.
 """
 
@@ -11,6 +12,7 @@ from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
 from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._manager import ServerStatus, ZeroAuthManager
+from zeroauth.client._remote import DeviceUserStep, PasteUserStep
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
 from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
 from zeroauth.core.registration import ClientInfo
@@ -19,11 +21,13 @@ __all__ = [
     "BrowserUserStep",
     "ClientCredentials",
     "ClientInfo",
+    "DeviceUserStep",
     "DiscoveryCache",
     "EnterpriseAuth",
     "FileTokenStore",
     "HeadlessUserStep",
     "MemoryTokenStore",
+    "PasteUserStep",
     "ServerStatus",
     "TokenStore",
     "UserStep",

@@ -69,6 +69,10 @@ def build_engine(
         by_issuer = dict(preregistered)
     else:
         by_issuer = {client.issuer: client for client in preregistered}
+    if user_step is not None and "device_grant" not in flow_options:
+        device_grant = getattr(user_step, "device_grant", None)  # DeviceUserStep: RFC 8628
+        if device_grant is not None:
+            flow_options["device_grant"] = device_grant
     config = FlowConfig(
         client_name=client_name,
         redirect_uri=redirect_uri,
@@ -171,7 +175,8 @@ class ZeroAuth(_Driver, httpx2.Auth):
 
     ``store``: where registrations and tokens live (``FileTokenStore()`` to survive restarts;
     default in memory). ``user_step``: how the user authorizes (default: the system browser and a
-    loopback listener). ``url_policy=DEVELOPMENT`` allows http on localhost. ``preregistered``:
+    loopback listener; ``DeviceUserStep()`` or ``PasteUserStep()`` when the browser is on another
+    machine). ``url_policy=DEVELOPMENT`` allows http on localhost. ``preregistered``:
     clients by issuer. ``cimd_url``: your Client ID Metadata Document. ``legacy=True``: the
     2025-03-26 fallback. ``client_credentials`` / ``enterprise``: machine-to-machine grants.
     """

@@ -43,6 +43,7 @@ __all__ = [
     "parse_oauth_error",
     "parse_token_response",
     "refresh_token_request",
+    "token_request",
 ]
 
 _RESERVED = frozenset(
@@ -347,6 +348,20 @@ def _token_request(
         **headers,
     }
     return TokenRequest(url=endpoint, form={**form, **extra_form}, headers=headers)
+
+
+def token_request(
+    md: ServerMetadata,
+    client: ClientInfo,
+    form: Mapping[str, str],
+    auth_method: str,
+    now: float,
+    private_key: Any = None,
+    signing_alg: str | None = None,
+) -> TokenRequest:
+    """A token request for another grant (RFC 8628 device code): ``form`` plus client
+    authentication, posted to the token endpoint of ``md`` (C-30 checked as for the others)."""
+    return _token_request(md, client, dict(form), auth_method, now, private_key, signing_alg)
 
 
 def _scope_tuple(scope: Iterable[str] | None) -> tuple[str, ...] | None:

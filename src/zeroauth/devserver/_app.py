@@ -1,6 +1,7 @@
 """The dev authorization server as a Starlette app: metadata (RFC 8414 and OpenID Connect
 Discovery 1.0), JWKS (RFC 7517), dynamic client registration (RFC 7591, with
-``application_type``), and the authorization and token endpoints.
+``application_type``), the authorization and token endpoints, and the device authorization
+grant (RFC 8628, ``_device``).
 
 Dynamic registration is open, so it never grants ``client_credentials`` (RFC 6749 §4.4: a token
 with no user behind it); machine clients are pre-registered by the operator (SECURITY D7). The
@@ -32,14 +33,15 @@ from zeroauth.devserver._body import BodyError, read_json_object
 from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms
+from zeroauth.devserver._device import DEVICE_CODE_GRANT, DeviceFlow
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
 from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["DevAuthorizationServer"]
 
-_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-_DCR_GRANT_TYPES = ("authorization_code", "refresh_token")  # never client_credentials (D7)
+_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT)
+_DCR_GRANT_TYPES = ("authorization_code", "refresh_token", DEVICE_CODE_GRANT)  # never c_c (D7)
 _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 _MACHINE_CLIENTS_HINT = (
     "client_credentials is not available to dynamically registered clients: a machine client "
@@ -71,6 +73,7 @@ class DevAuthorizationServer:
         )
         self._authorize = AuthorizationEndpoint(config, self.store, self.clients, consent)
         self._token = TokenEndpoint(config, self.store, self.clients, self.key)
+        self._device = DeviceFlow(config, self.store, self.clients, self._token, self.endpoint)
 
     def endpoint(self, name: str) -> str:
         return f"{self._base}/{name}"
@@ -83,6 +86,7 @@ class DevAuthorizationServer:
             "token_endpoint": self.endpoint("token"),
             "registration_endpoint": self.endpoint("register"),
             "jwks_uri": self.endpoint("jwks"),
+            "device_authorization_endpoint": self._device.endpoint,  # RFC 8628 §4
             "scopes_supported": list(self.config.scopes_supported),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -112,6 +116,7 @@ class DevAuthorizationServer:
             Route(f"{p}/authorize", self._authorize.authorize, methods=["GET"]),
             Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"]),
             Route(f"{p}/token", self._token.handle, methods=["POST"]),
+            *self._device.routes(p),  # RFC 8628: device authorization, verification page
         ]
         return Starlette(routes=routes)
 
