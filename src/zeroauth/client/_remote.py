@@ -11,7 +11,8 @@
   checks it exactly as a loopback redirect (``zeroauth.core.paste``: ``state``, RFC 9207
   ``iss``, PKCE). Nothing listens on the redirect URI.
 - ``no_display_reason()``: why this machine probably has no browser to open (no ``DISPLAY`` /
-  ``WAYLAND_DISPLAY`` on Linux, an SSH session, a container), or ``None``.
+  ``WAYLAND_DISPLAY`` on Linux, an SSH session, a container), or ``None`` (also when ``BROWSER``
+  names a browser command, as remote development containers set it).
 
 Everything shown comes from the AS and was checked by the flow first: codes are bounded
 printable ASCII and the URLs passed the URL policy (SEC-06), so nothing printed can carry
@@ -174,6 +175,8 @@ def no_display_reason(
     """Why a browser probably cannot be opened here, or ``None`` if one probably can."""
     env = os.environ if environ is None else environ
     plat = sys.platform if platform is None else platform
+    if env.get("BROWSER"):  # a browser command is configured (webbrowser uses it: devcontainers)
+        return None
     if env.get("SSH_CONNECTION") or env.get("SSH_TTY"):
         return "an SSH session"
     if plat.startswith("linux"):

@@ -247,7 +247,7 @@ def _text(
     if not isinstance(value, str) or not value:
         raise _malformed(where, name, "a non-empty string", _kind(value))
     if len(value) > limit or not pattern.fullmatch(value):
-        found = f"{len(value)} characters" if secret else value
+        found = f"{len(value)} characters" if secret else ascii(value)  # no raw escapes
         raise _malformed(where, name, f"at most {limit} printable ASCII characters", found)
     return value
 

@@ -66,7 +66,8 @@ def parse_pasted_response(text: str, request: AuthorizationRequest) -> str:
         raise _garbage(
             "the pasted URL carries no authorization response", "no code, state or error"
         )
-    return parse_authorization_response(query, request)  # state, iss, error: as on loopback
+    # "?" + query: a query holding an unencoded URL (iss=https://…) is still read as a query
+    return parse_authorization_response("?" + query, request)  # state, iss, error: as on loopback
 
 
 def _same_endpoint(a: str, b: str) -> bool:
