@@ -10,7 +10,10 @@ redeemed twice, ``access_denied``, a code-flow registration refused for the devi
 from __future__ import annotations
 
 import itertools
+import io
 import json
+import sys
+import threading
 import time
 from typing import Any
 
@@ -20,6 +23,8 @@ import pytest
 
 from tests.helpers.client_world import World, scripted, world
 from tests.helpers.device import Approver, approve_device, enter_code, hidden_fields
+from tests.helpers.docs import named_examples, run_example
+from tests.helpers.paste import authorization_url, landing
 from zeroauth.client import DeviceUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.device import DEVICE_CODE_GRANT
 from zeroauth.core.errors import DeviceFlowError, OAuthError, ServerMetadataError
@@ -323,3 +328,52 @@ def test_expired_user_code_is_refused_on_the_page_and_at_the_token_endpoint():
         time.sleep(1.1)
         assert approve_device(issued["verification_uri"], issued["user_code"]).status_code == 400
         assert poll(w, client_id, issued["device_code"]).json()["error"] == "expired_token"
+
+
+# -- the docs/client.md example, run as written ---------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """stderr and stdin of a user at a terminal: approves a shown device code over HTTP, or
+    pastes back where the printed authorization URL lands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.approver: threading.Thread | None = None
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if "enter the code:" in text and self.approver is None:
+            uri = next(line.strip() for line in text.splitlines() if line.startswith("  http"))
+            code = text.split("enter the code:", 1)[1].split()[0]
+            self.approver = threading.Thread(target=approve_device, args=(uri, code))
+            self.approver.start()
+        return written
+
+    def readline(self) -> str:
+        return landing(authorization_url(self.getvalue())) + "\n"
+
+
+def test_docs_remote_example_device(tmp_path, monkeypatch):
+    code = named_examples("docs/client.md").get("remote")
+    assert code is not None, "docs/client.md lost its <!-- example: remote --> block"
+    namespace = run_example(code, "docs/client.md")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with world(as_options={"device_poll_interval": 1}) as w:
+        token = namespace["remote_login"](w.server_url, str(tmp_path / "store"))
+    assert token.count(".") == 2
+    shown = terminal.getvalue()
+    assert "open this page on any device" in shown
+    assert "█" in shown  # qr=True (segno installed by the dev extra)
+
+
+def test_docs_remote_example_paste_back(tmp_path, monkeypatch):
+    namespace = run_example(named_examples("docs/client.md")["remote"], "docs/client.md")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdin", terminal)
+    with scripted() as s:  # no device endpoint: paste-back
+        token = namespace["remote_login"](s.server_url, str(tmp_path / "store"))
+    assert token
+    assert "open this URL in a browser on any machine" in terminal.getvalue()

@@ -134,3 +134,27 @@ def test_no_display_reason(tmp_path: Path, env, platform, marker, expected):
         (tmp_path / marker).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / marker).touch()
     assert no_display_reason(env, platform, root=tmp_path) == expected
+
+
+def test_device_step_shows_the_code_and_a_qr_code():
+    """RFC 8628 §3.3 / §3.3.1: the code, both URIs, and (``zeroauth[qr]``) a QR code."""
+    pytest.importorskip("segno")
+    from zeroauth.client import DeviceUserStep
+    from zeroauth.core.device import DeviceAuthorization
+
+    lines: list[str] = []
+    step = DeviceUserStep(show=lines.append, qr=True)
+    assert step.device_grant == "only"
+    shown = DeviceAuthorization(
+        device_code="secret-device-code", user_code="BCDF-GHJK",
+        verification_uri="https://as.example.com/device",
+        verification_uri_complete="https://as.example.com/device?user_code=BCDF-GHJK",
+        expires_at=0.0, interval=5.0, issuer="https://as.example.com", endpoint="x",
+    )  # fmt: skip
+    step.show_device_code(shown)
+    text = "\n".join(lines)
+    assert "BCDF-GHJK" in text
+    assert "https://as.example.com/device?user_code=BCDF-GHJK" in text
+    assert "█" in text  # the QR code, drawn with block characters
+    assert "secret-device-code" not in text
+    assert step.shown == [shown]
