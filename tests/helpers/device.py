@@ -84,3 +84,28 @@ class Approver:
 
 def approve_when_shown(step: DeviceUserStep, **options: object) -> Approver:
     return Approver(step, **options).start()  # type: ignore[arg-type]
+
+
+_FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+_ANY_HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.S)
+_BUTTON = re.compile(r'<button[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.S)
+
+
+def submit_every_form(url: str, *, max_pages: int = 8) -> httpx2.Response:
+    """A browser with scripts that only ever presses the first button: GET ``url``, then post
+    each page's form (hidden fields and its first named button) until a page has none. Drives
+    oidc-provider's device pages (auto-submitted code form, confirmation) to its success page."""
+    import html
+
+    with httpx2.Client(follow_redirects=True, timeout=10) as http:
+        page = http.get(url)
+        for _ in range(max_pages):
+            form = _FORM.search(page.text)
+            if form is None:
+                return page
+            data = {n: html.unescape(v) for n, v in _ANY_HIDDEN.findall(form.group(2))}
+            button = _BUTTON.search(form.group(2))
+            if button is not None:
+                data[button.group(1)] = button.group(2)
+            page = http.post(html.unescape(form.group(1)), data=data)
+    raise AssertionError(f"still a form after {max_pages} pages")

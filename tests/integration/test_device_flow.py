@@ -9,8 +9,8 @@ redeemed twice, ``access_denied``, a code-flow registration refused for the devi
 
 from __future__ import annotations
 
-import itertools
 import io
+import itertools
 import json
 import sys
 import threading
