@@ -213,7 +213,7 @@ def test_dev_as_advertises_the_device_endpoint():
         assert DEVICE_CODE_GRANT in md["grant_types_supported"]
 
 
-def test_device_code_redeemed_twice_is_refused_and_revokes_the_grant():
+def test_d1_device_code_redeemed_twice_is_refused_and_revokes_the_grant():
     with world(as_options={"device_poll_interval": 0}) as w:
         client_id = register(w)
         issued = device_authorization(w, client_id).json()
@@ -242,7 +242,7 @@ def test_polling_faster_than_the_interval_gets_slow_down():
         assert answers == ["slow_down", "slow_down"]
 
 
-def test_pending_until_decided_and_bound_to_client_and_resource():
+def test_d4_e4_pending_until_decided_and_bound_to_client_and_resource():
     with world(as_options={"device_poll_interval": 0}) as w:
         client_id, other = register(w), register(w)
         issued = device_authorization(w, client_id).json()

@@ -59,7 +59,7 @@ def test_just_the_code():
         assert auth.token(w.server_url)
 
 
-def test_url_from_another_attempt_is_refused_and_its_code_not_redeemed():
+def test_a4_url_from_another_attempt_is_refused_and_its_code_not_redeemed():
     """A redirect carrying another ``state``: C-41, nothing sent to the token endpoint."""
     with world() as w:
         user = PasteUser(lambda url: landing(with_params(url, state="another-attempt")))
@@ -71,7 +71,7 @@ def test_url_from_another_attempt_is_refused_and_its_code_not_redeemed():
         assert token_requests(w.recorder) == []
 
 
-def test_wrong_iss_is_refused():  # RFC 9207: mix-up
+def test_a3_wrong_iss_is_refused():  # RFC 9207: mix-up
     with scripted() as s:
         s.auth.iss_mode = "wrong"
         auth = s.client(user_step=PasteUser().step())

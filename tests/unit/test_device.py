@@ -113,7 +113,7 @@ def test_interval_zero_is_raised_to_one_second():  # no polling storm
         ("interval", [5]),
     ],
 )
-def test_hostile_members_are_typed_errors(member, value):
+def test_a6_a8_hostile_members_are_typed_errors(member, value):
     doc = {**GOOD, member: value}
     if value is None:
         del doc[member]

@@ -49,7 +49,7 @@ def test_pasted_url_query_or_code(pasted):
     assert parse_pasted_response(pasted, request()) == "abc"
 
 
-def test_url_from_another_attempt_is_refused():  # C-41: another state
+def test_a4_url_from_another_attempt_is_refused():  # C-41: another state
     other = f"{REDIRECT}?code=abc&state=another-state&iss=https%3A%2F%2Fas.example.com"
     with pytest.raises(AuthorizationResponseError) as err:
         parse_pasted_response(other, request())
@@ -57,7 +57,7 @@ def test_url_from_another_attempt_is_refused():  # C-41: another state
     assert "does not belong to this request" in str(err.value)
 
 
-def test_wrong_iss_is_refused():  # C-43, RFC 9207 §2.4
+def test_a3_wrong_iss_is_refused():  # C-43, RFC 9207 §2.4
     with pytest.raises(AuthorizationResponseError) as err:
         parse_pasted_response(f"{REDIRECT}?code=abc&state=the-state&iss=https://evil", request())
     assert err.value.requirement == "C-43"
