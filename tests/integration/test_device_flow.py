@@ -92,6 +92,7 @@ def test_device_login_through_verification_and_consent_pages():
 
 
 @pytest.mark.anyio
+@pytest.mark.all_backends  # polling sleeps through anyio: asyncio and trio
 async def test_device_login_async():
     with world(as_options={"device_poll_interval": 0}) as w:
         auth, step, _ = device_client(w)
@@ -169,6 +170,26 @@ def test_a_code_flow_registration_is_registered_again_for_the_device_grant():
         refused, accepted = as_requests(w, "/device_authorization")
         assert refused["client_id"] == old["client_id"]  # unauthorized_client, then again:
         assert accepted["client_id"] == new["client_id"]
+
+
+def test_a_device_registration_is_not_used_for_the_code_flow():
+    """A registration made for the device grant has no redirect URI: a later browser-style
+    login at the same AS registers again instead of sending an unregistered redirect URI."""
+    with world(as_options={"device_poll_interval": 0}) as w:
+        auth, step, _ = device_client(w)
+        quick(auth)
+        Approver(step).start()
+        assert auth.token(w.server_url)
+        store = MemoryTokenStore()
+        device_registration = auth.store.load("client", client_key(w.issuer))
+        assert device_registration is not None
+        store.save("client", client_key(w.issuer), device_registration)
+        code_flow = w.client(store=store)  # HeadlessUserStep
+        assert code_flow.token(w.server_url)
+        registration = store.load("client", client_key(w.issuer))
+        assert registration is not None
+        assert registration["redirect_uris"]
+        assert len([s for s in w.recorder.seen if s.path == "/register"]) == 2
 
 
 # -- the dev AS's side, over raw HTTP ------------------------------------------------------

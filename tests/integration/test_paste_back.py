@@ -47,6 +47,7 @@ def test_paste_back_login():
 
 
 @pytest.mark.anyio
+@pytest.mark.all_backends  # the blocking read runs in a worker thread (anyio): asyncio and trio
 async def test_paste_back_login_async():
     with world() as w:
         auth = w.client(user_step=PasteUser().step())
