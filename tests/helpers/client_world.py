@@ -118,8 +118,7 @@ def world(
             config = DevServerConfig(
                 issuer=base_url + issuer_path,
                 resources=[ProtectedResource(mcp.url("/mcp"), tuple(scopes))],
-                auto_approve=True,
-                **(as_options or {}),
+                **{"auto_approve": True, **(as_options or {})},
             )
             dev = DevAuthorizationServer(config)
             holder["dev"] = dev

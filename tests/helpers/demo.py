@@ -30,14 +30,18 @@ class Demo:
 
 
 @contextmanager
-def serve_demo(clients: tuple[PreregisteredClient, ...] = (CLI_CLIENT,)) -> Iterator[Demo]:
-    """The dev AS and the demo MCP server, each on its own loopback port."""
+def serve_demo(
+    clients: tuple[PreregisteredClient, ...] = (CLI_CLIENT,), **as_options: Any
+) -> Iterator[Demo]:
+    """The dev AS and the demo MCP server, each on its own loopback port. ``as_options``:
+    further ``DevServerConfig`` fields (e.g. ``device_poll_interval``)."""
     resources: list[ProtectedResource] = []
 
     def make_as(base: str) -> Any:
         config = DevServerConfig(
-            issuer=base, resources=resources, clients=list(clients), auto_approve=True
-        )
+            issuer=base, resources=resources, clients=list(clients),
+            **{"auto_approve": True, **as_options},
+        )  # fmt: skip
         return DevAuthorizationServer(config).app()
 
     with (

@@ -245,6 +245,8 @@ def test_login_opens_the_browser_by_default(demo, home, monkeypatch):
         return True
 
     monkeypatch.setattr("zeroauth.cli.client.webbrowser.open", browser)
+    # a machine with a display (CI runs in a container without one: device/paste-back there)
+    monkeypatch.setattr("zeroauth.cli.session.no_display_reason", lambda: None)
     result = cli("login", demo.url, "--allow-loopback")
     assert result.exit_code == 0, result.output
     [url] = opened

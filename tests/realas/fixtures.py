@@ -12,7 +12,8 @@ Switches (keyword -> launcher flag): ``issuer_path`` (str, ``""`` for a root iss
 ``disable_forms`` (iterable of form names), ``alg`` (RS256/ES256), ``scopes`` (str or
 iterable), ``default_scope``, ``access_token_format`` (jwt/opaque), ``access_token_ttl``
 (seconds), ``dcr`` (False -> ``--no-dcr``), ``cimd`` (True -> ``--cimd``), ``clients``
-(iterable of client-metadata dicts), ``verbose``. See ``docs/realas.md``.
+(iterable of client-metadata dicts), ``device_flow`` (True -> ``--device-flow``: RFC 8628),
+``verbose``. See ``docs/realas.md``.
 
 Also here: the headless OAuth steps (RFC 7591 registration, RFC 6749 + RFC 7636 + RFC 8707
 authorization code flow following the interaction redirects, refresh) done with raw
@@ -163,6 +164,8 @@ def _flags(switches: Mapping[str, Any]) -> list[str]:
             args += ["--scopes", value if isinstance(value, str) else " ".join(value)]
         elif key == "dcr":
             args += [] if value else ["--no-dcr"]
+        elif key == "device_flow":
+            args += ["--device-flow"] if value else []
         elif key in {"cimd", "verbose"}:
             args += [f"--{key}"] if value else []
         elif key == "clients":

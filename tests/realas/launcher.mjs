@@ -46,6 +46,8 @@ const HELP = `usage: node launcher.mjs [switches]
   --no-dcr               turn dynamic client registration off (Entra ID / pre-registration shape)
   --cimd                 Client ID Metadata Documents (https client_id URLs on loopback only,
                          fetched over plain http: tests only)
+  --device-flow          RFC 8628 device authorization grant (the library's own pages; the
+                         login and consent behind them are the headless auto-approve below)
   --keys-file F          signing keys (RSA + P-256): load, or generate and write if missing
   --client-json J        a pre-registered client (JSON object, or @path to a JSON file; repeatable)
   --verbose              log each request to stderr
@@ -73,6 +75,7 @@ function parseSwitches(argv) {
         'default-scope': { type: 'string' },
         'no-dcr': { type: 'boolean', default: false },
         cimd: { type: 'boolean', default: false },
+        'device-flow': { type: 'boolean', default: false },
         'keys-file': { type: 'string' },
         'client-json': { type: 'string', multiple: true, default: [] },
         verbose: { type: 'boolean', default: false },
@@ -135,6 +138,7 @@ function parseSwitches(argv) {
     defaultScope,
     dcr: !v['no-dcr'],
     cimd: v.cimd,
+    deviceFlow: v['device-flow'],
     keysFile: v['keys-file'],
     clients,
     verbose: v.verbose,
@@ -227,6 +231,7 @@ const provider = new Provider(issuer, {
     introspection: { enabled: true },
     revocation: { enabled: true },
     clientCredentials: { enabled: true },
+    deviceFlow: { enabled: opts.deviceFlow },
     resourceIndicators: {
       enabled: true,
       // One resource in the request -> use it; none -> no audience-bound token.

@@ -9,20 +9,22 @@ none, one token-less request gets the 401 that starts discovery and authorizatio
 
 from __future__ import annotations
 
+import sys
 import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import httpx2
 import typer
 
 from zeroauth.cli.config_file import Config, load_config
-from zeroauth.cli.output import note
+from zeroauth.cli.output import err_console, note
 from zeroauth.client._auth import ZeroAuth, build_engine
 from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep
 from zeroauth.client._driver import INITIALIZE, MCP_HEADERS
 from zeroauth.client._engine import Engine
+from zeroauth.client._remote import DeviceUserStep, PasteUserStep
 from zeroauth.client._stores import FileTokenStore, load_login
 from zeroauth.core.errors import URLPolicyError, ZeroAuthError
 from zeroauth.core.resource import canonical_resource
@@ -35,6 +37,7 @@ __all__ = [
     "Debug",
     "Headless",
     "JsonOut",
+    "LoginMode",
     "Session",
     "Timeout",
     "obtain_token",
@@ -94,6 +97,42 @@ def check_server_url(url: str, policy: URLPolicy) -> None:
         ) from None
 
 
+LoginMode = Literal["browser", "headless", "device", "paste", "remote"]
+"""How the user authorizes: the system browser, followed redirects (an auto-approving AS), the
+device grant (RFC 8628), paste-back, or ``remote``: the device grant where the AS offers it,
+else paste-back."""
+
+
+def _show(text: str) -> None:
+    err_console().print(text, markup=False, highlight=False)  # AS-provided text: no markup
+
+
+def _read(prompt: str) -> str:
+    err_console().print(prompt, markup=False, highlight=False, end="")
+    line = sys.stdin.readline()
+    if not line:
+        raise ZeroAuthError(
+            "nothing was pasted (end of input)",
+            requirement="C-41",
+            where="paste-back",
+            hint="paste the URL the browser ended on after approving, then press Enter",
+        )
+    return line
+
+
+def user_step_for(mode: LoginMode, policy: URLPolicy, timeout: float) -> UserStep:
+    """The user step of a login ``mode``."""
+    if mode == "headless":
+        return HeadlessUserStep(url_policy=policy, timeout=timeout)
+    if mode == "browser":
+        return BrowserUserStep(url_policy=policy, opener=_open_browser)
+    paste = PasteUserStep(show=_show, read=_read, url_policy=policy)
+    if mode == "paste":
+        return paste
+    qr = err_console().is_terminal  # a QR code only for a person at a terminal (zeroauth[qr])
+    return DeviceUserStep(show=_show, qr=qr, fallback=paste if mode == "remote" else None)
+
+
 def _open_browser(url: str) -> None:
     note(f"Opening the browser to authorize. If it does not open, visit:\n  {url}")
     webbrowser.open(url)
@@ -110,17 +149,14 @@ class Session:
 
 
 def open_session(
-    url: str, *, allow_loopback: bool, headless: bool, config_path: Path | None, timeout: float
-) -> Session:
+    url: str, *, allow_loopback: bool, headless: bool, config_path: Path | None, timeout: float,
+    mode: LoginMode | None = None,
+) -> Session:  # fmt: skip
     config = load_config(config_path)
     server_url = canonical_resource(url)
     policy = server_policy(server_url, config, allow_loopback)
     check_server_url(server_url, policy)
-    user_step: UserStep
-    if headless:
-        user_step = HeadlessUserStep(url_policy=policy, timeout=timeout)
-    else:
-        user_step = BrowserUserStep(url_policy=policy, opener=_open_browser)
+    user_step = user_step_for(mode or ("headless" if headless else "browser"), policy, timeout)
     store = FileTokenStore()
     engine = build_engine(
         store=store,

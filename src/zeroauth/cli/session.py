@@ -18,13 +18,15 @@ from zeroauth.cli.client import (
     Debug,
     Headless,
     JsonOut,
+    LoginMode,
     Timeout,
     obtain_token,
     open_session,
     send_initialize,
 )
-from zeroauth.cli.output import errors_handled, fail, note, out_console, progress
+from zeroauth.cli.output import CommandError, errors_handled, fail, note, out_console, progress
 from zeroauth.cli.session_status import forget, show_status
+from zeroauth.client._remote import no_display_reason
 from zeroauth.client._stores import load_login
 from zeroauth.core.tokens import TokenSet
 
@@ -46,9 +48,56 @@ def _expiry(tokens: TokenSet, now: float) -> str:
     )
 
 
+def _login_mode(headless: bool, device: bool, paste: bool, browser: bool) -> LoginMode:
+    """The flag given, or — on a machine without a display — the device grant, else paste-back."""
+    chosen = [m for m, on in (("headless", headless), ("device", device), ("paste", paste),
+                              ("browser", browser)) if on]  # fmt: skip
+    if len(chosen) > 1:
+        raise CommandError(
+            f"--{' and --'.join(chosen)} exclude each other",
+            where="zeroauth login",
+            hint="choose one way to authorize",
+        )
+    if chosen:
+        return chosen[0]  # type: ignore[return-value]
+    reason = no_display_reason()
+    if reason is None:
+        return "browser"
+    note(
+        f"No browser here ({reason}): logging in with a device code if the authorization "
+        "server offers one, else by pasting back the URL. (--browser to open one anyway.)"
+    )
+    return "remote"
+
+
 def login(
     url: Url,
     headless: Headless = False,
+    device: Annotated[
+        bool,
+        typer.Option(
+            "--device",
+            help="Log in with a code entered on another device (OAuth device authorization "
+            "grant, RFC 8628): for SSH sessions, containers and other machines without a "
+            "browser. The authorization server must offer it.",
+        ),
+    ] = False,
+    paste: Annotated[
+        bool,
+        typer.Option(
+            "--paste",
+            help="Print the authorization URL, open it on any machine and paste back the URL "
+            "the browser ended on (or the code). Works with every authorization server.",
+        ),
+    ] = False,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser",
+            help="Open the system browser even where none seems available (by default a "
+            "machine without a display uses --device, else --paste).",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Forget stored tokens first and authorize again.")
     ] = False,
@@ -60,20 +109,27 @@ def login(
     """Log in to an MCP server and store its tokens.
 
     Discovers the server's authorization server, obtains a client_id (pre-registered, CIMD or
-    DCR), authorizes in the browser (or --headless) and stores the tokens, for later commands
-    and for the library.
+    DCR), authorizes in the browser (or --headless, --device, --paste) and stores the tokens,
+    for later commands and for the library. On a machine without a display (an SSH session, a
+    container, no DISPLAY) it logs in with a device code, or by paste-back where the
+    authorization server has no device endpoint, and says so.
     """
     with errors_handled(debug):
+        mode = _login_mode(headless, device, paste, browser)
         session = open_session(
             url,
             allow_loopback=allow_loopback,
             headless=headless,
             config_path=config,
             timeout=timeout,
+            mode=mode,
         )
         if force:
             forget(session.store, session.url)
-        with progress("Logging in…"):
+        if mode in ("browser", "headless"):
+            with progress("Logging in…"):
+                status = send_initialize(session)
+        else:  # the user reads a code or pastes a URL: no spinner over it
             status = send_initialize(session)
         login = load_login(session.store, session.url)
         if login is None or login[1] is None:

@@ -3,7 +3,8 @@
 ``ZeroAuth`` (``httpx2.Auth``) and ``ZeroAuthHttpx`` (``httpx.Auth``) drive the sans-IO flow of
 ``zeroauth.core.flow``; ``FileTokenStore`` / ``MemoryTokenStore`` keep registrations (by issuer)
 and tokens (by issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user
-step; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
+step, ``DeviceUserStep`` (RFC 8628) / ``PasteUserStep`` where the browser is on another
+machine; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
 authorization server; ``ZeroAuth.logout(url)`` revokes a server's tokens at its authorization
 server (RFC 7009) and forgets them (``LogoutResult`` says which happened).
 """
@@ -13,6 +14,7 @@ from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._manager import ServerStatus, ZeroAuthManager
 from zeroauth.client._options import ZeroAuthOptions
+from zeroauth.client._remote import DeviceUserStep, PasteUserStep
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
 from zeroauth.core.flow import ClientCredentials, EnterpriseAuth, LogoutResult
 from zeroauth.core.registration import ClientInfo
@@ -21,12 +23,14 @@ __all__ = [
     "BrowserUserStep",
     "ClientCredentials",
     "ClientInfo",
+    "DeviceUserStep",
     "DiscoveryCache",
     "EnterpriseAuth",
     "FileTokenStore",
     "HeadlessUserStep",
     "LogoutResult",
     "MemoryTokenStore",
+    "PasteUserStep",
     "ServerStatus",
     "TokenStore",
     "UserStep",

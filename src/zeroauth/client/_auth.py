@@ -53,13 +53,17 @@ def build_engine(**options: Unpack[ZeroAuthOptions]) -> Engine:
     else:
         by_issuer = {client.issuer: client for client in preregistered}
     scopes = flow.pop("scopes", None)
+    user_step = options.get("user_step")
+    if user_step is not None and "device_grant" not in flow:
+        device_grant = getattr(user_step, "device_grant", None)  # DeviceUserStep: RFC 8628
+        if device_grant is not None:
+            flow["device_grant"] = device_grant
     config = FlowConfig(
         preregistered=by_issuer, scopes=None if scopes is None else tuple(scopes), **flow
     )
     url_policy = config.url_policy
     store = options.get("store")
     cache = options.get("cache")
-    user_step = options.get("user_step")
     return Engine(
         config=config,
         store=store if store is not None else MemoryTokenStore(),
@@ -162,7 +166,8 @@ class ZeroAuth(_Driver, httpx2.Auth):
 
     ``store``: where registrations and tokens live (``FileTokenStore()`` to survive restarts;
     default in memory). ``user_step``: how the user authorizes (default: the system browser and a
-    loopback listener). ``url_policy=DEVELOPMENT`` allows http on localhost. ``preregistered``:
+    loopback listener; ``DeviceUserStep()`` or ``PasteUserStep()`` when the browser is on another
+    machine). ``url_policy=DEVELOPMENT`` allows http on localhost. ``preregistered``:
     clients by issuer. ``cimd_url``: your Client ID Metadata Document. ``legacy=True``: the
     2025-03-26 fallback. ``client_credentials`` / ``enterprise``: machine-to-machine grants.
     """

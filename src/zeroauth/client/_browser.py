@@ -13,6 +13,9 @@ query back), and the client calls a ``UserStep``:
 - ``HeadlessUserStep``: follows the redirects itself with a cookie jar until the AS redirects to
   the redirect URI (an auto-approving AS: the conformance mock, the test bed, a dev server).
   Its connections are pinned to the addresses the URL policy checked (SECURITY W1).
+
+For machines whose browser is elsewhere, ``zeroauth.client._remote`` has the device grant
+(``DeviceUserStep``) and paste-back (``PasteUserStep``) user steps.
 """
 
 from __future__ import annotations
@@ -37,7 +40,13 @@ from zeroauth._wire.transport import pinned_async_client, pinned_client
 from zeroauth.core.errors import AuthorizationResponseError
 from zeroauth.core.urls import PRODUCTION, URLPolicy, check_redirect_uri, is_loopback_host
 
-__all__ = ["BrowserUserStep", "HeadlessUserStep", "UserStep", "UserStepBase"]
+__all__ = [
+    "BrowserUserStep",
+    "HeadlessUserStep",
+    "UserStep",
+    "UserStepBase",
+    "concrete_redirect_uri",
+]
 
 _SUCCESS_PAGE = (
     b"<!doctype html><meta charset=utf-8><title>zeroauth</title>"
@@ -82,6 +91,21 @@ class UserStepBase(ABC):
         return result[0]
 
 
+def concrete_redirect_uri(preferred: str, port: int | None) -> tuple[str, int | None]:
+    """``preferred`` with port 0 replaced by ``port``, or by a port free now (returned too, to
+    be reused); a URI naming another port is kept as is. For user steps where nothing listens."""
+    parts = urlsplit(preferred)
+    if parts.port != 0:
+        return preferred, port
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), port
+
+
 def _same_endpoint(location: str, redirect_uri: str) -> bool:
     a, b = urlsplit(location), urlsplit(redirect_uri)
     return (a.scheme.lower(), a.netloc.lower(), a.path or "/") == (
@@ -116,16 +140,8 @@ class HeadlessUserStep(UserStepBase):
     def redirect_uri(self, preferred: str) -> str:
         """Nothing listens here, but the URI must name a concrete port: port 0 becomes a port
         number that was free when first asked (and stays the same for this instance)."""
-        parts = urlsplit(preferred)
-        if parts.port != 0:
-            return preferred
-        if self._port is None:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                self._port = int(probe.getsockname()[1])
-        host = parts.hostname or "127.0.0.1"
-        netloc = f"[{host}]:{self._port}" if ":" in host else f"{host}:{self._port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        uri, self._port = concrete_redirect_uri(preferred, self._port)
+        return uri
 
     def _next(
         self, current: str, response: httpx2.Response, redirect_uri: str

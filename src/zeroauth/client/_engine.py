@@ -15,7 +15,8 @@ What a run holds is recorded in its ``HeldLocks``, which the driver releases whe
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -25,6 +26,7 @@ from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client._browser import UserStep
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._stores import StoreLock, TokenStore
+from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import (
     Delete,
     Fetch,
@@ -36,6 +38,8 @@ from zeroauth.core.flow import (
     Lock,
     RedirectURI,
     Save,
+    ShowDeviceCode,
+    Sleep,
     Step,
     Unlock,
     UserAuthorization,
@@ -129,6 +133,9 @@ class Engine:
         self._sync_locks: dict[str, threading.Lock] = {}
         self._sync_free: dict[str, threading.Event] = {}
         self.user_steps = 0  # authorizations run (tests, benches)
+        # RFC 8628 polling waits (tests replace them to observe or shorten the waits)
+        self.sleep_async: Callable[[float], Awaitable[None]] = anyio.sleep
+        self.sleep_sync: Callable[[float], None] = time.sleep
 
     # -- records -----------------------------------------------------------------------------
 
@@ -161,6 +168,17 @@ class Engine:
         """Drop the in-memory copies (the store stays)."""
         with self._guard:
             self._records.clear()
+
+    def _show_device_code(self, step: ShowDeviceCode) -> None:
+        show = getattr(self.user_step, "show_device_code", None)
+        if show is None:
+            raise ZeroAuthError(
+                "this user step cannot show a device code",
+                where=type(self.user_step).__name__,
+                expected="a user step with show_device_code (DeviceUserStep)",
+                hint="pass user_step=DeviceUserStep() to use the device authorization grant",
+            )
+        show(step.authorization)
 
     # -- async -------------------------------------------------------------------------------
 
@@ -258,6 +276,11 @@ class Engine:
         if isinstance(step, UserAuthorization):
             self.user_steps += 1
             return await self.user_step.authorize(step.url, step.redirect_uri)
+        if isinstance(step, ShowDeviceCode):
+            self.user_steps += 1
+            return self._show_device_code(step)
+        if isinstance(step, Sleep):
+            return await self.sleep_async(step.seconds)
         raise TypeError(f"unexpected flow step {type(step).__name__}")
 
     # -- sync --------------------------------------------------------------------------------
@@ -336,6 +359,11 @@ class Engine:
         if isinstance(step, UserAuthorization):
             self.user_steps += 1
             return self.user_step.authorize_sync(step.url, step.redirect_uri)
+        if isinstance(step, ShowDeviceCode):
+            self.user_steps += 1
+            return self._show_device_code(step)
+        if isinstance(step, Sleep):
+            return self.sleep_sync(step.seconds)
         raise TypeError(f"unexpected flow step {type(step).__name__}")
 
 

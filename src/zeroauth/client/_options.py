@@ -59,3 +59,4 @@ class ZeroAuthOptions(TypedDict, total=False):
     assume_s256_issuers: Iterable[str]
     authorization_params: Mapping[str, str]
     scope_prefix: str | None
+    device_grant: Literal["off", "prefer", "only"]  # default: from the user step (RFC 8628)

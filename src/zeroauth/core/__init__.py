@@ -21,6 +21,8 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
                          scope-token grammar (RFC 6749 §3.3)
 - ``cache_control``      ``Cache-Control`` and bounded cache lifetimes (RFC 9111 §5.2)
 - ``urls``               URL policy: https except loopback, SSRF address policy
+- ``device``             device authorization grant: requests, responses, polling (RFC 8628)
+- ``paste``              a pasted-back authorization response, checked as on loopback
 - ``flow``               the client flow as one generator of steps
 - ``errors``             the exception tree
 """
@@ -32,12 +34,14 @@ __all__ = [
     "client_auth",
     "client_identity",
     "client_info",
+    "device",
     "dpop",
     "dpop_key",
     "errors",
     "flow",
     "grants",
     "jwk",
+    "paste",
     "pkce",
     "registration",
     "resource",

@@ -14,6 +14,7 @@ values never appear in any of these fields.
     ├── RegistrationError             client identity: pre-registered, CIMD, DCR (C-21..C-31)
     ├── AuthorizationResponseError    the redirect back from the AS: state, iss (C-41, C-43)
     ├── OAuthError                    the AS answered with an OAuth error (RFC 6749 §5.2, §4.1.2.1)
+    ├── DeviceFlowError               device authorization grant (RFC 8628): bad response, expiry
     ├── StepUpLimitError              403 insufficient_scope kept coming (C-40)
     └── BearerError                   resource-server refusals, rendered as RFC 6750 §3 challenges
         ├── InvalidRequest            400 invalid_request
@@ -31,6 +32,7 @@ __all__ = [
     "AuthorizationResponseError",
     "BearerError",
     "ChallengeParseError",
+    "DeviceFlowError",
     "DiscoveryError",
     "InsufficientScope",
     "InvalidDPoPProof",
@@ -168,6 +170,11 @@ class OAuthError(ZeroAuthError):
         if error_description:
             message += f" ({_shorten(error_description)})"
         super().__init__(message, requirement=requirement, where=where, hint=hint)
+
+
+class DeviceFlowError(ZeroAuthError):
+    """The device authorization grant (RFC 8628) could not complete: the device authorization
+    response is malformed or hostile (§3.2), or the code expired before it was approved (§3.5)."""
 
 
 class StepUpLimitError(ZeroAuthError):

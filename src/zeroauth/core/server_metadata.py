@@ -42,6 +42,7 @@ _ENDPOINTS = (
     "jwks_uri",
     "introspection_endpoint",
     "revocation_endpoint",
+    "device_authorization_endpoint",  # RFC 8628 §4
 )
 _ARRAYS = (
     "scopes_supported",
@@ -70,6 +71,7 @@ class ServerMetadata:
     client_id_metadata_document_supported: bool = False
     introspection_endpoint: str | None = None
     revocation_endpoint: str | None = None
+    device_authorization_endpoint: str | None = None  # RFC 8628 §4
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @classmethod
@@ -117,6 +119,7 @@ class ServerMetadata:
             jwks_uri=url["jwks_uri"],
             introspection_endpoint=url["introspection_endpoint"],
             revocation_endpoint=url["revocation_endpoint"],
+            device_authorization_endpoint=url["device_authorization_endpoint"],
             scopes_supported=f.strings("scopes_supported", scope_tokens=True),
             response_types_supported=response_types or (),
             grant_types_supported=f.strings("grant_types_supported"),

@@ -1,7 +1,8 @@
 """The dev authorization server as a Starlette app: metadata (RFC 8414 and OpenID Connect
 Discovery 1.0), JWKS (RFC 7517), dynamic client registration (RFC 7591, with
 ``application_type``), the authorization and token endpoints, token revocation (RFC 7009,
-``_revocation.py``) and introspection (RFC 7662, ``_introspection.py``).
+``_revocation.py``), introspection (RFC 7662, ``_introspection.py``) and the device
+authorization grant (RFC 8628, ``_device``).
 
 Dynamic registration is open, so it never grants ``client_credentials`` (RFC 6749 §4.4: a token
 with no user behind it); machine clients are pre-registered by the operator (SECURITY D7). The
@@ -33,6 +34,7 @@ from zeroauth.devserver._body import BodyError, read_json_object
 from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms
+from zeroauth.devserver._device import DEVICE_CODE_GRANT, DeviceFlow
 from zeroauth.devserver._introspection import INTROSPECTION_AUTH_METHODS, IntrospectionEndpoint
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._revocation import RevocationEndpoint
@@ -41,8 +43,8 @@ from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["DevAuthorizationServer"]
 
-_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-_DCR_GRANT_TYPES = ("authorization_code", "refresh_token")  # never client_credentials (D7)
+_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT)
+_DCR_GRANT_TYPES = ("authorization_code", "refresh_token", DEVICE_CODE_GRANT)  # never c_c (D7)
 _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 _MACHINE_CLIENTS_HINT = (
     "client_credentials is not available to dynamically registered clients: a machine client "
@@ -76,6 +78,7 @@ class DevAuthorizationServer:
         self._token = TokenEndpoint(config, self.store, self.clients, self.key)
         self._revocation = RevocationEndpoint(self.store, self.key, self._token)  # RFC 7009
         self._introspection = IntrospectionEndpoint(config, self.store, self.key, self._token)
+        self._device = DeviceFlow(config, self.store, self.clients, self._token, self.endpoint)
 
     def endpoint(self, name: str) -> str:
         return f"{self._base}/{name}"
@@ -88,6 +91,7 @@ class DevAuthorizationServer:
             "token_endpoint": self.endpoint("token"),
             "registration_endpoint": self.endpoint("register"),
             "jwks_uri": self.endpoint("jwks"),
+            "device_authorization_endpoint": self._device.endpoint,  # RFC 8628 §4
             "scopes_supported": list(self.config.scopes_supported),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -129,6 +133,7 @@ class DevAuthorizationServer:
             Route(f"{p}/token", self._token.handle, methods=["POST"]),
             Route(f"{p}/revoke", self._revocation.handle, methods=["POST"]),
             Route(f"{p}/introspect", self._introspection.handle, methods=["POST"]),
+            *self._device.routes(p),  # RFC 8628: device authorization, verification page
         ]
         return Starlette(routes=routes)
 

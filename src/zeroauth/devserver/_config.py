@@ -120,8 +120,12 @@ class DevServerConfig:
     allow_loopback_cimd: bool = True  # CIMD documents on http://127.0.0.1 (development only)
     allow_private_cimd: bool = False  # never in production: SSRF (AS-08, SECURITY D6)
     cimd_fetch_deadline: float = 5.0  # seconds for a whole CIMD fetch, body included (W3)
+    device_code_lifetime: int = 600  # RFC 8628 §3.2 expires_in of device and user codes
+    device_poll_interval: int = 5  # RFC 8628 §3.2 interval (seconds between polls)
 
     def __post_init__(self) -> None:
+        if self.device_code_lifetime < 1 or self.device_poll_interval < 0:
+            raise ValueError("device_code_lifetime must be >= 1 and device_poll_interval >= 0")
         allowed = {"none", "client_secret_basic", "client_secret_post"}
         if (
             not self.token_endpoint_auth_methods

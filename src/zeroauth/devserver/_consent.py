@@ -143,7 +143,8 @@ class ConsentForms:
 def _page_html(
     client: Client, grant: dict[str, Any], signed: str, csrf: str, action: str, subject: str
 ) -> str:
-    redirect_host = urlsplit(str(grant["redirect_uri"])).hostname or ""
+    device = grant.get("redirect_uri") is None  # RFC 8628: approved here, used on a device
+    redirect_host = "" if device else urlsplit(str(grant["redirect_uri"])).hostname or ""
     scopes = grant.get("scopes") or []
     scope_items = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in scopes) or (
         "<li>no specific scope</li>"
@@ -158,7 +159,11 @@ def _page_html(
 <title>Authorize {html.escape(client.name)}</title><style>{_STYLE}</style></head><body>
 <h1>Authorize <em>{html.escape(client.name)}</em>?</h1>
 <p>Client ID: <code>{html.escape(client.client_id)}</code></p>
-<p>After you decide, you are sent to <strong>{html.escape(redirect_host)}</strong>.</p>
+<p>{
+        "After you decide, return to the device where you started the login."
+        if device
+        else f"After you decide, you are sent to <strong>{html.escape(redirect_host)}</strong>."
+    }</p>
 {warning}
 <p>Resource: <code>{html.escape(str(grant.get("resource") or "(none)"))}</code></p>
 <p>Requested access:</p><ul>{scope_items}</ul>

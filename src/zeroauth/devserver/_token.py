@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -35,7 +35,7 @@ from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
 
-__all__ = ["NO_STORE", "TokenEndpoint", "TokenError"]
+__all__ = ["NO_STORE", "GrantHandler", "TokenEndpoint", "TokenError"]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -46,12 +46,16 @@ class _TokenError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-TokenError = _TokenError  # what ``TokenEndpoint.authenticate`` raises
+TokenError = _TokenError  # raised by authenticate() and by grant handlers from other modules
 NO_STORE = _NO_STORE
+
+GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any]]
+"""A further grant (RFC 8628 device code): the authenticated client and the form → the body."""
 
 
 class TokenEndpoint:
-    """``POST /token``: client authentication, then one of the three grants."""
+    """``POST /token``: client authentication, then one of the three grants (or one plugged in
+    through ``extra_grants``)."""
 
     def __init__(
         self, config: DevServerConfig, store: DevStore, clients: ClientResolver, key: SigningKey
@@ -60,6 +64,7 @@ class TokenEndpoint:
         self._store = store
         self._clients = clients
         self._key = key
+        self.extra_grants: dict[str, GrantHandler] = {}
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -75,6 +80,8 @@ class TokenEndpoint:
                 body = self._refresh_grant(client, params)
             elif grant_type == "client_credentials":
                 body = self._client_credentials_grant(client, params)
+            elif grant_type is not None and grant_type in self.extra_grants:
+                body = self.extra_grants[grant_type](client, params)
             else:
                 raise _TokenError(
                     "unsupported_grant_type", f"grant_type {grant_type!r} not supported"
@@ -88,9 +95,15 @@ class TokenEndpoint:
         return JSONResponse(body, headers=_NO_STORE)
 
     async def authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
-        """Client authentication as here, for the revocation and introspection endpoints;
+        """Client authentication as here, for the revocation, introspection and device endpoints;
         raises ``TokenError`` (``invalid_client``, 401)."""
         return await self._authenticate(request, params)
+
+    def issue(
+        self, client: Client, grant_id: str, data: Mapping[str, Any], *, refresh: bool
+    ) -> dict[str, Any]:
+        """Tokens for an approved grant, as the built-in grants issue them."""
+        return self._issue(client, grant_id, data, refresh=refresh)
 
     async def _authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
         header = request.headers.get("authorization", "")

@@ -8,6 +8,7 @@ httpx2 / httpx, sync or async. One sub-generator per phase:
 - ``discovery``   protected resource metadata, then authorization server metadata (C-03..C-20)
 - ``identity``    pre-registered ▸ CIMD ▸ DCR, keyed by issuer (C-21..C-31)
 - ``authorize``   authorization code + PKCE + state + iss, token, refresh (C-32..C-48)
+- ``device``      the device authorization grant (RFC 8628): user code shown, token polled
 - ``machine``     client credentials and enterprise-managed authorization (ID-JAG)
 - ``request``     one MCP request: attach, 401 → heal/refresh/authorize, 403 → step-up, retry
 - ``logout``      revoke a server's tokens at its AS (RFC 7009), then forget them
@@ -34,6 +35,8 @@ from zeroauth.core.flow.steps import (
     RedirectURI,
     Save,
     SendOriginal,
+    ShowDeviceCode,
+    Sleep,
     Step,
     Unlock,
     UserAuthorization,
@@ -58,6 +61,8 @@ __all__ = [
     "Save",
     "SendOriginal",
     "ServerBinding",
+    "ShowDeviceCode",
+    "Sleep",
     "Step",
     "Unlock",
     "UserAuthorization",

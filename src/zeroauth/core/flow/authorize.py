@@ -5,7 +5,8 @@ request and the RFC 9207 ``iss`` checked before the code is redeemed (C-42, C-43
 RFC 8707 ``resource`` identical in the authorization, token and refresh requests (C-33, C-34);
 scopes as selected (C-37..C-39, C-47); ``FlowConfig.authorization_params`` added as extension
 parameters (RFC 6749 §3.1), never overriding the protocol's own. The user step runs outside the
-flow: it yields ``UserAuthorization`` and receives the callback query.
+flow: it yields ``UserAuthorization`` and receives the callback query (or, from a paste-back user
+step, a ``PastedResponse`` read by ``zeroauth.core.paste`` with the same checks).
 
 Refresh (C-48, A12, A13) runs under the ``tokens <issuer> <resource>`` lock and re-reads the
 store first, so concurrent flows — in this process or another sharing the store — redeem a
@@ -45,6 +46,7 @@ from zeroauth.core.grants import (
     parse_authorization_response,
     refresh_token_request,
 )
+from zeroauth.core.paste import PastedResponse, parse_pasted_response
 from zeroauth.core.registration import ClientInfo, choose_auth_method
 from zeroauth.core.tokens import TokenSet, parse_token_response
 
@@ -89,7 +91,10 @@ def authorization_code(
         request.url, field="authorization_endpoint", requirement="SEC-06"
     )
     query = yield UserAuthorization(request.url, redirect_uri, md.issuer)
-    code = parse_authorization_response(str(query), request)  # state, iss: before redeeming
+    if isinstance(query, PastedResponse):  # typed in by the user: same checks, or a bare code
+        code = parse_pasted_response(query, request)
+    else:
+        code = parse_authorization_response(str(query), request)  # state, iss: before redeeming
     token_request = code_token_request(
         md, client, code=code, request=request, auth_method=choose_auth_method(md, client),
         now=run.now(),

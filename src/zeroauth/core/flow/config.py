@@ -150,10 +150,16 @@ class FlowConfig:
     # `mcp.read` into `api://my-api/mcp.read` (Entra: scopes-oidc.md, an unqualified scope means
     # Microsoft Graph). OIDC_SCOPES and names already qualified are left alone (qualify_scopes).
     scope_prefix: str | None = None
+    # The device authorization grant (RFC 8628) instead of the code flow: "only" (the AS must
+    # advertise device_authorization_endpoint), "prefer" (when it does; else the code flow with
+    # the user step, e.g. paste-back), "off". Set from the user step (DeviceUserStep).
+    device_grant: Literal["off", "prefer", "only"] = "off"
 
     def __post_init__(self) -> None:
         if self.client_credentials is not None and self.enterprise is not None:
             raise ValueError("configure client_credentials or enterprise, not both")
+        if self.device_grant not in ("off", "prefer", "only"):
+            raise ValueError("device_grant must be 'off', 'prefer' or 'only'")
         if self.max_step_ups < 0:
             raise ValueError("max_step_ups must be >= 0")
         issuers: Any = self.assume_s256_issuers  # any iterable of issuers; one str is a mistake
@@ -176,6 +182,12 @@ class FlowConfig:
                 f"scope_prefix must be non-empty scope-token characters (RFC 6749 §3.3), "
                 f"found {prefix!r}"
             )
+
+    def uses_device(self, device_authorization_endpoint: str | None) -> bool:
+        """Whether a user authorization with this AS is a device authorization (RFC 8628)."""
+        if self.device_grant == "only":
+            return True
+        return self.device_grant == "prefer" and bool(device_authorization_endpoint)
 
     def qualify(self, scopes: Sequence[str] | None) -> tuple[str, ...] | None:
         """``scopes`` with ``scope_prefix`` applied (unchanged without a prefix; None stays)."""

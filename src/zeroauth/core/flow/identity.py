@@ -14,6 +14,7 @@ from collections.abc import Generator
 from dataclasses import replace
 from typing import Any
 
+from zeroauth.core.device import DEVICE_CODE_GRANT
 from zeroauth.core.flow.run import Run, fetch, load_client, stale_check
 from zeroauth.core.flow.steps import (
     HTTPRequest,
@@ -42,6 +43,14 @@ __all__ = ["identity", "known_client", "preferred_redirect_uri"]
 def _usable(client: ClientInfo, now: float) -> bool:
     expires = client.client_secret_expires_at
     return not expires or expires > now + 60  # RFC 7591 §3.2.1: 0 means it never expires
+
+
+def _fits(run: Run, md: ServerMetadata, client: ClientInfo) -> bool:
+    """A registration made for the device grant (RFC 8628: no redirect URI) can't run the code
+    flow: one registered by us without redirect URIs is redone for it."""
+    if client.source != "dcr" or client.redirect_uris:
+        return True
+    return run.config.uses_device(md.device_authorization_endpoint)
 
 
 def known_client(run: Run, md: ServerMetadata) -> Generator[Step, Any, ClientInfo | None]:
@@ -95,19 +104,19 @@ def preferred_redirect_uri(run: Run, client: ClientInfo | None) -> str:
 def identity(run: Run, md: ServerMetadata) -> Generator[Step, Any, ClientInfo]:
     """The client to use at ``md``: held already, or registered now (DCR, deprecated but kept)."""
     client = yield from known_client(run, md)
-    if client is not None:
+    if client is not None and _fits(run, md, client):
         return client
     choose_identity(md, preregistered=None, cimd_url=run.config.cimd_url)  # M6: clear error
     lock = f"client {md.issuer}"
     while True:  # single flight: one flow registers, the others wait and then reuse it
         yield WaitUnlocked(lock)
         client = yield from load_client(md.issuer, fresh=True)
-        if client is not None and _usable(client, run.now()):
+        if client is not None and _usable(client, run.now()) and _fits(run, md, client):
             return client
         if (yield Lock(lock, blocking=False)):
             break
     client = yield from load_client(md.issuer, fresh=True)  # another process may have
-    if client is not None and _usable(client, run.now()):
+    if client is not None and _usable(client, run.now()) and _fits(run, md, client):
         yield Unlock(lock)
         return client
     client = yield from _register(run, md)
@@ -117,16 +126,28 @@ def identity(run: Run, md: ServerMetadata) -> Generator[Step, Any, ClientInfo]:
 
 
 def _register(run: Run, md: ServerMetadata) -> Generator[Step, Any, ClientInfo]:
-    redirect_uri = yield RedirectURI(run.config.redirect_uri)
-    run.redirect_uri = redirect_uri
     method = _auth_method_to_request(md)
-    metadata = ClientMetadata(
-        client_name=run.config.client_name,
-        redirect_uris=(redirect_uri,),
-        application_type=_application_type(run, redirect_uri),  # type: ignore[arg-type]
-        token_endpoint_auth_method=method,
-        client_uri=run.config.client_uri,
-    )
+    if run.config.uses_device(md.device_authorization_endpoint):
+        # RFC 8628 §3.4 / RFC 7591 §2: a device client, no redirect URI, no response type
+        metadata = ClientMetadata(
+            client_name=run.config.client_name,
+            redirect_uris=(),
+            application_type=run.config.application_type or "native",
+            grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
+            response_types=(),
+            token_endpoint_auth_method=method,
+            client_uri=run.config.client_uri,
+        )
+    else:
+        redirect_uri = yield RedirectURI(run.config.redirect_uri)
+        run.redirect_uri = redirect_uri
+        metadata = ClientMetadata(
+            client_name=run.config.client_name,
+            redirect_uris=(redirect_uri,),
+            application_type=_application_type(run, redirect_uri),  # type: ignore[arg-type]
+            token_endpoint_auth_method=method,
+            client_uri=run.config.client_uri,
+        )
     endpoint = str(md.registration_endpoint)
     run.config.url_policy.check_url(endpoint, field="registration_endpoint")
     (response,) = yield from fetch(

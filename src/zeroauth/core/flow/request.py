@@ -27,6 +27,7 @@ from zeroauth.core.errors import (
 )
 from zeroauth.core.flow.authorize import authorization_code, refresh
 from zeroauth.core.flow.config import FlowConfig, ServerBinding
+from zeroauth.core.flow.device import device_code
 from zeroauth.core.flow.discovery import (
     _legacy_server,
     discover,
@@ -270,13 +271,17 @@ def _select_scopes(
 def _grant(
     run: Run, disc: Discovered, scopes: tuple[str, ...] | None
 ) -> Generator[Step, Any, TokenSet]:
-    """A new grant (code flow, or the configured machine grant); saved with its binding."""
+    """A new grant (code flow, device flow, or the configured machine grant); saved with its
+    binding."""
     if run.config.machine:
         tokens = yield from machine_grant(run, disc, scopes)
     else:
         client = yield from identity(run, disc.metadata)
         run.client = client
-        tokens = yield from authorization_code(run, disc, client, scopes)
+        if run.config.uses_device(disc.metadata.device_authorization_endpoint):
+            tokens = yield from device_code(run, disc, client, scopes)  # RFC 8628
+        else:
+            tokens = yield from authorization_code(run, disc, client, scopes)
     yield from save_tokens(run, disc.issuer, disc.resource, tokens)
     yield from _save_binding(run, disc, scopes)
     return tokens

@@ -14,6 +14,9 @@ step                   result sent back
 ``RedirectURI``        ``str``: the concrete redirect URI (a loopback listener's real port)
 ``UserAuthorization``  ``str``: the callback query (``code``, ``state``, ``iss``) — the user
                        step (browser or headless) runs outside the flow
+``ShowDeviceCode``     ``None``: the user step shows the user code and verification URI of a
+                       device authorization (RFC 8628 §3.3); the flow then polls
+``Sleep``              ``None``: wait this many seconds (RFC 8628 §3.5 polling interval)
 ``Load``               ``dict | None``: a stored record
 ``Save`` / ``Delete``  ``None``
 ``Lock`` / ``Unlock``  ``True`` (``False``: not taken, ``blocking=False``) / ``None``: a named lock,
@@ -34,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from zeroauth.core.device import DeviceAuthorization
 from zeroauth.core.resource import canonical_resource
 
 __all__ = [
@@ -50,6 +54,8 @@ __all__ = [
     "RedirectURI",
     "Save",
     "SendOriginal",
+    "ShowDeviceCode",
+    "Sleep",
     "Step",
     "Unlock",
     "UserAuthorization",
@@ -66,6 +72,7 @@ Purpose = Literal[
     "as-metadata",
     "register",
     "token",
+    "device_authorization",  # RFC 8628 §3.1
     "refresh",
     "client-credentials",
     "token-exchange",
@@ -204,6 +211,18 @@ class UserAuthorization:
     issuer: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShowDeviceCode:
+    """Tell the user where to go and which code to enter (RFC 8628 §3.3)."""
+
+    authorization: DeviceAuthorization
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
 RecordKind = Literal["client", "tokens", "binding"]
 """The three kinds of stored record; each has one key builder below (C-30, RFC 8707)."""
 
@@ -272,6 +291,8 @@ Step = (
     | Fetch
     | RedirectURI
     | UserAuthorization
+    | ShowDeviceCode
+    | Sleep
     | Load
     | Save
     | Delete
