@@ -69,9 +69,15 @@ def current_fence() -> int | None:
     return max(fences) if fences else None
 
 
-def _next_message(pubsub: Any, timeout: float, client: object) -> Any:
-    """Wait up to ``timeout`` for a release message (sync or asyncio pub/sub)."""
-    return pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+def _next_message(pubsub: Any, timeout: float, client: object) -> bool:
+    """Wait up to ``timeout`` seconds for a release message; ``False`` when none came.
+    Subscription confirmations (read as ``None``) do not end the wait."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+        if message is not None and message.get("type") == "message":
+            return True
+    return False
 
 
 class RedisLease:
