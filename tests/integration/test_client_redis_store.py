@@ -183,6 +183,23 @@ def test_a12_waiter_is_woken_by_the_release_not_by_polling(
 
 
 @pytest.mark.anyio
+@pytest.mark.all_backends
+async def test_async_records_roundtrip_fenced_under_an_async_lease(
+    redis_url: str, redis_prefix: str
+) -> None:
+    store = make(redis_url, redis_prefix)
+    assert await store.aload("tokens", KEY) is None
+    async with store.lock(f"tokens {KEY}") as lease:
+        await store.asave("tokens", KEY, {"access_token": "a1"})
+    assert raw(redis_url, store, "tokens", KEY)[b"f"] == str(lease.fence).encode()
+    assert await store.aload("tokens", KEY) == {"access_token": "a1"}
+    await store.adelete("tokens", KEY)
+    assert await store.aload("tokens", KEY) is None
+    await store.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.all_backends
 async def test_a12_async_waiter_is_woken_and_loop_keeps_running(
     redis_url: str, redis_prefix: str
 ) -> None:
