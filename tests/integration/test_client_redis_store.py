@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from tests.helpers.client_world import PING, world
+from tests.helpers.docs import named_examples, run_example
 from tests.helpers.redis_service import TcpProxy, closed_loopback_port, verdict
 from zeroauth.client import Keyring, RedisTokenStore
 from zeroauth.client._keyring import ENV_KEYS
@@ -365,3 +366,15 @@ def test_without_redis_tests_skip_or_fail_under_require(require: str, outcome: s
     )  # fmt: skip
     assert outcome in proc.stdout, proc.stdout[-2000:]
     assert "unreachable" in proc.stdout
+
+
+def test_docs_fleet_example_builds_a_shared_encrypted_store(
+    redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_KEYS, OLD)
+    example = named_examples("docs/fleet.md")["fleet-store"]
+    auth = run_example(example, "docs/fleet.md")["fleet_auth"](redis_url, redis_prefix)
+    store = auth.store
+    assert isinstance(store, RedisTokenStore)
+    store.save("tokens", KEY, {"access_token": SECRET})
+    assert make(redis_url, redis_prefix).load("tokens", KEY) == {"access_token": SECRET}
