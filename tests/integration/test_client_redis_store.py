@@ -227,6 +227,27 @@ async def test_a12_async_waiter_is_woken_and_loop_keeps_running(
     assert ticks >= 10
 
 
+@pytest.mark.anyio
+@pytest.mark.all_backends
+async def test_a12_a_cancelled_holder_still_releases_its_lease(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A request cancelled mid-refresh (timeout, shutdown) must not leave the fleet waiting
+    for the lease's TTL (or its watchdog keeping it alive)."""
+    store = make(redis_url, redis_prefix, lease_ttl=30.0)
+    with anyio.move_on_after(0.2):
+        async with store.lock("tokens x") as lease:
+            await anyio.sleep(5)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.exists(lease.key) == 0
+    finally:
+        client.close()
+    start = time.monotonic()
+    with make(redis_url, redis_prefix).lock("tokens x"):
+        assert time.monotonic() - start < 1.0
+
+
 def test_a12_a_dead_holder_s_lease_expires_and_the_waiter_takes_it(
     redis_url: str, redis_prefix: str
 ) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import secrets
 import threading
 import time
@@ -36,6 +37,8 @@ from zeroauth.client._redis_conn import RedisConnection
 from zeroauth.core.errors import StoreError
 
 __all__ = ["ACQUIRE", "EXTEND", "RELEASE", "RedisLease", "current_fence"]
+
+logger = logging.getLogger("zeroauth.client.stores")
 
 ACQUIRE = """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -122,8 +125,14 @@ class RedisLease:
         return self._took(int(fence), int(pttl))
 
     async def _atry(self) -> float:
-        fence, pttl = await self._conn.acall(lambda r: r.register_script(ACQUIRE)(**self._args()))
-        return self._took(int(fence), int(pttl))
+        # Shielded: a lease acquired in Redis is always recorded (and so released), even when
+        # the caller is cancelled while the script runs.
+        with anyio.CancelScope(shield=True):
+            fence, pttl = await self._conn.acall(
+                lambda r: r.register_script(ACQUIRE)(**self._args())
+            )
+            left = self._took(int(fence), int(pttl))
+        return left
 
     def _took(self, fence: int, pttl: int) -> float:
         if fence:
@@ -162,7 +171,10 @@ class RedisLease:
     def __exit__(self, *exc: object) -> None:
         self._stop_watchdog_thread()
         self._forget_fence()
-        self._conn.call(self._release)
+        try:
+            self._conn.call(self._release)
+        except StoreError as error:  # the work is done; the lease expires by itself
+            logger.warning("could not release a lease (it expires in its TTL): %s", error.message)
 
     def _release(self, client: Any) -> Any:
         return client.register_script(RELEASE)(keys=[self.key], args=[self.owner, self.channel])
@@ -186,12 +198,19 @@ class RedisLease:
                 await self._conn.acall(functools.partial(_next_message, pubsub, wait), count=False)
             return self
         finally:
-            await anyio.to_thread.run_sync(pubsub.close)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(pubsub.close)
 
     async def __aexit__(self, *exc: object) -> None:
-        await anyio.to_thread.run_sync(self._stop_watchdog_thread)
+        # Shielded: a cancelled flow still releases its lease (else the fleet waits a TTL).
+        self._stop_watchdog_thread()
         self._forget_fence()
-        await self._conn.acall(self._release)
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._conn.acall(self._release)
+            except StoreError as error:
+                logger.warning("could not release a lease (it expires in its TTL): %s",
+                               error.message)  # fmt: skip
 
     # -- keeping it alive -------------------------------------------------------------------
 
@@ -218,10 +237,10 @@ class RedisLease:
                 continue  # Redis blipped: try again next period
 
     def _stop_watchdog_thread(self) -> None:
+        """Stop extending (not joined: an extend racing the release finds another owner, or
+        none, and changes nothing)."""
         self._stop.set()
-        thread, self._watchdog = self._watchdog, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=1.0)
+        self._watchdog = None
 
     def _forget_fence(self) -> None:
         fence, fences = self.fence, list(_fences.get())
