@@ -131,8 +131,7 @@ class RedisLease:
             fence, pttl = await self._conn.acall(
                 lambda r: r.register_script(ACQUIRE)(**self._args())
             )
-            left = self._took(int(fence), int(pttl))
-        return left
+        return self._took(int(fence), int(pttl))  # no checkpoint in between
 
     def _took(self, fence: int, pttl: int) -> float:
         if fence:
