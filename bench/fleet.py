@@ -195,6 +195,9 @@ def run_zeroauth(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
                 until=start + args.duration, pause=args.pause,
             )  # fmt: skip
             figures = fleet_figures(fleet, results, args.ttl)
+            trips = sum(r.get("round_trips", 0) for r in results)
+            windows = figures["expiry_windows"] or 1
+            figures["fleet_redis_round_trips_per_window"] = round(trips / windows, 1)
             figures.update(round_trips(fleet, args.redis_url, prefix, keys, args.ttl))
             return figures
     finally:
