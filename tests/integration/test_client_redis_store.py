@@ -315,6 +315,22 @@ def test_a12_fencing_a_stale_holder_never_overwrites_a_newer_token(
     assert store.load("tokens", KEY) == {"access_token": "v3"}
 
 
+def test_a_supplied_client_is_used_and_left_open(redis_url: str, redis_prefix: str) -> None:
+    """The way to Sentinel: ``client=Sentinel(...).master_for(name)`` (any redis.Redis)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        store = RedisTokenStore(client=client, prefix=redis_prefix, keys=OLD)
+        assert "Redis" in repr(store)
+        store.save("tokens", KEY, {"access_token": "t"})
+        assert make(redis_url, redis_prefix).load("tokens", KEY) == {"access_token": "t"}
+        store.close()
+        assert client.ping()  # still the caller's to close
+        with pytest.raises(ValueError, match="not both"):
+            RedisTokenStore(redis_url, client=client, keys=OLD)
+    finally:
+        client.close()
+
+
 # -- Redis down -----------------------------------------------------------------------------
 
 

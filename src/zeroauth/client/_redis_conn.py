@@ -71,13 +71,16 @@ def redact_url(url: str) -> str:
 class RedisConnection:
     """The clients of one Redis URL, shared by a store and its leases."""
 
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
+    def __init__(self, url: str | None, options: dict[str, Any], client: Any = None) -> None:
+        if (url is None) == (client is None):
+            raise ValueError("give a Redis URL or a redis.Redis client, not both")
         self.url = url
-        self.where = redact_url(url)
+        self.where = redact_url(url) if url is not None else f"a supplied {type(client).__name__}"
         self._options = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0, **options}
         self._redis = require_redis()
         self._down = _down_errors()
-        self._sync: Any = None  # redis.Redis
+        self._sync: Any = client  # redis.Redis (e.g. Sentinel(...).master_for(name))
+        self._owned = client is None  # a supplied client is closed by its owner
         self._guard = threading.Lock()
         self.round_trips = 0  # commands and scripts sent (pub/sub waits not counted)
 
@@ -115,6 +118,8 @@ class RedisConnection:
         return await anyio.to_thread.run_sync(lambda: self.call(fn, count=count))
 
     def close(self) -> None:
+        if not self._owned:
+            return
         with self._guard:
             client, self._sync = self._sync, None
         if client is not None:

@@ -64,12 +64,17 @@ def _digest(text: str) -> str:
 
 class RedisTokenStore:
     """Tokens, registrations and server bindings in Redis, encrypted, shared by every process
-    (and host) configured with the same URL, prefix and keys."""
+    (and host) configured with the same URL, prefix and keys.
+
+    ``RedisTokenStore(url, ...)`` / ``from_url(url, ...)``, or ``RedisTokenStore(client=...)``
+    with a ``redis.Redis`` built elsewhere (``redis.sentinel.Sentinel(...).master_for(name)``
+    for Sentinel; the caller closes it)."""
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
+        client: Any = None,
         prefix: str = "zeroauth",
         keys: str | Mapping[str, str | bytes] | Keyring | None = None,
         ttl: Mapping[str, float | None] | None = None,
@@ -88,7 +93,7 @@ class RedisTokenStore:
         self.lock_timeout = lock_timeout
         self.wake_poll = wake_poll
         self.max_hold = max_hold
-        self.conn = RedisConnection(url, dict(redis_options))
+        self.conn = RedisConnection(url, dict(redis_options), client)
         self._tag = f"{{{prefix}}}"
 
     @classmethod
