@@ -415,3 +415,20 @@ def test_docs_fleet_example_builds_a_shared_encrypted_store(
     assert isinstance(store, RedisTokenStore)
     store.save("tokens", KEY, {"access_token": SECRET})
     assert make(redis_url, redis_prefix).load("tokens", KEY) == {"access_token": SECRET}
+
+
+def test_a12_a_lease_released_in_another_context_no_longer_fences_writes(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The fence a context carries is dropped when its lease is released anywhere (a run
+    closed from another task or thread must not leave an old fence on later writes)."""
+    store = make(redis_url, redis_prefix)
+    lease = store.lock("tokens x")
+    lease.__enter__()
+    thread = threading.Thread(target=lease.__exit__, args=(None, None, None))
+    thread.start()
+    thread.join()
+    with make(redis_url, redis_prefix).lock("tokens x"):  # a later holder writes (larger fence)
+        make(redis_url, redis_prefix).save("tokens", KEY, {"access_token": "newer"})
+    store.save("tokens", KEY, {"access_token": "newest"})  # no lease held here any more
+    assert store.load("tokens", KEY) == {"access_token": "newest"}

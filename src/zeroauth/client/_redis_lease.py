@@ -66,9 +66,14 @@ _fences: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
 )
 
 
+_held: set[int] = set()  # fences of leases not yet released, whichever context releases them
+_held_guard = threading.Lock()
+
+
 def current_fence() -> int | None:
     """The fencing token of the newest lease this context holds (``None``: none held)."""
-    fences = _fences.get()
+    with _held_guard:
+        fences = [fence for fence in _fences.get() if fence in _held]
     return max(fences) if fences else None
 
 
@@ -136,6 +141,8 @@ class RedisLease:
     def _took(self, fence: int, pttl: int) -> float:
         if fence:
             self.fence = fence
+            with _held_guard:
+                _held.add(fence)
             _fences.set((*_fences.get(), fence))
             self._start_watchdog()
             return 0.0
@@ -242,6 +249,8 @@ class RedisLease:
         self._watchdog = None
 
     def _forget_fence(self) -> None:
+        with _held_guard:
+            _held.discard(self.fence or 0)
         fence, fences = self.fence, list(_fences.get())
         if fence in fences:
             fences.remove(fence)
