@@ -1,4 +1,5 @@
-"""Shared pytest setup: plugins, shared fixtures (`clock`, `demo`) and the async backends.
+"""Shared pytest setup: plugins, shared fixtures (`clock`, `demo`, `redis_prefix`) and the
+async backends.
 
 Async tests run on asyncio. A module (or test) marked ``all_backends`` runs on every backend the
 code claims to support, asyncio and trio (as Starlette's tests do); use it where the code has a
@@ -14,6 +15,7 @@ import pytest
 
 from tests.helpers.clock import Clock
 from tests.helpers.demo import Demo, serve_demo
+from tests.helpers.redis_service import REDIS_URL, delete_prefix, require_redis, unique_prefix
 
 pytest_plugins = ["tests.realas.fixtures"]
 
@@ -44,3 +46,21 @@ def demo() -> Iterator[Demo]:
     """The dev AS and the demo MCP server on loopback (``tests/helpers/demo.py``)."""
     with serve_demo() as served:
         yield served
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis on loopback; skips loudly without it (fails under
+    ``ZEROAUTH_REQUIRE_REDIS=1``, ``tests/helpers/redis_service.py``)."""
+    require_redis()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    prefix = unique_prefix(request.node.name)
+    try:
+        yield prefix
+    finally:
+        delete_prefix(prefix, redis_url)

@@ -217,3 +217,23 @@ def test_toml_strings_survive_any_characters():
     name = 'quote " backslash \\ tab \t del \x7f emoji 🙂 newline \n'
     config = Config(client_name=name)
     assert Config.from_toml(config.to_toml(secrets=True), where="x") == config
+
+
+def test_redis_url_is_read_masked_on_show_and_selects_a_redis_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zeroauth.client import Keyring, RedisTokenStore
+
+    text = 'redis_url = "rediss://fleet:s3cret-pw@redis.example:6380/2"\n'
+    config = Config.from_toml(text, where="config.toml")
+    assert config.redis_url == "rediss://fleet:s3cret-pw@redis.example:6380/2"
+    assert "s3cret-pw" not in config.to_toml(secrets=False)
+    assert "fleet:***@redis.example:6380" in config.to_toml(secrets=False)
+    assert Config.from_toml(config.to_toml(secrets=True), where="x").redis_url == config.redis_url
+    monkeypatch.setenv("ZEROAUTH_REDIS_KEYS", Keyring.generate("k1"))
+    store = config.redis_store(prefix="team-a")
+    assert isinstance(store, RedisTokenStore)
+    assert "s3cret-pw" not in repr(store)
+    assert Config().redis_store() is None
+    with pytest.raises(InvalidInput, match="redis_url"):
+        Config.from_toml('redis_url = "http://x:pw@redis.example"\n', where="config.toml")

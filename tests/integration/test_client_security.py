@@ -686,3 +686,24 @@ def test_a17_default_opener_is_webbrowser_not_a_shell(monkeypatch: Any) -> None:
     with pytest.raises(AuthorizationResponseError):
         step.authorize_sync("https://as.example/authorize?x=1", uri)  # nobody comes back
     assert calls == ["https://as.example/authorize?x=1"]
+
+
+def test_a13_a_refused_refresh_token_is_logged_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fleet whose refresh token died (expired, revoked, reused by a crashed process) is told
+    in the log once per refusal, before re-authorizing; the token never appears."""
+    with scripted() as s:
+        auth = s.client()
+        assert post(auth, s.server_url).status_code == 200
+        key = f"{s.auth.issuer} {s.server_url}"
+        stored = auth.store.load("tokens", key)
+        assert stored is not None
+        s.auth.tokens.clear()
+        s.auth.refresh_mode = "invalid_grant"
+        with caplog.at_level(logging.WARNING, logger="zeroauth.core.flow"):
+            assert post(auth, s.server_url).status_code == 200
+        refused = [r for r in caplog.records if "refused the refresh token" in r.getMessage()]
+        assert refused
+        assert "invalid_grant" in refused[0].getMessage()
+        assert stored["refresh_token"] not in caplog.text

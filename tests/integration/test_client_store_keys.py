@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.client_world import world
+from zeroauth.client import Keyring, RedisTokenStore
 from zeroauth.client._stores import (
     FileTokenStore,
     MemoryTokenStore,
@@ -29,11 +30,10 @@ URL = "https://MCP.example.com/mcp"
 AS = "https://auth.example.com"
 
 
-def stores(tmp_path: Path) -> list[FileTokenStore | MemoryTokenStore]:
-    return [FileTokenStore(tmp_path / "tokens"), MemoryTokenStore()]
+AnyStore = FileTokenStore | MemoryTokenStore | RedisTokenStore
 
 
-def fill(store: FileTokenStore | MemoryTokenStore) -> None:
+def fill(store: AnyStore) -> None:
     binding = ServerBinding(server_url=binding_key(URL), resource=binding_key(URL), issuer=AS)
     store.save("binding", binding_key(URL), binding.to_json())
     store.save(
@@ -42,9 +42,21 @@ def fill(store: FileTokenStore | MemoryTokenStore) -> None:
     store.save("client", client_key(AS), {"client_id": "c", "issuer": AS})
 
 
-@pytest.mark.parametrize("index", [0, 1])
-def test_keys_lists_each_kind_and_the_login_accessors_agree(tmp_path: Path, index: int) -> None:
-    store = stores(tmp_path)[index]
+@pytest.mark.parametrize("kind", ["file", "memory", "redis"])
+def test_keys_lists_each_kind_and_the_login_accessors_agree(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    store: AnyStore
+    if kind == "file":
+        store = FileTokenStore(tmp_path / "tokens")
+    elif kind == "memory":
+        store = MemoryTokenStore()
+    else:
+        store = RedisTokenStore.from_url(
+            request.getfixturevalue("redis_url"),
+            prefix=request.getfixturevalue("redis_prefix"),
+            keys=Keyring.generate("t1"),
+        )
     fill(store)
     assert store.keys("binding") == ["https://mcp.example.com/mcp"]  # canonical (C-35)
     assert store.keys("tokens") == [f"{AS} https://mcp.example.com/mcp"]

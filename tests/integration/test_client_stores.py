@@ -1,4 +1,5 @@
-"""Token stores (SECURITY.md A16, A12 across processes): memory and file, behind one protocol."""
+"""Token stores (SECURITY.md A16, A12 across processes): memory, file and Redis, behind one
+protocol (the Redis store's own behaviour: tests/integration/test_client_redis_store.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ from pathlib import Path
 
 import pytest
 
+from zeroauth.client import Keyring, RedisTokenStore
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore, tokens_key
 
 SECRET = "sk-live-THIS-MUST-NEVER-APPEAR-IN-LOGS"
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TokenStore:
     if request.param == "memory":
         return MemoryTokenStore()
+    if request.param == "redis":
+        prefix = request.getfixturevalue("redis_prefix")
+        url = request.getfixturevalue("redis_url")
+        return RedisTokenStore.from_url(url, prefix=prefix, keys=Keyring.generate("t1"))
     return FileTokenStore(tmp_path / "store")
 
 
@@ -120,12 +126,41 @@ def test_unknown_kind_and_huge_record_are_refused(store: TokenStore) -> None:
         store.save("client", "k", {"x": "y" * (1 << 20)})
 
 
+class Shared:
+    """Opens stores that share state (one directory, or one Redis prefix and keyring)."""
+
+    def __init__(self, kind: str, where: str, prefix: str = "", keys: str = "") -> None:
+        self.kind, self.where, self.prefix, self.keys = kind, where, prefix, keys
+
+    def open(self, lock_timeout: float = 60.0) -> TokenStore:
+        if self.kind == "file":
+            return FileTokenStore(self.where, lock_timeout=lock_timeout)
+        return RedisTokenStore.from_url(
+            self.where, prefix=self.prefix, keys=self.keys, lock_timeout=lock_timeout
+        )
+
+    def argv(self) -> list[str]:
+        return [self.kind, self.where, self.prefix, self.keys]
+
+
+@pytest.fixture(params=["file", "redis"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Shared:
+    if request.param == "file":
+        return Shared("file", str(tmp_path / "shared"))
+    prefix = request.getfixturevalue("redis_prefix")
+    return Shared("redis", request.getfixturevalue("redis_url"), prefix, Keyring.generate("t1"))
+
+
 _COUNTER_WORKER = textwrap.dedent(
     """
     import sys, time
-    from zeroauth.client._stores import FileTokenStore
-    store = FileTokenStore(sys.argv[1])
-    for _ in range(int(sys.argv[2])):
+    from zeroauth.client import FileTokenStore, RedisTokenStore
+    kind, where, prefix, keys, count = sys.argv[1:]
+    if kind == "file":
+        store = FileTokenStore(where)
+    else:
+        store = RedisTokenStore.from_url(where, prefix=prefix, keys=keys)
+    for _ in range(int(count)):
         with store.lock("refresh https://as.example https://mcp.example"):
             value = (store.load("tokens", "counter") or {"n": 0})["n"]
             time.sleep(0.001)
@@ -134,21 +169,21 @@ _COUNTER_WORKER = textwrap.dedent(
 )
 
 
-def test_a12_lock_serialises_processes(tmp_path: Path) -> None:
+def test_a12_lock_serialises_processes(shared: Shared) -> None:
     """Read-modify-write under store.lock() across 4 processes loses no update."""
-    path = str(tmp_path / "shared")
-    FileTokenStore(path)
+    shared.open()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _COUNTER_WORKER, path, "25"]) for _ in range(4)
+        subprocess.Popen([sys.executable, "-c", _COUNTER_WORKER, *shared.argv(), "25"])
+        for _ in range(4)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
-    assert FileTokenStore(path).load("tokens", "counter") == {"n": 100}
+    assert shared.open().load("tokens", "counter") == {"n": 100}
 
 
-def test_a12_lock_excludes_threads_and_async_waits_without_blocking(tmp_path: Path) -> None:
+def test_a12_lock_excludes_threads_and_async_waits_without_blocking(shared: Shared) -> None:
     import anyio
 
-    store = FileTokenStore(tmp_path / "s")
+    store = shared.open()
     held = threading.Event()
     release = threading.Event()
 
@@ -186,10 +221,10 @@ def test_a12_lock_excludes_threads_and_async_waits_without_blocking(tmp_path: Pa
     assert ticks >= 5, "the event loop kept running while the lock was awaited"
 
 
-def test_a12_lock_times_out_with_clear_error(tmp_path: Path) -> None:
+def test_a12_lock_times_out_with_clear_error(shared: Shared) -> None:
     from zeroauth.core.errors import ZeroAuthError
 
-    store = FileTokenStore(tmp_path / "s", lock_timeout=0.1)
-    other = FileTokenStore(tmp_path / "s", lock_timeout=0.1)
-    with store.lock("x"), pytest.raises(ZeroAuthError, match="lock"), other.lock("x"):
+    store = shared.open(lock_timeout=0.1)
+    other = shared.open(lock_timeout=0.1)
+    with store.lock("x"), pytest.raises(ZeroAuthError, match=r"lock|lease"), other.lock("x"):
         pass

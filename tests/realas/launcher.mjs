@@ -293,6 +293,19 @@ const provider = new Provider(issuer, {
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
 });
 
+// --verbose also logs the token endpoint's outcomes and grant revocations (fleet tests and
+// benches count refreshes and reuse-detection revocations from the AS's own events):
+//   realas event grant.success <grant_type> | grant.error <error> | grant.revoked
+if (opts.verbose) {
+  provider.on('grant.success', (ctx) => {
+    toStderr(`realas event grant.success ${ctx.oidc?.params?.grant_type ?? '?'}`);
+  });
+  provider.on('grant.error', (ctx, err) => {
+    toStderr(`realas event grant.error ${ctx.oidc?.params?.grant_type ?? '?'} ${err?.error ?? err}`);
+  });
+  provider.on('grant.revoked', () => toStderr('realas event grant.revoked'));
+}
+
 // Keycloak answers an authorization request without `scope` with the client's default
 // scopes; the library would otherwise issue nothing useful. Inject the client's registered
 // `scope` if it has one, else --default-scope.

@@ -6,6 +6,7 @@ C-27, C-30; "Scope Selection Strategy": C-37; RFC 9728 §3.3 strictness: C-09/C-
 
     cimd_url = "https://app.example.com/oauth/client.json"   # a Client ID Metadata Document (C-24)
     client_name = "my agent"
+    redis_url = "rediss://agent:…@redis.internal:6380/0"     # a fleet's shared token store
 
     [clients."https://auth.example.com"]                 # pre-registered, by issuer (C-30)
     client_id = "abc123"
@@ -28,7 +29,10 @@ pre-registered client there is required anyway for IdPs without registration) an
 ``authorization_params`` (Auth0 ``audience``: ``audience`` or else the server URL).
 
 Library users get the same settings with ``load_config().client_options(url)`` (keyword
-arguments for ``zeroauth.client.ZeroAuth``).
+arguments for ``zeroauth.client.ZeroAuth``). ``redis_url`` (``redis://`` or ``rediss://``, ACL
+user and password allowed; shown with the password masked) selects a ``RedisTokenStore``
+(``Config.redis_store()``); its encryption keys never go in this file: they come from the
+``ZEROAUTH_REDIS_KEYS`` environment variable.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ from zeroauth.cli.config_entries import (
     optional_str,
 )
 from zeroauth.cli.paths import config_dir
+from zeroauth.client import RedisTokenStore
+from zeroauth.client._redis_conn import redact_url
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource import canonical_resource
@@ -72,7 +78,8 @@ __all__ = [
 ]
 
 CONFIG_ENV = "ZEROAUTH_CONFIG"
-_TOP = ("cimd_url", "client_name", "clients", "servers")
+_TOP = ("cimd_url", "client_name", "redis_url", "clients", "servers")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _MAX_FILE = 1 << 20
 
 
@@ -89,6 +96,13 @@ class Config:
     client_name: str | None = None
     clients: Mapping[str, ClientEntry] = field(default_factory=dict)
     servers: Mapping[str, ServerEntry] = field(default_factory=dict)
+    redis_url: str | None = None
+
+    def redis_store(self, **options: Any) -> RedisTokenStore | None:
+        """The fleet's shared store when ``redis_url`` is set (keys: ``ZEROAUTH_REDIS_KEYS``)."""
+        if self.redis_url is None:
+            return None
+        return RedisTokenStore.from_url(self.redis_url, **options)
 
     def server(self, url: str) -> ServerEntry:
         return self.servers.get(canonical_resource(url), ServerEntry())
@@ -128,6 +142,7 @@ class Config:
             client_name=other.client_name or self.client_name,
             clients={**self.clients, **other.clients},
             servers={**self.servers, **other.servers},
+            redis_url=other.redis_url or self.redis_url,
         )
 
     def with_client(self, issuer: str, entry: ClientEntry | None) -> Config:
@@ -145,7 +160,9 @@ class Config:
 
     def to_data(self, *, secrets: bool) -> dict[str, Any]:
         """A plain mapping (for TOML and ``--json``); secrets masked unless ``secrets``."""
-        data: dict[str, Any] = dict(items(self, ("cimd_url", "client_name")))
+        data: dict[str, Any] = dict(items(self, ("cimd_url", "client_name", "redis_url")))
+        if self.redis_url is not None and not secrets:
+            data["redis_url"] = redact_url(self.redis_url)
         clients = {}
         for issuer, entry in self.clients.items():
             table = dict(items(entry, CLIENT_KEYS))
@@ -166,7 +183,7 @@ class Config:
             for table in data.get("clients", {}).values():
                 table.pop("client_secret", None)
         lines = ["# zeroauth configuration (docs/cli.md)"]
-        lines += [f"{key} = {_toml(value)}" for key, value in data.items() if key not in _TOP[2:]]
+        lines += [f"{key} = {_toml(value)}" for key, value in data.items() if key not in _TOP[3:]]
         for kind in ("clients", "servers"):
             for name, table in data.get(kind, {}).items():
                 lines += ["", f"[{kind}.{_toml(name)}]"]
@@ -186,6 +203,7 @@ class Config:
         return cls(
             cimd_url=cimd(optional_str(data, "cimd_url", where), f"{where}: cimd_url"),
             client_name=optional_str(data, "client_name", where),
+            redis_url=_redis_url(optional_str(data, "redis_url", where), where),
             clients={
                 _issuer(k, where): ClientEntry.from_table(v, f"clients.{k}")
                 for k, v in clients.items()
@@ -195,6 +213,12 @@ class Config:
                 for k, v in servers.items()
             },
         )
+
+
+def _redis_url(url: str | None, where: str) -> str | None:
+    if url is not None and urlsplit(url).scheme not in _REDIS_SCHEMES:
+        raise bad(f"{where}: redis_url", "a redis://, rediss:// or unix:// URL", redact_url(url))
+    return url
 
 
 def _issuer(issuer: str, where: str) -> str:

@@ -1,10 +1,11 @@
 """Client side: get into an MCP server knowing only its URL.
 
 ``ZeroAuth`` (``httpx2.Auth``) and ``ZeroAuthHttpx`` (``httpx.Auth``) drive the sans-IO flow of
-``zeroauth.core.flow``; ``FileTokenStore`` / ``MemoryTokenStore`` keep registrations (by issuer)
-and tokens (by issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user
-step, ``DeviceUserStep`` (RFC 8628) / ``PasteUserStep`` where the browser is on another
-machine; ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
+``zeroauth.core.flow``; ``FileTokenStore`` / ``MemoryTokenStore`` / ``RedisTokenStore`` (a fleet
+on many hosts, encrypted with a ``Keyring``) keep registrations (by issuer) and tokens (by
+issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user step,
+``DeviceUserStep`` (RFC 8628) / ``PasteUserStep`` where the browser is on another machine;
+``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
 authorization server; ``ZeroAuth.logout(url)`` revokes a server's tokens at its authorization
 server (RFC 7009) and forgets them (``LogoutResult`` says which happened).
 """
@@ -12,8 +13,10 @@ server (RFC 7009) and forgets them (``LogoutResult`` says which happened).
 from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
 from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
 from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._keyring import Keyring
 from zeroauth.client._manager import ServerStatus, ZeroAuthManager
 from zeroauth.client._options import ZeroAuthOptions
+from zeroauth.client._redis_store import RedisTokenStore
 from zeroauth.client._remote import DeviceUserStep, PasteUserStep
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
 from zeroauth.core.flow import ClientCredentials, EnterpriseAuth, LogoutResult
@@ -28,9 +31,11 @@ __all__ = [
     "EnterpriseAuth",
     "FileTokenStore",
     "HeadlessUserStep",
+    "Keyring",
     "LogoutResult",
     "MemoryTokenStore",
     "PasteUserStep",
+    "RedisTokenStore",
     "ServerStatus",
     "TokenStore",
     "UserStep",

@@ -25,7 +25,7 @@ import httpx2
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client._browser import UserStep
 from zeroauth.client._cache import DiscoveryCache
-from zeroauth.client._stores import StoreLock, TokenStore
+from zeroauth.client._stores import AsyncRecords, StoreLock, TokenStore
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import (
     Delete,
@@ -139,14 +139,32 @@ class Engine:
 
     # -- records -----------------------------------------------------------------------------
 
+    def _cached(self, step: Load) -> dict[str, Any] | None:
+        if step.fresh:
+            return None
+        with self._guard:
+            cached = self._records.get((step.kind, step.key))
+        return None if cached is None else dict(cached)
+
     def _load(self, step: Load) -> dict[str, Any] | None:
+        cached = self._cached(step)
+        if cached is not None:
+            return cached
+        return self._loaded(step, self.store.load(step.kind, step.key))
+
+    async def _load_async(self, step: Load) -> dict[str, Any] | None:
+        """A warm load is served from memory: a shared store is read only when the flow asks
+        for a fresh copy (after taking a lock) or nothing is held yet."""
+        cached = self._cached(step)
+        if cached is not None:
+            return cached
+        store = self.store
+        if isinstance(store, AsyncRecords):
+            return self._loaded(step, await store.aload(step.kind, step.key))
+        return self._loaded(step, store.load(step.kind, step.key))
+
+    def _loaded(self, step: Load, record: dict[str, Any] | None) -> dict[str, Any] | None:
         key = (step.kind, step.key)
-        if not step.fresh:
-            with self._guard:
-                cached = self._records.get(key)
-            if cached is not None:
-                return dict(cached)
-        record = self.store.load(step.kind, step.key)
         with self._guard:
             if record is None:
                 self._records.pop(key, None)
@@ -158,6 +176,24 @@ class Engine:
         self.store.save(step.kind, step.key, step.record)
         with self._guard:
             self._records[(step.kind, step.key)] = dict(step.record)
+
+    async def _save_async(self, step: Save) -> None:
+        store = self.store
+        if not isinstance(store, AsyncRecords):
+            return self._save(step)
+        await store.asave(step.kind, step.key, step.record)
+        with self._guard:
+            self._records[(step.kind, step.key)] = dict(step.record)
+        return None
+
+    async def _delete_async(self, step: Delete) -> None:
+        store = self.store
+        if not isinstance(store, AsyncRecords):
+            return self._delete(step)
+        await store.adelete(step.kind, step.key)
+        with self._guard:
+            self._records.pop((step.kind, step.key), None)
+        return None
 
     def _delete(self, step: Delete) -> None:
         self.store.delete(step.kind, step.key)
@@ -258,11 +294,11 @@ class Engine:
         if isinstance(step, Fetch):
             return await self.fetch_all_async(step.requests, held)
         if isinstance(step, Load):
-            return self._load(step)
+            return await self._load_async(step)
         if isinstance(step, Save):
-            return self._save(step)
+            return await self._save_async(step)
         if isinstance(step, Delete):
-            return self._delete(step)
+            return await self._delete_async(step)
         if isinstance(step, Lock):
             return await self._lock_async(step.name, held, step.blocking)
         if isinstance(step, WaitUnlocked):

@@ -48,6 +48,7 @@ from zeroauth.core.flow.steps import RecordKind, binding_key, client_key, tokens
 from zeroauth.core.tokens import TokenSet
 
 __all__ = [
+    "AsyncRecords",
     "FileTokenStore",
     "MemoryTokenStore",
     "RecordKind",
@@ -84,6 +85,16 @@ class TokenStore(Protocol):
     def save(self, kind: RecordKind, key: str, record: Mapping[str, Any]) -> None: ...
     def delete(self, kind: RecordKind, key: str) -> None: ...
     def lock(self, name: str) -> StoreLock: ...
+
+
+@runtime_checkable
+class AsyncRecords(Protocol):
+    """Optional: a store with awaitable record I/O (``RedisTokenStore``); async flows use it
+    instead of the blocking ``load``/``save``/``delete``."""
+
+    async def aload(self, kind: RecordKind, key: str) -> dict[str, Any] | None: ...
+    async def asave(self, kind: RecordKind, key: str, record: Mapping[str, Any]) -> None: ...
+    async def adelete(self, kind: RecordKind, key: str) -> None: ...
 
 
 def load_login(store: TokenStore, server_url: str) -> tuple[ServerBinding, TokenSet | None] | None:

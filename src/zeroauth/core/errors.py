@@ -16,6 +16,10 @@ values never appear in any of these fields.
     ├── OAuthError                    the AS answered with an OAuth error (RFC 6749 §5.2, §4.1.2.1)
     ├── DeviceFlowError               device authorization grant (RFC 8628): bad response, expiry
     ├── StepUpLimitError              403 insufficient_scope kept coming (C-40)
+    ├── StoreError                    a shared token store (Redis) failed
+    │   ├── StoreUnavailableError     the store cannot be reached (connection, timeout, auth)
+    │   ├── StoreKeyError             a record cannot be decrypted with the configured keys
+    │   └── StaleWriteError           a write fenced off: a newer lease holder wrote first
     └── BearerError                   resource-server refusals, rendered as RFC 6750 §3 challenges
         ├── InvalidRequest            400 invalid_request
         ├── InvalidToken              401 invalid_token
@@ -43,7 +47,11 @@ __all__ = [
     "RegistrationError",
     "ResourceMetadataError",
     "ServerMetadataError",
+    "StaleWriteError",
     "StepUpLimitError",
+    "StoreError",
+    "StoreKeyError",
+    "StoreUnavailableError",
     "URLPolicyError",
     "UseDPoPNonce",
     "ZeroAuthError",
@@ -179,6 +187,22 @@ class DeviceFlowError(ZeroAuthError):
 
 class StepUpLimitError(ZeroAuthError):
     """The server kept answering 403 ``insufficient_scope`` after step-up (C-40)."""
+
+
+class StoreError(ZeroAuthError):
+    """A shared token store (Redis) failed; records already held in memory stay usable."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached (refused connection, timeout, TLS or ACL failure)."""
+
+
+class StoreKeyError(StoreError):
+    """A stored record cannot be decrypted: its key id is not configured, or the key is wrong."""
+
+
+class StaleWriteError(StoreError):
+    """A write was refused by fencing: a later lease holder already wrote a newer record."""
 
 
 class BearerError(ZeroAuthError):

@@ -15,6 +15,7 @@ rotating refresh token exactly once; the newest refresh token is always saved.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -51,6 +52,8 @@ from zeroauth.core.registration import ClientInfo, choose_auth_method
 from zeroauth.core.tokens import TokenSet, parse_token_response
 
 __all__ = ["authorization_code", "redeem", "refresh"]
+
+log = logging.getLogger("zeroauth.core.flow")
 
 
 def redeem(
@@ -145,7 +148,14 @@ def refresh(
         yield Unlock(name)
         if exc.error == "invalid_client" or (exc.status_code or 0) >= 500:
             raise
-        return None  # invalid_grant & co: the refresh token is dead; re-authorize (A13)
+        # invalid_grant & co: the refresh token is dead (expired, revoked, or already used by
+        # another process: rotation reuse); re-authorize (A13). Said in the log: a fleet
+        # whose refresh token died needs someone to log it in again.
+        log.warning(
+            "the authorization server refused the refresh token (%s) at %s: a new "
+            "authorization is needed", exc.error[:64], request.url,
+        )  # fmt: skip
+        return None
     yield from save_tokens(run, disc.issuer, disc.resource, tokens)  # C-48: newest refresh token
     yield Unlock(name)
     run.refreshed = True
