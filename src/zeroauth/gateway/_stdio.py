@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
 import json
 import logging
 import shutil
@@ -37,12 +36,7 @@ from typing import Any
 
 from zeroauth.gateway._config import StdioConfig, UpstreamConfig
 from zeroauth.gateway._sandbox import child_env, signal_group, spawn
-from zeroauth.gateway._upstream import (
-    HANDSHAKE_VERSIONS,
-    UpstreamError,
-    adopt_initialize_result,
-    initialize_request,
-)
+from zeroauth.gateway._upstream import INITIALIZE, UpstreamBase, UpstreamError
 
 __all__ = ["StdioUpstream"]
 
@@ -59,27 +53,19 @@ def _log(event: str, **fields: Any) -> None:
     log.info(_DUMPS({"event": event, **fields}))
 
 
-class StdioUpstream:
+class StdioUpstream(UpstreamBase):
     """The same surface as :class:`zeroauth.gateway._upstream.Upstream`, over a child's pipes."""
 
     def __init__(self, config: UpstreamConfig) -> None:
         if config.stdio is None:
             raise ValueError("not a stdio upstream")
-        self.config = config
-        self.name = config.name
+        super().__init__(config)
         self.stdio: StdioConfig = config.stdio
-        self.healthy = True
-        self.last_error: str | None = None
-        self.last_failure = 0.0
-        self.protocol_version = HANDSHAKE_VERSIONS[0]
-        self.server_info: Mapping[str, Any] = {}
-        self.capabilities: Mapping[str, Any] = {}
         self.starts = 0
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._proc: asyncio.subprocess.Process | None = None
         self._tmpdir: str | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._ready = False
@@ -110,19 +96,9 @@ class StdioUpstream:
         reply["id"] = message["id"]
         return _DUMPS(reply).encode()
 
-    async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Call ``method`` for the gateway itself (catalogs); returns the ``result``."""
+    async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
         await self.connect()
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": None, "method": method}
-        if params is not None:
-            message["params"] = params
-        reply = await self._request(message, self.config.timeout)
-        if not isinstance(reply.get("result"), dict):
-            error = reply.get("error")
-            text = error.get("message") if isinstance(error, dict) else "no result"
-            raise UpstreamError(self.name, "error", f"{method}: {text}")
-        result: dict[str, Any] = reply["result"]
-        return result
+        return await self._request(message, self.config.timeout)
 
     async def connect(self) -> None:
         """Start the child and run the handshake unless it is up (or backing off: fail fast)."""
@@ -195,8 +171,7 @@ class StdioUpstream:
             raise
 
     async def _handshake(self) -> None:
-        reply = await self._request(initialize_request(), self.config.timeout)
-        adopt_initialize_result(self, self.name, reply)
+        self._adopt(await self._request(INITIALIZE, self.config.timeout))
         proc = self._proc
         if proc is None:
             raise UpstreamError(self.name, "unavailable", self.last_error or "exited")
