@@ -36,13 +36,12 @@ from typing import Any
 
 from zeroauth.gateway._config import StdioConfig, UpstreamConfig
 from zeroauth.gateway._sandbox import child_env, signal_group, spawn
-from zeroauth.gateway._upstream import INITIALIZE, UpstreamBase, UpstreamError
+from zeroauth.gateway._upstream import DUMPS, INITIALIZE, UpstreamBase, UpstreamError
 
 __all__ = ["StdioUpstream"]
 
 log = logging.getLogger("zeroauth.gateway.stdio")
 
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _LINE_LIMIT = 16 * 1024 * 1024  # one JSON-RPC message on stdout
 _FIRST_DELAY, _MAX_DELAY, _STABLE = 0.5, 30.0, 30.0  # restart backoff; reset after 30 s up
 _STDERR_WINDOW, _STDERR_CHARS = 10.0, 2000
@@ -50,7 +49,7 @@ _GRACE = 2.0  # seconds between closing stdin, SIGTERM and SIGKILL on shutdown
 
 
 def _log(event: str, **fields: Any) -> None:
-    log.info(_DUMPS({"event": event, **fields}))
+    log.info(DUMPS({"event": event, **fields}))
 
 
 class StdioUpstream(UpstreamBase):
@@ -94,7 +93,7 @@ class StdioUpstream(UpstreamBase):
         await self.connect()
         reply = await self._request(message, self.config.timeout)
         reply["id"] = message["id"]
-        return _DUMPS(reply).encode()
+        return DUMPS(reply).encode()
 
     async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
         await self.connect()
@@ -191,7 +190,7 @@ class StdioUpstream(UpstreamBase):
         self.last_failure = now
         self._next_start = now + delay
         log.warning(
-            _DUMPS({"event": "stdio.down", "upstream": self.name, "reason": reason, "retry": delay})
+            DUMPS({"event": "stdio.down", "upstream": self.name, "reason": reason, "retry": delay})
         )
         if not self._closed and (self._restart is None or self._restart.done()):
             self._restart = asyncio.get_running_loop().create_task(self._restart_later(delay))
@@ -270,7 +269,7 @@ class StdioUpstream(UpstreamBase):
             self._pending.pop(own, None)
 
     async def _write(self, proc: asyncio.subprocess.Process, message: Mapping[str, Any]) -> None:
-        data = _DUMPS(message).encode() + b"\n"
+        data = DUMPS(message).encode() + b"\n"
         if proc.stdin is None:
             raise UpstreamError(self.name, "unavailable", "no stdin")
         async with self._write_lock:
@@ -298,7 +297,7 @@ class StdioUpstream(UpstreamBase):
         try:
             message = json.loads(line)
         except ValueError:
-            log.warning(_DUMPS({"event": "stdio.junk", "upstream": self.name, "bytes": len(line)}))
+            log.warning(DUMPS({"event": "stdio.junk", "upstream": self.name, "bytes": len(line)}))
             return
         if not isinstance(message, dict):
             return

@@ -31,6 +31,7 @@ from zeroauth.gateway._credentials import Credentials, make_credentials
 from zeroauth.gateway._http1 import HTTPError, Pool, Response, encode_headers
 
 __all__ = [
+    "DUMPS",
     "HANDSHAKE_VERSIONS",
     "INITIALIZE",
     "MCPUpstream",
@@ -42,7 +43,7 @@ __all__ = [
 log = logging.getLogger("zeroauth.gateway.upstream")
 
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # compact JSON text
 _BASE_HEADERS = (
     ("Content-Type", "application/json"),
     ("Accept", "application/json, text/event-stream"),
@@ -173,13 +174,13 @@ class Upstream(UpstreamBase):
             await self._handshake(self._generation)
         caller_id = message["id"]
         if self._session is None:
-            return await self.send(_DUMPS(message).encode(), caller_id, extra_head)
+            return await self.send(DUMPS(message).encode(), caller_id, extra_head)
         own_id = f"zeroauth-{next(self._ids)}"
         message["id"] = own_id
-        raw = await self.send(_DUMPS(message).encode(), own_id, extra_head)
+        raw = await self.send(DUMPS(message).encode(), own_id, extra_head)
         reply = _loads(raw, self.name)
         reply["id"] = caller_id
-        return _DUMPS(reply).encode()
+        return DUMPS(reply).encode()
 
     async def send(self, body: bytes, request_id: object, extra_head: bytes = b"") -> bytes:
         """POST one JSON-RPC request; returns the JSON-RPC response message as JSON bytes."""
