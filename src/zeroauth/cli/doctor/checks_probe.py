@@ -23,24 +23,12 @@ _CHALLENGE = 'WWW-Authenticate: Bearer resource_metadata="<PRM URL>", scope="<sc
 def server_tls(url: str) -> Check:
     """S-25 / SEC-05, for a URL the policy already allowed (so http means dev loopback)."""
     parts = urlsplit(url)
+    title, kw = "Server uses TLS", {"where": url, "section": SECTION}
     if parts.scheme == "https":
-        return ok("S-25", "Server uses TLS", "https", where=url, section=SECTION)
+        return ok("S-25", title, "https", **kw)
     if is_loopback_host(parts.hostname or ""):
-        return ok(
-            "S-25",
-            "Server uses TLS",
-            "http on loopback (development opt-in)",
-            where=url,
-            section=SECTION,
-        )
-    return fail(
-        "S-25",
-        "Server uses TLS",
-        parts.scheme,
-        fix="serve the MCP endpoint over https",
-        where=url,
-        section=SECTION,
-    )
+        return ok("S-25", title, "http on loopback (development opt-in)", **kw)
+    return fail("S-25", title, parts.scheme, fix="serve the MCP endpoint over https", **kw)
 
 
 def _status_check(probe: Probe, url: str) -> Check:

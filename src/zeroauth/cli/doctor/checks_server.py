@@ -74,8 +74,9 @@ def discovery(f: ASFetch) -> list[Check]:
         )
         return checks
     url = f.urls[f.index]
+    kw = {"where": url, "section": sec}
     if f.index == 0:
-        checks.append(ok(rid, title, f"{url} ({forms[0]})", where=url, section=sec))
+        checks.append(ok(rid, title, f"{url} ({forms[0]})", **kw))
     else:
         first = f.responses[0].describe()
         checks.append(
@@ -86,8 +87,7 @@ def discovery(f: ASFetch) -> list[Check]:
                 fix=f"also serve the metadata at {f.urls[0]}: RFC 8414 and "
                 "2025-06-18 MCP clients look only there, the others probe "
                 f"{f.index} URL(s) first",
-                where=url,
-                section=sec,
+                **kw,
             )
         )
     if f.problem is not None and f.problem.requirement == "C-17":
@@ -100,8 +100,7 @@ def discovery(f: ASFetch) -> list[Check]:
                 fix=f'set "issuer": "{f.issuer}" exactly (no trailing slash or case '
                 "change), or list the issuer the document names in the PRM's "
                 "authorization_servers; clients refuse this metadata",
-                where=url,
-                section=sec,
+                **kw,
             )
         )
     elif f.problem is not None:
@@ -111,20 +110,11 @@ def discovery(f: ASFetch) -> list[Check]:
                 "AS metadata is valid",
                 f"{f.problem.message}: {f.problem.found}",
                 fix=f.problem.hint or "fix the metadata document",
-                where=url,
-                section=sec,
+                **kw,
             )
         )
     else:
-        checks.append(
-            ok(
-                "C-17",
-                "Metadata `issuer` is identical to the issuer",
-                f.issuer,
-                where=url,
-                section=sec,
-            )
-        )
+        checks.append(ok("C-17", "Metadata `issuer` is identical to the issuer", f.issuer, **kw))
     return checks
 
 
