@@ -94,23 +94,25 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
         return checks
     kw = {"where": url, "section": SECTION}
     header = " | ".join(probe.www_authenticate)
+    title = "Challenge syntax (RFC 9110 §11.6.1, RFC 6750 §3)"
     if probe.parse_error:
         checks.append(
             fail(
                 "S-18",
-                "Challenge syntax (RFC 9110 §11.6.1, RFC 6750 §3)",
+                title,
                 probe.parse_error,
                 fix='quote every value (`name="value"`) and separate parameters with commas',
                 **kw,
             )
         )
     else:
-        checks.append(ok("S-18", "Challenge syntax (RFC 9110 §11.6.1, RFC 6750 §3)", header, **kw))
+        checks.append(ok("S-18", title, header, **kw))
+    title = "No error code when the request had no token"
     if bearer.error is not None:
         checks.append(
             warn(
                 "S-11",
-                "No error code when the request had no token",
+                title,
                 f'error="{bearer.error}" on a request without a token',
                 fix="drop error/error_description from the 401 when no token was "
                 "sent (RFC 6750 §3.1): send only resource_metadata and scope; "
@@ -119,9 +121,10 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
             )
         )
     else:
-        checks.append(ok("S-11", "No error code when the request had no token", "none", **kw))
+        checks.append(ok("S-11", title, "none", **kw))
+    title = "Challenge names the scopes needed"
     if bearer.scope:
-        checks.append(ok("S-13", "Challenge names the scopes needed", " ".join(bearer.scope), **kw))
+        checks.append(ok("S-13", title, " ".join(bearer.scope), **kw))
         if "offline_access" in bearer.scope:
             checks.append(
                 warn(
@@ -137,7 +140,7 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
         checks.append(
             warn(
                 "S-13",
-                "Challenge names the scopes needed",
+                title,
                 "no scope=",
                 fix='add scope="<scopes for basic use>" to the 401 challenge (MCP '
                 "Scope Selection Strategy); clients otherwise request every scope "
@@ -145,20 +148,14 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
                 **kw,
             )
         )
+    title = "Challenge advertises the PRM URL (resource_metadata)"
     if bearer.resource_metadata:
-        checks.append(
-            ok(
-                "S-08",
-                "Challenge advertises the PRM URL (resource_metadata)",
-                bearer.resource_metadata,
-                **kw,
-            )
-        )
+        checks.append(ok("S-08", title, bearer.resource_metadata, **kw))
     else:
         checks.append(
             warn(
                 "S-08",
-                "Challenge advertises the PRM URL (resource_metadata)",
+                title,
                 "no resource_metadata",
                 fix='add resource_metadata="<PRM URL>" '
                 "(RFC 9728 §5.1): 2025-06-18 clients rely on it and never probe "

@@ -212,26 +212,28 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         )
     ]
     parts = urlsplit(doc.resource)
+    title = "PRM `resource` is an https URL"
     if parts.scheme == "https":
-        checks.append(ok("S-25", "PRM `resource` is an https URL", doc.resource, **kw))
+        checks.append(ok("S-25", title, doc.resource, **kw))
     elif allow_loopback and is_loopback_host(parts.hostname or ""):
         found = f"{doc.resource} (http on loopback: development opt-in)"
-        checks.append(ok("S-25", "PRM `resource` is an https URL", found, **kw))
+        checks.append(ok("S-25", title, found, **kw))
     else:
         checks.append(
             fail(
                 "S-25",
-                "PRM `resource` is an https URL",
+                title,
                 doc.resource,
                 fix="serve the MCP server over https and name it so",
                 **kw,
             )
         )
+    title = "PRM lists scopes_supported"
     if doc.scopes_supported:
         found = " ".join(doc.scopes_supported)
         if doc.resource_name:
             found += f" (resource_name: {doc.resource_name})"
-        checks.append(ok("S-05", "PRM lists scopes_supported", found, **kw))
+        checks.append(ok("S-05", title, found, **kw))
         if "offline_access" in doc.scopes_supported:
             checks.append(
                 warn(
@@ -247,18 +249,19 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         checks.append(
             warn(
                 "S-05",
-                "PRM lists scopes_supported",
+                title,
                 "absent",
                 fix="add scopes_supported (the minimal scopes for basic use) and resource_name",
                 **kw,
             )
         )
     methods = doc.bearer_methods_supported
+    title = "Tokens only in the Authorization header"
     if methods is None or set(methods) == {"header"}:
         checks.append(
             ok(
                 "S-28",
-                "Tokens only in the Authorization header",
+                title,
                 "bearer_methods_supported: " + ("header" if methods else "absent"),
                 **kw,
             )
@@ -267,7 +270,7 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         checks.append(
             warn(
                 "S-28",
-                "Tokens only in the Authorization header",
+                title,
                 ", ".join(methods),
                 fix='advertise "bearer_methods_supported": ["header"]; tokens in '
                 "a query or body leak into logs",
@@ -275,13 +278,14 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
             )
         )
     content_type = f.response.content_type()
+    title = "PRM served as application/json"
     if content_type == "application/json":
-        checks.append(ok("S-07", "PRM served as application/json", content_type, **kw))
+        checks.append(ok("S-07", title, content_type, **kw))
     else:
         checks.append(
             warn(
                 "S-07",
-                "PRM served as application/json",
+                title,
                 content_type or "absent",
                 fix="send Content-Type: application/json (RFC 9728 §3.2)",
                 **kw,

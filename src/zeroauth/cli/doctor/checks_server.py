@@ -126,11 +126,12 @@ def capabilities(f: ASFetch, policy: URLPolicy) -> list[Check]:
     kw = {"where": response.url, "section": section(f.issuer)}
     checks: list[Check] = []
     methods = md.code_challenge_methods_supported
+    title = "AS advertises PKCE (code_challenge_methods_supported)"
     if methods is None:
         checks.append(
             fail(
                 "C-18",
-                "AS advertises PKCE (code_challenge_methods_supported)",
+                title,
                 "absent",
                 fix='add "code_challenge_methods_supported": ["S256"]: '
                 "MCP clients must refuse an AS without it",
@@ -138,21 +139,15 @@ def capabilities(f: ASFetch, policy: URLPolicy) -> list[Check]:
             )
         )
     else:
-        checks.append(
-            ok(
-                "C-18",
-                "AS advertises PKCE (code_challenge_methods_supported)",
-                ", ".join(methods),
-                **kw,
-            )
-        )
+        checks.append(ok("C-18", title, ", ".join(methods), **kw))
+        title = "PKCE S256 supported"
         if "S256" in methods:
-            checks.append(ok("C-19", "PKCE S256 supported", "S256", **kw))
+            checks.append(ok("C-19", title, "S256", **kw))
         else:
             checks.append(
                 fail(
                     "C-19",
-                    "PKCE S256 supported",
+                    title,
                     ", ".join(methods),
                     fix="enable S256 (plain is not acceptable)",
                     **kw,
@@ -168,32 +163,29 @@ def capabilities(f: ASFetch, policy: URLPolicy) -> list[Check]:
             policy.check_url(value, field=name)
         except URLPolicyError as exc:
             bad.append(f"{name}: {value} ({exc.message})")
+    title = "AS endpoints are https URLs"
     if bad:
         checks.append(
             fail(
                 "SEC-05",
-                "AS endpoints are https URLs",
+                title,
                 "; ".join(bad),
                 fix="serve every endpoint over https (SEC-05/SEC-06)",
                 **kw,
             )
         )
     else:
-        checks.append(ok("SEC-05", "AS endpoints are https URLs", "all allowed", **kw))
+        checks.append(ok("SEC-05", title, "all allowed", **kw))
+    title = "Authorization responses carry `iss` (RFC 9207)"
     if md.authorization_response_iss_parameter_supported:
         checks.append(
-            ok(
-                "AS-05",
-                "Authorization responses carry `iss` (RFC 9207)",
-                "authorization_response_iss_parameter_supported: true",
-                **kw,
-            )
+            ok("AS-05", title, "authorization_response_iss_parameter_supported: true", **kw)
         )
     else:
         checks.append(
             warn(
                 "AS-05",
-                "Authorization responses carry `iss` (RFC 9207)",
+                title,
                 "absent",
                 fix="send iss in authorization responses and advertise "
                 "authorization_response_iss_parameter_supported: true (mix-up "
