@@ -61,30 +61,18 @@ def locations(fetches: Sequence[PRMFetch], server_url: str) -> list[Check]:
     parts = urlsplit(server_url)
     path = by_url.get(well_known_prm_url(server_url)) if parts.path or parts.query else None
     root = by_url[origin(server_url) + WELL_KNOWN_PRM]
+    make = warn if served else fail  # a location missing while another one serves: a warning
+    title = "PRM at the path-inserted well-known URL"
     if path is None:
-        checks.append(
-            na(
-                "S-09",
-                "PRM at the path-inserted well-known URL",
-                "the server URL has no path: the root URL is its well-known URL",
-                section=SECTION,
-            )
-        )
+        no_path = "the server URL has no path: the root URL is its well-known URL"
+        checks.append(na("S-09", title, no_path, section=SECTION))
     elif path.served:
-        checks.append(
-            ok(
-                "S-09",
-                "PRM at the path-inserted well-known URL",
-                path.candidate.url,
-                **_where(path),
-            )
-        )
+        checks.append(ok("S-09", title, path.candidate.url, **_where(path)))
     else:
-        make = warn if served else fail
         checks.append(
             make(
                 "S-09",
-                "PRM at the path-inserted well-known URL",
+                title,
                 path.describe(),
                 fix=f"serve the document at {path.candidate.url}: RFC 9728 §3.1 "
                 f"puts the metadata of {server_url} there, and clients try it first",
@@ -96,7 +84,6 @@ def locations(fetches: Sequence[PRMFetch], server_url: str) -> list[Check]:
             ok("S-08", "PRM at the root well-known URL", root.candidate.url, **_where(root))
         )
     elif path is not None:
-        make = warn if served else fail
         checks.append(
             make(
                 "S-08",
