@@ -78,10 +78,6 @@ class StdioUpstream(UpstreamBase):
     def _up(self) -> bool:
         return self._ready
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     # -- the surface the aggregator and catalogs use ----------------------------------------
 
     async def forward(self, message: dict[str, Any], extra_head: bytes = b"") -> bytes:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +47,6 @@ class Fetched:
     error: str | None = None
     requirement: str | None = None  # set when the URL policy refused the URL or a hop
     hops: tuple[str, ...] = ()  # redirect targets followed, in order
-    elapsed: float = 0.0
 
     def header(self, name: str) -> str | None:
         values = self.header_list(name)
@@ -139,7 +137,6 @@ class Fetcher:
         return self._send(HTTPRequest.post_json(url, "mcp", document, headers))
 
     def _send(self, request: HTTPRequest) -> Fetched:
-        started = time.monotonic()
         hops = self._hops = [] if request.follow_redirects else None
         try:
             r = self._wire.fetch_sync(request, self._http)
@@ -156,7 +153,6 @@ class Fetcher:
             error=r.error,
             requirement=refused,
             hops=tuple(hops or ()),
-            elapsed=time.monotonic() - started,
         )
 
     def _sent(self, request: httpx2.Request) -> None:
