@@ -188,17 +188,13 @@ class OAuthTransport:
     async def fetch(
         self, request: HTTPRequest, client: httpx2.AsyncClient | None = None
     ) -> HTTPResponse:
-        own = None
-        if client is None:
-            client = self._async_client
-        if client is None:
-            own = client = self.new_async_client()
         began = time.perf_counter()
-        try:
+        client = client or self._async_client
+        if client is not None:
             response = await self._fetch_async(client, request)
-        finally:
-            if own is not None:
-                await own.aclose()
+        else:
+            async with self.new_async_client() as own:
+                response = await self._fetch_async(own, request)
         return self._observed(request, response, began)
 
     async def _fetch_async(self, client: httpx2.AsyncClient, request: HTTPRequest) -> HTTPResponse:
