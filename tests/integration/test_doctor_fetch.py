@@ -86,12 +86,12 @@ def fetcher() -> Iterator[Fetcher]:
 
 def test_a8_body_over_1_mib_is_not_read(server, fetcher):
     r = fetcher.get(server.url("/big"))
-    assert (r.status, r.error) == (0, f"body larger than {MAX_BODY} B")
+    assert (r.status, r.error) == (0, f"response body larger than {MAX_BODY} bytes")
 
 
 def test_a8_compression_bomb_is_bounded_by_decoded_size(server, fetcher):
     r = fetcher.get(server.url("/bomb"))
-    assert (r.status, r.error) == (0, f"body larger than {MAX_BODY} B")
+    assert (r.status, r.error) == (0, f"response body larger than {MAX_BODY} bytes")
 
 
 def test_a8_drip_fed_body_times_out_in_bounded_time(server, fetcher):

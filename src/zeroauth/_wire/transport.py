@@ -47,12 +47,12 @@ from zeroauth.core.urls import is_loopback_host
 __all__ = [
     "OAuthTransport",
     "Observer",
+    "check_resolved",
     "pinned_async_client",
     "pinned_client",
     "tls_context",
 ]
 
-_REDIRECTS = (301, 302, 303, 307, 308)
 _IDENTITY = ("accept-encoding", "gzip, deflate")
 
 
@@ -62,6 +62,43 @@ Observer = Callable[[HTTPRequest, HTTPResponse, float], None]
 
 class _TooLargeError(Exception):
     pass
+
+
+_FAILURES = (URLPolicyError, TimeoutError, _TooLargeError, httpx2.HTTPError)
+
+
+def _must_resolve(policy: WirePolicy, host: str) -> bool:
+    """Whether ``host`` is a DNS name whose addresses ``policy`` must judge (``*.localhost``
+    too); ``localhost`` and IP literals were judged by ``check_url`` (SEC-04)."""
+    if not policy.block_private or not host or is_loopback_host(host):
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True
+    return False
+
+
+def _check_addresses(policy: WirePolicy, url: str, infos: list[tuple[object, ...]]) -> None:
+    for info in infos:
+        sockaddr = info[4]
+        assert isinstance(sockaddr, tuple)
+        policy.check_address(str(sockaddr[0]), url=url)
+
+
+def check_resolved(
+    policy: WirePolicy, url: str, *, field: str, requirement: str = "SEC-05"
+) -> None:
+    """``policy``'s URL check, then every address the host resolves to (check-then-connect: for
+    a URL judged before it is used, or a client that does not pin). Raises ``URLPolicyError``."""
+    policy.check_url(url, field=field, requirement=requirement)
+    host = urlsplit(url).hostname or ""
+    if _must_resolve(policy, host):
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return  # the request itself will fail with a clear transport error
+        _check_addresses(policy, url, list(infos))
 
 
 def pinned_async_client(
@@ -108,46 +145,24 @@ class OAuthTransport:
         self.observer = observer  # sees every exchange (tracing, `zeroauth demo`); no tokens logged
 
     # -- policy ------------------------------------------------------------------------------
-
-    def _needs_resolution(self, host: str) -> bool:
-        if not self.supplies_clients:
-            return False  # our clients are pinned: the connection itself checks (W1)
-        if not self.url_policy.block_private or not host or is_loopback_host(host):
-            return False  # `localhost` and loopback literals: judged by check_url (SEC-04)
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return True  # a DNS name (`*.localhost` too): every address it resolves to is checked
-        return False  # IP literals were checked by check_url
-
-    def _check_addresses(self, url: str, infos: list[tuple[object, ...]]) -> None:
-        for info in infos:
-            sockaddr = info[4]
-            assert isinstance(sockaddr, tuple)
-            self.url_policy.check_address(str(sockaddr[0]), url=url)
-
-    def _refused(self, url: str, exc: URLPolicyError) -> HTTPResponse:
-        return HTTPResponse.failure(url, f"refused by the URL policy: {exc}", exc.requirement)
+    # Our own clients are pinned: the connection itself checks every address (W1). A supplied
+    # client is not, so its addresses are checked by a separate resolution first.
 
     async def _check_async(self, url: str, purpose: str) -> None:
         self.url_policy.check_url(url, field=purpose)
         host = urlsplit(url).hostname or ""
-        if self._needs_resolution(host):
+        if self.supplies_clients and _must_resolve(self.url_policy, host):
             try:
                 infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
             except OSError:
                 return  # the request itself will fail with a clear transport error
-            self._check_addresses(url, list(infos))
+            _check_addresses(self.url_policy, url, list(infos))
 
     def _check_sync(self, url: str, purpose: str) -> None:
-        self.url_policy.check_url(url, field=purpose)
-        host = urlsplit(url).hostname or ""
-        if self._needs_resolution(host):
-            try:
-                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except OSError:
-                return
-            self._check_addresses(url, list(infos))
+        if self.supplies_clients:
+            check_resolved(self.url_policy, url, field=purpose)
+        else:
+            self.url_policy.check_url(url, field=purpose)
 
     # -- async -------------------------------------------------------------------------------
 
@@ -173,17 +188,13 @@ class OAuthTransport:
     async def fetch(
         self, request: HTTPRequest, client: httpx2.AsyncClient | None = None
     ) -> HTTPResponse:
-        own = None
-        if client is None:
-            client = self._async_client
-        if client is None:
-            own = client = self.new_async_client()
         began = time.perf_counter()
-        try:
+        client = client or self._async_client
+        if client is not None:
             response = await self._fetch_async(client, request)
-        finally:
-            if own is not None:
-                await own.aclose()
+        else:
+            async with self.new_async_client() as own:
+                response = await self._fetch_async(own, request)
         return self._observed(request, response, began)
 
     async def _fetch_async(self, client: httpx2.AsyncClient, request: HTTPRequest) -> HTTPResponse:
@@ -192,10 +203,7 @@ class OAuthTransport:
         for _ in range(self.max_redirects + 1):
             try:
                 await self._check_async(url, request.purpose)
-            except URLPolicyError as exc:
-                return self._refused(url, exc)
-            self.sent[request.purpose] += 1
-            try:
+                self.sent[request.purpose] += 1
                 with anyio.fail_after(max(0.0, deadline - time.monotonic())):
                     async with client.stream(
                         request.method, url, headers=[*request.headers, _IDENTITY],
@@ -205,14 +213,8 @@ class OAuthTransport:
                             url = urljoin(url, response.headers["location"])
                             continue
                         body = await self._read_async(response)
-            except URLPolicyError as exc:  # a pinned connection refused the resolved address
-                return self._refused(url, exc)
-            except TimeoutError:
-                return HTTPResponse.failure(url, f"timed out after {self.timeout:g} s", "A8")
-            except _TooLargeError:
-                return self._too_large(url)
-            except httpx2.HTTPError as exc:
-                return HTTPResponse.failure(url, f"{type(exc).__name__}: {exc}")
+            except _FAILURES as exc:
+                return self._failed(url, exc)
             return HTTPResponse.build(response.status_code, request.url,
                                       response.headers.multi_items(), body)  # fmt: skip
         return HTTPResponse.failure(url, f"more than {self.max_redirects} redirects", "A8")
@@ -247,10 +249,7 @@ class OAuthTransport:
         for _ in range(self.max_redirects + 1):
             try:
                 self._check_sync(url, request.purpose)
-            except URLPolicyError as exc:
-                return self._refused(url, exc)
-            self.sent[request.purpose] += 1
-            try:
+                self.sent[request.purpose] += 1
                 with client.stream(
                     request.method, url, headers=[*request.headers, _IDENTITY],
                     content=request.body or None, timeout=self.timeout,
@@ -259,14 +258,8 @@ class OAuthTransport:
                         url = urljoin(url, response.headers["location"])
                         continue
                     body = self._read_sync(response, deadline)
-            except URLPolicyError as exc:
-                return self._refused(url, exc)
-            except TimeoutError:
-                return HTTPResponse.failure(url, f"timed out after {self.timeout:g} s", "A8")
-            except _TooLargeError:
-                return self._too_large(url)
-            except httpx2.HTTPError as exc:
-                return HTTPResponse.failure(url, f"{type(exc).__name__}: {exc}")
+            except _FAILURES as exc:
+                return self._failed(url, exc)
             return HTTPResponse.build(response.status_code, request.url,
                                       response.headers.multi_items(), body)  # fmt: skip
         return HTTPResponse.failure(url, f"more than {self.max_redirects} redirects", "A8")
@@ -289,10 +282,7 @@ class OAuthTransport:
     @staticmethod
     def _is_hop(request: HTTPRequest, response: httpx2.Response) -> bool:
         return (
-            request.follow_redirects
-            and request.method == "GET"
-            and response.status_code in _REDIRECTS
-            and "location" in response.headers
+            request.follow_redirects and request.method == "GET" and response.has_redirect_location
         )
 
     def _decode(self, response: httpx2.Response, raw: bytes) -> bytes:
@@ -309,5 +299,13 @@ class OAuthTransport:
             return out
         return raw  # unknown coding: the JSON parser will refuse it
 
-    def _too_large(self, url: str) -> HTTPResponse:
-        return HTTPResponse.failure(url, f"response body larger than {self.max_bytes} bytes", "A8")
+    def _failed(self, url: str, exc: Exception) -> HTTPResponse:
+        """A hop that failed, as a response (A7, A8): returned, never raised."""
+        if isinstance(exc, URLPolicyError):  # by check_url, or a pinned connection's address
+            return HTTPResponse.failure(url, f"refused by the URL policy: {exc}", exc.requirement)
+        if isinstance(exc, TimeoutError):
+            return HTTPResponse.failure(url, f"timed out after {self.timeout:g} s", "A8")
+        if isinstance(exc, _TooLargeError):
+            text = f"response body larger than {self.max_bytes} bytes"
+            return HTTPResponse.failure(url, text, "A8")
+        return HTTPResponse.failure(url, f"{type(exc).__name__}: {exc}")

@@ -28,6 +28,17 @@ STEPS = (
     "challenge", "resource_metadata", "server_metadata", "client_identity", "authorize",
     "token", "call", "step_up", "reconnect",
 )  # fmt: skip
+_SHOWN = {  # the members of each discovery/registration answer the trace shows
+    "prm": ("resource", "authorization_servers", "scopes_supported"),
+    "as-metadata": (
+        "issuer",
+        "code_challenge_methods_supported",
+        "authorization_response_iss_parameter_supported",
+        "client_id_metadata_document_supported",
+        "registration_endpoint",
+    ),
+    "register": ("client_id", "application_type", "redirect_uris"),
+}
 _PURPOSE_STEP = {
     "prm": "resource_metadata",
     "as-metadata": "server_metadata",
@@ -158,23 +169,8 @@ def _oauth_detail(purpose: str, response: HTTPResponse) -> dict[str, Any]:
         return {"error": "not JSON"}
     if not isinstance(body, dict):
         return {}
-    if purpose == "prm":
-        keys = ("resource", "authorization_servers", "scopes_supported")
-        return {k: body.get(k) for k in keys}
-    if purpose == "as-metadata":
-        return {
-            "issuer": body.get("issuer"),
-            "code_challenge_methods_supported": body.get("code_challenge_methods_supported"),
-            "authorization_response_iss_parameter_supported": body.get(
-                "authorization_response_iss_parameter_supported"
-            ),
-            "client_id_metadata_document_supported": body.get(
-                "client_id_metadata_document_supported"
-            ),
-            "registration_endpoint": body.get("registration_endpoint"),
-        }
-    if purpose == "register":
-        return {k: body.get(k) for k in ("client_id", "application_type", "redirect_uris")}
+    if purpose in _SHOWN:
+        return {k: body.get(k) for k in _SHOWN[purpose]}
     if purpose in ("token", "refresh"):
         claims = _jwt_claims(body.get("access_token"))
         return {

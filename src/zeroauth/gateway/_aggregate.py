@@ -116,12 +116,7 @@ class Aggregator:
         if not isinstance(name, str):
             raise RPCError(INVALID_PARAMS, "tools/call needs params.name (a string)")
         route = self._tools.get(name) or await self._find("_tools", name, "tool")
-        if route.needed and not self.policy.satisfies(token.scopes, route.needed):
-            raise MissingScopeError(route.needed, f"tool {name}")
-        forwarded = dict(params)
-        forwarded["name"] = route.name
-        message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": forwarded}
-        return await self._send(route.upstream, message, token)
+        return await self._forward(token, request_id, "tools/call", params, route, f"tool {name}")
 
     # -- prompts and resources -----------------------------------------------------------------
 
@@ -134,7 +129,9 @@ class Aggregator:
         if not isinstance(name, str):
             raise RPCError(INVALID_PARAMS, "prompts/get needs params.name (a string)")
         route = self._prompts.get(name) or await self._find("_prompts", name, "prompt")
-        return await self._forward(token, request_id, "prompts/get", params, route, "name")
+        return await self._forward(
+            token, request_id, "prompts/get", params, route, f"prompts/get {name}"
+        )
 
     async def list_resources(self, token: AccessToken) -> dict[str, Any]:
         await self._refresher.for_listing()
@@ -151,7 +148,9 @@ class Aggregator:
         route = self._resources.get(uri) or self._template_route(uri)
         if route is None:
             route = await self._find("_resources", uri, "resource")
-        return await self._forward(token, request_id, "resources/read", params, route, "uri")
+        return await self._forward(
+            token, request_id, "resources/read", params, route, f"resources/read {uri}"
+        )
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -181,13 +180,14 @@ class Aggregator:
         method: str,
         params: Mapping[str, Any],
         route: Route,
-        key: str,
+        what: str,
     ) -> bytes:
+        """Check the route's scopes, then send with the upstream's own tool or prompt name."""
         if route.needed and not self.policy.satisfies(token.scopes, route.needed):
-            raise MissingScopeError(route.needed, f"{method} {params[key]}")
+            raise MissingScopeError(route.needed, what)
         forwarded = dict(params)
-        if key == "name":
-            forwarded[key] = route.name
+        if method != "resources/read":  # a resource URI is not prefixed
+            forwarded["name"] = route.name
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": forwarded}
         return await self._send(route.upstream, message, token)
 

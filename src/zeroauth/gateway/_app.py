@@ -33,10 +33,10 @@ from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.gateway._aggregate import Aggregator
 from zeroauth.gateway._auth import build_verifier
 from zeroauth.gateway._config import GatewayConfig, UpstreamConfig, load_config
-from zeroauth.gateway._endpoint import MCPEndpoint
+from zeroauth.gateway._endpoint import MCPEndpoint, respond
 from zeroauth.gateway._identity import IdentitySigner
 from zeroauth.gateway._metrics import Metrics
-from zeroauth.gateway._ops import load_keys, observe, ready, respond
+from zeroauth.gateway._ops import load_keys, observe, ready
 from zeroauth.gateway._stdio import StdioUpstream
 from zeroauth.gateway._upstream import MCPUpstream, Upstream
 from zeroauth.server._jwt import JWTVerifier
@@ -163,7 +163,7 @@ class GatewayApp:
         if op == "ready":
             await ready(state.verifier, state.aggregator, send)
         elif op == "metrics":
-            await respond(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+            await respond(send, 200, self.metrics.render(), kind=b"text/plain; version=0.0.4")
         else:
             await observe(self.metrics, state.app, scope, receive, send)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 from zeroauth.client._auth import build_engine
 from zeroauth.client._driver import run_async
@@ -53,36 +54,34 @@ async def discover_metadata(issuer: str, engine: Engine | None = None) -> Server
     return md
 
 
+async def _endpoint(
+    config: IssuerConfig, name: Literal["jwks_uri", "introspection_endpoint"], engine: Engine
+) -> str:
+    """``name`` as configured in ``[[issuer]]``, else as the issuer's metadata names it."""
+    value = getattr(config, name)
+    if value is None:
+        value = getattr(await discover_metadata(config.issuer, engine), name)
+        if not value:
+            raise ServerMetadataError(
+                f"the issuer publishes no {name}",
+                where=config.issuer,
+                hint=f"set {name} in [[issuer]]",
+            )
+    return str(value)
+
+
 async def _one(config: IssuerConfig, resource: str, engine: Engine) -> TokenVerifier:
     if config.verify == "jwt":
-        jwks_uri = config.jwks_uri
-        if jwks_uri is None:
-            jwks_uri = (await discover_metadata(config.issuer, engine)).jwks_uri
-            if not jwks_uri:
-                raise ServerMetadataError(
-                    "the issuer publishes no jwks_uri",
-                    where=config.issuer,
-                    hint="set jwks_uri in [[issuer]]",
-                )
         return JWTVerifier(
             issuer=config.issuer,
             resource=resource,
-            jwks_uri=jwks_uri,
+            jwks_uri=await _endpoint(config, "jwks_uri", engine),
             algorithms=config.algorithms,
             audience_check=config.audience_check,
         )
-    endpoint = config.introspection_endpoint
-    if endpoint is None:
-        endpoint = (await discover_metadata(config.issuer, engine)).introspection_endpoint
-        if not endpoint:
-            raise ServerMetadataError(
-                "the issuer publishes no introspection_endpoint",
-                where=config.issuer,
-                hint="set introspection_endpoint in [[issuer]]",
-            )
     assert config.client_id is not None  # checked by the configuration
     return IntrospectionVerifier(
-        introspection_endpoint=endpoint,
+        introspection_endpoint=await _endpoint(config, "introspection_endpoint", engine),
         client_id=config.client_id,
         client_secret=config.client_secret,
         resource=resource,

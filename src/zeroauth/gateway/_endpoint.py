@@ -28,11 +28,11 @@ from starlette.types import Receive, Scope, Send
 from zeroauth import __version__
 from zeroauth.core.challenge import bearer_challenge_header
 from zeroauth.gateway._aggregate import Aggregator, MissingScopeError, RPCError
-from zeroauth.gateway._upstream import HANDSHAKE_VERSIONS
+from zeroauth.gateway._upstream import DUMPS, HANDSHAKE_VERSIONS
 from zeroauth.server._middleware import TOKEN_SCOPE_KEY
 from zeroauth.server._verifier import AccessToken
 
-__all__ = ["LOG_KEY", "MCPEndpoint"]
+__all__ = ["LOG_KEY", "MCPEndpoint", "respond"]
 
 log = logging.getLogger("zeroauth.gateway")
 
@@ -42,8 +42,6 @@ _PV_META = "io.modelcontextprotocol/protocolVersion"
 _CAPS_META = "io.modelcontextprotocol/clientCapabilities"
 _NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _STATUS = {-32700: 400, -32600: 400, -32602: 400, -32020: 400, -32022: 400, -32601: 404}
-_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _Handler = Callable[[AccessToken, Any, Any], Awaitable[bytes]]
 
 
@@ -51,7 +49,7 @@ def _error(request_id: Any, code: int, message: str, data: Any = None) -> bytes:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return _DUMPS({"jsonrpc": "2.0", "id": request_id, "error": error}).encode()
+    return DUMPS({"jsonrpc": "2.0", "id": request_id, "error": error}).encode()
 
 
 class MCPEndpoint:
@@ -94,18 +92,17 @@ class MCPEndpoint:
         if scope["type"] != "http":
             return
         if (scope["path"].rstrip("/") or "/") != self.path:
-            await _respond(send, 404, b'{"error":"not_found"}')
+            await respond(send, 404, b'{"error":"not_found"}')
             return
         if scope["method"] != "POST":
-            headers = [*_JSON, (b"allow", b"POST")]
-            await _respond(send, 405, b'{"error":"method_not_allowed"}', headers)
+            await respond(send, 405, b'{"error":"method_not_allowed"}', [(b"allow", b"POST")])
             return
         body = await _read_body(receive, self._max_body)
         if body is None:
-            await _respond(send, 413, _error(None, -32600, "request body too large"))
+            await respond(send, 413, _error(None, -32600, "request body too large"))
             return
         status, reply, extra = await self._handle(scope, body)
-        await _respond(send, status, reply, extra)
+        await respond(send, status, reply, extra)
 
     async def _handle(
         self, scope: Scope, body: bytes
@@ -155,7 +152,7 @@ class MCPEndpoint:
             return (404 if modern else 200), _error(request_id, -32601, "Method not found"), None
         if modern:
             result.setdefault("resultType", "complete")
-        return 200, _DUMPS({"jsonrpc": "2.0", "id": request_id, "result": result}).encode(), None
+        return 200, DUMPS({"jsonrpc": "2.0", "id": request_id, "result": result}).encode(), None
 
     async def _local(
         self, token: AccessToken, method: str, params: Any, modern: bool
@@ -204,7 +201,7 @@ class MCPEndpoint:
             "error_description": description,
             "scope": " ".join(denied.needed),
         }
-        return 403, _DUMPS(body).encode(), [(b"www-authenticate", header.encode("latin-1"))]
+        return 403, DUMPS(body).encode(), [(b"www-authenticate", header.encode("latin-1"))]
 
 
 def _check_modern(
@@ -255,7 +252,7 @@ def _modernise(raw: bytes) -> bytes:
     if not isinstance(result, dict) or "resultType" in result:
         return raw
     result["resultType"] = "complete"
-    return _DUMPS(message).encode()
+    return DUMPS(message).encode()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -274,10 +271,16 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _respond(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    kind: bytes = b"application/json",
 ) -> None:
-    out = [*_JSON, *(headers or ()), (b"content-length", str(len(body)).encode())]
+    """One whole response, never cached (202: no body, no content headers)."""
+    out = [(b"content-type", kind), (b"cache-control", b"no-store"), *(headers or ())]
+    out.append((b"content-length", str(len(body)).encode()))
     if status == 202:
         out = [(b"content-length", b"0")]
     await send({"type": "http.response.start", "status": status, "headers": out})

@@ -18,13 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zeroauth.core.errors import InvalidToken
 from zeroauth.gateway._aggregate import Aggregator
-from zeroauth.gateway._endpoint import LOG_KEY
+from zeroauth.gateway._endpoint import LOG_KEY, respond
 from zeroauth.gateway._metrics import Metrics
 from zeroauth.server._jwt import JWTVerifier
 from zeroauth.server._middleware import TOKEN_SCOPE_KEY
 from zeroauth.server._verifier import TokenVerifier
 
-__all__ = ["load_keys", "observe", "ready", "record", "respond"]
+__all__ = ["load_keys", "observe", "ready", "record"]
 
 access_log = logging.getLogger("zeroauth.gateway.access")
 
@@ -91,13 +91,3 @@ async def load_keys(verifier: JWTVerifier) -> None:
     """Fetch the issuer's JWKS now (any lookup loads it; the answer itself does not matter)."""
     with contextlib.suppress(InvalidToken):
         await verifier.jwks.key(None, min(verifier.algorithms))
-
-
-async def respond(send: Send, status: int, body: bytes, kind: bytes = b"application/json") -> None:
-    headers = [
-        (b"content-type", kind),
-        (b"cache-control", b"no-store"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
 import json
 import logging
 import shutil
@@ -37,18 +36,12 @@ from typing import Any
 
 from zeroauth.gateway._config import StdioConfig, UpstreamConfig
 from zeroauth.gateway._sandbox import child_env, signal_group, spawn
-from zeroauth.gateway._upstream import (
-    HANDSHAKE_VERSIONS,
-    UpstreamError,
-    adopt_initialize_result,
-    initialize_request,
-)
+from zeroauth.gateway._upstream import DUMPS, INITIALIZE, UpstreamBase, UpstreamError
 
 __all__ = ["StdioUpstream"]
 
 log = logging.getLogger("zeroauth.gateway.stdio")
 
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _LINE_LIMIT = 16 * 1024 * 1024  # one JSON-RPC message on stdout
 _FIRST_DELAY, _MAX_DELAY, _STABLE = 0.5, 30.0, 30.0  # restart backoff; reset after 30 s up
 _STDERR_WINDOW, _STDERR_CHARS = 10.0, 2000
@@ -56,30 +49,22 @@ _GRACE = 2.0  # seconds between closing stdin, SIGTERM and SIGKILL on shutdown
 
 
 def _log(event: str, **fields: Any) -> None:
-    log.info(_DUMPS({"event": event, **fields}))
+    log.info(DUMPS({"event": event, **fields}))
 
 
-class StdioUpstream:
+class StdioUpstream(UpstreamBase):
     """The same surface as :class:`zeroauth.gateway._upstream.Upstream`, over a child's pipes."""
 
     def __init__(self, config: UpstreamConfig) -> None:
         if config.stdio is None:
             raise ValueError("not a stdio upstream")
-        self.config = config
-        self.name = config.name
+        super().__init__(config)
         self.stdio: StdioConfig = config.stdio
-        self.healthy = True
-        self.last_error: str | None = None
-        self.last_failure = 0.0
-        self.protocol_version = HANDSHAKE_VERSIONS[0]
-        self.server_info: Mapping[str, Any] = {}
-        self.capabilities: Mapping[str, Any] = {}
         self.starts = 0
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._proc: asyncio.subprocess.Process | None = None
         self._tmpdir: str | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._ready = False
@@ -93,10 +78,6 @@ class StdioUpstream:
     def _up(self) -> bool:
         return self._ready
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     # -- the surface the aggregator and catalogs use ----------------------------------------
 
     async def forward(self, message: dict[str, Any], extra_head: bytes = b"") -> bytes:
@@ -108,21 +89,11 @@ class StdioUpstream:
         await self.connect()
         reply = await self._request(message, self.config.timeout)
         reply["id"] = message["id"]
-        return _DUMPS(reply).encode()
+        return DUMPS(reply).encode()
 
-    async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Call ``method`` for the gateway itself (catalogs); returns the ``result``."""
+    async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
         await self.connect()
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": None, "method": method}
-        if params is not None:
-            message["params"] = params
-        reply = await self._request(message, self.config.timeout)
-        if not isinstance(reply.get("result"), dict):
-            error = reply.get("error")
-            text = error.get("message") if isinstance(error, dict) else "no result"
-            raise UpstreamError(self.name, "error", f"{method}: {text}")
-        result: dict[str, Any] = reply["result"]
-        return result
+        return await self._request(message, self.config.timeout)
 
     async def connect(self) -> None:
         """Start the child and run the handshake unless it is up (or backing off: fail fast)."""
@@ -195,8 +166,7 @@ class StdioUpstream:
             raise
 
     async def _handshake(self) -> None:
-        reply = await self._request(initialize_request(), self.config.timeout)
-        adopt_initialize_result(self, self.name, reply)
+        self._adopt(await self._request(INITIALIZE, self.config.timeout))
         proc = self._proc
         if proc is None:
             raise UpstreamError(self.name, "unavailable", self.last_error or "exited")
@@ -216,7 +186,7 @@ class StdioUpstream:
         self.last_failure = now
         self._next_start = now + delay
         log.warning(
-            _DUMPS({"event": "stdio.down", "upstream": self.name, "reason": reason, "retry": delay})
+            DUMPS({"event": "stdio.down", "upstream": self.name, "reason": reason, "retry": delay})
         )
         if not self._closed and (self._restart is None or self._restart.done()):
             self._restart = asyncio.get_running_loop().create_task(self._restart_later(delay))
@@ -295,7 +265,7 @@ class StdioUpstream:
             self._pending.pop(own, None)
 
     async def _write(self, proc: asyncio.subprocess.Process, message: Mapping[str, Any]) -> None:
-        data = _DUMPS(message).encode() + b"\n"
+        data = DUMPS(message).encode() + b"\n"
         if proc.stdin is None:
             raise UpstreamError(self.name, "unavailable", "no stdin")
         async with self._write_lock:
@@ -323,7 +293,7 @@ class StdioUpstream:
         try:
             message = json.loads(line)
         except ValueError:
-            log.warning(_DUMPS({"event": "stdio.junk", "upstream": self.name, "bytes": len(line)}))
+            log.warning(DUMPS({"event": "stdio.junk", "upstream": self.name, "bytes": len(line)}))
             return
         if not isinstance(message, dict):
             return

@@ -14,6 +14,7 @@ A JSON response is forwarded as bytes, unparsed (the request reuses the caller's
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import itertools
 import json
@@ -24,16 +25,25 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from zeroauth import __version__
+from zeroauth.client._driver import initialize_request
 from zeroauth.gateway._config import UpstreamConfig
 from zeroauth.gateway._credentials import Credentials, make_credentials
 from zeroauth.gateway._http1 import HTTPError, Pool, Response, encode_headers
 
-__all__ = ["HANDSHAKE_VERSIONS", "MCPUpstream", "Upstream", "UpstreamError"]
+__all__ = [
+    "DUMPS",
+    "HANDSHAKE_VERSIONS",
+    "INITIALIZE",
+    "MCPUpstream",
+    "Upstream",
+    "UpstreamBase",
+    "UpstreamError",
+]
 
 log = logging.getLogger("zeroauth.gateway.upstream")
 
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # compact JSON text
 _BASE_HEADERS = (
     ("Content-Type", "application/json"),
     ("Accept", "application/json, text/event-stream"),
@@ -51,31 +61,9 @@ class UpstreamError(Exception):
         super().__init__(f"upstream {upstream!r} {kind}: {reason}")
 
 
-def initialize_request(request_id: str | None = None) -> dict[str, Any]:
-    """The gateway's ``initialize`` (MCP lifecycle, 2025-11-25 handshake era)."""
-    request: dict[str, Any] = {"jsonrpc": "2.0"}
-    if request_id is not None:
-        request["id"] = request_id
-    request["method"] = "initialize"
-    request["params"] = {
-        "protocolVersion": HANDSHAKE_VERSIONS[0],
-        "capabilities": {},
-        "clientInfo": {"name": "zeroauth-gateway", "version": __version__},
-    }
-    return request
-
-
-def adopt_initialize_result(upstream: Any, name: str, reply: Mapping[str, Any]) -> None:
-    """Check an ``initialize`` reply and record its version, server info and capabilities."""
-    result = reply.get("result")
-    if not isinstance(result, dict):
-        raise UpstreamError(name, "error", "initialize failed")
-    version = result.get("protocolVersion")
-    if version not in HANDSHAKE_VERSIONS:
-        raise UpstreamError(name, "error", f"unsupported protocol {version!r}")
-    upstream.protocol_version = str(version)
-    upstream.server_info = result.get("serverInfo") or {}
-    upstream.capabilities = result.get("capabilities") or {}
+INITIALIZE = initialize_request("zeroauth-gateway")
+"""The gateway's ``initialize`` (MCP lifecycle, 2025-11-25 handshake era); each upstream sends
+it under an id of its own."""
 
 
 class MCPUpstream(Protocol):
@@ -106,7 +94,50 @@ def _ssl_context(config: UpstreamConfig) -> ssl.SSLContext | None:
     return context
 
 
-class Upstream:
+class UpstreamBase(abc.ABC):
+    """What HTTP and stdio upstreams share: their state, the handshake's result, ``rpc``."""
+
+    def __init__(self, config: UpstreamConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.healthy = True
+        self.last_error: str | None = None
+        self.last_failure = 0.0
+        self.protocol_version = HANDSHAKE_VERSIONS[0]
+        self.capabilities: Mapping[str, Any] = {}
+        self._ids = itertools.count(1)
+
+    def _adopt(self, reply: Mapping[str, Any]) -> None:
+        """Check an ``initialize`` reply and record its protocol version and capabilities."""
+        result = reply.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamError(self.name, "error", "initialize failed")
+        version = result.get("protocolVersion")
+        if version not in HANDSHAKE_VERSIONS:
+            raise UpstreamError(self.name, "error", f"unsupported protocol {version!r}")
+        self.protocol_version = str(version)
+        self.capabilities = result.get("capabilities") or {}
+
+    async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Call ``method`` for the gateway itself (catalogs); returns the ``result``."""
+        request_id = f"zeroauth-{next(self._ids)}"
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        reply = await self._call(message)
+        if not isinstance(reply.get("result"), dict):
+            error = reply.get("error")
+            text = error.get("message") if isinstance(error, dict) else "no result"
+            raise UpstreamError(self.name, "error", f"{method}: {text}")
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    @abc.abstractmethod
+    async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request of the gateway's own; its JSON-RPC response."""
+
+
+class Upstream(UpstreamBase):
     """Session, credentials and connection pool of one configured upstream."""
 
     def __init__(
@@ -116,8 +147,7 @@ class Upstream:
         credentials: Credentials | None = None,
         pool: Pool | None = None,
     ) -> None:
-        self.config = config
-        self.name = config.name
+        super().__init__(config)
         self.pool = pool or Pool(
             config.url,
             max_connections=config.max_connections,
@@ -125,18 +155,11 @@ class Upstream:
             ssl_context=_ssl_context(config),
         )
         self.credentials = credentials or make_credentials(config.credentials)
-        self.healthy = True
-        self.last_error: str | None = None
-        self.last_failure = 0.0
-        self.protocol_version = HANDSHAKE_VERSIONS[0]
-        self.server_info: Mapping[str, Any] = {}
-        self.capabilities: Mapping[str, Any] = {}
         self._head = b""
         self._session: str | None = None
         self._generation = 0
         self._ready = False
         self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
 
     # -- the hot path ----------------------------------------------------------------------
 
@@ -151,13 +174,13 @@ class Upstream:
             await self._handshake(self._generation)
         caller_id = message["id"]
         if self._session is None:
-            return await self.send(_DUMPS(message).encode(), caller_id, extra_head)
+            return await self.send(DUMPS(message).encode(), caller_id, extra_head)
         own_id = f"zeroauth-{next(self._ids)}"
         message["id"] = own_id
-        raw = await self.send(_DUMPS(message).encode(), own_id, extra_head)
+        raw = await self.send(DUMPS(message).encode(), own_id, extra_head)
         reply = _loads(raw, self.name)
         reply["id"] = caller_id
-        return _DUMPS(reply).encode()
+        return DUMPS(reply).encode()
 
     async def send(self, body: bytes, request_id: object, extra_head: bytes = b"") -> bytes:
         """POST one JSON-RPC request; returns the JSON-RPC response message as JSON bytes."""
@@ -185,20 +208,8 @@ class Upstream:
                 return response.body  # a JSON-RPC error answered with a 4xx status
             raise UpstreamError(self.name, "error", f"HTTP {status}")
 
-    async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Call ``method`` for the gateway itself (catalogs); returns the ``result``."""
-        request_id = f"zeroauth-{next(self._ids)}"
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        raw = await self.send(json.dumps(message).encode(), request_id)
-        reply = _loads(raw, self.name)
-        if not isinstance(reply.get("result"), dict):
-            error = reply.get("error")
-            text = error.get("message") if isinstance(error, dict) else "no result"
-            raise UpstreamError(self.name, "error", f"{method}: {text}")
-        result: dict[str, Any] = reply["result"]
-        return result
+    async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+        return _loads(await self.send(json.dumps(message).encode(), message["id"]), self.name)
 
     async def connect(self) -> None:
         """Run the handshake now if it has not run yet (start-up warm-up, catalogs)."""
@@ -249,7 +260,7 @@ class Upstream:
             self._ready = False
             self._session = None
             self._head = encode_headers(_BASE_HEADERS)
-            request = initialize_request(f"zeroauth-init-{next(self._ids)}")
+            request = {**INITIALIZE, "id": f"zeroauth-init-{next(self._ids)}"}
             auth = await self._authorization()
             response = await self._post(self._head + auth, json.dumps(request).encode())
             if response.status == 401 and auth:
@@ -259,7 +270,7 @@ class Upstream:
             if response.status != 200:
                 raise UpstreamError(self.name, "error", f"initialize: HTTP {response.status}")
             reply = _loads(self._message(response, request["id"]), self.name)
-            adopt_initialize_result(self, self.name, reply)
+            self._adopt(reply)
             pairs = [*_BASE_HEADERS, ("Mcp-Protocol-Version", self.protocol_version)]
             session = response.header(b"mcp-session-id")
             if session is not None:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx2
 
-from zeroauth._wire.policy import URLChecker, check_endpoint_url, endpoint_policy
+from zeroauth._wire.policy import URLChecker, endpoint_policy
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken
 from zeroauth.core.flow.steps import HTTPRequest
@@ -76,7 +76,8 @@ class IntrospectionVerifier(TokenVerifier):
         url_policy: URLChecker | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        (url_policy.check_url if url_policy else check_endpoint_url)(
+        policy = endpoint_policy(url_policy)
+        policy.check_url(
             introspection_endpoint, field="introspection_endpoint", requirement="SEC-05"
         )
         if auth_method not in ("client_secret_basic", "client_secret_post"):
@@ -90,15 +91,13 @@ class IntrospectionVerifier(TokenVerifier):
         self.audience_check = audience_check
         self._client_id, self._secret, self._method = client_id, client_secret, auth_method
         self._cache_ttl, self._cache_size, self._leeway = cache_ttl, cache_size, leeway
-        self._timeout, self._clock = timeout, clock
+        self._clock = clock
         # SECURITY W1/W3: pinned, 1 MiB, total deadline, no redirects; one pooled client
         self._wire = OAuthTransport(
-            url_policy=endpoint_policy(url_policy), timeout=timeout,
-            max_bytes=MAX_RESPONSE_BYTES, async_client=http,
-        )  # fmt: skip
+            url_policy=policy, timeout=timeout, max_bytes=MAX_RESPONSE_BYTES, async_client=http
+        )
         self._http, self._own_http = http, http is None
         self._cache: OrderedDict[bytes, tuple[float, AccessToken]] = OrderedDict()
-        self.request_count = 0
 
     async def verify(self, token: str) -> AccessToken:
         """Verify an opaque bearer token; ``InvalidToken`` (never quoting it) otherwise."""
@@ -138,7 +137,6 @@ class IntrospectionVerifier(TokenVerifier):
         form, headers = self._request(token)
         if self._http is None:
             self._http = self._wire.new_async_client()
-        self.request_count += 1
         request = HTTPRequest.post_form(self.endpoint, "introspection_endpoint", form, headers)
         try:  # RFC 7662 §2.1: POST, form-encoded, client authentication
             response = await self._wire.fetch(request, self._http)

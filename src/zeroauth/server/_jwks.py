@@ -152,18 +152,18 @@ class JWKSCache:
         clock: Callable[[], float] = time.monotonic,
         verify: bool | ssl.SSLContext = True,  # e.g. a dev CA: DevCertificates.client_context()
     ) -> None:
+        policy = endpoint_policy(url_policy)
         if not jwks_uri.startswith(_STATIC):  # static(): nothing to fetch, nothing to check
-            check = url_policy.check_url if url_policy is not None else check_endpoint_url
-            check(jwks_uri, field="jwks_uri", requirement="SEC-05")
+            policy.check_url(jwks_uri, field="jwks_uri", requirement="SEC-05")
         self.jwks_uri = jwks_uri
         # SECURITY W1/W3: pinned, 1 MiB, total deadline, no redirects (RFC 7517 §5 fetch)
         self._wire = OAuthTransport(
-            url_policy=endpoint_policy(url_policy), timeout=timeout, max_bytes=max_bytes,
-            async_client=http, verify=verify,
+            url_policy=policy, timeout=timeout, max_bytes=max_bytes, async_client=http,
+            verify=verify,
         )  # fmt: skip
         self._cache_ttl, self._cooldown = cache_ttl, refetch_cooldown
         self._min_ttl, self._max_ttl = min(min_ttl, cache_ttl), max(max_ttl, cache_ttl)
-        self._timeout, self._max_bytes, self._clock = timeout, max_bytes, clock
+        self._clock = clock
         self._keys: tuple[VerificationKey, ...] | None = None  # None: never loaded
         self._index: dict[tuple[str | None, str], VerificationKey] = {}
         self._expires_at = 0.0

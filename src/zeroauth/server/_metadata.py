@@ -54,15 +54,9 @@ _CORS = [
 ]
 
 
-def _config_error(
-    message: str, *, requirement: str, where: str, found: object, hint: str
-) -> InvalidInput:
-    return InvalidInput(message, requirement=requirement, where=where, found=found, hint=hint)
-
-
 def _check_url(url: object, *, field: str, requirement: str) -> str:
     if not isinstance(url, str):
-        raise _config_error(
+        raise InvalidInput(
             "not a URL string",
             requirement=requirement,
             where=field,
@@ -72,7 +66,7 @@ def _check_url(url: object, *, field: str, requirement: str) -> str:
     try:
         OPERATOR.check_url(url, field=field, requirement=requirement)
     except ZeroAuthError as exc:
-        raise _config_error(
+        raise InvalidInput(
             exc.message,
             requirement=requirement,
             where=field,
@@ -99,7 +93,7 @@ def build_resource_metadata(
     """
     _check_url(resource, field="resource", requirement="S-03")
     if canonical_resource(resource) != resource:
-        raise _config_error(
+        raise InvalidInput(
             "resource is not in canonical form",
             requirement="S-04",
             where="resource",
@@ -108,7 +102,7 @@ def build_resource_metadata(
         )
     servers = tuple(dict.fromkeys(authorization_servers))
     if not servers:
-        raise _config_error(
+        raise InvalidInput(
             "no authorization server",
             requirement="S-02",
             where="authorization_servers",
@@ -119,7 +113,7 @@ def build_resource_metadata(
         _check_url(server, field="authorization_servers", requirement="S-02")
     scopes = None if scopes_supported is None else tuple(dict.fromkeys(scopes_supported))
     if scopes is not None and "offline_access" in scopes:
-        raise _config_error(
+        raise InvalidInput(
             "offline_access in scopes_supported",
             requirement="S-06",
             where="scopes_supported",
@@ -129,7 +123,7 @@ def build_resource_metadata(
     members = dict(extra or {})
     clash = _RESERVED.intersection(members)
     if clash:
-        raise _config_error(
+        raise InvalidInput(
             "extra members replace typed ones",
             requirement="S-07",
             where="extra",

@@ -25,15 +25,10 @@ MAX_REASONABLE_AGE = 86400
 
 def cors(response: Fetched, what: str, *, section: str) -> Check:
     title = f"{what} readable by browser clients (CORS)"
+    kw = {"where": response.url, "section": section}
     value = response.header("access-control-allow-origin")
     if value is not None and value.strip() in ("*", DOCTOR_ORIGIN):
-        return ok(
-            "X-CORS",
-            title,
-            f"Access-Control-Allow-Origin: {value}",
-            where=response.url,
-            section=section,
-        )
+        return ok("X-CORS", title, f"Access-Control-Allow-Origin: {value}", **kw)
     found = "no Access-Control-Allow-Origin" if value is None else f"Allow-Origin: {value}"
     return warn(
         "X-CORS",
@@ -41,26 +36,21 @@ def cors(response: Fetched, what: str, *, section: str) -> Check:
         found,
         fix="send `Access-Control-Allow-Origin: *` with the metadata (a public document); "
         "browser-based MCP clients cannot read it otherwise",
-        where=response.url,
-        section=section,
+        **kw,
     )
 
 
 def caching(response: Fetched, what: str, *, section: str) -> Check:
     title = f"{what} caching (Cache-Control)"
+    kw = {"where": response.url, "section": section}
     lines = response.header_list("cache-control")
     control = ", ".join(lines)
     seconds = discovery_ttl(response.status, lines)
     reuse = f"reuse it for {seconds:.0f} s" if seconds else "do not reuse it"
     kept = f"zeroauth clients {reuse}"
     if not control:
-        return ok(
-            "X-CACHE",
-            title,
-            f"no Cache-Control: clients apply their own bounded TTL ({kept})",
-            where=response.url,
-            section=section,
-        )
+        found = f"no Cache-Control: clients apply their own bounded TTL ({kept})"
+        return ok("X-CACHE", title, found, **kw)
     directives = parse_cache_control(lines)  # RFC 9111 §5.2
     if max(directives.max_age or 0, directives.s_maxage or 0) > MAX_REASONABLE_AGE:
         return warn(
@@ -69,7 +59,6 @@ def caching(response: Fetched, what: str, *, section: str) -> Check:
             f"{control} ({kept})",
             fix=f"use max-age of at most {MAX_REASONABLE_AGE} s: clients keep stale metadata "
             "that long after you change it (e.g. move to another authorization server)",
-            where=response.url,
-            section=section,
+            **kw,
         )
-    return ok("X-CACHE", title, f"{control} ({kept})", where=response.url, section=section)
+    return ok("X-CACHE", title, f"{control} ({kept})", **kw)

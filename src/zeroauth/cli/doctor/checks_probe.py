@@ -23,24 +23,12 @@ _CHALLENGE = 'WWW-Authenticate: Bearer resource_metadata="<PRM URL>", scope="<sc
 def server_tls(url: str) -> Check:
     """S-25 / SEC-05, for a URL the policy already allowed (so http means dev loopback)."""
     parts = urlsplit(url)
+    title, kw = "Server uses TLS", {"where": url, "section": SECTION}
     if parts.scheme == "https":
-        return ok("S-25", "Server uses TLS", "https", where=url, section=SECTION)
+        return ok("S-25", title, "https", **kw)
     if is_loopback_host(parts.hostname or ""):
-        return ok(
-            "S-25",
-            "Server uses TLS",
-            "http on loopback (development opt-in)",
-            where=url,
-            section=SECTION,
-        )
-    return fail(
-        "S-25",
-        "Server uses TLS",
-        parts.scheme,
-        fix="serve the MCP endpoint over https",
-        where=url,
-        section=SECTION,
-    )
+        return ok("S-25", title, "http on loopback (development opt-in)", **kw)
+    return fail("S-25", title, parts.scheme, fix="serve the MCP endpoint over https", **kw)
 
 
 def _status_check(probe: Probe, url: str) -> Check:
@@ -106,23 +94,25 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
         return checks
     kw = {"where": url, "section": SECTION}
     header = " | ".join(probe.www_authenticate)
+    title = "Challenge syntax (RFC 9110 §11.6.1, RFC 6750 §3)"
     if probe.parse_error:
         checks.append(
             fail(
                 "S-18",
-                "Challenge syntax (RFC 9110 §11.6.1, RFC 6750 §3)",
+                title,
                 probe.parse_error,
                 fix='quote every value (`name="value"`) and separate parameters with commas',
                 **kw,
             )
         )
     else:
-        checks.append(ok("S-18", "Challenge syntax (RFC 9110 §11.6.1, RFC 6750 §3)", header, **kw))
+        checks.append(ok("S-18", title, header, **kw))
+    title = "No error code when the request had no token"
     if bearer.error is not None:
         checks.append(
             warn(
                 "S-11",
-                "No error code when the request had no token",
+                title,
                 f'error="{bearer.error}" on a request without a token',
                 fix="drop error/error_description from the 401 when no token was "
                 "sent (RFC 6750 §3.1): send only resource_metadata and scope; "
@@ -131,9 +121,10 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
             )
         )
     else:
-        checks.append(ok("S-11", "No error code when the request had no token", "none", **kw))
+        checks.append(ok("S-11", title, "none", **kw))
+    title = "Challenge names the scopes needed"
     if bearer.scope:
-        checks.append(ok("S-13", "Challenge names the scopes needed", " ".join(bearer.scope), **kw))
+        checks.append(ok("S-13", title, " ".join(bearer.scope), **kw))
         if "offline_access" in bearer.scope:
             checks.append(
                 warn(
@@ -149,7 +140,7 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
         checks.append(
             warn(
                 "S-13",
-                "Challenge names the scopes needed",
+                title,
                 "no scope=",
                 fix='add scope="<scopes for basic use>" to the 401 challenge (MCP '
                 "Scope Selection Strategy); clients otherwise request every scope "
@@ -157,20 +148,14 @@ def unauthenticated(probe: Probe, url: str) -> list[Check]:
                 **kw,
             )
         )
+    title = "Challenge advertises the PRM URL (resource_metadata)"
     if bearer.resource_metadata:
-        checks.append(
-            ok(
-                "S-08",
-                "Challenge advertises the PRM URL (resource_metadata)",
-                bearer.resource_metadata,
-                **kw,
-            )
-        )
+        checks.append(ok("S-08", title, bearer.resource_metadata, **kw))
     else:
         checks.append(
             warn(
                 "S-08",
-                "Challenge advertises the PRM URL (resource_metadata)",
+                title,
                 "no resource_metadata",
                 fix='add resource_metadata="<PRM URL>" '
                 "(RFC 9728 §5.1): 2025-06-18 clients rely on it and never probe "

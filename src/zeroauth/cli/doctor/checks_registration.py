@@ -27,64 +27,34 @@ def registration(
 ) -> list[Check]:
     kw = {"where": where, "section": f"Client registration at {md.issuer}"}
     checks: list[Check] = []
+    title = "Pre-registered client (zeroauth config)"
     if preregistered is not None:
-        checks.append(
-            ok(
-                "C-27",
-                "Pre-registered client (zeroauth config)",
-                f"client_id {preregistered.client_id}",
-                **kw,
-            )
-        )
+        checks.append(ok("C-27", title, f"client_id {preregistered.client_id}", **kw))
     else:
-        checks.append(
-            na(
-                "C-27",
-                "Pre-registered client (zeroauth config)",
-                "none configured for this issuer",
-                **kw,
-            )
-        )
+        checks.append(na("C-27", title, "none configured for this issuer", **kw))
+    title = "Client ID Metadata Documents (CIMD)"
     if md.client_id_metadata_document_supported:
-        checks.append(
-            ok(
-                "C-23",
-                "Client ID Metadata Documents (CIMD)",
-                "client_id_metadata_document_supported: true",
-                **kw,
-            )
-        )
+        checks.append(ok("C-23", title, "client_id_metadata_document_supported: true", **kw))
     else:
-        checks.append(na("C-23", "Client ID Metadata Documents (CIMD)", "not advertised", **kw))
+        checks.append(na("C-23", title, "not advertised", **kw))
     if cimd_url is not None:
+        title = "Configured CIMD URL is a valid client_id"
         try:
             notes = check_cimd_client_id(cimd_url, allow_http_loopback=True)
         except RegistrationError as exc:
             checks.append(
-                fail(
-                    "C-24",
-                    "Configured CIMD URL is a valid client_id",
-                    cimd_url,
-                    fix=exc.hint or "use an https URL with a path",
-                    **kw,
-                )
+                fail("C-24", title, cimd_url, fix=exc.hint or "use an https URL with a path", **kw)
             )
         else:
             found = cimd_url + (f" ({'; '.join(notes)})" if notes else "")
-            checks.append(ok("C-24", "Configured CIMD URL is a valid client_id", found, **kw))
+            checks.append(ok("C-24", title, found, **kw))
+    title = "Dynamic Client Registration (RFC 7591)"
     if md.registration_endpoint:
         checks.append(
-            ok(
-                "C-28",
-                "Dynamic Client Registration (RFC 7591)",
-                f"{md.registration_endpoint} (deprecated since 2026-07-28)",
-                **kw,
-            )
+            ok("C-28", title, f"{md.registration_endpoint} (deprecated since 2026-07-28)", **kw)
         )
     else:
-        checks.append(
-            na("C-28", "Dynamic Client Registration (RFC 7591)", "no registration_endpoint", **kw)
-        )
+        checks.append(na("C-28", title, "no registration_endpoint", **kw))
     source = _identity(md, preregistered, cimd_url, checks, kw)
     if source is not None:
         checks.append(_auth_method(md, source, preregistered, kw))

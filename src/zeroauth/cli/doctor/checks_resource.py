@@ -61,30 +61,18 @@ def locations(fetches: Sequence[PRMFetch], server_url: str) -> list[Check]:
     parts = urlsplit(server_url)
     path = by_url.get(well_known_prm_url(server_url)) if parts.path or parts.query else None
     root = by_url[origin(server_url) + WELL_KNOWN_PRM]
+    make = warn if served else fail  # a location missing while another one serves: a warning
+    title = "PRM at the path-inserted well-known URL"
     if path is None:
-        checks.append(
-            na(
-                "S-09",
-                "PRM at the path-inserted well-known URL",
-                "the server URL has no path: the root URL is its well-known URL",
-                section=SECTION,
-            )
-        )
+        no_path = "the server URL has no path: the root URL is its well-known URL"
+        checks.append(na("S-09", title, no_path, section=SECTION))
     elif path.served:
-        checks.append(
-            ok(
-                "S-09",
-                "PRM at the path-inserted well-known URL",
-                path.candidate.url,
-                **_where(path),
-            )
-        )
+        checks.append(ok("S-09", title, path.candidate.url, **_where(path)))
     else:
-        make = warn if served else fail
         checks.append(
             make(
                 "S-09",
-                "PRM at the path-inserted well-known URL",
+                title,
                 path.describe(),
                 fix=f"serve the document at {path.candidate.url}: RFC 9728 §3.1 "
                 f"puts the metadata of {server_url} there, and clients try it first",
@@ -96,7 +84,6 @@ def locations(fetches: Sequence[PRMFetch], server_url: str) -> list[Check]:
             ok("S-08", "PRM at the root well-known URL", root.candidate.url, **_where(root))
         )
     elif path is not None:
-        make = warn if served else fail
         checks.append(
             make(
                 "S-08",
@@ -212,26 +199,28 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         )
     ]
     parts = urlsplit(doc.resource)
+    title = "PRM `resource` is an https URL"
     if parts.scheme == "https":
-        checks.append(ok("S-25", "PRM `resource` is an https URL", doc.resource, **kw))
+        checks.append(ok("S-25", title, doc.resource, **kw))
     elif allow_loopback and is_loopback_host(parts.hostname or ""):
         found = f"{doc.resource} (http on loopback: development opt-in)"
-        checks.append(ok("S-25", "PRM `resource` is an https URL", found, **kw))
+        checks.append(ok("S-25", title, found, **kw))
     else:
         checks.append(
             fail(
                 "S-25",
-                "PRM `resource` is an https URL",
+                title,
                 doc.resource,
                 fix="serve the MCP server over https and name it so",
                 **kw,
             )
         )
+    title = "PRM lists scopes_supported"
     if doc.scopes_supported:
         found = " ".join(doc.scopes_supported)
         if doc.resource_name:
             found += f" (resource_name: {doc.resource_name})"
-        checks.append(ok("S-05", "PRM lists scopes_supported", found, **kw))
+        checks.append(ok("S-05", title, found, **kw))
         if "offline_access" in doc.scopes_supported:
             checks.append(
                 warn(
@@ -247,18 +236,19 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         checks.append(
             warn(
                 "S-05",
-                "PRM lists scopes_supported",
+                title,
                 "absent",
                 fix="add scopes_supported (the minimal scopes for basic use) and resource_name",
                 **kw,
             )
         )
     methods = doc.bearer_methods_supported
+    title = "Tokens only in the Authorization header"
     if methods is None or set(methods) == {"header"}:
         checks.append(
             ok(
                 "S-28",
-                "Tokens only in the Authorization header",
+                title,
                 "bearer_methods_supported: " + ("header" if methods else "absent"),
                 **kw,
             )
@@ -267,7 +257,7 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
         checks.append(
             warn(
                 "S-28",
-                "Tokens only in the Authorization header",
+                title,
                 ", ".join(methods),
                 fix='advertise "bearer_methods_supported": ["header"]; tokens in '
                 "a query or body leak into logs",
@@ -275,13 +265,14 @@ def document(f: PRMFetch, server_url: str, *, allow_loopback: bool) -> list[Chec
             )
         )
     content_type = f.response.content_type()
+    title = "PRM served as application/json"
     if content_type == "application/json":
-        checks.append(ok("S-07", "PRM served as application/json", content_type, **kw))
+        checks.append(ok("S-07", title, content_type, **kw))
     else:
         checks.append(
             warn(
                 "S-07",
-                "PRM served as application/json",
+                title,
                 content_type or "absent",
                 fix="send Content-Type: application/json (RFC 9728 §3.2)",
                 **kw,

@@ -74,8 +74,9 @@ def discovery(f: ASFetch) -> list[Check]:
         )
         return checks
     url = f.urls[f.index]
+    kw = {"where": url, "section": sec}
     if f.index == 0:
-        checks.append(ok(rid, title, f"{url} ({forms[0]})", where=url, section=sec))
+        checks.append(ok(rid, title, f"{url} ({forms[0]})", **kw))
     else:
         first = f.responses[0].describe()
         checks.append(
@@ -86,8 +87,7 @@ def discovery(f: ASFetch) -> list[Check]:
                 fix=f"also serve the metadata at {f.urls[0]}: RFC 8414 and "
                 "2025-06-18 MCP clients look only there, the others probe "
                 f"{f.index} URL(s) first",
-                where=url,
-                section=sec,
+                **kw,
             )
         )
     if f.problem is not None and f.problem.requirement == "C-17":
@@ -100,8 +100,7 @@ def discovery(f: ASFetch) -> list[Check]:
                 fix=f'set "issuer": "{f.issuer}" exactly (no trailing slash or case '
                 "change), or list the issuer the document names in the PRM's "
                 "authorization_servers; clients refuse this metadata",
-                where=url,
-                section=sec,
+                **kw,
             )
         )
     elif f.problem is not None:
@@ -111,20 +110,11 @@ def discovery(f: ASFetch) -> list[Check]:
                 "AS metadata is valid",
                 f"{f.problem.message}: {f.problem.found}",
                 fix=f.problem.hint or "fix the metadata document",
-                where=url,
-                section=sec,
+                **kw,
             )
         )
     else:
-        checks.append(
-            ok(
-                "C-17",
-                "Metadata `issuer` is identical to the issuer",
-                f.issuer,
-                where=url,
-                section=sec,
-            )
-        )
+        checks.append(ok("C-17", "Metadata `issuer` is identical to the issuer", f.issuer, **kw))
     return checks
 
 
@@ -136,11 +126,12 @@ def capabilities(f: ASFetch, policy: URLPolicy) -> list[Check]:
     kw = {"where": response.url, "section": section(f.issuer)}
     checks: list[Check] = []
     methods = md.code_challenge_methods_supported
+    title = "AS advertises PKCE (code_challenge_methods_supported)"
     if methods is None:
         checks.append(
             fail(
                 "C-18",
-                "AS advertises PKCE (code_challenge_methods_supported)",
+                title,
                 "absent",
                 fix='add "code_challenge_methods_supported": ["S256"]: '
                 "MCP clients must refuse an AS without it",
@@ -148,21 +139,15 @@ def capabilities(f: ASFetch, policy: URLPolicy) -> list[Check]:
             )
         )
     else:
-        checks.append(
-            ok(
-                "C-18",
-                "AS advertises PKCE (code_challenge_methods_supported)",
-                ", ".join(methods),
-                **kw,
-            )
-        )
+        checks.append(ok("C-18", title, ", ".join(methods), **kw))
+        title = "PKCE S256 supported"
         if "S256" in methods:
-            checks.append(ok("C-19", "PKCE S256 supported", "S256", **kw))
+            checks.append(ok("C-19", title, "S256", **kw))
         else:
             checks.append(
                 fail(
                     "C-19",
-                    "PKCE S256 supported",
+                    title,
                     ", ".join(methods),
                     fix="enable S256 (plain is not acceptable)",
                     **kw,
@@ -178,32 +163,29 @@ def capabilities(f: ASFetch, policy: URLPolicy) -> list[Check]:
             policy.check_url(value, field=name)
         except URLPolicyError as exc:
             bad.append(f"{name}: {value} ({exc.message})")
+    title = "AS endpoints are https URLs"
     if bad:
         checks.append(
             fail(
                 "SEC-05",
-                "AS endpoints are https URLs",
+                title,
                 "; ".join(bad),
                 fix="serve every endpoint over https (SEC-05/SEC-06)",
                 **kw,
             )
         )
     else:
-        checks.append(ok("SEC-05", "AS endpoints are https URLs", "all allowed", **kw))
+        checks.append(ok("SEC-05", title, "all allowed", **kw))
+    title = "Authorization responses carry `iss` (RFC 9207)"
     if md.authorization_response_iss_parameter_supported:
         checks.append(
-            ok(
-                "AS-05",
-                "Authorization responses carry `iss` (RFC 9207)",
-                "authorization_response_iss_parameter_supported: true",
-                **kw,
-            )
+            ok("AS-05", title, "authorization_response_iss_parameter_supported: true", **kw)
         )
     else:
         checks.append(
             warn(
                 "AS-05",
-                "Authorization responses carry `iss` (RFC 9207)",
+                title,
                 "absent",
                 fix="send iss in authorization responses and advertise "
                 "authorization_response_iss_parameter_supported: true (mix-up "

@@ -129,13 +129,14 @@ def claims(
     now: float,
 ) -> list[Check]:
     kw = {"section": SECTION}
+    title = "Token audience is this server"
     try:
         payload = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return [
             na(
                 "S-20",
-                "Token audience is this server",
+                title,
                 "opaque token (not a JWT): only introspection can tell its claims",
                 **kw,
             )
@@ -144,12 +145,12 @@ def claims(
     aud = payload.get("aud")
     audiences = [aud] if isinstance(aud, str) else [str(a) for a in aud or []]
     if any(resource in audiences for resource in resources):
-        checks.append(ok("S-20", "Token audience is this server", ", ".join(audiences), **kw))
+        checks.append(ok("S-20", title, ", ".join(audiences), **kw))
     else:
         checks.append(
             fail(
                 "S-20",
-                "Token audience is this server",
+                title,
                 ", ".join(audiences) or "no aud",
                 expected=" or ".join(resources),
                 fix=f"request the token with resource={resources[0]} (RFC 8707); "
@@ -158,13 +159,14 @@ def claims(
             )
         )
     iss = payload.get("iss")
+    title = "Token issued by this server's authorization server"
     if iss in issuers:
-        checks.append(ok("C-45", "Token issued by this server's authorization server", iss, **kw))
+        checks.append(ok("C-45", title, iss, **kw))
     else:
         checks.append(
             fail(
                 "C-45",
-                "Token issued by this server's authorization server",
+                title,
                 str(iss),
                 expected=", ".join(issuers),
                 fix="use a token from an authorization server the PRM lists",
@@ -172,11 +174,12 @@ def claims(
             )
         )
     exp = payload.get("exp")
+    title = "Token is not expired"
     if not isinstance(exp, int | float):
         checks.append(
             warn(
                 "S-19",
-                "Token is not expired",
+                title,
                 "no exp claim",
                 fix="issue tokens with an expiry (short-lived: AS-06)",
                 **kw,
@@ -186,30 +189,29 @@ def claims(
         checks.append(
             fail(
                 "S-19",
-                "Token is not expired",
+                title,
                 f"expired {_duration(now - exp)} ago",
                 fix="get a fresh token: `zeroauth token URL`",
                 **kw,
             )
         )
     else:
-        checks.append(
-            ok("S-19", "Token is not expired", f"expires in {_duration(exp - now)}", **kw)
-        )
+        checks.append(ok("S-19", title, f"expires in {_duration(exp - now)}", **kw))
     held = _scopes(payload)
     if scopes and held is not None:
         missing = [s for s in scopes if s not in held]
         found = " ".join(sorted(held)) or "none"
+        title = "Token carries the scopes the server asks for"
         if missing:
             checks.append(
                 warn(
                     "C-37",
-                    "Token carries the scopes the server asks for",
+                    title,
                     found,
                     fix="missing: " + " ".join(missing) + "; log in again to get them",
                     **kw,
                 )
             )
         else:
-            checks.append(ok("C-37", "Token carries the scopes the server asks for", found, **kw))
+            checks.append(ok("C-37", title, found, **kw))
     return checks

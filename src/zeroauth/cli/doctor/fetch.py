@@ -1,13 +1,13 @@
-"""The doctor's HTTP: bounded, timed, policy-checked requests that report what happened.
+"""The doctor's HTTP: requests through the one wire (``zeroauth._wire``), reported as facts.
 
 Doctor fetches URLs that come from the server it diagnoses, so it must itself be safe
-(threat A7, A8; SPEC SEC-03..SEC-06):
+(threat A7, A8; SPEC SEC-03..SEC-06). The wire's ``OAuthTransport`` sends every request:
 
 - every URL, and every redirect hop, passes the ``URLPolicy`` before any connection; DNS names
   are resolved once per connection, each address checked (private, link-local and — unless the
   development opt-in allows it — loopback addresses are refused) and the socket connected to a
-  checked address (``zeroauth._wire`` pinning, SECURITY W1). A refusal is a result, not an
-  exception: ``Fetched(status=0, error=…, requirement="SEC-04")``;
+  checked address (SECURITY W1). A refusal is a result, not an exception:
+  ``Fetched(status=0, error=…, requirement="SEC-04")``;
 - a body is never read past ``max_bytes`` (1 MiB), decoded bytes counted (no compression bomb);
 - every request has a total deadline (``timeout``), checked between chunks too (drip-feeds);
 - redirects are never followed blindly: only for GETs, at most ``max_redirects``, each hop
@@ -19,26 +19,20 @@ probe cannot leak into a report or an error.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx2
 
-from zeroauth._wire.transport import pinned_client
-from zeroauth.core.errors import URLPolicyError
-from zeroauth.core.urls import URLPolicy, is_loopback_host
+from zeroauth._wire.transport import OAuthTransport, check_resolved
+from zeroauth.core.flow.steps import MAX_BODY, HTTPRequest, Purpose
+from zeroauth.core.urls import URLPolicy
 
 __all__ = ["MAX_BODY", "Fetched", "Fetcher"]
-
-MAX_BODY = 1 << 20
-_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +47,6 @@ class Fetched:
     error: str | None = None
     requirement: str | None = None  # set when the URL policy refused the URL or a hop
     hops: tuple[str, ...] = ()  # redirect targets followed, in order
-    elapsed: float = 0.0
 
     def header(self, name: str) -> str | None:
         values = self.header_list(name)
@@ -66,10 +59,6 @@ class Fetched:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
-
-    @property
-    def final_url(self) -> str:
-        return self.hops[-1] if self.hops else self.url
 
     def describe(self) -> str:
         """``HTTP 404`` or the transport problem, plus the redirects followed."""
@@ -91,12 +80,9 @@ class Fetched:
         return (self.header("content-type") or "").split(";")[0].strip().lower()
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 class Fetcher:
-    """A small synchronous HTTP client for the doctor and the session commands."""
+    """A small synchronous HTTP client for the doctor: one pinned connection pool, every
+    request through the wire, and what went out recorded (``log``, ``Fetched.hops``)."""
 
     def __init__(
         self,
@@ -108,13 +94,18 @@ class Fetcher:
         verify: bool | str = True,
     ) -> None:
         self.policy = policy
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.max_redirects = max_redirects
         self.log: list[tuple[str, str]] = []  # (method, url) actually sent: tests, --debug
-        # every connection pinned to the addresses the policy checked (SECURITY W1)
         tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        self._http = pinned_client(policy, tls)
+        self._wire = OAuthTransport(
+            url_policy=policy,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            max_redirects=max_redirects,
+            verify=tls,
+        )
+        self._http = self._wire.new_sync_client()  # pinned to the checked addresses (W1)
+        self._http.event_hooks = {"request": [self._sent], "response": [self._answered]}
+        self._hops: list[str] | None = None  # redirect targets of the GET being followed
 
     def __enter__(self) -> Fetcher:
         return self
@@ -127,111 +118,46 @@ class Fetcher:
 
     def check(self, url: str, *, field: str, requirement: str = "SEC-05") -> None:
         """Raise ``URLPolicyError`` unless the policy allows ``url`` and its addresses."""
-        self.policy.check_url(url, field=field, requirement=requirement)
-        host = urlsplit(url).hostname or ""
-        if not self.policy.block_private or is_loopback_host(host):
-            return  # `localhost` and loopback literals were judged by check_url (SEC-04)
-        try:
-            ipaddress.ip_address(host)
-            return  # IP literals were judged by check_url
-        except ValueError:
-            pass
-        try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
-            return  # the request fails with a clear transport error
-        for info in infos:
-            self.policy.check_address(str(info[4][0]), url=url)
+        check_resolved(self.policy, url, field=field, requirement=requirement)
 
     def get(
-        self, url: str, *, headers: Mapping[str, str] | None = None, follow: bool = True
+        self,
+        url: str,
+        purpose: Purpose = "prm",
+        *,
+        headers: Mapping[str, str] | None = None,
+        follow: bool = True,
     ) -> Fetched:
-        return self._send("GET", url, headers or {}, b"", follow=follow)
+        hdrs = tuple((headers or {}).items())
+        return self._send(HTTPRequest("GET", url, purpose, hdrs, follow_redirects=follow))
 
     def post_json(
         self, url: str, document: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
     ) -> Fetched:
-        body = json.dumps(dict(document)).encode()
-        hdrs = {"content-type": "application/json", **(headers or {})}
-        return self._send("POST", url, hdrs, body, follow=False)
+        return self._send(HTTPRequest.post_json(url, "mcp", document, headers))
 
-    def _send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, follow: bool
-    ) -> Fetched:
-        started = time.monotonic()
-        deadline = started + self.timeout
-        hops: list[str] = []
-        current = url
-        for _ in range(self.max_redirects + 1):
-            try:
-                # the pinned connection checks the addresses it resolves (one resolution, W1)
-                field_name = "redirect target" if hops else "URL"
-                self.policy.check_url(current, field=field_name, requirement="SEC-05")
-            except URLPolicyError as exc:
-                return Fetched(
-                    method,
-                    url,
-                    0,
-                    error=f"refused by the URL policy: {exc}",
-                    requirement=exc.requirement or "SEC-04",
-                    hops=tuple(hops),
-                )
-            self.log.append((method, current))
-            try:
-                status, response_headers, data = self._once(
-                    method, current, headers, body, deadline
-                )
-            except URLPolicyError as exc:  # the pinned connection refused the resolved address
-                return Fetched(
-                    method,
-                    url,
-                    0,
-                    error=f"refused by the URL policy: {exc}",
-                    requirement=exc.requirement or "SEC-04",
-                    hops=tuple(hops),
-                )
-            except _TooLargeError:
-                return self._failure(method, url, hops, f"body larger than {self.max_bytes} B")
-            except TimeoutError:
-                return self._failure(method, url, hops, f"timed out after {self.timeout:g} s")
-            except httpx2.HTTPError as exc:
-                return self._failure(method, url, hops, f"{type(exc).__name__}: {exc}")
-            location = dict(response_headers).get("location")
-            if follow and method == "GET" and status in _REDIRECTS and location:
-                current = urljoin(current, location)
-                hops.append(current)
-                continue
-            return Fetched(
-                method,
-                url,
-                status,
-                response_headers,
-                data,
-                hops=tuple(hops),
-                elapsed=time.monotonic() - started,
-            )
-        return self._failure(method, url, hops, f"more than {self.max_redirects} redirects")
+    def _send(self, request: HTTPRequest) -> Fetched:
+        hops = self._hops = [] if request.follow_redirects else None
+        try:
+            r = self._wire.fetch_sync(request, self._http)
+        finally:
+            self._hops = None
+        # "A8" marks the wire's own limits (size, time, redirects); any other, the URL policy
+        refused = r.error_requirement if r.error_requirement != "A8" else None
+        return Fetched(
+            request.method,
+            request.url,
+            r.status,
+            r.headers,
+            r.body,
+            error=r.error,
+            requirement=refused,
+            hops=tuple(hops or ()),
+        )
 
-    def _failure(self, method: str, url: str, hops: list[str], error: str) -> Fetched:
-        return Fetched(method, url, 0, error=error, hops=tuple(hops))
+    def _sent(self, request: httpx2.Request) -> None:
+        self.log.append((request.method, str(request.url)))
 
-    def _once(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes, deadline: float
-    ) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        with self._http.stream(
-            method, url, headers=dict(headers), content=body or None, timeout=remaining
-        ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise _TooLargeError
-                if time.monotonic() > deadline:
-                    raise TimeoutError
-                chunks.append(chunk)
-            items = tuple((k.lower(), v) for k, v in response.headers.multi_items())
-            return response.status_code, items, b"".join(chunks)
+    def _answered(self, response: httpx2.Response) -> None:
+        if self._hops is not None and response.has_redirect_location:  # the wire follows it
+            self._hops.append(urljoin(str(response.request.url), response.headers["location"]))

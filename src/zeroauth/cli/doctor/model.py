@@ -14,7 +14,7 @@ compatibility risk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 __all__ = ["STATUSES", "Check", "Report", "Status", "fail", "na", "ok", "warn"]
@@ -35,16 +35,7 @@ class Check:
     section: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "title": self.title,
-            "found": self.found,
-            "expected": self.expected,
-            "fix": self.fix,
-            "where": self.where,
-            "section": self.section,
-        }
+        return asdict(self)  # every field, in order
 
 
 def ok(id: str, title: str, found: str | None = None, **extra: Any) -> Check:

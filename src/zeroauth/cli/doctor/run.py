@@ -178,7 +178,7 @@ def _authorization_server(http: Fetcher, issuer: str, options: DoctorOptions) ->
                 section=checks_server.section(issuer),
             )
         ]
-    responses = tuple(http.get(u, headers=DISCOVERY_HEADERS) for u in urls)
+    responses = tuple(http.get(u, "as-metadata", headers=DISCOVERY_HEADERS) for u in urls)
     f = ASFetch.of(issuer, urls, responses)
     checks = checks_server.discovery(f)
     if f.metadata is None or f.response is None:
@@ -209,7 +209,7 @@ def _token(
 def _legacy(http: Fetcher, server_url: str) -> list[Check]:
     """C-06: no PRM anywhere; is the MCP origin a 2025-03-26 authorization server?"""
     url, _ = legacy_metadata(server_url)
-    response = http.get(url, headers=DISCOVERY_HEADERS)
+    response = http.get(url, "as-metadata", headers=DISCOVERY_HEADERS)
     title = "2025-03-26 fallback: the MCP origin is its own AS"
     sec = checks_resource.SECTION
     if response.status == 200:
