@@ -27,10 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zeroauth.core.client_auth import client_auth
 from zeroauth.core.client_info import ClientInfo
 from zeroauth.core.errors import DeviceFlowError, OAuthError, ServerMetadataError
-from zeroauth.core.grants import TokenRequest, token_endpoint_request
+from zeroauth.core.grants import TokenRequest, authenticated_post, token_endpoint_request
 from zeroauth.core.scopes import is_scope_token
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet, load_json_object, parse_oauth_error, parse_token_response
@@ -115,20 +114,8 @@ def device_authorization_request(
         form["scope"] = " ".join(scopes)
     if resource is not None:
         form["resource"] = resource  # RFC 8707 §2.1
-    extra_form, headers = client_auth(
-        client,
-        method=auth_method,
-        token_endpoint=endpoint,
-        now=now,
-        private_key=private_key,
-        signing_alg=signing_alg,
-    )
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Accept": "application/json",
-        **headers,
-    }
-    return TokenRequest(url=endpoint, form={**form, **extra_form}, headers=headers)
+    return authenticated_post(md, client, endpoint, form, method=auth_method, now=now,
+                              private_key=private_key, signing_alg=signing_alg)  # fmt: skip
 
 
 def parse_device_authorization(

@@ -36,6 +36,7 @@ __all__ = [
     "TokenRequest",
     "TokenSet",
     "add_resource_scope",
+    "authenticated_post",
     "build_authorization_request",
     "client_auth",
     "client_credentials_request",
@@ -330,6 +331,25 @@ def token_endpoint_request(
             where=md.issuer,
             expected="token_endpoint (RFC 8414 §2)",
         )
+    return authenticated_post(md, client, endpoint, form, method=method, now=now,
+                              private_key=private_key, signing_alg=signing_alg)  # fmt: skip
+
+
+def authenticated_post(
+    md: ServerMetadata,
+    client: ClientInfo,
+    endpoint: str,
+    form: Mapping[str, str],
+    *,
+    method: str,
+    now: float,
+    private_key: Any = None,
+    signing_alg: str | None = None,
+    audience: str | None = None,
+) -> TokenRequest:
+    """A form POST to one of ``md``'s endpoints (token, revocation, device authorization)
+    authenticated as ``client`` (RFC 6749 §2.3, RFC 7523), which must be a client of that
+    authorization server (C-30: never another AS's credentials)."""
     if client.issuer != md.issuer and client.source != "cimd":
         raise RegistrationError(
             "client credentials belong to another authorization server",
@@ -339,13 +359,9 @@ def token_endpoint_request(
             found=f"client for {client.issuer}",
         )
     extra_form, headers = client_auth(
-        client,
-        method=method,
-        token_endpoint=endpoint,
-        now=now,
-        private_key=private_key,
-        signing_alg=signing_alg,
-    )
+        client, method=method, token_endpoint=endpoint, now=now, private_key=private_key,
+        signing_alg=signing_alg, audience=audience,
+    )  # fmt: skip
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": "application/json",

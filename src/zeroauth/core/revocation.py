@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from zeroauth.core.client_auth import client_auth
 from zeroauth.core.client_info import ClientInfo
-from zeroauth.core.errors import OAuthError, RegistrationError, ServerMetadataError
+from zeroauth.core.errors import OAuthError, ServerMetadataError
+from zeroauth.core.grants import authenticated_post
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import clean_text, parse_oauth_error
 
@@ -83,34 +83,16 @@ def revocation_request(
         raise ValueError("token to revoke must be a non-empty string")
     if token_type_hint is not None and token_type_hint not in TOKEN_TYPE_HINTS:
         raise ValueError(f"token_type_hint must be one of {TOKEN_TYPE_HINTS}, not a custom value")
-    if client.issuer != md.issuer and client.source != "cimd":
-        raise RegistrationError(
-            "client credentials belong to another authorization server",
-            requirement="C-30",
-            where=md.issuer,
-            expected=f"a client registered with {md.issuer}",
-            found=f"client for {client.issuer}",
-        )
-    extra_form, auth_headers = client_auth(
-        client,
-        method=auth_method,
-        token_endpoint=endpoint,
-        now=now,
-        private_key=private_key,
-        signing_alg=signing_alg,
-        audience=md.issuer,
-    )
     form = {"token": token}
     if token_type_hint is not None:
         form["token_type_hint"] = token_type_hint
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Accept": "application/json",
-        **auth_headers,
-    }
+    post = authenticated_post(md, client, endpoint, form, method=auth_method, now=now,
+                              private_key=private_key, signing_alg=signing_alg,
+                              audience=md.issuer)  # fmt: skip
     return RevocationRequest(
-        url=endpoint, form={**form, **extra_form}, headers=headers, token_type_hint=token_type_hint
-    )
+        url=post.url, form=dict(post.form), headers=dict(post.headers),
+        token_type_hint=token_type_hint,
+    )  # fmt: skip
 
 
 def parse_revocation_response(
