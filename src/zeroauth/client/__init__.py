@@ -13,6 +13,7 @@ server (RFC 7009) and forgets them (``LogoutResult`` says which happened).
 from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
 from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep, UserStepBase
 from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._exchange import TokenExchanger
 from zeroauth.client._keyring import Keyring
 from zeroauth.client._manager import ServerStatus, ZeroAuthManager
 from zeroauth.client._options import ZeroAuthOptions
@@ -37,6 +38,7 @@ __all__ = [
     "PasteUserStep",
     "RedisTokenStore",
     "ServerStatus",
+    "TokenExchanger",
     "TokenStore",
     "UserStep",
     "UserStepBase",

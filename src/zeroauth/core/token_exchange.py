@@ -16,6 +16,8 @@ caller has). Pure functions; client authentication and the C-30 binding come fro
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -158,10 +160,15 @@ def parse_exchange_response(
 
 
 def check_exchanged(
-    exchanged: Exchanged, *, requested_scopes: Iterable[str] | None, where: str
+    exchanged: Exchanged,
+    *,
+    requested_scopes: Iterable[str] | None,
+    where: str,
+    audience: str | None = None,
 ) -> TokenSet:
     """The token to use for the next hop, or ``OAuthError`` when it carries a scope beyond those
-    requested (a wider grant is never used: the hop would hold more than the caller has)."""
+    requested (a wider grant is never used: the hop would hold more than the caller has) or, being
+    a JWT that names its audience, is for another ``audience`` than the one asked for."""
     granted = exchanged.tokens.scope
     if requested_scopes is not None and granted is not None:
         wider = sorted(set(granted) - set(requested_scopes))
@@ -173,7 +180,33 @@ def check_exchanged(
                 hint=f"refusing to use a token with {' '.join(wider)[:200]}; check the IdP's "
                 "token exchange policy (scopes may only narrow)",
             )
+    aud = _jwt_audience(exchanged.tokens.access_token)
+    if audience is not None and aud is not None and audience not in aud:
+        raise OAuthError(
+            "invalid_target",
+            error_description="the exchanged token is for another audience",
+            where=where,
+            hint=f"asked for {audience[:200]}, the token names {' '.join(aud)[:200]}",
+        )
     return exchanged.tokens
+
+
+def _jwt_audience(token: str) -> tuple[str, ...] | None:
+    """The ``aud`` of a JWT access token, read without verifying (the next hop verifies it);
+    ``None`` for opaque tokens or no ``aud``. Only a consistency check of what the IdP sent."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    aud = claims.get("aud") if isinstance(claims, dict) else None
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        return tuple(aud)
+    return None
 
 
 def delegation_chain(claims: Mapping[str, Any]) -> tuple[str, ...]:

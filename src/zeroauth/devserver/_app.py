@@ -35,6 +35,7 @@ from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms
 from zeroauth.devserver._device import DEVICE_CODE_GRANT, DeviceFlow
+from zeroauth.devserver._exchange import TOKEN_EXCHANGE_GRANT, TokenExchange
 from zeroauth.devserver._introspection import INTROSPECTION_AUTH_METHODS, IntrospectionEndpoint
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._revocation import RevocationEndpoint
@@ -43,7 +44,10 @@ from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["DevAuthorizationServer"]
 
-_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT)
+_GRANT_TYPES = (
+    "authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+)  # fmt: skip
 _DCR_GRANT_TYPES = ("authorization_code", "refresh_token", DEVICE_CODE_GRANT)  # never c_c (D7)
 _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 _MACHINE_CLIENTS_HINT = (
@@ -79,6 +83,7 @@ class DevAuthorizationServer:
         self._revocation = RevocationEndpoint(self.store, self.key, self._token)  # RFC 7009
         self._introspection = IntrospectionEndpoint(config, self.store, self.key, self._token)
         self._device = DeviceFlow(config, self.store, self.clients, self._token, self.endpoint)
+        TokenExchange(config, self.store, self.key, self._token)  # RFC 8693, a token grant
 
     def endpoint(self, name: str) -> str:
         return f"{self._base}/{name}"

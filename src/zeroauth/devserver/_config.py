@@ -34,7 +34,10 @@ class PreregisteredClient:
     """A client configured out of band (MCP client registration: pre-registration).
 
     ``scopes`` is what the client may get with ``client_credentials`` (no user): the ceiling, and
-    the default when the token request names no scope (RFC 6749 §3.3).
+    the default when the token request names no scope (RFC 6749 §3.3). With the token-exchange
+    grant (RFC 8693) in ``grant_types``, ``acts_for`` lists the resources this client serves
+    (only access tokens minted for one of them may be exchanged) and ``exchange_to`` the
+    resources it may obtain tokens for.
     """
 
     client_id: str
@@ -44,6 +47,8 @@ class PreregisteredClient:
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     client_name: str | None = None
     scopes: tuple[str, ...] = ()
+    acts_for: tuple[str, ...] = ()
+    exchange_to: tuple[str, ...] = ()
 
     @property
     def machine(self) -> bool:
@@ -79,7 +84,16 @@ class PreregisteredClient:
             grant_types=tuple(data.get("grant_types", ("authorization_code", "refresh_token"))),
             client_name=data.get("client_name"),
             scopes=_scopes_of(data),
+            acts_for=_strings_of(data, "acts_for"),
+            exchange_to=_strings_of(data, "exchange_to"),
         )
+
+
+def _strings_of(data: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"pre-registered client: {name!r} must be a list of strings")
+    return tuple(value)
 
 
 def _scopes_of(data: Mapping[str, Any]) -> tuple[str, ...]:

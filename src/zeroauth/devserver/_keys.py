@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import jwt
@@ -58,8 +58,10 @@ class SigningKey:
         lifetime: int,
         now: float | None = None,
         jti: str | None = None,
+        act: Mapping[str, Any] | None = None,
     ) -> str:
-        """An RFC 9068 access token; ``aud`` is the resource it was requested for."""
+        """An RFC 9068 access token; ``aud`` is the resource it was requested for; ``act`` the
+        delegation chain of an exchanged token (RFC 8693 §4.1)."""
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "iss": issuer,
@@ -74,6 +76,8 @@ class SigningKey:
         scope = " ".join(scopes)
         if scope:
             claims["scope"] = scope
+        if act is not None:
+            claims["act"] = dict(act)
         return jwt.encode(
             claims, self._private, algorithm=self.alg, headers={"typ": "at+jwt", "kid": self.kid}
         )

@@ -231,6 +231,7 @@ class TokenEndpoint:
             scopes=scopes,
             lifetime=config.access_token_lifetime,
             jti=jti,
+            act=data.get("act"),
         )
         body: dict[str, Any] = {
             "access_token": access,

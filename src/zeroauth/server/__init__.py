@@ -10,7 +10,12 @@ from zeroauth.server._metadata import (
     build_resource_metadata,
     protected_resource_routes,
 )
-from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token
+from zeroauth.server._middleware import (
+    TOKEN_SCOPE_KEY,
+    BearerAuth,
+    current_caller_token,
+    current_token,
+)
 from zeroauth.server._scopes import ScopePolicy, requires_scopes
 from zeroauth.server._verifier import AccessToken, TokenVerifier
 
@@ -28,6 +33,7 @@ __all__ = [
     "ScopePolicy",
     "TokenVerifier",
     "build_resource_metadata",
+    "current_caller_token",
     "current_token",
     "protected_resource_routes",
     "requires_scopes",

@@ -45,6 +45,7 @@ __all__ = [
     "TOKEN_SCOPE_KEY",
     "TOOLS_CHECKED_KEY",
     "BearerAuth",
+    "current_caller_token",
     "current_token",
     "current_token_var",
 ]
@@ -66,6 +67,23 @@ current_token_var: ContextVar[AccessToken | None] = ContextVar(
 def current_token() -> AccessToken | None:
     """The verified token of the request being served (None outside a protected request)."""
     return current_token_var.get()
+
+
+_request_var: ContextVar[Scope | None] = ContextVar("zeroauth_request", default=None)
+
+
+def current_caller_token() -> str | None:
+    """The access token string of the request being served, for exchanging it for a token to a
+    downstream resource (``TokenExchanger.exchange``, RFC 8693) — never to forward it (token
+    passthrough is forbidden) and never to log it. None outside a protected request."""
+    scope = _request_var.get()
+    if scope is None:
+        return None
+    for name, value in scope["headers"]:
+        if name == b"authorization":  # read when asked: nothing extra per request
+            token: str = value.partition(b" ")[2].strip(b" ").decode("ascii")
+            return token
+    return None
 
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -245,9 +263,11 @@ class BearerAuth:
             scope[TOOLS_CHECKED_KEY] = (self._policy, tools)
         scope[TOKEN_SCOPE_KEY] = outcome
         reset = current_token_var.set(outcome)
+        request = _request_var.set(scope)
         try:
             await self.app(scope, receive, send)
         finally:
+            _request_var.reset(request)
             current_token_var.reset(reset)
 
     def _lifespan_send(self, send: Send) -> Send:

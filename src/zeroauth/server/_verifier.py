@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from zeroauth.core.token_exchange import delegation_chain
+
 __all__ = ["AccessToken", "TokenVerifier"]
 
 
@@ -26,6 +28,13 @@ class AccessToken:
     scopes: frozenset[str]
     expires_at: float | None
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """Who acts for ``subject`` in an exchanged token (RFC 8693 §4.1 ``act``): the current
+        actor first, then the earlier hops; ``()`` for a token that was not exchanged. Raises
+        ``InvalidInput`` for a malformed ``act`` claim."""
+        return delegation_chain(self.claims)
 
 
 @runtime_checkable

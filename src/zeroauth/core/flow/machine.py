@@ -37,10 +37,12 @@ ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 
 
-def _confidential(
+def confidential_client(
     disc: Discovered, client_id: str, secret: str | None, method: str | None, has_key: bool,
     restricted_to: str | None = None,
 ) -> tuple[ClientInfo, str]:  # fmt: skip
+    """A configured confidential client at ``disc``'s AS (C-30: only where it was registered)
+    and the client authentication method to use there (C-31, RFC 7523 with a key)."""
     md = disc.metadata
     if restricted_to is not None and restricted_to != md.issuer:
         raise RegistrationError(
@@ -70,7 +72,7 @@ def client_credentials(
 ) -> Generator[Step, Any, TokenSet]:
     creds = run.config.client_credentials
     assert creds is not None
-    client, method = _confidential(
+    client, method = confidential_client(
         disc, creds.client_id, creds.client_secret, creds.auth_method,
         creds.private_key is not None, creds.issuer,
     )  # fmt: skip
@@ -146,7 +148,7 @@ def enterprise(
     assert ent is not None
     wanted = ent.scopes if ent.scopes is not None else scopes
     jag = yield from _exchange_for_id_jag(run, disc, wanted)
-    client, method = _confidential(
+    client, method = confidential_client(
         disc, ent.client_id, ent.client_secret, ent.auth_method, has_key=False
     )
     endpoint = str(disc.metadata.token_endpoint)
