@@ -11,6 +11,9 @@ or async library (a test enforces it). Each module names the RFC / MCP sections 
 - ``client_identity``    which client identity to use at an AS (MCP client registration)
 - ``grants``             authorization/token requests and responses (OAuth 2.1, RFC 9207, 8707)
 - ``client_auth``        token-endpoint client authentication (RFC 6749 §2.3, RFC 7523)
+- ``dpop``               DPoP proofs: make, validate, challenge, nonce (RFC 9449)
+- ``dpop_key``           DPoP key pairs and which key fits which ``alg`` (RFC 9449 §4.2)
+- ``jwk``                public JWKs and thumbprints (RFC 7517, RFC 7638)
 - ``tokens``             token responses and OAuth error responses (RFC 6749 §5)
 - ``scopes``             scope selection and step-up (MCP Scope Selection Strategy), the
                          scope-token grammar (RFC 6749 §3.3)
@@ -27,9 +30,12 @@ __all__ = [
     "client_auth",
     "client_identity",
     "client_info",
+    "dpop",
+    "dpop_key",
     "errors",
     "flow",
     "grants",
+    "jwk",
     "pkce",
     "registration",
     "resource",

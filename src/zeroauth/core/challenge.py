@@ -28,6 +28,7 @@ __all__ = [
     "build_challenge",
     "parse_www_authenticate",
     "read_bearer_challenge",
+    "read_challenge",
 ]
 
 _TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -170,11 +171,10 @@ def parse_www_authenticate(values: str | Iterable[str]) -> tuple[Challenge, ...]
     return tuple(_parse(_field_text(values), lenient=False))
 
 
-def read_bearer_challenge(values: str | Iterable[str] | None) -> BearerChallenge | None:
-    """The first ``Bearer`` challenge, read leniently for clients; None if there is none.
+def read_challenge(values: str | Iterable[str] | None, scheme: str) -> Challenge | None:
+    """The first challenge of ``scheme`` (case-insensitive), read leniently; None if none.
 
-    Never raises: a malformed header counts as no challenge (well-known fallback, C-03). Unlike
-    the strict parser it accepts unquoted values such as URLs (W16).
+    Never raises: a malformed header counts as no challenge (well-known fallback, C-03).
     """
     if values is None:
         return None
@@ -182,7 +182,17 @@ def read_bearer_challenge(values: str | Iterable[str] | None) -> BearerChallenge
         challenges = _parse(_field_text(values), lenient=True)
     except ChallengeParseError:
         return None
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    wanted = scheme.lower()
+    return next((c for c in challenges if c.scheme == wanted), None)
+
+
+def read_bearer_challenge(values: str | Iterable[str] | None) -> BearerChallenge | None:
+    """The first ``Bearer`` challenge, read leniently for clients; None if there is none.
+
+    Never raises: a malformed header counts as no challenge (well-known fallback, C-03). Unlike
+    the strict parser it accepts unquoted values such as URLs (W16).
+    """
+    bearer = read_challenge(values, "bearer")
     if bearer is None:
         return None
     scope = bearer.get("scope")

@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from zeroauth.core.client_info import ClientInfo
 from zeroauth.core.errors import RegistrationError
 
-__all__ = ["ASSERTION_LIFETIME", "JWT_BEARER_ASSERTION", "client_assertion", "client_auth"]
+__all__ = [
+    "ASSERTION_LIFETIME",
+    "JWT_BEARER_ASSERTION",
+    "client_assertion",
+    "client_auth",
+    "infer_signing_alg",
+]
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 120  # seconds; RFC 7523 §3 item 4: exp must be set, short is better
@@ -110,7 +116,7 @@ def client_assertion(
             expected="a PEM private key or a cryptography private key object",
             hint="pass private_key= (and signing_alg=, e.g. ES256 or RS256)",
         )
-    alg = signing_alg or _infer_alg(private_key, where=where)
+    alg = signing_alg or infer_signing_alg(private_key, where=where)
     if not alg.startswith(_ASYMMETRIC_PREFIXES):
         raise RegistrationError(
             "private_key_jwt needs an asymmetric signing algorithm",
@@ -141,7 +147,8 @@ def client_assertion(
         ) from None
 
 
-def _infer_alg(private_key: Any, *, where: str) -> str:
+def infer_signing_alg(private_key: Any, *, where: str) -> str:
+    """The JWS ``alg`` for an asymmetric private key (PEM or ``cryptography`` object)."""
     key = private_key
     if isinstance(key, str | bytes):
         try:

@@ -18,7 +18,9 @@ values never appear in any of these fields.
     └── BearerError                   resource-server refusals, rendered as RFC 6750 §3 challenges
         ├── InvalidRequest            400 invalid_request
         ├── InvalidToken              401 invalid_token
-        └── InsufficientScope         403 insufficient_scope
+        ├── InsufficientScope         403 insufficient_scope
+        ├── InvalidDPoPProof          401 invalid_dpop_proof (RFC 9449 §7.1)
+        └── UseDPoPNonce              401 use_dpop_nonce (RFC 9449 §9)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "ChallengeParseError",
     "DiscoveryError",
     "InsufficientScope",
+    "InvalidDPoPProof",
     "InvalidInput",
     "InvalidRequest",
     "InvalidToken",
@@ -40,6 +43,7 @@ __all__ = [
     "ServerMetadataError",
     "StepUpLimitError",
     "URLPolicyError",
+    "UseDPoPNonce",
     "ZeroAuthError",
 ]
 
@@ -223,3 +227,20 @@ class InsufficientScope(BearerError):
 
     error = "insufficient_scope"
     status_code = 403
+
+
+class InvalidDPoPProof(BearerError):
+    """401: the DPoP proof is missing, malformed or not for this request (RFC 9449 §7.1).
+
+    An authorization server answers the same error with status 400 (RFC 9449 §5).
+    """
+
+    error = "invalid_dpop_proof"
+    status_code = 401
+
+
+class UseDPoPNonce(BearerError):
+    """401: the proof lacks the server's current nonce (RFC 9449 §9; 400 at an AS, §8)."""
+
+    error = "use_dpop_nonce"
+    status_code = 401
