@@ -32,6 +32,7 @@ PUBLIC: dict[str, list[str]] = {
         "ZeroAuthHttpx",
         "ZeroAuthManager",
         "ZeroAuthOptions",
+        "WorkloadIdentity",
     ],
     "zeroauth.server": [
         "TOKEN_SCOPE_KEY",

@@ -32,6 +32,7 @@ from zeroauth.core.challenge import read_challenge
 from zeroauth.core.dpop_key import DEFAULT_ALG, SUPPORTED_ALGS, DPoPKey, check_key_fits
 from zeroauth.core.errors import InvalidDPoPProof, InvalidInput, UseDPoPNonce
 from zeroauth.core.jwk import b64url, check_public_jwk, jwk_thumbprint
+from zeroauth.core.scopes import is_scope_token
 
 __all__ = [
     "DEFAULT_ALG",
@@ -53,7 +54,6 @@ MAX_PROOF = 8192  # characters of the DPoP header: an RSA-4096 proof is ~1.6 KB
 MAX_JTI = 256
 MAX_NONCE = 1024
 MAX_HEADER_MEMBERS = 8
-_NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 9449 §8.1: nonce = 1*NQCHAR
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §9.1: method = token
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -349,6 +349,6 @@ def read_dpop_nonce(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    if len(value) > MAX_NONCE or not _NONCE.fullmatch(value):
+    if len(value) > MAX_NONCE or not is_scope_token(value):  # NQCHAR is the scope-token set
         return None
     return value

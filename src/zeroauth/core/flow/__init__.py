@@ -9,6 +9,8 @@ httpx2 / httpx, sync or async. One sub-generator per phase:
 - ``identity``    pre-registered ▸ CIMD ▸ DCR, keyed by issuer (C-21..C-31)
 - ``authorize``   authorization code + PKCE + state + iss, token, refresh (C-32..C-48)
 - ``machine``     client credentials and enterprise-managed authorization (ID-JAG)
+- ``workload``    workload identity federation (SEP-1933: the RFC 7523 JWT bearer grant)
+- ``dpop``        DPoP-bound tokens (RFC 9449): key, proofs, nonces
 - ``request``     one MCP request: attach, 401 → heal/refresh/authorize, 403 → step-up, retry
 """
 
@@ -18,6 +20,7 @@ from zeroauth.core.flow.config import (
     EnterpriseAuth,
     FlowConfig,
     ServerBinding,
+    WorkloadIdentity,
 )
 from zeroauth.core.flow.request import request_flow
 from zeroauth.core.flow.steps import (
@@ -59,5 +62,6 @@ __all__ = [
     "Unlock",
     "UserAuthorization",
     "WaitUnlocked",
+    "WorkloadIdentity",
     "request_flow",
 ]

@@ -38,7 +38,6 @@ __all__ = [
     "Flow",
     "Run",
     "StaleDiscoveryError",
-    "bearer",
     "drop_client",
     "fetch",
     "load_binding",
@@ -76,9 +75,15 @@ class Discovered:
 class Run:
     """Mutable working state of one flow run (never shared between runs)."""
 
-    def __init__(self, config: FlowConfig, server_url: str, protocol_version: str | None) -> None:
+    def __init__(
+        self, config: FlowConfig, server_url: str, protocol_version: str | None,
+        *, request_url: str | None = None, method: str = "POST",
+    ) -> None:  # fmt: skip
         self.config = config
         self.server_url = server_url
+        self.request_url = request_url or server_url  # the caller's URL as sent (DPoP htu)
+        self.method = method
+        self.dpop_nonces: dict[str, str] = {}  # RFC 9449 §8/§9: last nonce, by origin
         self.protocol_version = protocol_version or config.protocol_version
         self.speculative: dict[str, HTTPResponse] = {}
         self.redirect_uri: str | None = None  # the concrete URI registered during this run
@@ -104,10 +109,6 @@ class Run:
 
     def discovery_headers(self) -> dict[str, str]:
         return {"MCP-Protocol-Version": self.protocol_version}
-
-
-def bearer(tokens: TokenSet | None) -> str | None:
-    return None if tokens is None else f"Bearer {tokens.access_token}"
 
 
 def fetch(*requests: HTTPRequest) -> Generator[Step, Any, tuple[HTTPResponse, ...]]:
