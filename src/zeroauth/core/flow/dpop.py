@@ -2,10 +2,14 @@
 
 RFC 9449 and SEP-1932 (DPoP for MCP), from the client's side:
 
-- when (``dpop_alg``): ``FlowConfig.dpop="auto"`` binds tokens when the AS advertises
-  ``dpop_signing_alg_values_supported`` (RFC 9449 §5.1) or the PRM says
-  ``dpop_bound_access_tokens_required`` (RFC 9728 §2); the algorithm is ``FlowConfig.dpop_alg``
-  if offered, else the first of ours the AS (and the PRM) list. Bearer otherwise.
+- when (``dpop_alg``): ``FlowConfig.dpop="auto"`` binds tokens when the PRM says
+  ``dpop_bound_access_tokens_required`` (RFC 9728 §2), or when the AS advertises
+  ``dpop_signing_alg_values_supported`` (RFC 9449 §5.1) AND the MCP server takes DPoP: its 401
+  carried a ``DPoP`` challenge (§7.1), its PRM lists ``dpop_signing_alg_values_supported``, or
+  the token being renewed was bound. An AS offering DPoP alone is not enough: a Bearer-only
+  server would refuse the ``DPoP`` scheme (many IdPs advertise DPoP for every client).
+  ``"required"`` binds whenever an algorithm is in common; the algorithm is
+  ``FlowConfig.dpop_alg`` if offered, else the first of ours the AS (and the PRM) list.
 - the key (``client_key``): one key pair per AS ``issuer``, kept in the store next to the tokens
   (record ``dpop``), generated once under a lock, so restarts and processes sharing the store
   reuse it; bound refresh tokens (§5) need the same key.
@@ -71,10 +75,11 @@ def dpop_alg(run: Run, disc: Discovered) -> str | None:
     as_algs = _algs(disc.metadata.raw.get("dpop_signing_alg_values_supported"))
     prm = disc.prm.raw if disc.prm is not None else {}
     required = prm.get("dpop_bound_access_tokens_required") is True
-    if not as_algs and not required and config.dpop == "auto":
+    prm_algs = _algs(prm.get("dpop_signing_alg_values_supported"))
+    resource_takes_dpop = run.dpop_resource or bool(prm_algs)
+    if config.dpop == "auto" and not (required or (as_algs and resource_takes_dpop)):
         return None
     offered = [a for a in (as_algs or SUPPORTED_ALGS) if a in SUPPORTED_ALGS]  # never none/HS*
-    prm_algs = _algs(prm.get("dpop_signing_alg_values_supported"))
     if prm_algs:
         offered = [a for a in offered if a in prm_algs]
     if config.dpop_alg in offered:
@@ -206,16 +211,17 @@ def rs_nonce(run: Run, response: HTTPResponse, tokens: TokenSet | None) -> bool:
     return challenge is not None and challenge.error == "use_dpop_nonce"
 
 
-def challenge_of(response: HTTPResponse) -> BearerChallenge | None:
+def challenge_of(run: Run, response: HTTPResponse) -> BearerChallenge | None:
     """The ``Bearer`` challenge, else what a ``DPoP`` challenge says (RFC 9728 §5.1 allows
-    ``resource_metadata`` in any scheme; RFC 9449 §7.1)."""
+    ``resource_metadata`` in any scheme; RFC 9449 §7.1). A ``DPoP`` challenge also tells the
+    run that the server takes DPoP (``Run.dpop_resource``)."""
     values = response.header_list("www-authenticate")
-    bearer = read_bearer_challenge(values)
-    if bearer is not None:
-        return bearer
     dpop = read_dpop_challenge(values)
-    if dpop is None:
-        return None
+    if dpop is not None:
+        run.dpop_resource = True
+    bearer = read_bearer_challenge(values)
+    if bearer is not None or dpop is None:
+        return bearer
     return BearerChallenge(
         resource_metadata=dpop.resource_metadata,
         scope=dpop.scope,

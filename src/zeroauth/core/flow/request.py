@@ -85,6 +85,7 @@ def request_flow(
     tokens = None
     if binding is not None:
         tokens = yield from load_tokens(run, binding.issuer, binding.resource)
+        run.dpop_resource = tokens is not None and tokens.token_type.lower() == "dpop"
         if tokens is not None and run.stale(tokens):
             tokens = yield from _renew(run, binding, tokens)
     also: tuple[HTTPRequest, ...] = ()
@@ -98,7 +99,7 @@ def request_flow(
         run.speculative[request.url] = result
     unauthorized = step_ups = nonces = 0
     while True:
-        challenge = challenge_of(response)
+        challenge = challenge_of(run, response)
         if rs_nonce(run, response, tokens) and nonces < _MAX_NONCES:
             nonces += 1  # RFC 9449 §9: the same token again, with the server's nonce
         elif response.status == 401:

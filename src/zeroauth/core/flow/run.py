@@ -84,6 +84,7 @@ class Run:
         self.request_url = request_url or server_url  # the caller's URL as sent (DPoP htu)
         self.method = method
         self.dpop_nonces: dict[str, str] = {}  # RFC 9449 §8/§9: last nonce, by origin
+        self.dpop_resource = False  # the MCP server signalled DPoP (a DPoP challenge, §7.1)
         self.protocol_version = protocol_version or config.protocol_version
         self.speculative: dict[str, HTTPResponse] = {}
         self.redirect_uri: str | None = None  # the concrete URI registered during this run
