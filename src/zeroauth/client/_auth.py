@@ -95,6 +95,7 @@ class _Driver:
             str(request.url),
             protocol_version=request.headers.get("mcp-protocol-version"),
             method=request.method,
+            dpop_nonces=self.engine.dpop_nonces,
         )
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:

@@ -129,6 +129,7 @@ class Engine:
         self._sync_locks: dict[str, threading.Lock] = {}
         self._sync_free: dict[str, threading.Event] = {}
         self.user_steps = 0  # authorizations run (tests, benches)
+        self.dpop_nonces: dict[str, str] = {}  # RFC 9449 §8/§9 nonces by origin, across flows
 
     # -- records -----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from zeroauth.core.errors import OAuthError
-from zeroauth.core.flow.dpop import post_token, token_key
+from zeroauth.core.flow.dpop import check_bound, post_token, token_key
 from zeroauth.core.flow.identity import preferred_redirect_uri
 from zeroauth.core.flow.run import (
     Discovered,
@@ -60,7 +60,7 @@ def redeem(
     key = yield from token_key(run, disc, previous)
     response = yield from post_token(run, request, purpose, key)
     stale_check(response, what="token endpoint")
-    return parse_token_response(
+    tokens = parse_token_response(
         response.status,
         response.body,
         now=run.now(),
@@ -70,6 +70,7 @@ def redeem(
         previous=previous,
         dpop=key is not None,
     )
+    return check_bound(run, key, tokens, request.url)
 
 
 def authorization_code(

@@ -49,6 +49,7 @@ from zeroauth.core.urls import origin
 
 __all__ = [
     "challenge_of",
+    "check_bound",
     "client_key",
     "dpop_alg",
     "post_token",
@@ -57,6 +58,7 @@ __all__ = [
     "token_key",
 ]
 
+_MAX_NONCES = 256  # servers whose nonce is remembered
 _PREFERENCE = ("ES256", "EdDSA", "ES384", "ES512", "PS256", "RS256", "PS384", "RS384", "PS512",
                "RS512")  # fmt: skip
 
@@ -143,6 +145,20 @@ def token_key(
     return (yield from client_key(run, disc.issuer, alg))
 
 
+def check_bound(run: Run, key: DPoPKey | None, tokens: TokenSet, where: str) -> TokenSet:
+    """With ``dpop="required"``, a proof answered by an unbound (Bearer) token is refused."""
+    if key is not None and run.config.dpop == "required" and tokens.token_type != "DPoP":
+        raise ServerMetadataError(
+            "the authorization server issued an unbound token",
+            requirement="SEP-1932",
+            where=where,
+            expected="token_type DPoP (RFC 9449 §5)",
+            found=tokens.token_type,
+            hint="the authorization server does not support DPoP; dpop='auto' accepts Bearer",
+        )
+    return tokens
+
+
 def _error_code(response: HTTPResponse) -> str | None:
     try:
         error = load_json_object(response.body, where=response.url, what="token error").get("error")
@@ -168,7 +184,7 @@ def post_token(
             return response
         fresh = read_dpop_nonce(response.header("dpop-nonce"))
         if fresh is not None:
-            run.dpop_nonces[where] = fresh  # §8: the nonce for the next proof to this server
+            _remember(run, where, fresh)  # §8: the nonce for the next proof to this server
         retry = attempt == 1 and response.status == 400 and fresh is not None
         if not (retry and _error_code(response) == "use_dpop_nonce"):
             return response
@@ -194,6 +210,13 @@ def present(
     return authorization, proof
 
 
+def _remember(run: Run, where: str, nonce: str) -> None:
+    nonces = run.dpop_nonces
+    if where not in nonces and len(nonces) >= _MAX_NONCES:
+        nonces.pop(next(iter(nonces)), None)  # bounded: the oldest server is forgotten
+    nonces[where] = nonce
+
+
 def rs_nonce(run: Run, response: HTTPResponse, tokens: TokenSet | None) -> bool:
     """Remember a resource server's ``DPoP-Nonce``; True when the response is a §9
     ``use_dpop_nonce`` challenge worth answering with a new proof (a nonce not tried yet)."""
@@ -204,7 +227,7 @@ def rs_nonce(run: Run, response: HTTPResponse, tokens: TokenSet | None) -> bool:
         return False
     where = origin(run.request_url)
     tried = run.dpop_nonces.get(where)
-    run.dpop_nonces[where] = fresh
+    _remember(run, where, fresh)
     if response.status != 401 or fresh == tried:
         return False
     challenge = read_dpop_challenge(response.header_list("www-authenticate"))

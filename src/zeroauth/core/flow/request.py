@@ -17,7 +17,7 @@ processes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, MutableMapping
 from typing import Any
 
 from zeroauth.core.challenge import BearerChallenge
@@ -75,12 +75,13 @@ Body = Callable[[Discovered], Generator[Step, Any, TokenSet]]
 
 def request_flow(
     config: FlowConfig, server_url: str, *, protocol_version: str | None = None,
-    method: str = "POST",
+    method: str = "POST", dpop_nonces: MutableMapping[str, str] | None = None,
 ) -> Generator[Step, Any, HTTPResponse]:  # fmt: skip
     """Drive one MCP request (``method`` to ``server_url``, the URL as sent: DPoP proofs name
-    both); returns the final response description."""
+    both); returns the final response description. ``dpop_nonces``: servers' DPoP nonces by
+    origin, kept by the caller across requests (RFC 9449 §8, §9)."""
     run = Run(config, canonical_resource(server_url), protocol_version, request_url=server_url,
-              method=method)  # fmt: skip
+              method=method, dpop_nonces=dpop_nonces)  # fmt: skip
     binding = yield from load_binding(run.server_url)
     tokens = None
     if binding is not None:
