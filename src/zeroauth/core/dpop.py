@@ -17,6 +17,7 @@ keys in the header, hostile sizes), G2 (a bound token sent as Bearer: the resour
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -57,6 +58,7 @@ MAX_HEADER_MEMBERS = 8
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §9.1: method = token
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_ALGORITHMS = jwt.algorithms.get_default_algorithms()
 _PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
 _UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
 
@@ -221,7 +223,7 @@ def validate_proof(
             expected=f"header.payload.signature <= {MAX_PROOF}",
             found=f"{len(proof)} chars",
         )
-    header_segment, payload_segment, _ = proof.split(".")
+    header_segment, payload_segment, signature_segment = proof.split(".")
     header = _segment_json(header_segment, "JOSE header")
     if header.get("typ") != PROOF_TYPE:
         raise _invalid("wrong typ", expected=PROOF_TYPE, found=header.get("typ"))
@@ -239,25 +241,39 @@ def validate_proof(
     try:
         jwk = check_public_jwk(header.get("jwk"), where="DPoP proof jwk")
         check_key_fits(jwk, alg, where="DPoP proof jwk")
-        key = jwt.PyJWK(dict(jwk), algorithm=alg).key
+        key, jkt = _public_key(json.dumps({m: jwk[m] for m in sorted(jwk)}), alg)
     except InvalidInput as exc:
         raise _invalid(exc.message, expected=exc.expected, found=exc.found) from None
     except (jwt.PyJWTError, ValueError, TypeError):
         raise _invalid("the jwk is not a usable public key") from None
+    signing_input = proof[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     try:
-        jwt.api_jws.PyJWS().decode_complete(proof, key, algorithms=[alg])
+        signature = jwt.utils.base64url_decode(signature_segment.encode("ascii"))
+        valid = _ALGORITHMS[alg].verify(signing_input, key, signature)
     except (jwt.PyJWTError, ValueError, TypeError):
-        raise _invalid("the signature does not verify with the jwk") from None
+        valid = False
+    if not valid:
+        raise _invalid("the signature does not verify with the jwk")
     claims = _segment_json(payload_segment, "payload")
     return _check_claims(
-        claims, alg, jwk, method, url, now, access_token, expected_jkt, max_age, leeway, nonce
-    )
+        claims, alg, jwk, jkt, method, url, now, access_token, expected_jkt, max_age, leeway,
+        nonce,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(jwk_json: str, alg: str) -> tuple[Any, str]:
+    """The verification key and RFC 7638 thumbprint of a checked public JWK: built once per key
+    (a client signs every request with the same one); bounded, so a flood of keys only evicts."""
+    jwk = json.loads(jwk_json)
+    return jwt.PyJWK(jwk, algorithm=alg).key, jwk_thumbprint(jwk)
 
 
 def _check_claims(
     claims: dict[str, Any],
     alg: str,
     jwk: Mapping[str, str],
+    jkt: str,
     method: str,
     url: str,
     now: float,
@@ -310,7 +326,6 @@ def _check_claims(
         isinstance(ath, str) and secrets.compare_digest(ath, expected_ath)
     ):
         raise _invalid("ath does not match the access token", expected="SHA-256 of the token")
-    jkt = jwk_thumbprint(jwk)
     if expected_jkt is not None and not secrets.compare_digest(jkt, expected_jkt):
         raise _invalid("the proof key is not the key the token is bound to (cnf.jkt)")
     return DPoPProof(
