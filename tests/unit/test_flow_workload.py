@@ -161,3 +161,13 @@ def test_workload_repr_hides_the_token_source_callable_and_secret() -> None:
     assert "s3cret" not in text
     assert "lambda" not in text
     assert json.dumps(text)
+
+
+def test_docs_client_workload_example_runs_as_written() -> None:
+    from tests.helpers.docs import named_examples, run_example
+
+    namespace = run_example(named_examples("docs/client.md")["workload"], "docs/client.md")
+    workload = namespace["auth"].engine.config.workload
+    assert workload.token_file == "/var/run/secrets/tokens/mcp-token"
+    assert workload.client_id == "my-agent"
+    assert namespace["auth"].engine.config.machine
