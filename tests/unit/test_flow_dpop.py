@@ -267,3 +267,24 @@ def test_key_in_the_proof_header_has_no_private_members() -> None:
     jwk = dict(w.token_proofs[0].jwk)
     assert set(jwk) == {"kty", "crv", "x", "y"}
     assert jwk_thumbprint(jwk) == w.token_proofs[0].jkt
+
+
+@pytest.mark.parametrize("module", ["httpx2", "httpx"])
+def test_the_caller_request_gets_this_steps_headers_and_never_an_old_proof(module: str) -> None:
+    """RFC 9449 §7.1: each send carries its own proof; a step without one removes the old one."""
+    http = pytest.importorskip(module)
+    from zeroauth.client._auth import _set_authorization
+
+    request = http.Request("POST", MCP, headers={"DPoP": "stale", "Authorization": "Bearer x"})
+    _set_authorization(request, SendOriginal("DPoP at-1", dpop="proof-1"))
+    assert (request.headers["authorization"], request.headers["dpop"]) == ("DPoP at-1", "proof-1")
+    _set_authorization(request, SendOriginal("Bearer at-2"))
+    assert request.headers["authorization"] == "Bearer at-2"
+    assert "dpop" not in request.headers
+    _set_authorization(request, SendOriginal(None))
+    assert "authorization" not in request.headers
+
+
+def test_send_original_repr_shows_no_token_or_proof() -> None:
+    text = repr(SendOriginal("DPoP secret-token", dpop="secret-proof"))
+    assert "secret" not in text

@@ -7,7 +7,8 @@ transport-neutral: it never performs I/O. It yields a *step* and receives the st
 step                   result sent back
 =====================  ======================================================================
 ``SendOriginal``       ``(HTTPResponse, tuple[HTTPResponse, ...])``: the MCP request, sent with
-                       the given ``Authorization`` (or none), plus the ``also`` requests sent
+                       the given ``Authorization`` (or none) and ``DPoP`` proof (or none: RFC
+                       9449 §7.1), plus the ``also`` requests sent
                        concurrently (a speculative PRM fetch overlapping the first 401)
 ``Fetch``              ``tuple[HTTPResponse, ...]``: OAuth requests, in order; a batch may be
                        sent in parallel (AS-metadata candidates, C-14/C-15)
