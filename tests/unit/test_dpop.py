@@ -340,3 +340,22 @@ def test_made_proofs_always_validate_for_their_request(method: str, path: str, a
         proof, method=method, url=url, now=NOW, access_token="t", expected_jkt=key.thumbprint
     )
     assert checked.jkt == key.thumbprint
+
+
+def _raw_signed(payload: bytes) -> str:
+    """A proof over ``payload`` as given (no JSON re-encoding), signed with KEY."""
+    header = _b64(_header(alg="ES256"))
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    algorithm = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    signature = algorithm.sign(f"{header}.{body}".encode(), KEY.private_key)
+    return f"{header}.{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_g1_duplicate_claims_and_nan_refused() -> None:
+    """RFC 7515 §4: a claims set with a member twice is refused, not guessed; no NaN either."""
+    claims = b'{"jti":"a","htm":"GET","htm":"POST","htu":"%s","iat":%d}' % (URL.encode(), NOW)
+    assert "duplicates" in _refused(_raw_signed(claims))
+    nan = b'{"jti":"a","htm":"POST","htu":"%s","iat":NaN}' % URL.encode()
+    assert "duplicates" in _refused(_raw_signed(nan))
+    ok = b'{"jti":"a","htm":"POST","htu":"%s","iat":%d}' % (URL.encode(), NOW)
+    validate_proof(_raw_signed(ok), method="POST", url=URL, now=NOW)

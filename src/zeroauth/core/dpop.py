@@ -34,6 +34,7 @@ from zeroauth.core.dpop_key import DEFAULT_ALG, SUPPORTED_ALGS, DPoPKey, check_k
 from zeroauth.core.errors import InvalidDPoPProof, InvalidInput, UseDPoPNonce
 from zeroauth.core.jwk import b64url, check_public_jwk, jwk_thumbprint
 from zeroauth.core.scopes import is_scope_token
+from zeroauth.core.tokens import load_json_object
 
 __all__ = [
     "DEFAULT_ALG",
@@ -182,13 +183,15 @@ def _invalid(message: str, *, expected: object = None, found: object = None) -> 
 
 
 def _segment_json(segment: str, what: str) -> dict[str, Any]:
+    """A base64url JSON object, strictly: no duplicate members (RFC 7515 §4), no NaN/Infinity."""
     try:
-        value = json.loads(jwt.utils.base64url_decode(segment.encode("ascii")))
-    except (ValueError, TypeError, RecursionError):
+        raw = jwt.utils.base64url_decode(segment.encode("ascii"))
+        return load_json_object(raw, where=f"DPoP proof {what}", what=what)
+    except (ValueError, TypeError):
         raise _invalid(f"the {what} is not base64url JSON") from None
-    if not isinstance(value, dict):
-        raise _invalid(f"the {what} is not a JSON object", found=type(value).__name__)
-    return value
+    except InvalidInput as exc:
+        raise _invalid(f"the {what} is not a JSON object without duplicates",
+                       found=exc.found) from None  # fmt: skip
 
 
 def validate_proof(
