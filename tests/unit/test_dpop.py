@@ -20,6 +20,7 @@ from zeroauth.core.dpop import (
     SUPPORTED_ALGS,
     DPoPKey,
     access_token_hash,
+    dpop_challenge_header,
     htu,
     make_proof,
     read_dpop_challenge,
@@ -359,3 +360,18 @@ def test_g1_duplicate_claims_and_nan_refused() -> None:
     assert "duplicates" in _refused(_raw_signed(nan))
     ok = b'{"jti":"a","htm":"POST","htu":"%s","iat":%d}' % (URL.encode(), NOW)
     validate_proof(_raw_signed(ok), method="POST", url=URL, now=NOW)
+
+
+def test_dpop_challenge_header_round_trips_through_the_reader() -> None:
+    header = dpop_challenge_header(
+        algs=["ES256", "none", "HS256", "PS256"], error="use_dpop_nonce",
+        error_description='nonce "required"', resource_metadata="https://r.example/prm",
+    )  # fmt: skip
+    challenge = read_dpop_challenge(header)
+    assert challenge is not None
+    assert challenge.algs == ("ES256", "PS256")  # never none or a MAC
+    assert (challenge.error, challenge.error_description) == ("use_dpop_nonce", 'nonce "required"')
+    assert challenge.resource_metadata == "https://r.example/prm"
+    assert dpop_challenge_header() == 'DPoP algs="ES256"'
+    with pytest.raises(ValueError, match="injection"):
+        dpop_challenge_header(error="invalid_dpop_proof", error_description="a\r\nSet-Cookie: x")

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from zeroauth.core.challenge import read_challenge
+from zeroauth.core.challenge import build_challenge, read_challenge
 from zeroauth.core.dpop_key import DEFAULT_ALG, SUPPORTED_ALGS, DPoPKey, check_key_fits
 from zeroauth.core.errors import InvalidDPoPProof, InvalidInput, UseDPoPNonce
 from zeroauth.core.jwk import b64url, check_public_jwk, jwk_thumbprint
@@ -44,6 +44,7 @@ __all__ = [
     "DPoPKey",
     "DPoPProof",
     "access_token_hash",
+    "dpop_challenge_header",
     "htu",
     "make_proof",
     "read_dpop_challenge",
@@ -343,6 +344,25 @@ def _check_claims(
         ath=ath if isinstance(ath, str) else None,
         claims=claims,
     )
+
+
+def dpop_challenge_header(
+    *,
+    algs: Iterable[str] = (DEFAULT_ALG,),
+    error: str | None = None,
+    error_description: str | None = None,
+    resource_metadata: str | None = None,
+    realm: str | None = None,
+) -> str:
+    """A ``DPoP`` challenge (RFC 9449 §7.1): ``algs`` (space-separated, only algorithms it can
+    verify: never ``none`` or HS*), then the RFC 6750-style ``error``/``error_description`` and
+    RFC 9728 ``resource_metadata``; values escaped by :func:`build_challenge` (ValueError on
+    CR/LF). Sent alongside ``Bearer`` when both schemes are accepted (§7.2)."""
+    names = [a for a in dict.fromkeys(algs) if a in SUPPORTED_ALGS]
+    params = {"realm": realm, "algs": " ".join(names) or None, "error": error}
+    params["error_description"] = error_description if error else None
+    params["resource_metadata"] = resource_metadata
+    return build_challenge("DPoP", {k: v for k, v in params.items() if v})
 
 
 def read_dpop_challenge(values: str | Iterable[str] | None) -> DPoPChallenge | None:
