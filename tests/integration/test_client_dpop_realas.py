@@ -201,3 +201,27 @@ def test_dpop_required_with_an_as_that_has_none_is_refused(real_as_factory: Any)
         auth = client(dpop="required")
         with pytest.raises(ZeroAuthError, match="unbound token"):
             call(auth, mcp.url("/mcp"))
+
+
+def test_restart_reuses_the_stored_key_and_bound_token(real_as_factory: Any, tmp_path: Any) -> None:
+    """The key lives in the store next to the tokens: a restarted client (a new process, here a
+    new ZeroAuth on the same FileTokenStore) presents the stored bound token with proofs of the
+    same key, without authorizing again."""
+    from zeroauth.client import FileTokenStore
+
+    server = real_as_factory()
+    with dpop_server(server) as (mcp, state):
+        url = mcp.url("/mcp")
+        first = ZeroAuth(url_policy=DEVELOPMENT, store=FileTokenStore(tmp_path / "tokens"),
+                         user_step=HeadlessUserStep(url_policy=DEVELOPMENT))  # fmt: skip
+        call(first, url)
+        key_file = [p for p in (tmp_path / "tokens").iterdir() if p.name.startswith("dpop-")]
+        assert len(key_file) == 1
+        assert key_file[0].stat().st_mode & 0o777 == 0o600  # a private key: owner only (A16)
+        again = ZeroAuth(url_policy=DEVELOPMENT, store=FileTokenStore(tmp_path / "tokens"),
+                         user_step=HeadlessUserStep(url_policy=DEVELOPMENT))  # fmt: skip
+        call(again, url)
+        assert again.engine.user_steps == 0
+        assert sum(again.engine.transport.sent.values()) == 0  # no OAuth request at all
+        assert len(state.accepted) == 2
+        assert len(set(state.accepted)) == 1
