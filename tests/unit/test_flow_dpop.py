@@ -288,3 +288,32 @@ def test_the_caller_request_gets_this_steps_headers_and_never_an_old_proof(modul
 def test_send_original_repr_shows_no_token_or_proof() -> None:
     text = repr(SendOriginal("DPoP secret-token", dpop="secret-proof"))
     assert "secret" not in text
+
+
+def test_a_stored_key_of_another_offered_alg_is_kept() -> None:
+    """Processes sharing a store with different dpop_alg settings do not replace each other's
+    key (which would invalidate every bound token) while the AS accepts it."""
+    w = DPoPWorld()
+    w.run(_config(dpop_alg="RS256"))
+    pem = w.records[("dpop", AS)]["pem"]
+    w.records.pop(("tokens", f"{AS} {MCP}"))
+    w.run(_config())  # prefers ES256; RS256 is offered too
+    assert w.records[("dpop", AS)]["pem"] == pem
+    assert [p.alg for p in w.token_proofs] == ["RS256", "RS256"]
+
+
+def test_a_stored_key_the_as_no_longer_offers_is_replaced() -> None:
+    w = DPoPWorld()
+    w.run(_config(dpop_alg="RS256"))
+    w.doc(f"{AS}/.well-known/oauth-authorization-server",
+          metadata(dpop_signing_alg_values_supported=["ES256"]))  # fmt: skip
+    w.records.pop(("tokens", f"{AS} {MCP}"))
+    w.run(_config())
+    assert w.records[("dpop", AS)]["alg"] == "ES256"
+    assert w.balanced_locks()
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "es256"])
+def test_dpop_alg_must_be_an_asymmetric_alg_we_sign_with(alg: str) -> None:
+    with pytest.raises(ValueError, match="dpop_alg"):
+        FlowConfig(dpop_alg=alg)

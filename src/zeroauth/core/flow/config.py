@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from zeroauth.core.dpop_key import SUPPORTED_ALGS
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.scopes import MAX_STEP_UP_ATTEMPTS, is_scope_token
 from zeroauth.core.urls import PRODUCTION, URLPolicy
@@ -217,6 +218,8 @@ class FlowConfig:
             )
         if self.dpop not in ("auto", "required", "off"):
             raise ValueError("dpop must be 'auto', 'required' or 'off'")
+        if self.dpop_alg not in SUPPORTED_ALGS:  # RFC 9449 §4.2: asymmetric, never none/MAC
+            raise ValueError(f"dpop_alg must be one of {', '.join(SUPPORTED_ALGS)}")
         if self.max_step_ups < 0:
             raise ValueError("max_step_ups must be >= 0")
         issuers: Any = self.assume_s256_issuers  # any iterable of issuers; one str is a mistake

@@ -2,14 +2,15 @@
 
 RFC 9449 and SEP-1932 (DPoP for MCP), from the client's side:
 
-- when (``dpop_alg``): ``FlowConfig.dpop="auto"`` binds tokens when the PRM says
+- when (``dpop_algs``): ``FlowConfig.dpop="auto"`` binds tokens when the PRM says
   ``dpop_bound_access_tokens_required`` (RFC 9728 §2), or when the AS advertises
   ``dpop_signing_alg_values_supported`` (RFC 9449 §5.1) AND the MCP server takes DPoP: its 401
   carried a ``DPoP`` challenge (§7.1), its PRM lists ``dpop_signing_alg_values_supported``, or
   the token being renewed was bound. An AS offering DPoP alone is not enough: a Bearer-only
   server would refuse the ``DPoP`` scheme (many IdPs advertise DPoP for every client).
   ``"required"`` binds whenever an algorithm is in common; the algorithm is
-  ``FlowConfig.dpop_alg`` if offered, else the first of ours the AS (and the PRM) list.
+  ``FlowConfig.dpop_alg`` if offered, else the first of ours the AS (and the PRM) list; a stored
+  key of another offered algorithm is kept.
 - the key (``client_key``): one key pair per AS ``issuer``, kept in the store next to the tokens
   (record ``dpop``), generated once under a lock, so restarts and processes sharing the store
   reuse it; bound refresh tokens (§5) need the same key.
@@ -51,7 +52,7 @@ __all__ = [
     "challenge_of",
     "check_bound",
     "client_key",
-    "dpop_alg",
+    "dpop_algs",
     "post_token",
     "present",
     "rs_nonce",
@@ -69,25 +70,26 @@ def _algs(value: object) -> tuple[str, ...] | None:
     return tuple(a for a in value if isinstance(a, str))
 
 
-def dpop_alg(run: Run, disc: Discovered) -> str | None:
-    """The algorithm to bind tokens from ``disc``'s AS with, or None for Bearer."""
+def dpop_algs(run: Run, disc: Discovered) -> tuple[str, ...]:
+    """The algorithms to bind tokens from ``disc``'s AS with, preferred first; empty for Bearer.
+
+    ``FlowConfig.dpop_alg`` comes first when offered, then ours in ``_PREFERENCE`` order; only
+    what the AS (and the PRM) list when they list anything, never ``none`` or a MAC."""
     config = run.config
     if config.dpop == "off":
-        return None
+        return ()
     as_algs = _algs(disc.metadata.raw.get("dpop_signing_alg_values_supported"))
     prm = disc.prm.raw if disc.prm is not None else {}
     required = prm.get("dpop_bound_access_tokens_required") is True
     prm_algs = _algs(prm.get("dpop_signing_alg_values_supported"))
     resource_takes_dpop = run.dpop_resource or bool(prm_algs)
     if config.dpop == "auto" and not (required or (as_algs and resource_takes_dpop)):
-        return None
-    offered = [a for a in (as_algs or SUPPORTED_ALGS) if a in SUPPORTED_ALGS]  # never none/HS*
+        return ()
+    offered = {a for a in (as_algs or SUPPORTED_ALGS) if a in SUPPORTED_ALGS}
     if prm_algs:
-        offered = [a for a in offered if a in prm_algs]
-    if config.dpop_alg in offered:
-        return config.dpop_alg
-    choice = next((a for a in _PREFERENCE if a in offered), None)
-    if choice is None and (required or config.dpop == "required"):
+        offered &= set(prm_algs)
+    ranked = tuple(a for a in (config.dpop_alg, *_PREFERENCE) if a in offered)
+    if not ranked and (required or config.dpop == "required"):
         raise ServerMetadataError(
             "no DPoP signing algorithm in common",
             requirement="SEP-1932",
@@ -97,7 +99,7 @@ def dpop_alg(run: Run, disc: Discovered) -> str | None:
             hint="the server requires DPoP-bound tokens but its authorization server offers no "
             "algorithm zeroauth can sign with",
         )
-    return choice
+    return tuple(dict.fromkeys(ranked))
 
 
 @functools.lru_cache(maxsize=64)
@@ -117,16 +119,18 @@ def _from_record(record: object) -> DPoPKey | None:
         return None  # unreadable: replaced by a new key (bound tokens then re-authorize)
 
 
-def client_key(run: Run, issuer: str, alg: str | None) -> Generator[Step, Any, DPoPKey]:
-    """The stored key for ``issuer`` (of ``alg`` when given), or a new one saved under a lock."""
+def client_key(run: Run, issuer: str, algs: tuple[str, ...] = ()) -> Generator[Step, Any, DPoPKey]:
+    """The stored key for ``issuer`` if its algorithm is one of ``algs`` (any, when empty), else
+    a new one for ``algs[0]``, saved under a lock (a key of another algorithm is replaced: the
+    tokens bound to it then re-authorize)."""
     key = _from_record((yield Load("dpop", dpop_key(issuer))))
-    if key is not None and alg in (None, key.alg):
+    if key is not None and (not algs or key.alg in algs):
         return key
     name = f"dpop {issuer}"
     yield Lock(name)
     key = _from_record((yield Load("dpop", dpop_key(issuer), fresh=True)))
-    if key is None or alg not in (None, key.alg):
-        key = DPoPKey.generate(alg or run.config.dpop_alg)  # rotation: bound tokens re-authorize
+    if key is None or (algs and key.alg not in algs):
+        key = DPoPKey.generate(algs[0] if algs else run.config.dpop_alg)
         yield Save("dpop", dpop_key(issuer), {"alg": key.alg, "pem": key.to_pem()})
     yield Unlock(name)
     return key
@@ -136,13 +140,13 @@ def token_key(
     run: Run, disc: Discovered, previous: TokenSet | None
 ) -> Generator[Step, Any, DPoPKey | None]:
     """The key for a token request: the stored one to refresh a bound token (§5), else one for
-    the algorithm ``dpop_alg`` picks, else None (a Bearer request)."""
+    the algorithms ``dpop_algs`` offers, else None (a Bearer request)."""
     if previous is not None and previous.token_type.lower() == "dpop":
-        return (yield from client_key(run, disc.issuer, None))
-    alg = dpop_alg(run, disc)
-    if alg is None:
+        return (yield from client_key(run, disc.issuer))
+    algs = dpop_algs(run, disc)
+    if not algs:
         return None
-    return (yield from client_key(run, disc.issuer, alg))
+    return (yield from client_key(run, disc.issuer, algs))
 
 
 def check_bound(run: Run, key: DPoPKey | None, tokens: TokenSet, where: str) -> TokenSet:
@@ -197,10 +201,12 @@ def present(
     """``(Authorization, DPoP)`` for the MCP request: Bearer, or DPoP with a fresh proof."""
     if tokens is None:
         return None, None
-    if tokens.token_type.lower() != "dpop" or tokens.issuer is None:
+    if tokens.token_type.lower() != "dpop":
         return f"Bearer {tokens.access_token}", None
-    key = _from_record((yield Load("dpop", dpop_key(tokens.issuer))))
-    authorization = f"DPoP {tokens.access_token}"  # RFC 9449 §7.1
+    authorization = f"DPoP {tokens.access_token}"  # RFC 9449 §7.1; never downgraded to Bearer
+    key = None
+    if tokens.issuer is not None:
+        key = _from_record((yield Load("dpop", dpop_key(tokens.issuer))))
     if key is None:
         return authorization, None  # the key is gone: the 401 renews the token
     proof = make_proof(
