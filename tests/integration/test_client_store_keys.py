@@ -19,6 +19,7 @@ from zeroauth.client._stores import (
     MemoryTokenStore,
     binding_key,
     client_key,
+    dpop_key,
     forget_login,
     load_login,
     tokens_key,
@@ -59,6 +60,21 @@ def test_keys_lists_each_kind_and_the_login_accessors_agree(tmp_path: Path, inde
     assert store.keys("client") == [AS]  # registrations stay unless asked (C-30)
     assert load_login(store, URL) is None
     assert forget_login(store, URL) is False
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_forget_with_client_drops_the_dpop_key_too(tmp_path: Path, index: int) -> None:
+    """RFC 9449: the key is kept per issuer next to the tokens (kind ``dpop``); forgetting the
+    client as well rotates it (the next login binds tokens to a new key)."""
+    store = stores(tmp_path)[index]
+    fill(store)
+    store.save("dpop", dpop_key(AS), {"alg": "ES256", "pem": "-----BEGIN PRIVATE KEY-----"})
+    assert store.keys("dpop") == [AS]
+    assert forget_login(store, URL) is True
+    assert store.keys("dpop") == [AS]  # tokens of other servers at this issuer stay usable
+    fill(store)
+    assert forget_login(store, URL, client=True) is True
+    assert store.keys("dpop") == store.keys("client") == []
 
 
 def test_a16_a_file_whose_key_does_not_match_its_name_is_not_listed(tmp_path: Path) -> None:

@@ -375,3 +375,23 @@ def test_dpop_challenge_header_round_trips_through_the_reader() -> None:
     assert dpop_challenge_header() == 'DPoP algs="ES256"'
     with pytest.raises(ValueError, match="injection"):
         dpop_challenge_header(error="invalid_dpop_proof", error_description="a\r\nSet-Cookie: x")
+
+
+urls = st.builds(
+    lambda scheme, host, port, path, query: f"{scheme}://{host}{port}{path}{query}",
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["mcp.example.com", "MCP.Example.com", "127.0.0.1", "[::1]"]),
+    st.sampled_from(["", ":80", ":443", ":8443"]),
+    st.text(alphabet="abc/.~%7E-_", max_size=24).map(lambda p: "/" + p),
+    st.sampled_from(["", "?x=1", "#f", "?a#b"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(urls)
+def test_htu_is_idempotent_and_never_has_a_query_or_fragment(url: str) -> None:
+    """RFC 9449 §4.2/§4.3: normalising twice changes nothing; no query or fragment survives."""
+    once = htu(url)
+    assert htu(once) == once
+    assert "?" not in once
+    assert "#" not in once
