@@ -225,3 +225,23 @@ def test_restart_reuses_the_stored_key_and_bound_token(real_as_factory: Any, tmp
         assert sum(again.engine.transport.sent.values()) == 0  # no OAuth request at all
         assert len(state.accepted) == 2
         assert len(set(state.accepted)) == 1
+
+
+def test_cli_token_says_a_bound_token_needs_a_proof(
+    real_as_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from zeroauth.cli.app import app
+
+    monkeypatch.setenv("ZEROAUTH_HOME", str(tmp_path))
+    monkeypatch.delenv("ZEROAUTH_CONFIG", raising=False)
+    server = real_as_factory()
+    with dpop_server(server) as (mcp, _):
+        url = mcp.url("/mcp")
+        result = CliRunner().invoke(app, ["token", url, "--headless", "--allow-loopback"])
+        assert result.exit_code == 0, result.output
+        token = result.stdout.strip()
+        assert jwt.decode(token, options={"verify_signature": False})["cnf"]["jkt"]
+        assert "DPoP-bound" in result.stderr
+        assert "zeroauth call" in result.stderr
