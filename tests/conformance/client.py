@@ -8,11 +8,14 @@ this file only maps the harness's inputs to ``ZeroAuth`` options (docs/conforman
 what each scenario expects):
 
 - ``MCP_CONFORMANCE_CONTEXT`` (JSON, some scenarios only):
+  ``valid_jwt`` (+ ``client_id``) -> ``workload=WorkloadIdentity(...)`` (SEP-1933 JWT bearer);
   ``idp_token_endpoint`` + ``idp_id_token`` -> ``enterprise=EnterpriseAuth(...)`` (ID-JAG);
   ``private_key_pem`` -> ``client_credentials`` with ``private_key_jwt``;
   ``issuer`` + ``client_id`` -> a pre-registered client for that issuer (auth code);
   ``client_id`` + ``client_secret`` -> ``client_credentials`` with the secret;
   otherwise the default flow: CIMD (``CIMD_URL``, never fetched by the mock) or DCR.
+  DPoP (``auth/dpop``, ``auth/dpop-nonce``: SEP-1932) needs no option: zeroauth binds tokens
+  when the AS advertises ``dpop_signing_alg_values_supported`` (``dpop="auto"``).
 - ``MCP_CONFORMANCE_SCENARIO``: ``auth/2025-03-26-*`` turn on ``legacy=True`` (C-06).
 - ``MCP_CONFORMANCE_PROTOCOL_VERSION``: the MCP lifecycle (2026-07-28: stateless, else the
   initialize handshake), as the official SDK's own conformance client does.
@@ -95,7 +98,12 @@ def zeroauth_options(
     }
     client_id = context.get("client_id")
     secret = context.get("client_secret")
-    if "idp_token_endpoint" in context:
+    if "valid_jwt" in context:
+        # auth/wif-jwt-bearer (SEP-1933): the workload's JWT is the grant; the scenario also
+        # hands over a wrong-audience and an expired one, which a client never picks itself.
+        jwt = context["valid_jwt"]
+        options["workload"] = zc.WorkloadIdentity(token=lambda: jwt, client_id=client_id)
+    elif "idp_token_endpoint" in context:
         options["enterprise"] = zc.EnterpriseAuth(
             idp_token_endpoint=context["idp_token_endpoint"],
             id_token=context["idp_id_token"],

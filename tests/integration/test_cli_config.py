@@ -110,6 +110,13 @@ def test_import_merges_unless_replace(home, tmp_path):
         ("[servers.'https://h/mcp']\nidp = 'keycloak'\naudience = 'x'", "C-27", "audience"),
         ("[servers.'https://h/mcp']\naudience = 'x'", "C-27", "audience"),
         ("[servers.'https://h/mcp']\nscope_prefix = 'api://x/ y'", "C-27", "scope_prefix"),
+        ("[servers.'https://h/mcp']\ndpop = 'always'", "C-27", "dpop"),
+        (
+            "[servers.'https://h/mcp']\nworkload_token_file = 'f'\nworkload_token_env = 'V'",
+            "C-27",
+            "workload_token_env",
+        ),
+        ("[servers.'https://h/mcp']\nworkload_client_id = 'c'", "C-27", "workload_client_id"),
     ],
 )
 def test_invalid_configuration_is_refused_naming_the_requirement(text, requirement, where):
@@ -144,6 +151,29 @@ def test_set_server_changes_only_the_options_given(home):
     cli("set-server", SERVER, "--scope", "a", "--idp", "keycloak")
     cli("set-server", SERVER, "--no-strict")
     assert load_config().server(SERVER) == ServerEntry(scopes=("a",), idp="keycloak", strict=False)
+
+
+def test_dpop_and_workload_identity_settings(home):
+    """RFC 9449 (dpop) and SEP-1933 (workload identity) per server, from the CLI to the options."""
+    result = cli("set-server", SERVER, "--dpop", "required",
+                 "--workload-token-file", "/var/run/secrets/tokens/mcp-token",
+                 "--workload-client-id", "agent-7")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(config_path().read_text())
+    assert data["servers"]["https://mcp.example.com/mcp"] == {
+        "dpop": "required",
+        "workload_token_file": "/var/run/secrets/tokens/mcp-token",
+        "workload_client_id": "agent-7",
+    }
+    options = load_config().client_options(SERVER)
+    assert options["dpop"] == "required"
+    workload = options["workload"]
+    assert (workload.token_file, workload.token_env, workload.client_id) == (
+        "/var/run/secrets/tokens/mcp-token", None, "agent-7")  # fmt: skip
+    assert FlowConfig(**{k: v for k, v in options.items() if k != "preregistered"}).machine
+    plain = load_config().client_options("https://elsewhere.example/mcp")
+    assert not {"dpop", "workload"} & set(plain)
+    assert cli("set-server", SERVER, "--dpop", "sometimes").exit_code == 1
 
 
 def test_library_options_from_the_same_file():

@@ -20,6 +20,7 @@ from zeroauth.client._stores import (
     MemoryTokenStore,
     binding_key,
     client_key,
+    dpop_key,
     forget_login,
     load_login,
     tokens_key,
@@ -42,21 +43,23 @@ def fill(store: AnyStore) -> None:
     store.save("client", client_key(AS), {"client_id": "c", "issuer": AS})
 
 
+def _store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AnyStore:
+    if kind == "file":
+        return FileTokenStore(tmp_path / "tokens")
+    if kind == "memory":
+        return MemoryTokenStore()
+    return RedisTokenStore.from_url(
+        request.getfixturevalue("redis_url"),
+        prefix=request.getfixturevalue("redis_prefix"),
+        keys=Keyring.generate("t1"),
+    )
+
+
 @pytest.mark.parametrize("kind", ["file", "memory", "redis"])
 def test_keys_lists_each_kind_and_the_login_accessors_agree(
     tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    store: AnyStore
-    if kind == "file":
-        store = FileTokenStore(tmp_path / "tokens")
-    elif kind == "memory":
-        store = MemoryTokenStore()
-    else:
-        store = RedisTokenStore.from_url(
-            request.getfixturevalue("redis_url"),
-            prefix=request.getfixturevalue("redis_prefix"),
-            keys=Keyring.generate("t1"),
-        )
+    store = _store(kind, tmp_path, request)
     fill(store)
     assert store.keys("binding") == ["https://mcp.example.com/mcp"]  # canonical (C-35)
     assert store.keys("tokens") == [f"{AS} https://mcp.example.com/mcp"]
@@ -71,6 +74,23 @@ def test_keys_lists_each_kind_and_the_login_accessors_agree(
     assert store.keys("client") == [AS]  # registrations stay unless asked (C-30)
     assert load_login(store, URL) is None
     assert forget_login(store, URL) is False
+
+
+@pytest.mark.parametrize("kind", ["file", "memory", "redis"])
+def test_forget_with_client_drops_the_dpop_key_too(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """RFC 9449: the key is kept per issuer next to the tokens (kind ``dpop``); forgetting the
+    client as well rotates it (the next login binds tokens to a new key)."""
+    store = _store(kind, tmp_path, request)
+    fill(store)
+    store.save("dpop", dpop_key(AS), {"alg": "ES256", "pem": "-----BEGIN PRIVATE KEY-----"})
+    assert store.keys("dpop") == [AS]
+    assert forget_login(store, URL) is True
+    assert store.keys("dpop") == [AS]  # tokens of other servers at this issuer stay usable
+    fill(store)
+    assert forget_login(store, URL, client=True) is True
+    assert store.keys("dpop") == store.keys("client") == []
 
 
 def test_a16_a_file_whose_key_does_not_match_its_name_is_not_listed(tmp_path: Path) -> None:

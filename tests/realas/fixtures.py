@@ -11,9 +11,10 @@ Fixtures:
 Switches (keyword -> launcher flag): ``issuer_path`` (str, ``""`` for a root issuer),
 ``disable_forms`` (iterable of form names), ``alg`` (RS256/ES256), ``scopes`` (str or
 iterable), ``default_scope``, ``access_token_format`` (jwt/opaque), ``access_token_ttl``
-(seconds), ``dcr`` (False -> ``--no-dcr``), ``cimd`` (True -> ``--cimd``), ``clients``
-(iterable of client-metadata dicts), ``device_flow`` (True -> ``--device-flow``: RFC 8628),
-``verbose``. See ``docs/realas.md``.
+(seconds), ``dcr`` (False -> ``--no-dcr``), ``cimd`` (True -> ``--cimd``), ``dpop``
+(``"on"``, ``"nonce"``, ``"off"`` -> ``--dpop``), ``clients`` (iterable of client-metadata
+dicts), ``device_flow`` (True -> ``--device-flow``: RFC 8628), ``verbose``. See
+``docs/realas.md``.
 
 Also here: the headless OAuth steps (RFC 7591 registration, RFC 6749 + RFC 7636 + RFC 8707
 authorization code flow following the interaction redirects, refresh) done with raw
@@ -158,7 +159,8 @@ def _flags(switches: Mapping[str, Any]) -> list[str]:
         elif key == "disable_forms":
             for form in value:
                 args += ["--disable-form", str(form)]
-        elif key in {"alg", "default_scope", "access_token_format", "access_token_ttl", "port"}:
+        elif key in {"alg", "default_scope", "access_token_format", "access_token_ttl", "port",
+                     "dpop"}:  # fmt: skip
             args += [f"--{key.replace('_', '-')}", str(value)]
         elif key == "scopes":
             args += ["--scopes", value if isinstance(value, str) else " ".join(value)]

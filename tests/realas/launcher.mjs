@@ -44,6 +44,10 @@ const HELP = `usage: node launcher.mjs [switches]
   --default-scope "a"    scope injected when an authorization request has none (default: all
                          --scopes)
   --no-dcr               turn dynamic client registration off (Entra ID / pre-registration shape)
+  --dpop M               DPoP (RFC 9449): on (default; the library's default too: proofs
+                         accepted, tokens bound when the client sends one), nonce (on, and
+                         every token request must carry an AS nonce, §8), off (no DPoP; the
+                         metadata lists no dpop_signing_alg_values_supported)
   --cimd                 Client ID Metadata Documents (https client_id URLs on loopback only,
                          fetched over plain http: tests only)
   --device-flow          RFC 8628 device authorization grant (the library's own pages; the
@@ -76,6 +80,7 @@ function parseSwitches(argv) {
         'no-dcr': { type: 'boolean', default: false },
         cimd: { type: 'boolean', default: false },
         'device-flow': { type: 'boolean', default: false },
+        dpop: { type: 'string', default: 'on' },
         'keys-file': { type: 'string' },
         'client-json': { type: 'string', multiple: true, default: [] },
         verbose: { type: 'boolean', default: false },
@@ -109,6 +114,7 @@ function parseSwitches(argv) {
     disabled.add(name);
   }
   if (!['RS256', 'ES256'].includes(v.alg)) fail('--alg must be RS256 or ES256');
+  if (!['on', 'nonce', 'off'].includes(v.dpop)) fail('--dpop must be on, nonce or off');
   if (!['jwt', 'opaque'].includes(v['access-token-format'])) {
     fail('--access-token-format must be jwt or opaque');
   }
@@ -139,6 +145,7 @@ function parseSwitches(argv) {
     dcr: !v['no-dcr'],
     cimd: v.cimd,
     deviceFlow: v['device-flow'],
+    dpop: v.dpop,
     keysFile: v['keys-file'],
     clients,
     verbose: v.verbose,
@@ -232,6 +239,14 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     clientCredentials: { enabled: true },
     deviceFlow: { enabled: opts.deviceFlow },
+    dPoP: {
+      enabled: opts.dpop !== 'off',
+      // Nonces (RFC 9449 §8) need a 32-byte secret; with --dpop nonce every request needs one.
+      ...(opts.dpop === 'nonce' && {
+        nonceSecret: crypto.randomBytes(32),
+        requireNonce: () => true,
+      }),
+    },
     resourceIndicators: {
       enabled: true,
       // One resource in the request -> use it; none -> no audience-bound token.

@@ -20,6 +20,7 @@ from zeroauth.core.dpop import (
     SUPPORTED_ALGS,
     DPoPKey,
     access_token_hash,
+    dpop_challenge_header,
     htu,
     make_proof,
     read_dpop_challenge,
@@ -340,3 +341,57 @@ def test_made_proofs_always_validate_for_their_request(method: str, path: str, a
         proof, method=method, url=url, now=NOW, access_token="t", expected_jkt=key.thumbprint
     )
     assert checked.jkt == key.thumbprint
+
+
+def _raw_signed(payload: bytes) -> str:
+    """A proof over ``payload`` as given (no JSON re-encoding), signed with KEY."""
+    header = _b64(_header(alg="ES256"))
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    algorithm = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    signature = algorithm.sign(f"{header}.{body}".encode(), KEY.private_key)
+    return f"{header}.{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_g1_duplicate_claims_and_nan_refused() -> None:
+    """RFC 7515 §4: a claims set with a member twice is refused, not guessed; no NaN either."""
+    claims = b'{"jti":"a","htm":"GET","htm":"POST","htu":"%s","iat":%d}' % (URL.encode(), NOW)
+    assert "duplicates" in _refused(_raw_signed(claims))
+    nan = b'{"jti":"a","htm":"POST","htu":"%s","iat":NaN}' % URL.encode()
+    assert "duplicates" in _refused(_raw_signed(nan))
+    ok = b'{"jti":"a","htm":"POST","htu":"%s","iat":%d}' % (URL.encode(), NOW)
+    validate_proof(_raw_signed(ok), method="POST", url=URL, now=NOW)
+
+
+def test_dpop_challenge_header_round_trips_through_the_reader() -> None:
+    header = dpop_challenge_header(
+        algs=["ES256", "none", "HS256", "PS256"], error="use_dpop_nonce",
+        error_description='nonce "required"', resource_metadata="https://r.example/prm",
+    )  # fmt: skip
+    challenge = read_dpop_challenge(header)
+    assert challenge is not None
+    assert challenge.algs == ("ES256", "PS256")  # never none or a MAC
+    assert (challenge.error, challenge.error_description) == ("use_dpop_nonce", 'nonce "required"')
+    assert challenge.resource_metadata == "https://r.example/prm"
+    assert dpop_challenge_header() == 'DPoP algs="ES256"'
+    with pytest.raises(ValueError, match="injection"):
+        dpop_challenge_header(error="invalid_dpop_proof", error_description="a\r\nSet-Cookie: x")
+
+
+urls = st.builds(
+    lambda scheme, host, port, path, query: f"{scheme}://{host}{port}{path}{query}",
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["mcp.example.com", "MCP.Example.com", "127.0.0.1", "[::1]"]),
+    st.sampled_from(["", ":80", ":443", ":8443"]),
+    st.text(alphabet="abc/.~%7E-_", max_size=24).map(lambda p: "/" + p),
+    st.sampled_from(["", "?x=1", "#f", "?a#b"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(urls)
+def test_htu_is_idempotent_and_never_has_a_query_or_fragment(url: str) -> None:
+    """RFC 9449 §4.2/§4.3: normalising twice changes nothing; no query or fragment survives."""
+    once = htu(url)
+    assert htu(once) == once
+    assert "?" not in once
+    assert "#" not in once

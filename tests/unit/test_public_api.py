@@ -38,6 +38,7 @@ PUBLIC: dict[str, list[str]] = {
         "ZeroAuthHttpx",
         "ZeroAuthManager",
         "ZeroAuthOptions",
+        "WorkloadIdentity",
     ],
     "zeroauth.server": [
         "TOKEN_SCOPE_KEY",

@@ -150,6 +150,19 @@ def set_server(
         bool | None,
         typer.Option("--allow-loopback/--no-allow-loopback", help="Development loopback opt-in."),
     ] = None,
+    dpop: Annotated[
+        str | None, typer.Option(help="DPoP-bound tokens (RFC 9449): auto, required or off.")
+    ] = None,
+    workload_token_file: Annotated[
+        str | None,
+        typer.Option(help="Workload identity: the platform's token file (re-read each grant)."),
+    ] = None,
+    workload_token_env: Annotated[
+        str | None, typer.Option(help="Workload identity: the variable holding the token.")
+    ] = None,
+    workload_client_id: Annotated[
+        str | None, typer.Option(help="Workload identity: the client_id, if the AS wants one.")
+    ] = None,
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
@@ -165,6 +178,10 @@ def set_server(
             "strict": strict,
             "cimd_url": cimd_url,
             "allow_loopback": allow_loopback,
+            "dpop": dpop,
+            "workload_token_file": workload_token_file,
+            "workload_token_env": workload_token_env,
+            "workload_client_id": workload_client_id,
         }
         table.update({k: v for k, v in updates.items() if v is not None})
         entry = ServerEntry.from_table(table, f"servers.{url}")

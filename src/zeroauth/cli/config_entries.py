@@ -13,12 +13,14 @@ from types import MappingProxyType
 from typing import Any
 
 from zeroauth.core.errors import InvalidInput, ZeroAuthError
+from zeroauth.core.flow import WorkloadIdentity
 from zeroauth.core.registration import ClientInfo, check_cimd_client_id
 from zeroauth.core.scopes import is_scope_token
 from zeroauth.idp import ALL_PROFILES, IdPProfile
 
 __all__ = [
     "CLIENT_KEYS",
+    "DPOP_MODES",
     "IDP_PROFILES",
     "SERVER_KEYS",
     "ClientEntry",
@@ -37,7 +39,9 @@ IDP_PROFILES: Mapping[str, IdPProfile | None] = MappingProxyType(
 CLIENT_KEYS = ("client_id", "client_secret", "token_endpoint_auth_method", "redirect_uris")
 SERVER_KEYS = (
     "scopes", "idp", "strict", "cimd_url", "allow_loopback", "audience", "scope_prefix",
+    "dpop", "workload_token_file", "workload_token_env", "workload_client_id",
 )  # fmt: skip
+DPOP_MODES = ("auto", "required", "off")
 
 
 def bad(where: str, expected: str, found: object, requirement: str = "C-27") -> InvalidInput:
@@ -131,6 +135,21 @@ class ServerEntry:
     allow_loopback: bool | None = None
     audience: str | None = None  # API identifier for profiles with an audience_param (Auth0)
     scope_prefix: str | None = None  # FlowConfig.scope_prefix (Entra "api://<app>/")
+    dpop: str | None = None  # FlowConfig.dpop: auto, required, off (RFC 9449)
+    # workload identity federation (SEP-1933): the platform's token file or variable
+    workload_token_file: str | None = None
+    workload_token_env: str | None = None
+    workload_client_id: str | None = None
+
+    def workload(self) -> WorkloadIdentity | None:
+        """The ``WorkloadIdentity`` these settings name, or None."""
+        if self.workload_token_file is None and self.workload_token_env is None:
+            return None
+        return WorkloadIdentity(
+            token_file=self.workload_token_file,
+            token_env=self.workload_token_env,
+            client_id=self.workload_client_id,
+        )
 
     @classmethod
     def from_table(cls, table: object, where: str) -> ServerEntry:
@@ -158,7 +177,23 @@ class ServerEntry:
         prefix = optional_str(table, "scope_prefix", where)
         if prefix is not None and not is_scope_token(prefix):
             raise bad(f"{where}.scope_prefix", "scope-token characters (RFC 6749 §3.3)", prefix)
+        dpop = optional_str(table, "dpop", where)
+        if dpop is not None and dpop not in DPOP_MODES:
+            raise bad(f"{where}.dpop", " or ".join(DPOP_MODES), dpop)
+        workload = {k: optional_str(table, f"workload_{k}", where)
+                    for k in ("token_file", "token_env", "client_id")}  # fmt: skip
+        if workload["token_file"] is not None and workload["token_env"] is not None:
+            raise bad(f"{where}.workload_token_env", "workload_token_file or _env, not both",
+                      "both")  # fmt: skip
+        if workload["client_id"] is not None and not (
+            workload["token_file"] or workload["token_env"]
+        ):
+            raise bad(f"{where}.workload_client_id", "with workload_token_file or _env", "alone")
         return cls(
+            dpop=dpop,
+            workload_token_file=workload["token_file"],
+            workload_token_env=workload["token_env"],
+            workload_client_id=workload["client_id"],
             scopes=scopes,
             idp=idp,
             strict=flags["strict"],

@@ -22,6 +22,10 @@ C-27, C-30; "Scope Selection Strategy": C-37; RFC 9728 §3.3 strictness: C-09/C-
     cimd_url = "https://app.example.com/other-client.json"
     allow_loopback = true                                     # development opt-in (SEC-05)
     # audience = "https://api.example.com"   # idp = "auth0": the API identifier (default: URL)
+    dpop = "auto"                                             # DPoP-bound tokens: auto/required/off
+    # workload identity (SEP-1933): the platform's token, re-read on every grant
+    # workload_token_file = "/var/run/secrets/tokens/mcp-token"   # or workload_token_env = "VAR"
+    # workload_client_id = "my-agent"                             # optional
 
 The IdP profile's client options come from ``zeroauth.idp.flow_options``: ``send_resource``,
 ``assume_s256_issuers`` (the ``[clients]`` issuers that match the profile's issuer template: a
@@ -133,6 +137,11 @@ class Config:
             options["scopes"] = entry.scopes
         if entry.strict is not None:
             options["strict_resource"] = entry.strict
+        if entry.dpop is not None:
+            options["dpop"] = entry.dpop
+        workload = entry.workload()
+        if workload is not None:
+            options["workload"] = workload
         return options
 
     def merged(self, other: Config) -> Config:

@@ -185,6 +185,11 @@ def token(
             typer.echo(json.dumps(data, indent=2))
         else:
             typer.echo(access)
+        if tokens.token_type == "DPoP":  # RFC 9449 §7.1: each request needs its own proof
+            note(
+                "this token is DPoP-bound: a request also needs 'Authorization: DPoP <token>' "
+                "and a fresh DPoP proof signed with the client's key; use 'zeroauth call'"
+            )
 
 
 def call(

@@ -5,9 +5,11 @@
 on many hosts, encrypted with a ``Keyring``) keep registrations (by issuer) and tokens (by
 issuer and resource); ``BrowserUserStep`` / ``HeadlessUserStep`` run the user step,
 ``DeviceUserStep`` (RFC 8628) / ``PasteUserStep`` where the browser is on another machine;
+``WorkloadIdentity`` authenticates a workload with its platform token (SEP-1933);
 ``ZeroAuthManager`` connects to many servers sharing one cache and one registration per
 authorization server; ``ZeroAuth.logout(url)`` revokes a server's tokens at its authorization
-server (RFC 7009) and forgets them (``LogoutResult`` says which happened).
+server (RFC 7009) and forgets them (``LogoutResult`` says which happened); ``TokenExchanger``
+trades a caller's token for one to the next hop (RFC 8693).
 """
 
 from zeroauth.client._auth import ZeroAuth, ZeroAuthHttpx
@@ -20,7 +22,7 @@ from zeroauth.client._options import ZeroAuthOptions
 from zeroauth.client._redis_store import RedisTokenStore
 from zeroauth.client._remote import DeviceUserStep, PasteUserStep
 from zeroauth.client._stores import FileTokenStore, MemoryTokenStore, TokenStore
-from zeroauth.core.flow import ClientCredentials, EnterpriseAuth, LogoutResult
+from zeroauth.core.flow import ClientCredentials, EnterpriseAuth, LogoutResult, WorkloadIdentity
 from zeroauth.core.registration import ClientInfo
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "TokenStore",
     "UserStep",
     "UserStepBase",
+    "WorkloadIdentity",
     "ZeroAuth",
     "ZeroAuthHttpx",
     "ZeroAuthManager",

@@ -36,7 +36,7 @@ from zeroauth.client._driver import (
 from zeroauth.client._engine import Engine
 from zeroauth.client._options import ENGINE_OPTIONS, ZeroAuthOptions
 from zeroauth.client._stores import MemoryTokenStore, TokenStore
-from zeroauth.core.flow import FlowConfig, HTTPResponse, LogoutResult, request_flow
+from zeroauth.core.flow import FlowConfig, HTTPResponse, LogoutResult, SendOriginal, request_flow
 from zeroauth.core.registration import ClientInfo
 
 __all__ = ["ZeroAuth", "ZeroAuthHttpx", "build_engine"]
@@ -78,12 +78,15 @@ def build_engine(**options: Unpack[ZeroAuthOptions]) -> Engine:
     )
 
 
-def _set_authorization(request: Any, value: str | None) -> None:
-    if value is None:
-        if "authorization" in request.headers:
-            del request.headers["authorization"]
-    else:
-        request.headers["Authorization"] = value
+def _set_authorization(request: Any, send: SendOriginal) -> None:
+    """``Authorization`` and, for a DPoP-bound token, this request's own ``DPoP`` proof (RFC 9449
+    §7.1); each removed when the step carries none (a retry never reuses an old proof)."""
+    for name, value in (("Authorization", send.authorization), ("DPoP", send.dpop)):
+        if value is None:
+            if name in request.headers:
+                del request.headers[name]
+        else:
+            request.headers[name] = value
 
 
 def _describe(request: Any, response: Any) -> HTTPResponse:
@@ -103,6 +106,8 @@ class _Driver:
             self.engine.config,
             str(request.url),
             protocol_version=request.headers.get("mcp-protocol-version"),
+            method=request.method,
+            dpop_nonces=self.engine.dpop_nonces,
         )
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
@@ -110,7 +115,7 @@ class _Driver:
         async with AsyncRun(self._flow(request), self.engine) as run:
             send = await run.start()
             while send is not None:
-                _set_authorization(request, send.authorization)
+                _set_authorization(request, send)
                 response = yield request
                 send = await run.resume(_describe(request, response))
 
@@ -119,7 +124,7 @@ class _Driver:
         with SyncRun(self._flow(request), self.engine) as run:
             send = run.start()
             while send is not None:
-                _set_authorization(request, send.authorization)
+                _set_authorization(request, send)
                 response = yield request
                 send = run.resume(_describe(request, response))
 
@@ -154,7 +159,7 @@ class _Driver:
 
 
 def _token_value(authorization: str) -> str:
-    return authorization.partition(" ")[2]  # "Bearer <token>" (RFC 6750 §2.1)
+    return authorization.partition(" ")[2]  # "Bearer <token>" (RFC 6750 §2.1) or "DPoP <token>"
 
 
 class ZeroAuth(_Driver, httpx2.Auth):
@@ -169,7 +174,8 @@ class ZeroAuth(_Driver, httpx2.Auth):
     loopback listener; ``DeviceUserStep()`` or ``PasteUserStep()`` when the browser is on another
     machine). ``url_policy=DEVELOPMENT`` allows http on localhost. ``preregistered``:
     clients by issuer. ``cimd_url``: your Client ID Metadata Document. ``legacy=True``: the
-    2025-03-26 fallback. ``client_credentials`` / ``enterprise``: machine-to-machine grants.
+    2025-03-26 fallback. ``client_credentials`` / ``enterprise`` / ``workload``: machine-to-machine
+    grants. ``dpop``: sender-constrained tokens (RFC 9449; on by default where offered).
     """
 
     def __init__(self, *, engine: Engine | None = None, **options: Unpack[ZeroAuthOptions]) -> None:

@@ -311,7 +311,9 @@ def access_token_sync(engine: Engine, server_url: str) -> str:
     """The ``Authorization`` value the flow would send to ``server_url``: a live stored token, a
     refreshed one, or one newly obtained after a token-less probe's 401. The server is not
     contacted when a live token is stored."""
-    with SyncRun(request_flow(engine.config, server_url), engine) as run:
+    with SyncRun(
+        request_flow(engine.config, server_url, dpop_nonces=engine.dpop_nonces), engine
+    ) as run:
         step = run.start()
         while step is not None and step.authorization is None:
             (response,) = engine.fetch_all_sync((_probe_request(server_url),), run.held)
@@ -321,7 +323,9 @@ def access_token_sync(engine: Engine, server_url: str) -> str:
 
 async def access_token_async(engine: Engine, server_url: str) -> str:
     """``access_token_sync``, awaiting."""
-    async with AsyncRun(request_flow(engine.config, server_url), engine) as run:
+    async with AsyncRun(
+        request_flow(engine.config, server_url, dpop_nonces=engine.dpop_nonces), engine
+    ) as run:
         step = await run.start()
         while step is not None and step.authorization is None:
             (response,) = await engine.fetch_all_async((_probe_request(server_url),), run.held)

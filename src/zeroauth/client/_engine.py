@@ -136,6 +136,7 @@ class Engine:
         # RFC 8628 polling waits (tests replace them to observe or shorten the waits)
         self.sleep_async: Callable[[float], Awaitable[None]] = anyio.sleep
         self.sleep_sync: Callable[[float], None] = time.sleep
+        self.dpop_nonces: dict[str, str] = {}  # RFC 9449 §8/§9 nonces by origin, across flows
 
     # -- records -----------------------------------------------------------------------------
 

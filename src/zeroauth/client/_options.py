@@ -17,7 +17,7 @@ from zeroauth._wire.transport import Observer
 from zeroauth.client._browser import UserStep
 from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._stores import TokenStore
-from zeroauth.core.flow import ClientCredentials, EnterpriseAuth
+from zeroauth.core.flow import ClientCredentials, EnterpriseAuth, WorkloadIdentity
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.urls import URLPolicy
 
@@ -49,6 +49,9 @@ class ZeroAuthOptions(TypedDict, total=False):
     legacy: bool
     client_credentials: ClientCredentials | None
     enterprise: EnterpriseAuth | None
+    workload: WorkloadIdentity | None
+    dpop: Literal["auto", "required", "off"]
+    dpop_alg: str
     offline_access: bool
     speculative_prm: bool
     metadata_fetch: Literal["first-then-parallel", "parallel", "sequential"]

@@ -7,13 +7,16 @@ threat A16: on disk, files are 0600 inside a 0700 directory, writes are atomic (
 file + fsync + ``os.replace``) so a crash mid-write leaves the previous record intact, and no
 token ever reaches a log line or an exception message.
 
-Three kinds of record, each a JSON object:
+Four kinds of record, each a JSON object:
 
 - ``client``   keyed by issuer                 → ``ClientInfo``
 - ``tokens``   keyed by (issuer, resource)     → ``TokenSet`` (expiry as absolute epoch time)
 - ``binding``  keyed by the MCP server URL     → ``ServerBinding`` (which resource/issuer it uses)
+- ``dpop``     keyed by issuer                 → the client's DPoP key pair (``alg``, PKCS#8 PEM;
+  RFC 9449): tokens from that issuer are bound to it, so it lives and is shared with them
 
-Each kind has one key builder (``client_key``, ``tokens_key``, ``binding_key``, defined with
+Each kind has one key builder (``client_key``, ``tokens_key``, ``binding_key``, ``dpop_key``,
+defined with
 ``RecordKind`` in ``zeroauth.core.flow.steps`` and used by the flow too).
 
 A ``TokenStore`` implements four small methods (``load``/``save``/``delete``/``lock``) over
@@ -44,7 +47,7 @@ import anyio
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow.config import ServerBinding
-from zeroauth.core.flow.steps import RecordKind, binding_key, client_key, tokens_key
+from zeroauth.core.flow.steps import RecordKind, binding_key, client_key, dpop_key, tokens_key
 from zeroauth.core.tokens import TokenSet
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "binding_key",
     "client_key",
     "default_store_path",
+    "dpop_key",
     "forget_login",
     "load_login",
     "tokens_key",
@@ -114,7 +118,7 @@ def load_login(store: TokenStore, server_url: str) -> tuple[ServerBinding, Token
 
 def forget_login(store: TokenStore, server_url: str, *, client: bool = False) -> bool:
     """Delete the binding of one server and its tokens (and, with ``client``, the registration
-    at its issuer, C-30). Returns whether a binding record was there."""
+    and the DPoP key at its issuer, C-30). Returns whether a binding record was there."""
     key = binding_key(server_url)
     record = store.load("binding", key)
     binding = None if record is None else ServerBinding.from_json(record)
@@ -122,6 +126,7 @@ def forget_login(store: TokenStore, server_url: str, *, client: bool = False) ->
         store.delete("tokens", tokens_key(binding.issuer, binding.resource))
         if client:
             store.delete("client", client_key(binding.issuer))
+            store.delete("dpop", dpop_key(binding.issuer))  # a new key: re-authorization
     store.delete("binding", key)
     return record is not None
 

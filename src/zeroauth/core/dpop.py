@@ -17,6 +17,7 @@ keys in the header, hostile sizes), G2 (a bound token sent as Bearer: the resour
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -28,11 +29,12 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from zeroauth.core.challenge import read_challenge
+from zeroauth.core.challenge import build_challenge, read_challenge
 from zeroauth.core.dpop_key import DEFAULT_ALG, SUPPORTED_ALGS, DPoPKey, check_key_fits
 from zeroauth.core.errors import InvalidDPoPProof, InvalidInput, UseDPoPNonce
 from zeroauth.core.jwk import b64url, check_public_jwk, jwk_thumbprint
 from zeroauth.core.scopes import is_scope_token
+from zeroauth.core.tokens import load_json_object
 
 __all__ = [
     "DEFAULT_ALG",
@@ -42,6 +44,7 @@ __all__ = [
     "DPoPKey",
     "DPoPProof",
     "access_token_hash",
+    "dpop_challenge_header",
     "htu",
     "make_proof",
     "read_dpop_challenge",
@@ -57,6 +60,7 @@ MAX_HEADER_MEMBERS = 8
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §9.1: method = token
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_ALGORITHMS = jwt.algorithms.get_default_algorithms()
 _PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
 _UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
 
@@ -180,13 +184,15 @@ def _invalid(message: str, *, expected: object = None, found: object = None) -> 
 
 
 def _segment_json(segment: str, what: str) -> dict[str, Any]:
+    """A base64url JSON object, strictly: no duplicate members (RFC 7515 §4), no NaN/Infinity."""
     try:
-        value = json.loads(jwt.utils.base64url_decode(segment.encode("ascii")))
-    except (ValueError, TypeError, RecursionError):
+        raw = jwt.utils.base64url_decode(segment.encode("ascii"))
+        return load_json_object(raw, where=f"DPoP proof {what}", what=what)
+    except (ValueError, TypeError):
         raise _invalid(f"the {what} is not base64url JSON") from None
-    if not isinstance(value, dict):
-        raise _invalid(f"the {what} is not a JSON object", found=type(value).__name__)
-    return value
+    except InvalidInput as exc:
+        raise _invalid(f"the {what} is not a JSON object without duplicates",
+                       found=exc.found) from None  # fmt: skip
 
 
 def validate_proof(
@@ -221,7 +227,7 @@ def validate_proof(
             expected=f"header.payload.signature <= {MAX_PROOF}",
             found=f"{len(proof)} chars",
         )
-    header_segment, payload_segment, _ = proof.split(".")
+    header_segment, payload_segment, signature_segment = proof.split(".")
     header = _segment_json(header_segment, "JOSE header")
     if header.get("typ") != PROOF_TYPE:
         raise _invalid("wrong typ", expected=PROOF_TYPE, found=header.get("typ"))
@@ -239,25 +245,39 @@ def validate_proof(
     try:
         jwk = check_public_jwk(header.get("jwk"), where="DPoP proof jwk")
         check_key_fits(jwk, alg, where="DPoP proof jwk")
-        key = jwt.PyJWK(dict(jwk), algorithm=alg).key
+        key, jkt = _public_key(json.dumps({m: jwk[m] for m in sorted(jwk)}), alg)
     except InvalidInput as exc:
         raise _invalid(exc.message, expected=exc.expected, found=exc.found) from None
     except (jwt.PyJWTError, ValueError, TypeError):
         raise _invalid("the jwk is not a usable public key") from None
+    signing_input = proof[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     try:
-        jwt.api_jws.PyJWS().decode_complete(proof, key, algorithms=[alg])
+        signature = jwt.utils.base64url_decode(signature_segment.encode("ascii"))
+        valid = _ALGORITHMS[alg].verify(signing_input, key, signature)
     except (jwt.PyJWTError, ValueError, TypeError):
-        raise _invalid("the signature does not verify with the jwk") from None
+        valid = False
+    if not valid:
+        raise _invalid("the signature does not verify with the jwk")
     claims = _segment_json(payload_segment, "payload")
     return _check_claims(
-        claims, alg, jwk, method, url, now, access_token, expected_jkt, max_age, leeway, nonce
-    )
+        claims, alg, jwk, jkt, method, url, now, access_token, expected_jkt, max_age, leeway,
+        nonce,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(jwk_json: str, alg: str) -> tuple[Any, str]:
+    """The verification key and RFC 7638 thumbprint of a checked public JWK: built once per key
+    (a client signs every request with the same one); bounded, so a flood of keys only evicts."""
+    jwk = json.loads(jwk_json)
+    return jwt.PyJWK(jwk, algorithm=alg).key, jwk_thumbprint(jwk)
 
 
 def _check_claims(
     claims: dict[str, Any],
     alg: str,
     jwk: Mapping[str, str],
+    jkt: str,
     method: str,
     url: str,
     now: float,
@@ -310,7 +330,6 @@ def _check_claims(
         isinstance(ath, str) and secrets.compare_digest(ath, expected_ath)
     ):
         raise _invalid("ath does not match the access token", expected="SHA-256 of the token")
-    jkt = jwk_thumbprint(jwk)
     if expected_jkt is not None and not secrets.compare_digest(jkt, expected_jkt):
         raise _invalid("the proof key is not the key the token is bound to (cnf.jkt)")
     return DPoPProof(
@@ -325,6 +344,25 @@ def _check_claims(
         ath=ath if isinstance(ath, str) else None,
         claims=claims,
     )
+
+
+def dpop_challenge_header(
+    *,
+    algs: Iterable[str] = (DEFAULT_ALG,),
+    error: str | None = None,
+    error_description: str | None = None,
+    resource_metadata: str | None = None,
+    realm: str | None = None,
+) -> str:
+    """A ``DPoP`` challenge (RFC 9449 §7.1): ``algs`` (space-separated, only algorithms it can
+    verify: never ``none`` or HS*), then the RFC 6750-style ``error``/``error_description`` and
+    RFC 9728 ``resource_metadata``; values escaped by :func:`build_challenge` (ValueError on
+    CR/LF). Sent alongside ``Bearer`` when both schemes are accepted (§7.2)."""
+    names = [a for a in dict.fromkeys(algs) if a in SUPPORTED_ALGS]
+    params = {"realm": realm, "algs": " ".join(names) or None, "error": error}
+    params["error_description"] = error_description if error else None
+    params["resource_metadata"] = resource_metadata
+    return build_challenge("DPoP", {k: v for k, v in params.items() if v})
 
 
 def read_dpop_challenge(values: str | Iterable[str] | None) -> DPoPChallenge | None:
@@ -349,7 +387,6 @@ def read_dpop_nonce(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    # RFC 9449 §8.1: nonce = 1*NQCHAR, the scope-token alphabet (RFC 6749 Appendix A)
-    if len(value) > MAX_NONCE or not is_scope_token(value):
+    if len(value) > MAX_NONCE or not is_scope_token(value):  # NQCHAR is the scope-token set
         return None
     return value

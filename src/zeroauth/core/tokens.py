@@ -1,10 +1,11 @@
 """Token responses and OAuth error responses.
 
 Implements RFC 6749 §5.1 (successful token response: ``access_token``, ``token_type``,
-``expires_in``, ``refresh_token``, ``scope``), §5.2 (error response), RFC 6750 §1 / §4 (only
-``Bearer`` is usable), OAuth 2.1 §4.3.1 (a rotated refresh token replaces the old one, SPEC C-48;
-none returned keeps the old one). Untrusted JSON is parsed strictly (RFC 8259: objects, no
-duplicate members, no NaN/Infinity). Token values never appear in an error.
+``expires_in``, ``refresh_token``, ``scope``), §5.2 (error response), RFC 6750 §1 / §4
+(``Bearer``; RFC 9449 §5: ``DPoP`` after a proof), OAuth 2.1 §4.3.1 (a rotated refresh token
+replaces the old one, SPEC C-48; none returned keeps the old one). Untrusted JSON is parsed
+strictly (RFC 8259: objects, no duplicate members, no NaN/Infinity). Token values never
+appear in an error.
 """
 
 from __future__ import annotations
@@ -97,8 +98,12 @@ def parse_token_response(
     issuer: str | None = None,
     resource: str | None = None,
     previous: TokenSet | None = None,
+    dpop: bool = False,
 ) -> TokenSet:
     """A successful token response (§5.1) as a TokenSet; raises OAuthError for §5.2 errors.
+
+    ``dpop``: the request carried a DPoP proof, so ``token_type=DPoP`` is accepted too (RFC 9449
+    §5); an AS may still answer ``Bearer`` (an unbound token), used as such.
 
     Values are checked field by field; a token value never appears in an error. When no new
     refresh token is returned, the previous one is kept (C-48 persists the newest otherwise).
@@ -112,10 +117,12 @@ def parse_token_response(
     if not isinstance(access, str) or not access:
         _malformed(where, "access_token", "a non-empty string", _kind(access))
     token_type = data.get("token_type", "Bearer")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+    accepted = ("bearer", "dpop") if dpop else ("bearer",)
+    if not isinstance(token_type, str) or token_type.lower() not in accepted:
         _malformed(
-            where, "token_type", "Bearer (RFC 6750)", token_type,
-            hint="only Bearer tokens are supported; DPoP/MAC-bound tokens cannot be used here",
+            where, "token_type", "Bearer (RFC 6750) or, after a DPoP proof, DPoP (RFC 9449)",
+            token_type,
+            hint="a DPoP-bound token is only usable when the request carried a DPoP proof",
         )  # fmt: skip
     refresh = data.get("refresh_token")
     if refresh is not None and not isinstance(refresh, str):
@@ -125,7 +132,7 @@ def parse_token_response(
         _malformed(where, "scope", "a space-delimited string", scope)
     return TokenSet(
         access_token=access,
-        token_type="Bearer",
+        token_type="DPoP" if token_type.lower() == "dpop" else "Bearer",
         expires_at=_expires_at(data.get("expires_in"), now=now, where=where),
         refresh_token=refresh or (previous.refresh_token if previous else None),
         scope=tuple(scope.split()) if scope is not None else (previous.scope if previous else None),

@@ -10,6 +10,8 @@ httpx2 / httpx, sync or async. One sub-generator per phase:
 - ``authorize``   authorization code + PKCE + state + iss, token, refresh (C-32..C-48)
 - ``device``      the device authorization grant (RFC 8628): user code shown, token polled
 - ``machine``     client credentials and enterprise-managed authorization (ID-JAG)
+- ``workload``    workload identity federation (SEP-1933: the RFC 7523 JWT bearer grant)
+- ``dpop``        DPoP-bound tokens (RFC 9449): key, proofs, nonces
 - ``request``     one MCP request: attach, 401 → heal/refresh/authorize, 403 → step-up, retry
 - ``logout``      revoke a server's tokens at its AS (RFC 7009), then forget them
 """
@@ -20,6 +22,7 @@ from zeroauth.core.flow.config import (
     EnterpriseAuth,
     FlowConfig,
     ServerBinding,
+    WorkloadIdentity,
 )
 from zeroauth.core.flow.logout import LogoutResult, logout_flow
 from zeroauth.core.flow.request import request_flow
@@ -67,6 +70,7 @@ __all__ = [
     "Unlock",
     "UserAuthorization",
     "WaitUnlocked",
+    "WorkloadIdentity",
     "logout_flow",
     "request_flow",
 ]

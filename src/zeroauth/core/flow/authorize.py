@@ -21,18 +21,17 @@ from dataclasses import replace
 from typing import Any
 
 from zeroauth.core.errors import OAuthError
+from zeroauth.core.flow.dpop import check_bound, post_token, token_key
 from zeroauth.core.flow.identity import preferred_redirect_uri
 from zeroauth.core.flow.run import (
     Discovered,
     Run,
-    fetch,
     load_tokens,
     save_tokens,
     stale_check,
     tokens_key,
 )
 from zeroauth.core.flow.steps import (
-    HTTPRequest,
     Lock,
     Purpose,
     RedirectURI,
@@ -60,13 +59,13 @@ def redeem(
     run: Run, disc: Discovered, request: TokenRequest, *, purpose: Purpose,
     previous: TokenSet | None = None,
 ) -> Generator[Step, Any, TokenSet]:  # fmt: skip
-    """POST a token request and parse the answer (OAuthError for RFC 6749 §5.2 errors)."""
+    """POST a token request and parse the answer (OAuthError for RFC 6749 §5.2 errors); with a
+    DPoP proof when the AS binds tokens (RFC 9449 §5, ``zeroauth.core.flow.dpop``)."""
     run.config.url_policy.check_url(request.url, field="token_endpoint")
-    (response,) = yield from fetch(
-        HTTPRequest("POST", request.url, purpose, tuple(request.headers.items()), request.body())
-    )
+    key = yield from token_key(run, disc, previous)
+    response = yield from post_token(run, request, purpose, key)
     stale_check(response, what="token endpoint")
-    return parse_token_response(
+    tokens = parse_token_response(
         response.status,
         response.body,
         now=run.now(),
@@ -74,7 +73,9 @@ def redeem(
         issuer=disc.issuer,
         resource=disc.resource,
         previous=previous,
+        dpop=key is not None,
     )
+    return check_bound(run, key, tokens, request.url)
 
 
 def authorization_code(

@@ -3,8 +3,10 @@
 MCP authorization 2026-07-28: client registration priority (C-22), AS binding (C-30), scope
 selection (C-37..C-40, C-47), ``resource`` (C-33..C-36), the legacy 2025-03-26 fallback
 (C-06); the ``io.modelcontextprotocol/oauth-client-credentials`` extension (OAuth 2.1 §4.2,
-RFC 7523 ``private_key_jwt``) and Enterprise-Managed Authorization (SEP-990: RFC 8693 token
-exchange for an ID-JAG, then the RFC 7523 JWT bearer grant).
+RFC 7523 ``private_key_jwt``), Enterprise-Managed Authorization (SEP-990: RFC 8693 token
+exchange for an ID-JAG, then the RFC 7523 JWT bearer grant), workload identity federation
+(SEP-1933: the platform's workload JWT in the RFC 7523 §2.1 JWT bearer grant) and DPoP
+(RFC 9449, SEP-1932: ``dpop``, ``dpop_alg``).
 
 Three opt-in knobs for identity providers that depart from what MCP assumes (profiles and
 sources in ``zeroauth.idp``, docs/idp/): ``assume_s256_issuers`` (C-18), ``authorization_params``
@@ -14,12 +16,14 @@ default and changes nothing on the wire unless set.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from zeroauth.core.dpop_key import SUPPORTED_ALGS
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.scopes import MAX_STEP_UP_ATTEMPTS, is_scope_token
 from zeroauth.core.urls import PRODUCTION, URLPolicy
@@ -32,6 +36,7 @@ __all__ = [
     "EnterpriseAuth",
     "FlowConfig",
     "ServerBinding",
+    "WorkloadIdentity",
     "qualify_scopes",
 ]
 
@@ -106,6 +111,54 @@ class EnterpriseAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkloadIdentity:
+    """Workload identity federation (SEP-1933): the platform's signed workload token is the
+    grant (RFC 7523 §2.1 ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer``,
+    ``assertion`` = the token), so no client secret is stored anywhere.
+
+    Exactly one source: ``token_file`` (re-read on every grant: platforms rotate it, e.g. a
+    Kubernetes projected service-account token), ``token_env`` (an environment variable, read
+    on every grant) or ``token`` (a callable returning the JWT). ``client_id`` is sent when the
+    AS wants one (``none`` authentication); ``client_secret`` selects ``client_secret_basic``.
+    ``issuer``, when given, restricts the workload token to that authorization server (C-30).
+    """
+
+    token_file: str | None = None
+    token_env: str | None = None
+    token: Callable[[], str] | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    auth_method: str | None = None
+    scopes: tuple[str, ...] | None = None
+    issuer: str | None = None
+
+    def __post_init__(self) -> None:
+        sources = [s for s in (self.token_file, self.token_env, self.token) if s is not None]
+        if len(sources) != 1:
+            raise ValueError("WorkloadIdentity needs exactly one of token_file, token_env, token")
+
+    def assertion(self) -> str:
+        """The workload JWT, read now (ValueError when the source is empty or unreadable)."""
+        if self.token is not None:
+            value = self.token()
+            where = "the token callable"
+        elif self.token_env is not None:
+            value = os.environ.get(self.token_env, "")
+            where = f"environment variable {self.token_env}"
+        else:
+            where = f"file {self.token_file}"
+            try:
+                with open(str(self.token_file), encoding="ascii") as fh:
+                    value = fh.read(65536)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"cannot read the workload token from {where}: {exc}") from None
+        value = value.strip() if isinstance(value, str) else ""
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(f"no workload token (one JWT) in {where}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class FlowConfig:
     """Everything optional: the defaults get a client in knowing only the server URL."""
 
@@ -124,6 +177,12 @@ class FlowConfig:
     legacy: bool = False  # 2025-03-26 fallback when no PRM exists (C-06)
     client_credentials: ClientCredentials | None = None
     enterprise: EnterpriseAuth | None = None
+    workload: WorkloadIdentity | None = None  # SEP-1933 workload identity federation
+    # RFC 9449 DPoP (SEP-1932): "auto" binds tokens to a key when the AS advertises
+    # dpop_signing_alg_values_supported or the PRM says dpop_bound_access_tokens_required
+    # (Bearer otherwise); "required" refuses an AS that cannot; "off" never sends a proof.
+    dpop: Literal["auto", "required", "off"] = "auto"
+    dpop_alg: str = "ES256"  # preferred; another the AS lists is used when it lacks this one
     offline_access: bool = True  # request it when the AS lists it (C-47)
     speculative_prm: bool = True  # overlap the first 401 with the well-known PRM fetch
     # AS-metadata candidates (C-14, C-15): the first alone, then the rest at once (see discovery)
@@ -156,8 +215,15 @@ class FlowConfig:
     device_grant: Literal["off", "prefer", "only"] = "off"
 
     def __post_init__(self) -> None:
-        if self.client_credentials is not None and self.enterprise is not None:
-            raise ValueError("configure client_credentials or enterprise, not both")
+        grants = [self.client_credentials, self.enterprise, self.workload]
+        if sum(g is not None for g in grants) > 1:
+            raise ValueError(
+                "configure one of client_credentials, enterprise or workload, not both"
+            )
+        if self.dpop not in ("auto", "required", "off"):
+            raise ValueError("dpop must be 'auto', 'required' or 'off'")
+        if self.dpop_alg not in SUPPORTED_ALGS:  # RFC 9449 §4.2: asymmetric, never none/MAC
+            raise ValueError(f"dpop_alg must be one of {', '.join(SUPPORTED_ALGS)}")
         if self.device_grant not in ("off", "prefer", "only"):
             raise ValueError("device_grant must be 'off', 'prefer' or 'only'")
         if self.max_step_ups < 0:
@@ -197,8 +263,13 @@ class FlowConfig:
 
     @property
     def machine(self) -> bool:
-        """No user in the loop: client credentials or enterprise-managed authorization."""
-        return self.client_credentials is not None or self.enterprise is not None
+        """No user in the loop: client credentials, enterprise-managed authorization or a
+        workload identity."""
+        return (
+            self.client_credentials is not None
+            or self.enterprise is not None
+            or self.workload is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@
   (``requested_token_type=urn:ietf:params:oauth:token-type:id-jag``, ``audience`` = the MCP AS
   issuer, ``resource`` = the MCP server), which is redeemed at the MCP AS with the JWT bearer
   grant (RFC 7523 §2.1).
+- Workload identity federation (SEP-1933): ``zeroauth.core.flow.workload``.
 
 Both send the same RFC 8707 ``resource`` as the code flow (C-33) and honour C-30 (credentials
 configured for one issuer are never presented to another). The client-credentials form also
@@ -25,6 +26,7 @@ from zeroauth.core.errors import OAuthError, RegistrationError
 from zeroauth.core.flow.authorize import redeem
 from zeroauth.core.flow.run import Discovered, Run, fetch, stale_check
 from zeroauth.core.flow.steps import HTTPRequest, Step
+from zeroauth.core.flow.workload import workload_grant
 from zeroauth.core.grants import TokenRequest, client_credentials_request
 from zeroauth.core.registration import ClientInfo, choose_auth_method
 from zeroauth.core.tokens import TokenSet, load_json_object, parse_oauth_error
@@ -170,4 +172,6 @@ def machine_grant(
 ) -> Generator[Step, Any, TokenSet]:
     if run.config.enterprise is not None:
         return (yield from enterprise(run, disc, scopes))
+    if run.config.workload is not None:
+        return (yield from workload_grant(run, disc, scopes))
     return (yield from client_credentials(run, disc, scopes))

@@ -6,6 +6,8 @@ union of scopes, bounded: C-39, C-40, A14), "Refresh Tokens" (refresh before re-
 C-48, A12, A13), RFC 9728 §5.2 (C-11: a fresh 401 carrying ``resource_metadata`` re-validates
 the metadata), threat A9/A10 (stale discovery or registration: invalidated and redone once).
 Every scope list the flow selects (C-37, C-39) passes ``FlowConfig.qualify`` (``scope_prefix``).
+DPoP-bound tokens (RFC 9449 §7.1, §9) are presented by ``zeroauth.core.flow.dpop``: ``DPoP``
+scheme, a fresh proof per request, a resource server's nonce challenge answered in place.
 
 Locks guard state, never a request: only flows that need new tokens take ``server <url>``;
 the first does the work, the others wake up, see a token different from the one that failed
@@ -15,10 +17,10 @@ processes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, MutableMapping
 from typing import Any
 
-from zeroauth.core.challenge import BearerChallenge, read_bearer_challenge
+from zeroauth.core.challenge import BearerChallenge
 from zeroauth.core.errors import (
     DiscoveryError,
     OAuthError,
@@ -34,13 +36,13 @@ from zeroauth.core.flow.discovery import (
     discover_server,
     speculative_prm_request,
 )
+from zeroauth.core.flow.dpop import challenge_of, present, rs_nonce
 from zeroauth.core.flow.identity import identity, known_client
 from zeroauth.core.flow.machine import machine_grant
 from zeroauth.core.flow.run import (
     Discovered,
     Run,
     StaleDiscoveryError,
-    bearer,
     drop_client,
     load_binding,
     load_tokens,
@@ -66,34 +68,43 @@ from zeroauth.core.tokens import TokenSet
 __all__ = ["request_flow"]
 
 _MAX_UNAUTHORIZED = 3  # a server that refuses three fresh tokens in a row is not ours to fix
+_MAX_NONCES = 2  # RFC 9449 §9 nonce challenges answered per request
 _REFRESH_GRANTS = ("authorization_code", "refresh_token")
 
 Body = Callable[[Discovered], Generator[Step, Any, TokenSet]]
 
 
 def request_flow(
-    config: FlowConfig, server_url: str, *, protocol_version: str | None = None
-) -> Generator[Step, Any, HTTPResponse]:
-    """Drive one MCP request to ``server_url``; returns the final response description."""
-    run = Run(config, canonical_resource(server_url), protocol_version)
+    config: FlowConfig, server_url: str, *, protocol_version: str | None = None,
+    method: str = "POST", dpop_nonces: MutableMapping[str, str] | None = None,
+) -> Generator[Step, Any, HTTPResponse]:  # fmt: skip
+    """Drive one MCP request (``method`` to ``server_url``, the URL as sent: DPoP proofs name
+    both); returns the final response description. ``dpop_nonces``: servers' DPoP nonces by
+    origin, kept by the caller across requests (RFC 9449 §8, §9)."""
+    run = Run(config, canonical_resource(server_url), protocol_version, request_url=server_url,
+              method=method, dpop_nonces=dpop_nonces)  # fmt: skip
     binding = yield from load_binding(run.server_url)
     tokens = None
     if binding is not None:
         tokens = yield from load_tokens(run, binding.issuer, binding.resource)
+        run.dpop_resource = tokens is not None and tokens.token_type.lower() == "dpop"
         if tokens is not None and run.stale(tokens):
             tokens = yield from _renew(run, binding, tokens)
     also: tuple[HTTPRequest, ...] = ()
     if tokens is None and binding is None and config.speculative_prm:
         also = (speculative_prm_request(run),)
-    reply = yield SendOriginal(bearer(tokens), also)
+    authorization, proof = yield from present(run, tokens)
+    reply = yield SendOriginal(authorization, also, proof)
     response: HTTPResponse = reply[0]
     extra: tuple[HTTPResponse, ...] = reply[1]
     for request, result in zip(also, extra, strict=True):
         run.speculative[request.url] = result
-    unauthorized = step_ups = 0
+    unauthorized = step_ups = nonces = 0
     while True:
-        challenge = read_bearer_challenge(response.header_list("www-authenticate"))
-        if response.status == 401:
+        challenge = challenge_of(run, response)
+        if rs_nonce(run, response, tokens) and nonces < _MAX_NONCES:
+            nonces += 1  # RFC 9449 §9: the same token again, with the server's nonce
+        elif response.status == 401:
             unauthorized += 1
             if unauthorized > _MAX_UNAUTHORIZED:
                 raise ZeroAuthError(
@@ -125,7 +136,8 @@ def request_flow(
             tokens = yield from _step_up(run, challenge, tokens)
         else:
             return response
-        reply = yield SendOriginal(bearer(tokens))
+        authorization, proof = yield from present(run, tokens)
+        reply = yield SendOriginal(authorization, dpop=proof)
         response = reply[0]
 
 

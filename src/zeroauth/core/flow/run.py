@@ -8,7 +8,7 @@ discovery could explain is reported as ``StaleDiscoveryError`` so the flow can r
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,6 @@ __all__ = [
     "Flow",
     "Run",
     "StaleDiscoveryError",
-    "bearer",
     "drop_client",
     "fetch",
     "load_binding",
@@ -76,9 +75,19 @@ class Discovered:
 class Run:
     """Mutable working state of one flow run (never shared between runs)."""
 
-    def __init__(self, config: FlowConfig, server_url: str, protocol_version: str | None) -> None:
+    def __init__(
+        self, config: FlowConfig, server_url: str, protocol_version: str | None,
+        *, request_url: str | None = None, method: str = "POST",
+        dpop_nonces: MutableMapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.config = config
         self.server_url = server_url
+        self.request_url = request_url or server_url  # the caller's URL as sent (DPoP htu)
+        self.method = method
+        # RFC 9449 §8/§9: the last nonce of each server, by origin; the caller's mapping when
+        # given (kept across runs: a nonce-demanding server then costs no extra round trip)
+        self.dpop_nonces = dpop_nonces if dpop_nonces is not None else {}
+        self.dpop_resource = False  # the MCP server signalled DPoP (a DPoP challenge, §7.1)
         self.protocol_version = protocol_version or config.protocol_version
         self.speculative: dict[str, HTTPResponse] = {}
         self.redirect_uri: str | None = None  # the concrete URI registered during this run
@@ -104,10 +113,6 @@ class Run:
 
     def discovery_headers(self) -> dict[str, str]:
         return {"MCP-Protocol-Version": self.protocol_version}
-
-
-def bearer(tokens: TokenSet | None) -> str | None:
-    return None if tokens is None else f"Bearer {tokens.access_token}"
 
 
 def fetch(*requests: HTTPRequest) -> Generator[Step, Any, tuple[HTTPResponse, ...]]:

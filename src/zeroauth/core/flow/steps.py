@@ -7,7 +7,8 @@ transport-neutral: it never performs I/O. It yields a *step* and receives the st
 step                   result sent back
 =====================  ======================================================================
 ``SendOriginal``       ``(HTTPResponse, tuple[HTTPResponse, ...])``: the MCP request, sent with
-                       the given ``Authorization`` (or none), plus the ``also`` requests sent
+                       the given ``Authorization`` (or none) and ``DPoP`` proof (or none: RFC
+                       9449 §7.1), plus the ``also`` requests sent
                        concurrently (a speculative PRM fetch overlapping the first 401)
 ``Fetch``              ``tuple[HTTPResponse, ...]``: OAuth requests, in order; a batch may be
                        sent in parallel (AS-metadata candidates, C-14/C-15)
@@ -62,6 +63,7 @@ __all__ = [
     "WaitUnlocked",
     "binding_key",
     "client_key",
+    "dpop_key",
     "tokens_key",
 ]
 
@@ -188,10 +190,13 @@ class HTTPResponse:
 
 @dataclass(frozen=True, slots=True)
 class SendOriginal:
-    """Send the caller's own request with ``Authorization: <authorization>`` (none if ``None``)."""
+    """Send the caller's own request with ``Authorization: <authorization>`` (none if ``None``)
+    and, for a DPoP-bound token, ``DPoP: <dpop>``: a fresh proof for this very request
+    (RFC 9449 §7.1); no ``DPoP`` header if ``None``."""
 
     authorization: str | None = field(repr=False)
     also: tuple[HTTPRequest, ...] = ()
+    dpop: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +228,8 @@ class Sleep:
     seconds: float
 
 
-RecordKind = Literal["client", "tokens", "binding"]
-"""The three kinds of stored record; each has one key builder below (C-30, RFC 8707)."""
+RecordKind = Literal["client", "tokens", "binding", "dpop"]
+"""The kinds of stored record; each has one key builder below (C-30, RFC 8707, RFC 9449)."""
 
 
 def client_key(issuer: str) -> str:
@@ -235,6 +240,12 @@ def client_key(issuer: str) -> str:
 def tokens_key(issuer: str, resource: str) -> str:
     """``tokens`` are keyed by (issuer, resource): joined by a space, never part of a URL."""
     return f"{issuer} {resource}"
+
+
+def dpop_key(issuer: str) -> str:
+    """A client's ``dpop`` key pair is kept per AS ``issuer``, next to its tokens (RFC 9449 §5:
+    refresh tokens of public clients are bound to it)."""
+    return issuer
 
 
 def binding_key(server_url: str) -> str:
