@@ -353,14 +353,20 @@ def dpop_challenge_header(
     error_description: str | None = None,
     resource_metadata: str | None = None,
     realm: str | None = None,
+    scope: Iterable[str] = (),
 ) -> str:
     """A ``DPoP`` challenge (RFC 9449 §7.1): ``algs`` (space-separated, only algorithms it can
-    verify: never ``none`` or HS*), then the RFC 6750-style ``error``/``error_description`` and
-    RFC 9728 ``resource_metadata``; values escaped by :func:`build_challenge` (ValueError on
-    CR/LF). Sent alongside ``Bearer`` when both schemes are accepted (§7.2)."""
+    verify: never ``none`` or HS*), then the RFC 6750-style ``error``/``error_description``,
+    ``scope`` (the scopes an operation needs, for step-up) and RFC 9728 ``resource_metadata``;
+    values escaped by :func:`build_challenge` (ValueError on CR/LF or a bad scope token). Sent
+    alongside ``Bearer`` when both schemes are accepted (§7.2)."""
     names = [a for a in dict.fromkeys(algs) if a in SUPPORTED_ALGS]
+    tokens = list(dict.fromkeys(scope))
+    if not all(is_scope_token(t) for t in tokens):  # RFC 6750 §3 scope-token
+        raise ValueError(f"invalid scope token in {tokens!r}")
     params = {"realm": realm, "algs": " ".join(names) or None, "error": error}
     params["error_description"] = error_description if error else None
+    params["scope"] = " ".join(tokens) or None
     params["resource_metadata"] = resource_metadata
     return build_challenge("DPoP", {k: v for k, v in params.items() if v})
 

@@ -136,11 +136,6 @@ class DPoP:
             "dpop_bound_access_tokens_required": self.required,
         }
 
-    def challenge(self, bearer: str) -> str:
-        """The ``DPoP`` challenge (RFC 9449 §7.1) with the parameters of a ``Bearer`` one
-        (built, escaped and checked by ``bearer_challenge_header``) plus ``algs``."""
-        return f'DPoP {bearer.removeprefix("Bearer ")}, algs="{" ".join(self.algs)}"'
-
     def check(
         self, proofs: Sequence[str], *, method: str, url: str, token: str, jkt: str
     ) -> DPoPProof:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zeroauth.core.challenge import bearer_challenge_header
+from zeroauth.core.dpop import dpop_challenge_header
 from zeroauth.core.errors import (
     BearerError,
     InsufficientScope,
@@ -159,7 +160,6 @@ class BearerAuth:
         self._dpop = dpop
         self._resource = resource
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(resource))  # DPoP htu base
-        self._bare = bearer_challenge_header(resource_metadata=self._metadata_url, realm=realm)
         self._bypass: dict[str, ASGIApp] = dict.fromkeys(exempt_paths, app)
         if authorization_servers:
             md = build_resource_metadata(
@@ -171,11 +171,7 @@ class BearerAuth:
             )
             prm = ProtectedResourceMetadataApp(app, resources=[md])
             self._bypass.update(dict.fromkeys(prm.paths, prm))
-        challenge_scopes = self._required or tuple(scopes_supported or ())
-        header = bearer_challenge_header(
-            resource_metadata=self._metadata_url, scope=challenge_scopes, realm=realm
-        )
-        challenges = self._challenges(header)
+        challenges = self._challenges(self._required or tuple(scopes_supported or ()))
         body = json.dumps(
             {
                 "error_description": "authentication required: send an OAuth access token "
@@ -185,16 +181,25 @@ class BearerAuth:
         ).encode()
         self._unauthenticated = self._render(401, challenges, body)
 
-    def _challenges(self, header: str, about_dpop: bool = False) -> list[str]:
-        """The challenges of a response: ``Bearer`` (unless DPoP is required) and, with DPoP, a
-        ``DPoP`` one (RFC 9449 §7.1) with the same parameters plus ``algs``. A DPoP error
+    def _challenges(self, scope: Sequence[str], error: BearerError | None = None) -> list[str]:
+        """The challenges of a response: ``Bearer`` (RFC 6750 §3; unless DPoP is required) and,
+        with DPoP, a ``DPoP`` one (RFC 9449 §7.1) with ``algs``. A DPoP error
         (``invalid_dpop_proof``, ``use_dpop_nonce``) goes only into the DPoP challenge."""
-        if self._dpop is None:
-            return [header]
-        dpop = self._dpop.challenge(header)
-        if self._dpop.required:
-            return [dpop]
-        return [self._bare if about_dpop else header, dpop]
+        code, text = (error.error, error.description) if error else (None, None)
+        about_dpop = isinstance(error, InvalidDPoPProof | UseDPoPNonce)
+        challenges = []
+        if self._dpop is None or not self._dpop.required:
+            challenges.append(bearer_challenge_header(
+                resource_metadata=self._metadata_url, realm=self._realm,
+                scope=() if about_dpop else scope,
+                error=None if about_dpop else code, error_description=None if about_dpop else text,
+            ))  # fmt: skip
+        if self._dpop is not None:
+            challenges.append(dpop_challenge_header(
+                algs=self._dpop.algs, resource_metadata=self._metadata_url, realm=self._realm,
+                scope=scope, error=code, error_description=text,
+            ))  # fmt: skip
+        return challenges
 
     @staticmethod
     def _render(
@@ -207,15 +212,7 @@ class BearerAuth:
         return status, headers, body
 
     def _refusal(self, error: BearerError, needed: Sequence[str] = ()) -> Response:
-        header = bearer_challenge_header(
-            resource_metadata=self._metadata_url,
-            scope=needed,
-            error=error.error,
-            error_description=error.description,
-            realm=self._realm,
-        )
-        about_dpop = isinstance(error, InvalidDPoPProof | UseDPoPNonce)
-        challenges = self._challenges(header, about_dpop)
+        challenges = self._challenges(needed, error)
         nonce = None
         if isinstance(error, UseDPoPNonce) and self._dpop and self._dpop.nonces:
             nonce = self._dpop.nonces.current()
