@@ -59,6 +59,7 @@ bench: venv node
 	$(BIN)/python bench/client.py --quick
 	$(BIN)/python bench/server_auth.py --quick
 	$(BIN)/python bench/gateway.py --quick
+	$(BIN)/python bench/fleet.py --quick
 
 clean:
 	rm -rf $(VENV) tests/realas/node_modules tests/conformance/node_modules tests/conformance/.node

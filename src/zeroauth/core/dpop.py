@@ -234,13 +234,37 @@ def validate_proof(
             found=f"{len(proof)} chars",
         )
     header_segment, payload_segment, signature_segment = proof.split(".")
-    header = _segment_json(header_segment, "JOSE header")
+    allowed = tuple(a for a in allowed_algs if a in SUPPORTED_ALGS)  # never none or HS*
+    alg, jwk, key, jkt = _checked_header(header_segment)
+    if alg not in allowed:
+        raise _invalid("alg not allowed", expected=" ".join(allowed), found=alg)
+    signing_input = proof[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    try:
+        signature = jwt.utils.base64url_decode(signature_segment.encode("ascii"))
+        valid = _ALGORITHMS[alg].verify(signing_input, key, signature)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise _invalid("the signature does not verify with the jwk")
+    claims = _segment_json(payload_segment, "payload")
+    return _check_claims(
+        claims, alg, jwk, jkt, method, url, now, access_token, expected_jkt, max_age, leeway,
+        nonce,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_header(segment: str) -> tuple[str, Mapping[str, str], Any, str]:
+    """(alg, public jwk, verification key, RFC 7638 thumbprint) of a proof's JOSE header, checked
+    (typ, an asymmetric alg, no key references, a public jwk that fits alg). A client sends the
+    same header with every proof, so each is checked once; bounded (a flood of headers only
+    evicts), and refusals are never cached."""
+    header = _segment_json(segment, "JOSE header")
     if header.get("typ") != PROOF_TYPE:
         raise _invalid("wrong typ", expected=PROOF_TYPE, found=header.get("typ"))
-    allowed = tuple(a for a in allowed_algs if a in SUPPORTED_ALGS)  # never none or HS*
     alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in allowed:
-        raise _invalid("alg not allowed", expected=" ".join(allowed), found=alg)
+    if not isinstance(alg, str) or alg not in SUPPORTED_ALGS:
+        raise _invalid("alg not allowed", expected=" ".join(SUPPORTED_ALGS), found=alg)
     if (
         len(header) > MAX_HEADER_MEMBERS
         or {"jku", "x5u", "x5c", "kid", "crit", "b64"} & header.keys()
@@ -256,19 +280,7 @@ def validate_proof(
         raise _invalid(exc.message, expected=exc.expected, found=exc.found) from None
     except (jwt.PyJWTError, ValueError, TypeError):
         raise _invalid("the jwk is not a usable public key") from None
-    signing_input = proof[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
-    try:
-        signature = jwt.utils.base64url_decode(signature_segment.encode("ascii"))
-        valid = _ALGORITHMS[alg].verify(signing_input, key, signature)
-    except (jwt.PyJWTError, ValueError, TypeError):
-        valid = False
-    if not valid:
-        raise _invalid("the signature does not verify with the jwk")
-    claims = _segment_json(payload_segment, "payload")
-    return _check_claims(
-        claims, alg, jwk, jkt, method, url, now, access_token, expected_jkt, max_age, leeway,
-        nonce,
-    )  # fmt: skip
+    return alg, jwk, key, jkt
 
 
 @functools.lru_cache(maxsize=1024)

@@ -185,7 +185,8 @@ def parse_oauth_error(status: int, body: bytes, *, where: str) -> OAuthError:
 def load_json_object(body: bytes | str, *, where: str, what: str) -> dict[str, Any]:
     """Parse untrusted JSON: an object, no duplicate members, no NaN/Infinity -> InvalidInput."""
     try:
-        data = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        text = body if isinstance(body, str) else body.decode(json.detect_encoding(body))
+        data = _STRICT.decode(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeError, int limits
         raise InvalidInput(
             f"{what} is not valid JSON",
@@ -206,16 +207,20 @@ class _DuplicateMemberError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateMemberError(f"duplicate member {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _DuplicateMemberError(f"duplicate member {key!r}")
     return result
 
 
 def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
+
+
+# one strict decoder, built once (json.loads with hooks would build a decoder per call)
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
 def _describe(body: bytes | str) -> str:
