@@ -30,7 +30,7 @@ from starlette.routing import Route
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
 from zeroauth.devserver._authorize import AuthorizationEndpoint
-from zeroauth.devserver._body import BodyError, read_json_object
+from zeroauth.devserver._body import OAuthError, read_json_object
 from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms
@@ -148,11 +148,8 @@ class DevAuthorizationServer:
         try:
             meta = await read_json_object(request, error="invalid_client_metadata")
             _check_metadata(meta, self.config.token_endpoint_auth_methods)
-        except BodyError as err:
+        except OAuthError as err:  # a refused body, or metadata of the wrong shape
             return err.response()
-        except _MetadataError as err:
-            content = {"error": err.error, "error_description": err.description}
-            return JSONResponse(content, status_code=400)
         client_id = str(uuid.uuid4())
         method = meta["token_endpoint_auth_method"]
         secret = None if method == "none" else secrets.token_urlsafe(32)
@@ -164,12 +161,11 @@ class DevAuthorizationServer:
         return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
 
 
-class _MetadataError(Exception):
+class _MetadataError(OAuthError):
     """RFC 7591 §3.2.2: ``invalid_client_metadata`` or ``invalid_redirect_uri``."""
 
     def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
-        super().__init__(description)
-        self.description, self.error = description, error
+        super().__init__(error, description)
 
 
 def _strings(meta: dict[str, Any], name: str, default: list[str]) -> list[str]:
