@@ -20,7 +20,7 @@ import httpx2
 
 from zeroauth._wire import BodyTooLargeError, get_bounded
 from zeroauth._wire.transport import pinned_async_client
-from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
+from zeroauth.core.errors import RegistrationError, URLPolicyError
 from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
 from zeroauth.core.urls import URLPolicy
 from zeroauth.devserver._store import DevStore, digest
@@ -157,8 +157,3 @@ class ClientResolver:
                 found=response.status_code,
             )
         return response.body
-
-
-def registration_error_text(exc: ZeroAuthError) -> str:
-    """A short description safe to put in an OAuth error_description."""
-    return exc.message if not exc.requirement else f"{exc.message} ({exc.requirement})"
