@@ -85,6 +85,7 @@ class DevAuthorizationServer:
 
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 §2 metadata (also valid as OpenID Connect Discovery §3 metadata)."""
+        methods = self.config.token_endpoint_auth_methods
         return {
             "issuer": self.config.issuer,
             "authorization_endpoint": self.endpoint("authorize"),
@@ -97,22 +98,18 @@ class DevAuthorizationServer:
             "response_modes_supported": ["query"],
             "grant_types_supported": list(_GRANT_TYPES),
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": list(self.config.token_endpoint_auth_methods),
+            "token_endpoint_auth_methods_supported": list(methods),
             "authorization_response_iss_parameter_supported": True,
             "client_id_metadata_document_supported": True,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [self.config.alg],
             "revocation_endpoint": self.endpoint("revoke"),  # RFC 7009, RFC 8414 §2
-            "revocation_endpoint_auth_methods_supported": list(
-                self.config.token_endpoint_auth_methods
-            ),
+            "revocation_endpoint_auth_methods_supported": list(methods),
             "introspection_endpoint": self.endpoint("introspect"),  # RFC 7662
-            "introspection_endpoint_auth_methods_supported": self._introspection_methods(),
+            "introspection_endpoint_auth_methods_supported": [
+                m for m in methods if m in INTROSPECTION_AUTH_METHODS
+            ],
         }
-
-    def _introspection_methods(self) -> list[str]:
-        methods = self.config.token_endpoint_auth_methods
-        return [m for m in methods if m in INTROSPECTION_AUTH_METHODS]
 
     def app(self) -> Starlette:
         p = self._path
