@@ -25,6 +25,8 @@ from zeroauth.cli.config_file import (
     save_config,
 )
 from zeroauth.cli.output import command, errors_handled, fail, note, out_console
+from zeroauth.core.errors import InvalidInput
+from zeroauth.core.resource import canonical_resource
 
 __all__ = ["config_app"]
 
@@ -209,9 +211,6 @@ def remove(
 
 
 def _canonical(url: str) -> str:
-    from zeroauth.core.errors import InvalidInput
-    from zeroauth.core.resource import canonical_resource
-
     try:
         return canonical_resource(url)
     except InvalidInput:

@@ -75,14 +75,8 @@ def login_rows(
 
 def _client_rows(store: FileTokenStore) -> list[dict[str, Any]]:
     """Configured pre-registered clients, then the registrations in the store (DCR/CIMD)."""
-    rows = [
-        {
-            "issuer": issuer,
-            "client_id": entry.client_id,
-            "source": "pre-registered (config)",
-            "token_endpoint_auth_method": entry.info(issuer).token_endpoint_auth_method,
-            "has_secret": entry.client_secret is not None,
-        }
+    found = [
+        (issuer, entry.info(issuer), "pre-registered (config)")
         for issuer, entry in load_config().clients.items()
     ]
     for issuer in store.keys("client"):
@@ -91,18 +85,18 @@ def _client_rows(store: FileTokenStore) -> list[dict[str, Any]]:
             info = ClientInfo.from_json(record) if record is not None else None
         except ZeroAuthError:
             info = None
-        if info is None:
-            continue
-        rows.append(
-            {
-                "issuer": issuer,
-                "client_id": info.client_id,
-                "source": info.source,
-                "token_endpoint_auth_method": info.token_endpoint_auth_method,
-                "has_secret": info.client_secret is not None,
-            }
-        )
-    return rows
+        if info is not None:
+            found.append((issuer, info, info.source))
+    return [
+        {
+            "issuer": issuer,
+            "client_id": info.client_id,
+            "source": source,
+            "token_endpoint_auth_method": info.token_endpoint_auth_method,
+            "has_secret": info.client_secret is not None,
+        }
+        for issuer, info, source in found
+    ]
 
 
 def show_status(*, json_out: bool) -> None:

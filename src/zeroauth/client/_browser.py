@@ -143,10 +143,8 @@ class HeadlessUserStep(UserStepBase):
         uri, self._port = concrete_redirect_uri(preferred, self._port)
         return uri
 
-    def _next(
-        self, current: str, response: httpx2.Response, redirect_uri: str
-    ) -> tuple[str | None, str | None]:
-        """(callback query, next URL): exactly one is set."""
+    def _next(self, current: str, response: httpx2.Response, redirect_uri: str) -> tuple[bool, str]:
+        """(True, the callback's query) at the redirect URI, else (False, the next URL)."""
         if response.status_code not in (301, 302, 303, 307, 308):
             raise AuthorizationResponseError(
                 "the authorization server did not redirect back to the client",
@@ -158,9 +156,9 @@ class HeadlessUserStep(UserStepBase):
             )
         location = urljoin(current, response.headers.get("location", ""))
         if _same_endpoint(location, redirect_uri):
-            return urlsplit(location).query, None
+            return True, urlsplit(location).query
         self.url_policy.check_url(location, field="authorization redirect", requirement="SEC-04")
-        return None, location
+        return False, location
 
     async def authorize(self, url: str, redirect_uri: str) -> str:
         self.url_policy.check_url(url, field="authorization_endpoint", requirement="SEC-06")
@@ -168,11 +166,9 @@ class HeadlessUserStep(UserStepBase):
             current = url
             for _ in range(self.max_hops):
                 async with http.stream("GET", current, timeout=self.timeout) as response:
-                    query, nxt = self._next(current, response, redirect_uri)
-                if query is not None:
-                    return query
-                assert nxt is not None
-                current = nxt
+                    arrived, current = self._next(current, response, redirect_uri)
+                if arrived:
+                    return current  # the callback's query
         raise self._too_many(url)
 
     def authorize_sync(self, url: str, redirect_uri: str) -> str:
@@ -181,11 +177,9 @@ class HeadlessUserStep(UserStepBase):
             current = url
             for _ in range(self.max_hops):
                 with http.stream("GET", current, timeout=self.timeout) as response:
-                    query, nxt = self._next(current, response, redirect_uri)
-                if query is not None:
-                    return query
-                assert nxt is not None
-                current = nxt
+                    arrived, current = self._next(current, response, redirect_uri)
+                if arrived:
+                    return current  # the callback's query
         raise self._too_many(url)
 
     def _too_many(self, url: str) -> AuthorizationResponseError:

@@ -124,10 +124,9 @@ class DiscoveryCache:
             negative_ttl=self.negative_ttl,
         )
         with self._guard:
+            self._entries.pop(url, None)  # a fresh "do not cache" replaces an old entry too
             if ttl <= 0:
-                self._entries.pop(url, None)  # a fresh "do not cache" replaces an old entry
                 return
-            self._entries.pop(url, None)
             self._entries[url] = _Entry(response, self._clock() + ttl)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

@@ -15,7 +15,8 @@ each server still gets its own audience-bound token. Nothing here holds a lock a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from typing import Any, Unpack
 
 import anyio
@@ -98,14 +99,11 @@ class ZeroAuthManager:
             "mcp-protocol-version": protocol_version,
             "mcp-method": "ping",
         }
-        own = http is None
-        client = http or self.http_client(timeout=60)
-        try:
-            async with client.stream("POST", server_url, content=_PROBE, headers=headers) as r:
+        async with AsyncExitStack() as own:  # a client made here is closed here
+            if http is None:
+                http = await own.enter_async_context(self.http_client(timeout=60))
+            async with http.stream("POST", server_url, content=_PROBE, headers=headers) as r:
                 status_code = r.status_code
-        finally:
-            if own:
-                await client.aclose()
         status = self.status(server_url)
         if status is None or status_code in (401, 403):
             raise ZeroAuthError(
@@ -114,7 +112,7 @@ class ZeroAuthManager:
                 where=server_url,
                 found=f"HTTP {status_code}",
             )
-        return ServerStatus(**{**_fields(status), "status_code": status_code})
+        return replace(status, status_code=status_code)
 
     async def authorize_all(
         self, server_urls: Iterable[str], *, concurrency: int = 16
@@ -140,7 +138,3 @@ class ZeroAuthManager:
         """Drop the binding and tokens of one server (its AS registration stays: C-30)."""
         forget_login(self.store, server_url)
         self.engine.forget()
-
-
-def _fields(status: ServerStatus) -> dict[str, Any]:
-    return {name: getattr(status, name) for name in ServerStatus.__slots__}

@@ -29,10 +29,14 @@ from typing import Any
 
 from zeroauth.core.client_info import ClientInfo
 from zeroauth.core.errors import DeviceFlowError, OAuthError, ServerMetadataError
-from zeroauth.core.grants import TokenRequest, authenticated_post, token_endpoint_request
-from zeroauth.core.scopes import is_scope_token
+from zeroauth.core.grants import (
+    TokenRequest,
+    add_resource_scope,
+    authenticated_post,
+    token_endpoint_request,
+)
 from zeroauth.core.server_metadata import ServerMetadata
-from zeroauth.core.tokens import TokenSet, load_json_object, parse_oauth_error, parse_token_response
+from zeroauth.core.tokens import TokenSet, load_success, parse_oauth_error, parse_token_response
 from zeroauth.core.urls import URLPolicy
 
 __all__ = [
@@ -106,14 +110,7 @@ def device_authorization_request(
             hint="log in with a browser, or paste the redirect URL back (zeroauth login --paste)",
         )
     form: dict[str, str] = dict(extra or {})
-    scopes = tuple(dict.fromkeys(scope or ()))
-    bad = [s for s in scopes if not is_scope_token(s)]
-    if bad:
-        raise ValueError(f"scope token {bad[0]!r} has characters outside RFC 6749 §3.3")
-    if scopes:
-        form["scope"] = " ".join(scopes)
-    if resource is not None:
-        form["resource"] = resource  # RFC 8707 §2.1
+    add_resource_scope(form, resource, scope)  # RFC 8707 §2.1, RFC 6749 §3.3 (C-37)
     return authenticated_post(md, client, endpoint, form, method=auth_method, now=now,
                               private_key=private_key, signing_alg=signing_alg)  # fmt: skip
 
@@ -123,11 +120,7 @@ def parse_device_authorization(
 ) -> DeviceAuthorization:
     """§3.2 response → ``DeviceAuthorization``; an error → ``OAuthError``; a malformed or
     hostile member → ``DeviceFlowError``."""
-    if not 200 <= status < 300:
-        raise parse_oauth_error(status, body, where=where)
-    data = load_json_object(body, where=where, what="device authorization response")
-    if "error" in data:
-        raise parse_oauth_error(status, body, where=where)
+    data = load_success(status, body, where=where, what="device authorization response")
     device_code = _text(data, "device_code", where, _MAX_DEVICE_CODE, _VSCHAR, secret=True)
     user_code = _text(data, "user_code", where, _MAX_USER_CODE, _PRINTABLE)
     uri = _uri(data, "verification_uri", where, policy, required=True)
@@ -169,8 +162,7 @@ def device_token_request(
             found=md.issuer,
         )
     form = {"grant_type": DEVICE_CODE_GRANT, "device_code": authorization.device_code}
-    if resource is not None:
-        form["resource"] = resource
+    add_resource_scope(form, resource, None)
     return token_endpoint_request(md, client, form, auth_method, now, private_key, signing_alg)
 
 

@@ -111,10 +111,7 @@ def build_authorization_request(
         "code_challenge": pkce.challenge,
         "code_challenge_method": "S256",
     }
-    if resource is not None:
-        params["resource"] = resource
-    if scopes:
-        params["scope"] = " ".join(scopes)
+    add_resource_scope(params, resource, scopes)  # C-33, C-37
     for name, value in (extra or {}).items():
         if name in _RESERVED:
             raise ValueError(f"extra authorization parameter {name!r} would override {name}")

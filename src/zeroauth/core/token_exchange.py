@@ -26,12 +26,7 @@ from zeroauth.core.errors import InvalidInput, OAuthError
 from zeroauth.core.grants import TokenRequest, add_resource_scope, token_endpoint_request
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.server_metadata import ServerMetadata
-from zeroauth.core.tokens import (
-    TokenSet,
-    load_json_object,
-    parse_oauth_error,
-    parse_token_response,
-)
+from zeroauth.core.tokens import TokenSet, load_success, parse_token_response
 
 __all__ = [
     "ACCESS_TOKEN",
@@ -133,11 +128,7 @@ def parse_exchange_response(
     """RFC 8693 §2.2.1 (or an on-behalf-of token response) for the next hop: an access token;
     §2.2.2 errors raise ``OAuthError``. ``issued_token_type`` is required by RFC 8693; an
     on-behalf-of response (a plain RFC 6749 token response) issues an access token."""
-    if not 200 <= status < 300:
-        raise parse_oauth_error(status, body, where=where)
-    data = load_json_object(body, where=where, what="token exchange response")
-    if "error" in data:
-        raise parse_oauth_error(status, body, where=where)
+    data = load_success(status, body, where=where, what="token exchange response")
     issued = data.get("issued_token_type")
     if style == "on_behalf_of" and issued is None:
         issued = ACCESS_TOKEN

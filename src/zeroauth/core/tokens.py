@@ -24,6 +24,7 @@ __all__ = [
     "TokenSet",
     "clean_text",
     "load_json_object",
+    "load_success",
     "parse_oauth_error",
     "parse_token_response",
 ]
@@ -108,11 +109,7 @@ def parse_token_response(
     Values are checked field by field; a token value never appears in an error. When no new
     refresh token is returned, the previous one is kept (C-48 persists the newest otherwise).
     """
-    if not 200 <= status < 300:
-        raise parse_oauth_error(status, body, where=where)
-    data = load_json_object(body, where=where, what="token response")
-    if "error" in data:
-        raise parse_oauth_error(status, body, where=where)
+    data = load_success(status, body, where=where, what="token response")
     access = data.get("access_token")
     if not isinstance(access, str) or not access:
         _malformed(where, "access_token", "a non-empty string", _kind(access))
@@ -154,6 +151,17 @@ def _expires_at(value: object, *, now: float, where: str) -> float | None:
     if not math.isfinite(seconds) or seconds < 0:
         _malformed(where, "expires_in", "a non-negative number of seconds", value)
     return now + min(seconds, MAX_EXPIRES_IN)
+
+
+def load_success(status: int, body: bytes, *, where: str, what: str) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; a §5.2 error (any other status, or an ``error``
+    member) raises ``OAuthError``."""
+    if not 200 <= status < 300:
+        raise parse_oauth_error(status, body, where=where)
+    data = load_json_object(body, where=where, what=what)
+    if "error" in data:
+        raise parse_oauth_error(status, body, where=where)
+    return data
 
 
 def parse_oauth_error(status: int, body: bytes, *, where: str) -> OAuthError:

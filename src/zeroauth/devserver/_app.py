@@ -30,7 +30,7 @@ from starlette.routing import Route
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
 from zeroauth.devserver._authorize import AuthorizationEndpoint
-from zeroauth.devserver._body import BodyError, read_json_object
+from zeroauth.devserver._body import OAuthError, read_json_object
 from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms
@@ -90,6 +90,7 @@ class DevAuthorizationServer:
 
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 §2 metadata (also valid as OpenID Connect Discovery §3 metadata)."""
+        methods = self.config.token_endpoint_auth_methods
         return {
             "issuer": self.config.issuer,
             "authorization_endpoint": self.endpoint("authorize"),
@@ -102,22 +103,18 @@ class DevAuthorizationServer:
             "response_modes_supported": ["query"],
             "grant_types_supported": list(_GRANT_TYPES),
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": list(self.config.token_endpoint_auth_methods),
+            "token_endpoint_auth_methods_supported": list(methods),
             "authorization_response_iss_parameter_supported": True,
             "client_id_metadata_document_supported": True,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [self.config.alg],
             "revocation_endpoint": self.endpoint("revoke"),  # RFC 7009, RFC 8414 §2
-            "revocation_endpoint_auth_methods_supported": list(
-                self.config.token_endpoint_auth_methods
-            ),
+            "revocation_endpoint_auth_methods_supported": list(methods),
             "introspection_endpoint": self.endpoint("introspect"),  # RFC 7662
-            "introspection_endpoint_auth_methods_supported": self._introspection_methods(),
+            "introspection_endpoint_auth_methods_supported": [
+                m for m in methods if m in INTROSPECTION_AUTH_METHODS
+            ],
         }
-
-    def _introspection_methods(self) -> list[str]:
-        methods = self.config.token_endpoint_auth_methods
-        return [m for m in methods if m in INTROSPECTION_AUTH_METHODS]
 
     def app(self) -> Starlette:
         p = self._path
@@ -153,11 +150,8 @@ class DevAuthorizationServer:
         try:
             meta = await read_json_object(request, error="invalid_client_metadata")
             _check_metadata(meta, self.config.token_endpoint_auth_methods)
-        except BodyError as err:
+        except OAuthError as err:  # a refused body, or metadata of the wrong shape
             return err.response()
-        except _MetadataError as err:
-            content = {"error": err.error, "error_description": err.description}
-            return JSONResponse(content, status_code=400)
         client_id = str(uuid.uuid4())
         method = meta["token_endpoint_auth_method"]
         secret = None if method == "none" else secrets.token_urlsafe(32)
@@ -169,12 +163,11 @@ class DevAuthorizationServer:
         return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
 
 
-class _MetadataError(Exception):
+class _MetadataError(OAuthError):
     """RFC 7591 §3.2.2: ``invalid_client_metadata`` or ``invalid_redirect_uri``."""
 
     def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
-        super().__init__(description)
-        self.description, self.error = description, error
+        super().__init__(error, description)
 
 
 def _strings(meta: dict[str, Any], name: str, default: list[str]) -> list[str]:

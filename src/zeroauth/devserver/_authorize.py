@@ -24,13 +24,13 @@ from starlette.responses import RedirectResponse, Response
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.urls import is_loopback_host
-from zeroauth.devserver._body import BodyError
+from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms, error_page
 from zeroauth.devserver._store import DevStore
 
-__all__ = ["AuthorizationEndpoint", "redirect_uri_matches"]
+__all__ = ["AuthorizationEndpoint", "redirect_uri_matches", "requested_target"]
 
 _SINGLE = (
     "client_id",
@@ -42,15 +42,6 @@ _SINGLE = (
     "scope",
     "resource",
 )
-
-
-class _RefusalError(Exception):
-    """An error to send back to the client's redirect URI."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
 
 
 def _parse_url(url: str) -> SplitResult | None:
@@ -117,7 +108,7 @@ class AuthorizationEndpoint:
         state = params.get("state")
         try:
             grant = _validate(config, client, params)
-        except _RefusalError as refusal:
+        except OAuthError as refusal:  # sent back to the client's redirect URI
             query = {"error": refusal.error, "error_description": refusal.description}
             return _redirect(config, redirect_uri, query, state)
         grant["redirect_uri"] = redirect_uri
@@ -132,7 +123,7 @@ class AuthorizationEndpoint:
         """The consent form's POST: CSRF-checked, then approve or deny."""
         try:
             decision = await self._consent.read(request)
-        except BodyError as err:  # SECURITY D8: an oversized form
+        except OAuthError as err:  # SECURITY D8: an oversized form
             page = error_page(err.description, status=err.status)
             page.headers.update(err.headers)
             return page
@@ -159,33 +150,43 @@ def _validate(
     config: DevServerConfig, client: Client, params: Mapping[str, str]
 ) -> dict[str, object]:
     if params.get("response_type") != "code":
-        raise _RefusalError("unsupported_response_type", "only response_type=code is supported")
+        raise OAuthError("unsupported_response_type", "only response_type=code is supported")
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
     if not challenge:
-        raise _RefusalError("invalid_request", "PKCE code_challenge is required (OAuth 2.1 §4.1.1)")
+        raise OAuthError("invalid_request", "PKCE code_challenge is required (OAuth 2.1 §4.1.1)")
     if method != "S256":
-        raise _RefusalError("invalid_request", "code_challenge_method must be S256")
+        raise OAuthError("invalid_request", "code_challenge_method must be S256")
     if not 43 <= len(challenge) <= 128:
-        raise _RefusalError("invalid_request", "code_challenge has the wrong length")
+        raise OAuthError("invalid_request", "code_challenge has the wrong length")
+    resource, scopes = requested_target(config, params)
+    if "authorization_code" not in client.metadata.get("grant_types", ["authorization_code"]):
+        raise OAuthError("unauthorized_client", "client may not use authorization_code")
+    return {
+        "client_id": client.client_id,
+        "code_challenge": challenge,
+        "resource": resource,
+        "scopes": scopes,
+    }
+
+
+def requested_target(
+    config: DevServerConfig, params: Mapping[str, str]
+) -> tuple[str | None, list[str]]:
+    """The ``resource`` and scopes of an authorization request (the code flow's or the device
+    flow's): a protected resource of this server (RFC 8707 §2 ``invalid_target``, SECURITY D4;
+    the only one when none is named) and scopes it knows (``invalid_scope``)."""
     resource = params.get("resource")
     known = config.resources
     if resource is None:
         resource = known[0].resource if len(known) == 1 else None
     elif config.find_resource(resource) is None:
-        raise _RefusalError("invalid_target", "resource is not a protected resource of this server")
-    scopes = tuple(params.get("scope", "").split())
+        raise OAuthError("invalid_target", "resource is not a protected resource of this server")
+    scopes = params.get("scope", "").split()
     unknown = [s for s in scopes if s not in config.scopes_supported]
     if unknown:
-        raise _RefusalError("invalid_scope", f"unknown scope: {' '.join(unknown)}")
-    if "authorization_code" not in client.metadata.get("grant_types", ["authorization_code"]):
-        raise _RefusalError("unauthorized_client", "client may not use authorization_code")
-    return {
-        "client_id": client.client_id,
-        "code_challenge": challenge,
-        "resource": resource,
-        "scopes": list(scopes),
-    }
+        raise OAuthError("invalid_scope", f"unknown scope: {' '.join(unknown)[:200]}")
+    return resource, scopes
 
 
 def _redirect(

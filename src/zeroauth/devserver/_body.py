@@ -9,6 +9,9 @@ stops reading the rest of the upload too.
 ``read_form`` parses ``application/x-www-form-urlencoded`` (RFC 6749 §3.2, the token request and
 the consent form), each parameter at most once (RFC 6749 §3.1). ``read_json_object`` parses a
 JSON object (RFC 7591 §3.1); nesting too deep for the parser is an ordinary error, not a crash.
+
+``OAuthError`` is the one error answer of every endpoint (RFC 6749 §5.2: ``error``,
+``error_description``, the status); ``BodyError`` is the kind a refused body raises.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from starlette.responses import JSONResponse
 __all__ = [
     "MAX_FORM",
     "MAX_JSON",
+    "NO_STORE",
     "BodyError",
+    "OAuthError",
     "read_body",
     "read_form",
     "read_json_object",
@@ -33,27 +38,37 @@ MAX_JSON = 32 * 1024  # a registration request (RFC 7591 §3.1)
 MAX_FORM = 64 * 1024  # a token request or a consent form (its signed grant holds a redirect URI)
 _MAX_FIELDS = 64
 _FORM_TYPE = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # OAuth 2.1 §3.2.3
 
 
-class BodyError(Exception):
-    """A request body refused before or while it was read; renders as an RFC 6749 §5.2 error."""
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error: ``error``, ``error_description`` and the HTTP status."""
 
-    def __init__(
-        self, description: str, *, status: int = 400, error: str = "invalid_request"
-    ) -> None:
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
-        self.description, self.status, self.error = description, status, error
+        self.error, self.description, self.status = error, description, status
 
     @property
     def headers(self) -> dict[str, str]:
         """``Connection: close`` on a 413: the rest of the upload is not read."""
         return {"Connection": "close"} if self.status == 413 else {}
 
-    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+    def response(self, headers: dict[str, str] | None = None, realm: str = "token") -> JSONResponse:
+        """The JSON error; a 401 carries ``WWW-Authenticate: Basic`` (§5.2 ``invalid_client``)."""
+        headers = {**(headers or {}), **self.headers}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
         content = {"error": self.error, "error_description": self.description}
-        return JSONResponse(
-            content, status_code=self.status, headers={**(headers or {}), **self.headers}
-        )
+        return JSONResponse(content, status_code=self.status, headers=headers)
+
+
+class BodyError(OAuthError):
+    """A request body refused before or while it was read (``invalid_request``, 400 or 413)."""
+
+    def __init__(
+        self, description: str, *, status: int = 400, error: str = "invalid_request"
+    ) -> None:
+        super().__init__(error, description, status)
 
 
 def _too_large(limit: int) -> BodyError:

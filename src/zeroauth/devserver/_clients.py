@@ -20,7 +20,7 @@ import httpx2
 
 from zeroauth._wire import BodyTooLargeError, get_bounded
 from zeroauth._wire.transport import pinned_async_client
-from zeroauth.core.errors import RegistrationError, URLPolicyError, ZeroAuthError
+from zeroauth.core.errors import RegistrationError, URLPolicyError
 from zeroauth.core.registration import check_cimd_client_id, check_cimd_document
 from zeroauth.core.urls import URLPolicy
 from zeroauth.devserver._store import DevStore, digest
@@ -109,6 +109,10 @@ class ClientResolver:
 
     async def _download(self, url: str) -> bytes:
         """The document's bytes: pinned to a checked address (W1), bounded in size and time (W3)."""
+
+        def refused(message: str, **details: Any) -> RegistrationError:
+            return RegistrationError(message, requirement="AS-08", where=url, **details)
+
         try:
             async with pinned_async_client(self._policy) as http:
                 response = await get_bounded(
@@ -119,46 +123,23 @@ class ClientResolver:
                     deadline=self._deadline,
                 )
         except URLPolicyError as exc:  # SEC-04, checked on every resolved address
-            raise RegistrationError(
-                "client metadata document on a refused address",
-                requirement="AS-08",
-                where=url,
-                found=exc.found,
-                hint=exc.hint,
+            raise refused(
+                "client metadata document on a refused address", found=exc.found, hint=exc.hint
             ) from exc
         except TimeoutError as exc:
-            raise RegistrationError(
+            raise refused(
                 "client metadata document not received in time",
-                requirement="AS-08",
-                where=url,
                 expected=f"the whole document within {self._deadline:g} s",
                 hint="serve the document promptly, in one response",
             ) from exc
         except BodyTooLargeError as exc:
-            raise RegistrationError(
-                "client metadata document too large",
-                requirement="AS-08",
-                where=url,
-                expected=f"<= {_MAX_DOCUMENT} bytes",
+            raise refused(
+                "client metadata document too large", expected=f"<= {_MAX_DOCUMENT} bytes"
             ) from exc
         except httpx2.HTTPError as exc:
-            raise RegistrationError(
-                "client metadata document unreachable",
-                requirement="AS-08",
-                where=url,
-                found=type(exc).__name__,
-            ) from exc
+            raise refused("client metadata document unreachable", found=type(exc).__name__) from exc
         if response.status_code != 200:
-            raise RegistrationError(
-                "client metadata document not served",
-                requirement="AS-08",
-                where=url,
-                expected="200",
-                found=response.status_code,
+            raise refused(
+                "client metadata document not served", expected="200", found=response.status_code
             )
         return response.body
-
-
-def registration_error_text(exc: ZeroAuthError) -> str:
-    """A short description safe to put in an OAuth error_description."""
-    return exc.message if not exc.requirement else f"{exc.message} ({exc.requirement})"

@@ -32,18 +32,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from zeroauth.devserver._body import BodyError, read_form
+from zeroauth.devserver._authorize import requested_target
+from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._device_grants import DeviceGrants
 from zeroauth.devserver._device_pages import VerificationPages
 from zeroauth.devserver._store import DevStore
-from zeroauth.devserver._token import TokenEndpoint, TokenError
+from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["DEVICE_CODE_GRANT", "DeviceFlow"]
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class DeviceFlow:
@@ -66,7 +66,7 @@ class DeviceFlow:
             config, self._grants, clients,
             verification_uri=endpoint("device"), decision_uri=endpoint("device/decision"),
         )  # fmt: skip
-        token.extra_grants[DEVICE_CODE_GRANT] = self._redeem
+        token.grants[DEVICE_CODE_GRANT] = self._redeem
 
     def routes(self, prefix: str) -> list[Route]:
         return [
@@ -83,14 +83,8 @@ class DeviceFlow:
             params = await read_form(request)
             client = await self._token.authenticate(request, params)
             data = self._validate(client, params)
-        except BodyError as err:
-            return err.response(_NO_STORE)
-        except TokenError as err:
-            headers = dict(_NO_STORE)
-            if err.status == 401:
-                headers["WWW-Authenticate"] = 'Basic realm="device"'
-            content = {"error": err.error, "error_description": err.description}
-            return JSONResponse(content, status_code=err.status, headers=headers)
+        except OAuthError as err:
+            return err.response(NO_STORE, realm="device")
         config = self._config
         device_code, grant = self._grants.add(
             client.client_id, data, lifetime=config.device_code_lifetime,
@@ -105,22 +99,12 @@ class DeviceFlow:
             "expires_in": config.device_code_lifetime,
             "interval": config.device_poll_interval,
         }
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     def _validate(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
-        config = self._config
         if DEVICE_CODE_GRANT not in client.metadata.get("grant_types", ()):
-            raise TokenError("unauthorized_client", "client is not registered for the device grant")
-        resource = params.get("resource")
-        if resource is None:
-            known = config.resources
-            resource = known[0].resource if len(known) == 1 else None
-        elif config.find_resource(resource) is None:  # RFC 8707 §2 (D4)
-            raise TokenError("invalid_target", "resource is not a protected resource here")
-        scopes = params.get("scope", "").split()
-        unknown = [s for s in scopes if s not in config.scopes_supported]
-        if unknown:
-            raise TokenError("invalid_scope", f"unknown scope: {' '.join(unknown)[:200]}")
+            raise OAuthError("unauthorized_client", "client is not registered for the device grant")
+        resource, scopes = requested_target(self._config, params)  # as at /authorize
         return {"client_id": client.client_id, "resource": resource, "scopes": scopes}
 
     # -- §3.4 / §3.5: the token endpoint's device_code grant ----------------------------------
@@ -128,31 +112,31 @@ class DeviceFlow:
     def _redeem(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
         code = params.get("device_code")
         if not code:
-            raise TokenError("invalid_request", "device_code is required")
+            raise OAuthError("invalid_request", "device_code is required")
         now = time.time()
         with self._grants.locked() as grants:
             grant = grants.by_device_code(code)
             if grant is None:
-                raise TokenError("invalid_grant", "unknown device code")
+                raise OAuthError("invalid_grant", "unknown device code")
             if grant.client_id != client.client_id:  # E4
-                raise TokenError("invalid_grant", "device code was issued to another client")
+                raise OAuthError("invalid_grant", "device code was issued to another client")
             if grant.status == "redeemed":
                 self._store.revoke_grant(grant.grant_id)  # as a replayed code (D1)
-                raise TokenError("invalid_grant", "device code was already used; grant revoked")
+                raise OAuthError("invalid_grant", "device code was already used; grant revoked")
             if grant.expires < now:
-                raise TokenError("expired_token", "the device code expired")
+                raise OAuthError("expired_token", "the device code expired")
             if grant.status == "denied":
-                raise TokenError("access_denied", "the user denied the request")
+                raise OAuthError("access_denied", "the user denied the request")
             asked = params.get("resource")
             if asked is not None and asked != grant.data.get("resource"):  # RFC 8707 §2.2
-                raise TokenError("invalid_target", "resource differs from the device authorization")
+                raise OAuthError("invalid_target", "resource differs from the device authorization")
             if grant.status == "pending":
                 too_soon = now - grant.last_poll < grant.interval
                 grant.last_poll = now
                 if too_soon:
                     grant.interval += 5  # §3.5: and for every later poll
-                    raise TokenError("slow_down", "polling faster than the interval")
-                raise TokenError("authorization_pending", "the user has not decided yet")
+                    raise OAuthError("slow_down", "polling faster than the interval")
+                raise OAuthError("authorization_pending", "the user has not decided yet")
             grant.status = "redeemed"
             data = {**grant.data, "subject": grant.subject, "auth_time": int(now)}
         return self._token.issue(client, grant.grant_id, data, refresh=True)

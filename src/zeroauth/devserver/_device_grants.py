@@ -51,6 +51,10 @@ class DeviceGrant:
         return self.status == "pending" and self.expires >= now
 
 
+def _new_user_code() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
+
+
 def normalize_user_code(text: str) -> str:
     """Case, dashes and spaces do not matter when the user types the code (§6.1)."""
     return "".join(c for c in text.upper() if c not in "- ")
@@ -90,17 +94,15 @@ class DeviceGrants:
         """A new device code (returned in clear, once) and its grant."""
         now = time.time()
         device_code = secrets.token_urlsafe(32)
-        user_code = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
-        grant = DeviceGrant(
-            grant_id=secrets.token_urlsafe(16), client_id=client_id, user_code=user_code,
-            data=data, expires=now + lifetime, interval=interval, last_poll=now,
-        )  # fmt: skip
         with self._lock:
             self._sweep(now)
+            user_code = _new_user_code()
             while user_code in self._by_user_code:  # unique among the live ones
-                user_code = grant.user_code = "".join(
-                    secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH)
-                )
+                user_code = _new_user_code()
+            grant = DeviceGrant(
+                grant_id=secrets.token_urlsafe(16), client_id=client_id, user_code=user_code,
+                data=data, expires=now + lifetime, interval=interval, last_poll=now,
+            )  # fmt: skip
             self._by_digest[digest(device_code)] = grant
             self._by_user_code[user_code] = digest(device_code)
         return device_code, grant

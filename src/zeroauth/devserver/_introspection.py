@@ -24,12 +24,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from zeroauth.devserver._body import BodyError, read_form
+from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
-from zeroauth.devserver._revocation import FoundToken, error_response, find_token
+from zeroauth.devserver._revocation import FoundToken, find_token
 from zeroauth.devserver._store import DevStore
-from zeroauth.devserver._token import NO_STORE, TokenEndpoint, TokenError
+from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["INTROSPECTION_AUTH_METHODS", "IntrospectionEndpoint"]
 
@@ -75,7 +75,7 @@ class IntrospectionEndpoint:
             params = await read_form(request)
             caller = await self._token.authenticate(request, params)
             if caller.auth_method not in INTROSPECTION_AUTH_METHODS:
-                raise TokenError(
+                raise OAuthError(
                     "invalid_client",
                     "introspection is for authenticated callers: a confidential client "
                     "(RFC 7662 §2.1)",
@@ -83,9 +83,9 @@ class IntrospectionEndpoint:
                 )
             token = params.get("token")
             if not token:
-                raise TokenError("invalid_request", "token is required (RFC 7662 §2.1)")
-        except (TokenError, BodyError) as err:
-            return error_response(err)
+                raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
+        except OAuthError as err:
+            return err.response(NO_STORE)
         found = find_token(self._store, self._key, token, params.get("token_type_hint"))
         answer = self._answer(found, caller.client_id)
         return JSONResponse(answer or _INACTIVE, headers=NO_STORE)

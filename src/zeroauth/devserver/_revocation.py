@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from zeroauth.devserver._body import BodyError, read_form
+from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
-from zeroauth.devserver._token import NO_STORE, TokenEndpoint, TokenError
+from zeroauth.devserver._token import TokenEndpoint
 
-__all__ = ["FoundToken", "RevocationEndpoint", "error_response", "find_token"]
+__all__ = ["FoundToken", "RevocationEndpoint", "find_token"]
 
 Kind = Literal["access_token", "refresh_token"]
 
@@ -82,17 +82,6 @@ def find_token(store: DevStore, key: SigningKey, token: str, hint: str | None) -
     return _refresh(store, token) or _access(store, key, token)
 
 
-def error_response(err: TokenError | BodyError) -> JSONResponse:
-    """An RFC 6749 §5.2 error (``WWW-Authenticate`` on a 401, §5.2 ``invalid_client``)."""
-    headers = dict(NO_STORE)
-    if isinstance(err, BodyError):
-        return err.response(headers)
-    if err.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="token"'
-    content = {"error": err.error, "error_description": err.description}
-    return JSONResponse(content, status_code=err.status, headers=headers)
-
-
 class RevocationEndpoint:
     """``POST /revoke`` (RFC 7009 §2)."""
 
@@ -107,9 +96,9 @@ class RevocationEndpoint:
             client = await self._token.authenticate(request, params)
             token = params.get("token")
             if not token:
-                raise TokenError("invalid_request", "token is required (RFC 7009 §2.1)")
-        except (TokenError, BodyError) as err:
-            return error_response(err)
+                raise OAuthError("invalid_request", "token is required (RFC 7009 §2.1)")
+        except OAuthError as err:
+            return err.response(NO_STORE)
         found = find_token(self._store, self._key, token, params.get("token_type_hint"))
         if found is not None and found.client_id == client.client_id:  # §2.1: its own tokens
             if found.kind == "refresh_token":

@@ -34,12 +34,11 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     digest TEXT PRIMARY KEY, grant_id TEXT NOT NULL, data TEXT NOT NULL, expires REAL NOT NULL,
     rotated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS revoked_grants (grant_id TEXT PRIMARY KEY, revoked REAL NOT NULL);
-"""
-_ACCESS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS access_tokens (
     jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL, expires REAL NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0);
 """  # access tokens by jti, for revocation (RFC 7009) and introspection (RFC 7662)
+_REFRESH = "SELECT grant_id, data, expires, rotated FROM refresh_tokens WHERE digest = ?"
 
 
 def digest(secret: str) -> str:
@@ -87,7 +86,6 @@ class DevStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.executescript(_SCHEMA)
-            self._db.executescript(_ACCESS_SCHEMA)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -100,6 +98,16 @@ class DevStore:
                 raise
             self._db.execute("COMMIT")
 
+    def _run(self, sql: str, args: tuple[object, ...]) -> None:
+        """One statement in its own transaction."""
+        with self._tx() as db:
+            db.execute(sql, args)
+
+    def _row(self, sql: str, args: tuple[object, ...]) -> Any:
+        """The first row a query returns, or None."""
+        with self._tx() as db:
+            return db.execute(sql, args).fetchone()
+
     def close(self) -> None:
         self._db.close()
 
@@ -107,18 +115,16 @@ class DevStore:
     def add_client(
         self, client_id: str, metadata: Mapping[str, Any], secret: str | None = None
     ) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO clients VALUES (?, ?, ?, ?)",
-                (client_id, json.dumps(dict(metadata)), secret and digest(secret), time.time()),
-            )
+        self._run(
+            "INSERT OR REPLACE INTO clients VALUES (?, ?, ?, ?)",
+            (client_id, json.dumps(dict(metadata)), secret and digest(secret), time.time()),
+        )
 
     def client(self, client_id: str) -> tuple[dict[str, Any], str | None] | None:
         """(metadata, secret digest) of a registered client, or None."""
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT metadata, secret_digest FROM clients WHERE client_id = ?", (client_id,)
-            ).fetchone()
+        row = self._row(
+            "SELECT metadata, secret_digest FROM clients WHERE client_id = ?", (client_id,)
+        )
         return None if row is None else (json.loads(row[0]), row[1])
 
     def clients(self) -> list[str]:
@@ -128,23 +134,20 @@ class DevStore:
     # -- signing keys ----------------------------------------------------------------------------
     def signing_key(self, alg: str) -> tuple[str, str] | None:
         """(kid, PEM) of the newest key for ``alg``, or None."""
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT kid, pem FROM keys WHERE alg = ? ORDER BY created DESC LIMIT 1", (alg,)
-            ).fetchone()
+        row = self._row(
+            "SELECT kid, pem FROM keys WHERE alg = ? ORDER BY created DESC LIMIT 1", (alg,)
+        )
         return None if row is None else (row[0], row[1])
 
     def add_signing_key(self, kid: str, alg: str, pem: str) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (kid, alg, pem, time.time()))
+        self._run("INSERT INTO keys VALUES (?, ?, ?, ?)", (kid, alg, pem, time.time()))
 
     # -- authorization codes (single use, OAuth 2.1 §4.1.3) ---------------------------------------
     def add_code(self, code: str, grant_id: str, data: Mapping[str, Any], expires: float) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO codes VALUES (?, ?, ?, ?, 0)",
-                (digest(code), grant_id, json.dumps(dict(data)), expires),
-            )
+        self._run(
+            "INSERT INTO codes VALUES (?, ?, ?, ?, 0)",
+            (digest(code), grant_id, json.dumps(dict(data)), expires),
+        )
 
     def use_code(self, code: str) -> CodeRecord | None:
         """Mark a code used and return it as it was (``used=True`` means this is a replay)."""
@@ -161,19 +164,15 @@ class DevStore:
     def add_refresh(
         self, token: str, grant_id: str, data: Mapping[str, Any], expires: float
     ) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, 0)",
-                (digest(token), grant_id, json.dumps(dict(data)), expires),
-            )
+        self._run(
+            "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, 0)",
+            (digest(token), grant_id, json.dumps(dict(data)), expires),
+        )
 
     def rotate_refresh(self, token: str) -> RefreshRecord | None:
         """Mark a refresh token rotated and return it as it was (``rotated=True``: reuse)."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT grant_id, data, expires, rotated FROM refresh_tokens WHERE digest = ?",
-                (digest(token),),
-            ).fetchone()
+            row = db.execute(_REFRESH, (digest(token),)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE refresh_tokens SET rotated = 1 WHERE digest = ?", (digest(token),))
@@ -188,11 +187,7 @@ class DevStore:
             db.execute("DELETE FROM refresh_tokens WHERE grant_id = ?", (grant_id,))
 
     def grant_revoked(self, grant_id: str) -> bool:
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT 1 FROM revoked_grants WHERE grant_id = ?", (grant_id,)
-            ).fetchone()
-        return row is not None
+        return self._row("SELECT 1 FROM revoked_grants WHERE grant_id = ?", (grant_id,)) is not None
 
     # -- access tokens and lookups without side effects (RFC 7009, RFC 7662) ----------------------
     def add_access(self, jti: str, grant_id: str, client_id: str, expires: float) -> None:
@@ -204,25 +199,18 @@ class DevStore:
             db.execute("DELETE FROM access_tokens WHERE expires < ?", (time.time() - 3600,))
 
     def access_record(self, jti: str) -> AccessRecord | None:
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT grant_id, client_id, expires, revoked FROM access_tokens WHERE jti = ?",
-                (jti,),
-            ).fetchone()
+        row = self._row(
+            "SELECT grant_id, client_id, expires, revoked FROM access_tokens WHERE jti = ?", (jti,)
+        )
         return None if row is None else AccessRecord(row[0], row[1], row[2], bool(row[3]))
 
     def revoke_access(self, jti: str) -> None:
         """Revoke one access token (RFC 7009 §2.1), leaving its grant alone."""
-        with self._tx() as db:
-            db.execute("UPDATE access_tokens SET revoked = 1 WHERE jti = ?", (jti,))
+        self._run("UPDATE access_tokens SET revoked = 1 WHERE jti = ?", (jti,))
 
     def refresh_record(self, token: str) -> RefreshRecord | None:
         """A refresh token as stored, without rotating it (revocation, introspection)."""
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT grant_id, data, expires, rotated FROM refresh_tokens WHERE digest = ?",
-                (digest(token),),
-            ).fetchone()
+        row = self._row(_REFRESH, (digest(token),))
         return (
             None if row is None else RefreshRecord(row[0], json.loads(row[1]), row[2], bool(row[3]))
         )

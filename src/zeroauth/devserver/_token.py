@@ -29,33 +29,21 @@ from starlette.responses import JSONResponse, Response
 
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.pkce import verify_s256
-from zeroauth.devserver._body import BodyError, read_form
+from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
 
-__all__ = ["NO_STORE", "GrantHandler", "TokenEndpoint", "TokenError"]
-
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-class _TokenError(Exception):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
-
-
-TokenError = _TokenError  # raised by authenticate() and by grant handlers from other modules
-NO_STORE = _NO_STORE
+__all__ = ["GrantHandler", "TokenEndpoint"]
 
 GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any]]
-"""A further grant (RFC 8628 device code): the authenticated client and the form → the body."""
+"""A grant: the authenticated client and the form → the token response body."""
 
 
 class TokenEndpoint:
     """``POST /token``: client authentication, then one of the three grants (or one plugged in
-    through ``extra_grants``)."""
+    through ``grants``: the RFC 8628 device code)."""
 
     def __init__(
         self, config: DevServerConfig, store: DevStore, clients: ClientResolver, key: SigningKey
@@ -64,141 +52,121 @@ class TokenEndpoint:
         self._store = store
         self._clients = clients
         self._key = key
-        self.extra_grants: dict[str, GrantHandler] = {}
+        self.grants: dict[str, GrantHandler] = {
+            "authorization_code": self._code_grant,
+            "refresh_token": self._refresh_grant,
+            "client_credentials": self._client_credentials_grant,
+        }
 
     async def handle(self, request: Request) -> Response:
         try:
             params = await read_form(request)
-        except BodyError as err:
-            return err.response(_NO_STORE)
-        try:
-            client = await self._authenticate(request, params)
+            client = await self.authenticate(request, params)
             grant_type = params.get("grant_type")
-            if grant_type == "authorization_code":
-                body = self._code_grant(client, params)
-            elif grant_type == "refresh_token":
-                body = self._refresh_grant(client, params)
-            elif grant_type == "client_credentials":
-                body = self._client_credentials_grant(client, params)
-            elif grant_type is not None and grant_type in self.extra_grants:
-                body = self.extra_grants[grant_type](client, params)
-            else:
-                raise _TokenError(
+            grant = self.grants.get(grant_type or "")
+            if grant is None:
+                raise OAuthError(
                     "unsupported_grant_type", f"grant_type {grant_type!r} not supported"
                 )
-        except _TokenError as err:
-            headers = dict(_NO_STORE)
-            if err.status == 401:
-                headers["WWW-Authenticate"] = 'Basic realm="token"'
-            content = {"error": err.error, "error_description": err.description}
-            return JSONResponse(content, status_code=err.status, headers=headers)
-        return JSONResponse(body, headers=_NO_STORE)
+            body = grant(client, params)
+        except OAuthError as err:
+            return err.response(NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     async def authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
-        """Client authentication as here, for the revocation, introspection and device endpoints;
-        raises ``TokenError`` (``invalid_client``, 401)."""
-        return await self._authenticate(request, params)
-
-    def issue(
-        self, client: Client, grant_id: str, data: Mapping[str, Any], *, refresh: bool
-    ) -> dict[str, Any]:
-        """Tokens for an approved grant, as the built-in grants issue them."""
-        return self._issue(client, grant_id, data, refresh=refresh)
-
-    async def _authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
+        """Client authentication, also for the revocation, introspection and device endpoints;
+        raises ``OAuthError`` (``invalid_client``, 401)."""
         header = request.headers.get("authorization", "")
         client_id, secret, method = params.get("client_id"), params.get("client_secret"), "none"
         if header.lower().startswith("basic "):
             try:
                 decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
             except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII text (D9)
-                raise _TokenError("invalid_client", "malformed Basic credentials", 401) from exc
+                raise OAuthError("invalid_client", "malformed Basic credentials", 401) from exc
             raw_id, sep, raw_secret = decoded.partition(":")
             if not sep:
-                raise _TokenError("invalid_client", "malformed Basic credentials", 401)
+                raise OAuthError("invalid_client", "malformed Basic credentials", 401)
             client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
             method = "client_secret_basic"
         elif secret is not None:
             method = "client_secret_post"
         if not client_id:
-            raise _TokenError("invalid_client", "client authentication failed", 401)
+            raise OAuthError("invalid_client", "client authentication failed", 401)
         try:
             client = await self._clients.resolve(client_id)
         except (ZeroAuthError, ValueError) as exc:  # ValueError: a client_id URL that won't parse
-            raise _TokenError("invalid_client", "unknown client", 401) from exc
+            raise OAuthError("invalid_client", "unknown client", 401) from exc
         registered = client.auth_method
         if registered not in self._config.token_endpoint_auth_methods:
-            raise _TokenError("invalid_client", f"{registered} is not accepted here", 401)
+            raise OAuthError("invalid_client", f"{registered} is not accepted here", 401)
         if registered == "none":
             if method != "none":
-                raise _TokenError("invalid_client", "public client must not send a secret", 401)
+                raise OAuthError("invalid_client", "public client must not send a secret", 401)
         elif method != registered or not client.check_secret(secret):
-            raise _TokenError("invalid_client", f"client authentication failed ({registered})", 401)
+            raise OAuthError("invalid_client", f"client authentication failed ({registered})", 401)
         return client
 
     def _code_grant(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
         code = params.get("code")
         if not code:
-            raise _TokenError("invalid_request", "code is required")
+            raise OAuthError("invalid_request", "code is required")
         record = self._store.use_code(code)
         if record is None:
-            raise _TokenError("invalid_grant", "unknown authorization code")
+            raise OAuthError("invalid_grant", "unknown authorization code")
         if record.used:
             self._store.revoke_grant(record.grant_id)  # D1: replay revokes what the code issued
-            raise _TokenError("invalid_grant", "authorization code was already used; grant revoked")
+            raise OAuthError("invalid_grant", "authorization code was already used; grant revoked")
         data = record.data
         if record.expires < time.time():
-            raise _TokenError("invalid_grant", "authorization code expired")
+            raise OAuthError("invalid_grant", "authorization code expired")
         if data["client_id"] != client.client_id:
-            raise _TokenError("invalid_grant", "code was issued to another client")
+            raise OAuthError("invalid_grant", "code was issued to another client")
         if params.get("redirect_uri") != data["redirect_uri"]:
-            raise _TokenError(
-                "invalid_grant", "redirect_uri differs from the authorization request"
-            )
+            raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
         verifier = params.get("code_verifier")
         if not verifier or not verify_s256(verifier, str(data["code_challenge"])):
-            raise _TokenError("invalid_grant", "PKCE verification failed")
+            raise OAuthError("invalid_grant", "PKCE verification failed")
         _check_resource(params, data.get("resource"))
-        return self._issue(client, record.grant_id, data, refresh=True)
+        return self.issue(client, record.grant_id, data, refresh=True)
 
     def _refresh_grant(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
         token = params.get("refresh_token")
         if not token:
-            raise _TokenError("invalid_request", "refresh_token is required")
+            raise OAuthError("invalid_request", "refresh_token is required")
         record = self._store.rotate_refresh(token)
         if record is None or self._store.grant_revoked(record.grant_id):
-            raise _TokenError("invalid_grant", "unknown or revoked refresh token")
+            raise OAuthError("invalid_grant", "unknown or revoked refresh token")
         if record.rotated:
             self._store.revoke_grant(record.grant_id)  # D5: reuse of a rotated token
-            raise _TokenError("invalid_grant", "refresh token was already used; grant revoked")
+            raise OAuthError("invalid_grant", "refresh token was already used; grant revoked")
         data = dict(record.data)
         if data["client_id"] != client.client_id:
-            raise _TokenError("invalid_grant", "refresh token was issued to another client")
+            raise OAuthError("invalid_grant", "refresh token was issued to another client")
         if record.expires < time.time():
-            raise _TokenError("invalid_grant", "refresh token expired")
+            raise OAuthError("invalid_grant", "refresh token expired")
         _check_resource(params, data.get("resource"))
         if "scope" in params:
             asked = params["scope"].split()
             if not set(asked) <= set(data["scopes"]):
-                raise _TokenError("invalid_scope", "refresh may not widen the granted scope")
+                raise OAuthError("invalid_scope", "refresh may not widen the granted scope")
             data["scopes"] = asked
-        return self._issue(client, record.grant_id, data, refresh=True)
+        return self.issue(client, record.grant_id, data, refresh=True)
 
     def _client_credentials_grant(
         self, client: Client, params: Mapping[str, str]
     ) -> dict[str, Any]:
         configured = self._config.find_client(client.client_id)
         if configured is None:  # dynamically registered or CIMD: no machine access (SECURITY D7)
-            raise _TokenError(
+            raise OAuthError(
                 "unauthorized_client",
                 "client_credentials is only for clients pre-registered for it by the operator "
                 "(DevServerConfig.clients, zeroauth dev-as --clients FILE); this client is not",
             )
         if not configured.machine or client.auth_method == "none":
-            raise _TokenError("unauthorized_client", "client may not use client_credentials")
+            raise OAuthError("unauthorized_client", "client may not use client_credentials")
         resource = params.get("resource")
         if resource is not None and self._config.find_resource(resource) is None:
-            raise _TokenError(
+            raise OAuthError(
                 "invalid_target", "resource is not a protected resource of this server"
             )
         data = {
@@ -207,16 +175,12 @@ class TokenEndpoint:
             "resource": resource,
             "scopes": _machine_scopes(configured.scopes, params.get("scope")),
         }
-        return self._issue(client, secrets.token_urlsafe(16), data, refresh=False)
+        return self.issue(client, secrets.token_urlsafe(16), data, refresh=False)
 
-    def _issue(
-        self,
-        client: Client,
-        grant_id: str,
-        data: Mapping[str, Any],
-        *,
-        refresh: bool,
+    def issue(
+        self, client: Client, grant_id: str, data: Mapping[str, Any], *, refresh: bool
     ) -> dict[str, Any]:
+        """Tokens for an approved grant, as the built-in grants issue them."""
         config = self._config
         scopes = [s for s in data["scopes"] if s != "offline_access"]
         jti = secrets.token_urlsafe(16)  # recorded: revocation and introspection find it by jti
@@ -255,7 +219,7 @@ def _machine_scopes(allowed: tuple[str, ...], asked: str | None) -> list[str]:
         return list(allowed)
     beyond = [s for s in asked.split() if s not in allowed]
     if beyond:
-        raise _TokenError(
+        raise OAuthError(
             "invalid_scope",
             f"scope {' '.join(beyond)[:200]!r} is beyond what this client is configured for "
             f"({' '.join(allowed) or 'no scopes'})",
@@ -267,4 +231,4 @@ def _check_resource(params: Mapping[str, str], granted: object) -> None:
     """RFC 8707 §2.2: the token request's ``resource`` must be one that was authorized."""
     asked = params.get("resource")
     if asked is not None and asked != granted:
-        raise _TokenError("invalid_target", "resource differs from the authorization request")
+        raise OAuthError("invalid_target", "resource differs from the authorization request")
