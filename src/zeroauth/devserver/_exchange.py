@@ -22,12 +22,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._revocation import find_token
 from zeroauth.devserver._store import DevStore
-from zeroauth.devserver._token import TokenEndpoint, TokenError
+from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["ACCESS_TOKEN_TYPE", "TOKEN_EXCHANGE_GRANT", "TokenExchange"]
 
@@ -42,7 +43,7 @@ class TokenExchange:
         self, config: DevServerConfig, store: DevStore, key: SigningKey, token: TokenEndpoint
     ) -> None:
         self._config, self._store, self._key, self._token = config, store, key, token
-        token.extra_grants[TOKEN_EXCHANGE_GRANT] = self._exchange
+        token.grants[TOKEN_EXCHANGE_GRANT] = self._exchange
 
     def _exchange(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
         policy = self._config.find_client(client.client_id)
@@ -51,33 +52,33 @@ class TokenExchange:
             or TOKEN_EXCHANGE_GRANT not in policy.grant_types
             or client.auth_method == "none"
         ):
-            raise TokenError(
+            raise OAuthError(
                 "unauthorized_client",
                 "token exchange is for pre-registered confidential clients with the "
                 "token-exchange grant",
             )
         if params.get("subject_token_type") != ACCESS_TOKEN_TYPE:
-            raise TokenError("invalid_request", f"subject_token_type must be {ACCESS_TOKEN_TYPE}")
+            raise OAuthError("invalid_request", f"subject_token_type must be {ACCESS_TOKEN_TYPE}")
         if "actor_token" in params:
-            raise TokenError("invalid_request", "actor tokens are not supported here")
+            raise OAuthError("invalid_request", "actor tokens are not supported here")
         if params.get("requested_token_type", ACCESS_TOKEN_TYPE) != ACCESS_TOKEN_TYPE:
-            raise TokenError("invalid_request", "only access tokens are issued by exchange")
+            raise OAuthError("invalid_request", "only access tokens are issued by exchange")
         subject = find_token(
             self._store, self._key, params.get("subject_token", ""), "access_token"
         )
         if subject is None or subject.kind != "access_token" or subject.revoked:
-            raise TokenError("invalid_grant", "the subject token is not an active access token")
+            raise OAuthError("invalid_grant", "the subject token is not an active access token")
         claims = subject.claims or {}
         if subject.expires <= time.time():
-            raise TokenError("invalid_grant", "the subject token has expired")
+            raise OAuthError("invalid_grant", "the subject token has expired")
         if claims.get("aud") not in policy.acts_for:
-            raise TokenError(
+            raise OAuthError(
                 "invalid_grant", "the subject token was not issued to a resource this client serves"
             )
         target = _target(params)
         resource = self._config.find_resource(target)
         if resource is None or target not in policy.exchange_to:
-            raise TokenError(
+            raise OAuthError(
                 "invalid_target", f"this client may not obtain tokens for {target[:200]!r}"
             )
         held = str(claims.get("scope", "")).split()
@@ -85,7 +86,7 @@ class TokenExchange:
         asked = params.get("scope", "").split()
         beyond = [s for s in asked if s not in allowed]
         if beyond:
-            raise TokenError(
+            raise OAuthError(
                 "invalid_scope",
                 f"scope {' '.join(beyond)[:200]!r} is beyond the subject token's for this "
                 "resource (scopes only narrow in an exchange)",
@@ -103,8 +104,8 @@ def _target(params: Mapping[str, str]) -> str:
     """The one target of the exchange: ``resource`` (RFC 8707) or ``audience`` (RFC 8693)."""
     resource, audience = params.get("resource"), params.get("audience")
     if resource and audience and resource != audience:
-        raise TokenError("invalid_target", "resource and audience name different targets")
+        raise OAuthError("invalid_target", "resource and audience name different targets")
     target = resource or audience
     if not target:
-        raise TokenError("invalid_request", "name the target with resource or audience")
+        raise OAuthError("invalid_request", "name the target with resource or audience")
     return target
