@@ -438,3 +438,44 @@ def test_fetcher_refuses_by_policy_before_any_connection(policy, url, requiremen
         assert r.status == 0
         assert r.requirement == requirement
         assert r.error.startswith("refused by the URL policy")
+
+
+# --- X-DPOP: server and AS agree on sender-constrained tokens (RFC 9449 §5.1, RFC 9728 §2) ----
+
+
+def _dpop_check(prm_extra: dict[str, Any], as_extra: dict[str, Any]) -> Check:
+    from zeroauth.core.resource_metadata import ResourceMetadata
+
+    prm = ResourceMetadata.from_json(
+        {"resource": "https://mcp.example.com/mcp",
+         "authorization_servers": ["https://as.example.com"], **prm_extra},
+        where="prm",
+    )  # fmt: skip
+    md = ServerMetadata.from_json(
+        {"issuer": "https://as.example.com", "token_endpoint": "https://as.example.com/token",
+         "response_types_supported": ["code"], **as_extra},
+        issuer="https://as.example.com", where="md",
+    )  # fmt: skip
+    return checks_server.dpop(prm, md, where="prm")
+
+
+@pytest.mark.parametrize(
+    ("prm_extra", "as_extra", "status"),
+    [
+        ({"dpop_bound_access_tokens_required": True}, {}, "fail"),  # nobody gets in
+        ({"dpop_signing_alg_values_supported": ["PS256"]},
+         {"dpop_signing_alg_values_supported": ["ES256"]}, "warn"),  # no common alg
+        ({"dpop_bound_access_tokens_required": True,
+          "dpop_signing_alg_values_supported": ["ES256"]},
+         {"dpop_signing_alg_values_supported": ["ES256", "PS256"]}, "pass"),
+        ({}, {"dpop_signing_alg_values_supported": ["ES256"]}, "pass"),  # clients send Bearer
+        ({}, {}, "n/a"),
+    ],
+)  # fmt: skip
+def test_x_dpop_server_and_as_agree(
+    prm_extra: dict[str, Any], as_extra: dict[str, Any], status: str
+) -> None:
+    check = _dpop_check(prm_extra, as_extra)
+    assert (check.id, check.status) == ("X-DPOP", status)
+    if status == "fail":
+        assert "enable DPoP at the authorization server" in (check.fix or "")

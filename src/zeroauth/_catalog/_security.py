@@ -129,6 +129,14 @@ ROWS: tuple[Entry, ...] = (
     ),
     _r(
         _X,
+        "X-DPOP",
+        "advice",
+        "zeroauth's own check: a server that requires DPoP-bound tokens needs an authorization "
+        "server that issues them, with a proof algorithm both accept.",
+        rfc(9449, "5.1"),
+    ),
+    _r(
+        _X,
         "X-CACHE",
         "advice",
         "zeroauth's own advice: say with `Cache-Control` how long clients may keep the metadata.",

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 from zeroauth.cli.doctor.checks_http import caching, cors
 from zeroauth.cli.doctor.facts import ASFetch
-from zeroauth.cli.doctor.model import Check, fail, ok, warn
+from zeroauth.cli.doctor.model import Check, fail, na, ok, warn
 from zeroauth.core.errors import URLPolicyError
+from zeroauth.core.resource_metadata import ResourceMetadata
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.urls import URLPolicy, is_loopback_host
 
@@ -227,3 +228,30 @@ def _code_flow(md: ServerMetadata, **kw: str) -> Check:
             **kw,
         )
     return ok("C-13", title, "code + authorization_code", **kw)
+
+
+def dpop(prm: ResourceMetadata, md: ServerMetadata, **kw: str) -> Check:
+    """X-DPOP: whether the server and its AS agree on sender-constrained tokens (RFC 9449 §5.1
+    ``dpop_signing_alg_values_supported`` in AS metadata; RFC 9728 §2 in the PRM). A server that
+    requires DPoP behind an AS that issues no bound tokens refuses every client."""
+    title = "DPoP (sender-constrained tokens): server and AS agree"
+    as_algs = _strings(md.raw.get("dpop_signing_alg_values_supported"))
+    rs_algs = _strings(prm.raw.get("dpop_signing_alg_values_supported"))
+    required = prm.raw.get("dpop_bound_access_tokens_required") is True
+    server = "requires DPoP" if required else "accepts DPoP" if rs_algs else "takes Bearer"
+    found = f"server {server}; AS " + (f"binds tokens ({' '.join(as_algs)})" if as_algs
+                                       else "issues no DPoP-bound tokens")  # fmt: skip
+    if required and not as_algs:
+        return fail("X-DPOP", title, found, fix="enable DPoP at the authorization server, or "
+                    "drop dpop_bound_access_tokens_required: no client can get a usable token",
+                    **kw)  # fmt: skip
+    if as_algs and rs_algs and not set(as_algs) & set(rs_algs):
+        return warn("X-DPOP", title, found, fix="list a proof algorithm both accept "
+                    "(dpop_signing_alg_values_supported), e.g. ES256", **kw)  # fmt: skip
+    if not as_algs and not rs_algs:
+        return na("X-DPOP", title, "Bearer tokens only", **kw)
+    return ok("X-DPOP", title, found, **kw)
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -145,7 +145,7 @@ def _walk(
     )
     for issuer in prm.authorization_servers[: options.max_issuers]:
         say(f"checking authorization server {issuer}")
-        checks += _authorization_server(http, issuer, options)
+        checks += _authorization_server(http, issuer, options, prm)
     skipped = prm.authorization_servers[options.max_issuers :]
     if skipped:
         checks.append(
@@ -162,7 +162,9 @@ def _walk(
     return checks
 
 
-def _authorization_server(http: Fetcher, issuer: str, options: DoctorOptions) -> list[Check]:
+def _authorization_server(
+    http: Fetcher, issuer: str, options: DoctorOptions, prm: ResourceMetadata
+) -> list[Check]:
     try:
         http.check(issuer, field="authorization_servers")
         urls = metadata_candidates(issuer)
@@ -184,6 +186,11 @@ def _authorization_server(http: Fetcher, issuer: str, options: DoctorOptions) ->
     if f.metadata is None or f.response is None:
         return checks
     checks += checks_server.capabilities(f, options.policy)
+    checks.append(
+        checks_server.dpop(
+            prm, f.metadata, where=f.response.url, section=checks_server.section(issuer)
+        )
+    )
     checks += registration(
         f.metadata,
         preregistered=options.preregistered.get(issuer),
