@@ -157,13 +157,19 @@ def test_cli_token_from_stdin_is_checked_and_never_printed(demo):
     }
 
 
-def test_doctor_finds_a_server_requiring_dpop_behind_an_as_without_it(demo):
-    """The server-side mistake: the PRM says dpop_bound_access_tokens_required, the dev AS
-    issues no DPoP-bound tokens, so every client is refused (RFC 9449 §5.1, RFC 9728 §2)."""
+def test_doctor_finds_a_server_requiring_dpop_behind_an_as_without_it():
+    """The server-side mistake: the PRM says dpop_bound_access_tokens_required, the AS (a dev
+    AS with DPoP off, as Entra ID) issues no DPoP-bound tokens, so every client is refused
+    (RFC 9449 §5.1, RFC 9728 §2)."""
+    from tests.helpers.demo import serve_demo
     from zeroauth.server import DPoP
 
-    with serve_asgi(factory=lambda base: demo_app(f"{base}/mcp", demo.issuer,
-                                                  dpop=DPoP(required=True))) as served:  # fmt: skip
+    with (
+        serve_demo(dpop=False) as bearer_only,
+        serve_asgi(factory=lambda base: demo_app(
+            f"{base}/mcp", bearer_only.issuer, dpop=DPoP(required=True)
+        )) as served,
+    ):  # fmt: skip
         report = diagnose(served.url("/mcp"), DoctorOptions(policy=DEVELOPMENT))
     [check] = [c for c in report.checks if c.id == "X-DPOP"]
     assert check.status == "fail"

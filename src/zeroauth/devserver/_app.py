@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from zeroauth.core.dpop import SUPPORTED_ALGS as DPOP_ALGS
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
 from zeroauth.devserver._authorize import AuthorizationEndpoint
@@ -105,6 +106,7 @@ class DevAuthorizationServer:
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": list(methods),
             "authorization_response_iss_parameter_supported": True,
+            **({"dpop_signing_alg_values_supported": list(DPOP_ALGS)} if self.config.dpop else {}),
             "client_id_metadata_document_supported": True,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [self.config.alg],

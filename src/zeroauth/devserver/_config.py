@@ -121,6 +121,7 @@ class DevServerConfig:
     clients: Sequence[PreregisteredClient] = ()
     auto_approve: bool = False
     default_subject: str = "dev-user"
+    dpop: bool = True  # bind tokens to a proven key (RFC 9449); False: a Bearer-only AS
     alg: Literal["ES256", "RS256"] = "ES256"
     database: str | Path = ":memory:"
     access_token_lifetime: int = 3600

@@ -59,6 +59,7 @@ class SigningKey:
         now: float | None = None,
         jti: str | None = None,
         act: Mapping[str, Any] | None = None,
+        cnf: Mapping[str, Any] | None = None,
     ) -> str:
         """An RFC 9068 access token; ``aud`` is the resource it was requested for; ``act`` the
         delegation chain of an exchanged token (RFC 8693 §4.1)."""
@@ -78,6 +79,8 @@ class SigningKey:
             claims["scope"] = scope
         if act is not None:
             claims["act"] = dict(act)
+        if cnf is not None:
+            claims["cnf"] = dict(cnf)  # RFC 9449 §6.1: bound to this key
         return jwt.encode(
             claims, self._private, algorithm=self.alg, headers={"typ": "at+jwt", "kid": self.kid}
         )

@@ -21,21 +21,27 @@ import base64
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.dpop import validate_proof
+from zeroauth.core.errors import InvalidDPoPProof, UseDPoPNonce, ZeroAuthError
 from zeroauth.core.pkce import verify_s256
 from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
+from zeroauth.server._dpop import MemoryReplayCache
 
 __all__ = ["GrantHandler", "TokenEndpoint"]
+
+_request_jkt: ContextVar[str | None] = ContextVar("zeroauth_dev_as_proof_key", default=None)
+"""The DPoP key thumbprint proven by the token request being served (RFC 9449 §5)."""
 
 GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any]]
 """A grant: the authenticated client and the form → the token response body."""
@@ -52,6 +58,8 @@ class TokenEndpoint:
         self._store = store
         self._clients = clients
         self._key = key
+        self._url = f"{config.issuer.rstrip('/')}/token"  # the htu of token-request proofs
+        self._replay = MemoryReplayCache()
         self.grants: dict[str, GrantHandler] = {
             "authorization_code": self._code_grant,
             "refresh_token": self._refresh_grant,
@@ -68,10 +76,29 @@ class TokenEndpoint:
                 raise OAuthError(
                     "unsupported_grant_type", f"grant_type {grant_type!r} not supported"
                 )
-            body = grant(client, params)
+            bound = _request_jkt.set(self._proof_key(request.headers.getlist("dpop")))
+            try:
+                body = grant(client, params)
+            finally:
+                _request_jkt.reset(bound)
         except OAuthError as err:
             return err.response(NO_STORE)
         return JSONResponse(body, headers=NO_STORE)
+
+    def _proof_key(self, proofs: list[str]) -> str | None:
+        """RFC 9449 §5: the thumbprint of the key a token request proves possession of (the
+        tokens it gets are bound to it), or None without a ``DPoP`` header; a bad or replayed
+        proof is ``invalid_dpop_proof`` (400 at an AS)."""
+        if not proofs or not self._config.dpop:
+            return None  # an AS without DPoP ignores the header (RFC 9449 §5)
+        now = time.time()
+        try:
+            proof = validate_proof(proofs, method="POST", url=self._url, now=now)
+            if self._replay.seen(proof, now=now, ttl=420):
+                raise InvalidDPoPProof("the DPoP proof was already used (replay)")
+        except (InvalidDPoPProof, UseDPoPNonce) as exc:
+            raise OAuthError("invalid_dpop_proof", exc.description or "bad DPoP proof") from None
+        return proof.jkt
 
     async def authenticate(self, request: Request, params: Mapping[str, str]) -> Client:
         """Client authentication, also for the revocation, introspection and device endpoints;
@@ -142,6 +169,9 @@ class TokenEndpoint:
         data = dict(record.data)
         if data["client_id"] != client.client_id:
             raise OAuthError("invalid_grant", "refresh token was issued to another client")
+        if data.get("jkt") is not None and data["jkt"] != _request_jkt.get():
+            # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+            raise OAuthError("invalid_dpop_proof", "the refresh token is bound to another key")
         if record.expires < time.time():
             raise OAuthError("invalid_grant", "refresh token expired")
         _check_resource(params, data.get("resource"))
@@ -180,8 +210,13 @@ class TokenEndpoint:
     def issue(
         self, client: Client, grant_id: str, data: Mapping[str, Any], *, refresh: bool
     ) -> dict[str, Any]:
-        """Tokens for an approved grant, as the built-in grants issue them."""
+        """Tokens for an approved grant, as the built-in grants issue them; DPoP-bound (RFC 9449
+        §5, ``cnf.jkt``, ``token_type`` DPoP) when the request proved possession of a key, and a
+        public client's refresh token then bound to the same key."""
         config = self._config
+        jkt = _request_jkt.get()
+        if jkt is not None and client.auth_method == "none":
+            data = {**data, "jkt": jkt}
         scopes = [s for s in data["scopes"] if s != "offline_access"]
         jti = secrets.token_urlsafe(16)  # recorded: revocation and introspection find it by jti
         self._store.add_access(
@@ -196,10 +231,11 @@ class TokenEndpoint:
             lifetime=config.access_token_lifetime,
             jti=jti,
             act=data.get("act"),
+            cnf={"jkt": jkt} if jkt is not None else None,
         )
         body: dict[str, Any] = {
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if jkt is not None else "Bearer",
             "expires_in": config.access_token_lifetime,
         }
         if data["scopes"]:
