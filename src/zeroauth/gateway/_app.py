@@ -39,6 +39,7 @@ from zeroauth.gateway._metrics import Metrics
 from zeroauth.gateway._ops import load_keys, observe, ready
 from zeroauth.gateway._stdio import StdioUpstream
 from zeroauth.gateway._upstream import MCPUpstream, Upstream
+from zeroauth.server._dpop import DPoP
 from zeroauth.server._jwt import JWTVerifier
 from zeroauth.server._middleware import BearerAuth
 from zeroauth.server._scopes import ScopePolicy
@@ -98,6 +99,7 @@ async def build_state(
         resource_name=config.resource_name,
         mcp_path=path,
         max_body_size=config.max_body_size,
+        dpop=None if config.dpop == "off" else DPoP(required=config.dpop == "required"),
     )
     return _State(config, verifier, aggregator, app, own)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.resource import canonical_resource
@@ -100,6 +100,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> Ga
         metrics_path=path(g, "metrics_path", "/metrics"),
         host=g.get("host", str, "127.0.0.1", "an address to bind"),
         port=port,
+        dpop=_dpop_mode(g),
         source=source,
     )
     if "offline_access" in config.scopes_supported:
@@ -136,6 +137,16 @@ def _check_unique(upstreams: Sequence[UpstreamConfig], source: str) -> None:
                     hint='give each upstream a distinct prefix like "jira_"',
                 )
         prefixes[up.prefix] = up.name
+
+
+def _dpop_mode(g: Reader) -> Literal["off", "allowed", "required"]:
+    """``[gateway] dpop``: accept callers' DPoP-bound tokens (RFC 9449 §7) as well as Bearer
+    ("allowed") or only them ("required")."""
+    mode = g.get("dpop", str, "off", '"off", "allowed" or "required"')
+    if mode not in ("off", "allowed", "required"):
+        g.fail("dpop", "unknown DPoP mode", found=mode,
+               expected='"off", "allowed" or "required"', hint="see docs/gateway.md")  # fmt: skip
+    return "required" if mode == "required" else "allowed" if mode == "allowed" else "off"
 
 
 def load_config(path: str | Path) -> GatewayConfig:

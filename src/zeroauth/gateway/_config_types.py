@@ -133,6 +133,7 @@ class GatewayConfig:
     metrics_path: str = "/metrics"
     host: str = "127.0.0.1"
     port: int = 8080
+    dpop: Literal["off", "allowed", "required"] = "off"  # callers' DPoP-bound tokens (RFC 9449)
     source: str = "gateway.toml"
 
     @property
