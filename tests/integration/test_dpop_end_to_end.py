@@ -37,13 +37,13 @@ class Stack:
 
 
 @asynccontextmanager
-async def stack() -> AsyncIterator[Stack]:
+async def stack(*, dpop_nonce: bool = False) -> AsyncIterator[Stack]:
     as_sock, mcp_sock = bind_loopback(), bind_loopback()
     issuer = f"http://127.0.0.1:{as_sock.getsockname()[1]}"
     mcp = f"http://127.0.0.1:{mcp_sock.getsockname()[1]}/mcp"
     config = DevServerConfig(
         issuer=issuer, resources=[ProtectedResource(mcp, (READ_SCOPE, WRITE_SCOPE))],
-        auto_approve=True,
+        auto_approve=True, dpop_nonce=dpop_nonce,
     )  # fmt: skip
     async with AsyncExitStack() as es:
         await es.enter_async_context(serve_socket(DevAuthorizationServer(config).app(), as_sock))
@@ -102,3 +102,34 @@ async def test_rfc9449_s5_a_public_clients_refresh_token_is_bound_to_its_key() -
             })  # fmt: skip
         assert unbound.status_code == 400
         assert unbound.json()["error"] == "invalid_dpop_proof"
+
+
+async def test_rfc9449_s8_the_dev_as_demands_a_nonce_and_the_client_supplies_it() -> None:
+    async with stack(dpop_nonce=True) as s:
+        store = MemoryTokenStore()
+        async with httpx2.AsyncClient(auth=_client(store)) as http:
+            response = await http.post(s.mcp, json=CALL, headers=HEADERS)
+        assert response.status_code == 200, response.text  # the client retried with the nonce
+        assert response.request.headers["authorization"].startswith("DPoP ")
+        # by hand: a refresh with the client's own key but no nonce gets use_dpop_nonce
+        [dpop_key] = store.keys("dpop")
+        record = store.load("dpop", dpop_key)
+        assert record is not None
+        key = DPoPKey.from_private_key(record["pem"])
+        tokens = store.load("tokens", store.keys("tokens")[0])
+        client = store.load("client", store.keys("client")[0])
+        assert tokens is not None
+        assert client is not None
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                "client_id": client["client_id"]}  # fmt: skip
+        url = f"{s.issuer}/token"
+        async with httpx2.AsyncClient() as http:
+            first = await http.post(url, data=form, headers={
+                "DPoP": make_proof(key, method="POST", url=url, now=time.time())})  # fmt: skip
+            assert first.status_code == 400
+            assert first.json()["error"] == "use_dpop_nonce"
+            nonce = first.headers["dpop-nonce"]
+            proof = make_proof(key, method="POST", url=url, now=time.time(), nonce=nonce)
+            again = await http.post(url, data=form, headers={"DPoP": proof})
+        assert again.status_code == 200, again.text
+        assert again.json()["token_type"] == "DPoP"

@@ -305,3 +305,37 @@ def test_the_replay_cache_is_bounded_under_a_flood() -> None:
     assert used < 20 * 1024 * 1024, f"{used / 1e6:.1f} MB for 20k entries"
     cache.seen(replace(proofs[0], jti="late"), now=now + 421, ttl=420)  # window passed
     assert len(cache) == 1  # every expired entry purged
+
+
+def test_rfc9449_s11_1_replicas_share_a_redis_replay_cache(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Two replicas behind a load balancer: a proof accepted by one is a replay at the other."""
+    from zeroauth.core.dpop import validate_proof
+    from zeroauth.server import RedisReplayCache
+
+    now = time.time()
+    token = "t"
+    proof = validate_proof(
+        make_proof(CLIENT_KEY, method="POST", url="https://r/mcp", now=now, access_token=token),
+        method="POST", url="https://r/mcp", now=now, access_token=token,
+    )  # fmt: skip
+    one = DPoP(replay=RedisReplayCache.from_url(redis_url, prefix=redis_prefix))
+    two = DPoP(replay=RedisReplayCache.from_url(redis_url, prefix=redis_prefix))
+    assert one.replay.seen(proof, now=now, ttl=60) is False
+    assert two.replay.seen(proof, now=now, ttl=60) is True
+
+
+def test_a_redis_replay_cache_that_is_down_refuses_the_proof() -> None:
+    from tests.helpers.redis_service import closed_loopback_port
+    from zeroauth.core.dpop import validate_proof
+    from zeroauth.server import RedisReplayCache
+
+    now = time.time()
+    proof = validate_proof(
+        make_proof(CLIENT_KEY, method="POST", url="https://r/mcp", now=now),
+        method="POST", url="https://r/mcp", now=now,
+    )  # fmt: skip
+    cache = RedisReplayCache.from_url(f"redis://127.0.0.1:{closed_loopback_port()}/0")
+    with pytest.raises(InvalidDPoPProof, match="replay cache is unavailable"):
+        cache.seen(proof, now=now, ttl=60)

@@ -50,6 +50,7 @@ PUBLIC: dict[str, list[str]] = {
         "JWTVerifier",
         "MemoryReplayCache",
         "ProtectedResourceMetadataApp",
+        "RedisReplayCache",
         "ReplayCache",
         "ScopePolicy",
         "TokenVerifier",

@@ -122,6 +122,7 @@ class DevServerConfig:
     auto_approve: bool = False
     default_subject: str = "dev-user"
     dpop: bool = True  # bind tokens to a proven key (RFC 9449); False: a Bearer-only AS
+    dpop_nonce: bool = False  # RFC 9449 §8: token requests must carry a server nonce
     alg: Literal["ES256", "RS256"] = "ES256"
     database: str | Path = ":memory:"
     access_token_lifetime: int = 3600

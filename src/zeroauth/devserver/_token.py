@@ -36,7 +36,7 @@ from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
-from zeroauth.server._dpop import MemoryReplayCache
+from zeroauth.server._dpop import MemoryReplayCache, NonceSource
 
 __all__ = ["GrantHandler", "TokenEndpoint"]
 
@@ -60,6 +60,7 @@ class TokenEndpoint:
         self._key = key
         self._url = f"{config.issuer.rstrip('/')}/token"  # the htu of token-request proofs
         self._replay = MemoryReplayCache()
+        self._nonces = NonceSource(secrets.token_bytes(32)) if config.dpop_nonce else None
         self.grants: dict[str, GrantHandler] = {
             "authorization_code": self._code_grant,
             "refresh_token": self._refresh_grant,
@@ -92,11 +93,18 @@ class TokenEndpoint:
         if not proofs or not self._config.dpop:
             return None  # an AS without DPoP ignores the header (RFC 9449 §5)
         now = time.time()
+        nonces = self._nonces
         try:
-            proof = validate_proof(proofs, method="POST", url=self._url, now=now)
+            proof = validate_proof(proofs, method="POST", url=self._url, now=now,
+                                   nonce=nonces.valid if nonces else None)  # fmt: skip
             if self._replay.seen(proof, now=now, ttl=420):
                 raise InvalidDPoPProof("the DPoP proof was already used (replay)")
-        except (InvalidDPoPProof, UseDPoPNonce) as exc:
+        except UseDPoPNonce as exc:  # RFC 9449 §8: 400 use_dpop_nonce with a fresh nonce
+            assert nonces is not None  # a nonce is only demanded when configured
+            raise _UseNonceError(
+                exc.description or "a DPoP nonce is required", nonces.current()
+            ) from None
+        except InvalidDPoPProof as exc:
             raise OAuthError("invalid_dpop_proof", exc.description or "bad DPoP proof") from None
         return proof.jkt
 
@@ -247,6 +255,18 @@ class TokenEndpoint:
             )
             body["refresh_token"] = new_refresh
         return body
+
+
+class _UseNonceError(OAuthError):
+    """RFC 9449 §8: ``use_dpop_nonce`` (400) carrying the nonce to use in a ``DPoP-Nonce``."""
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__("use_dpop_nonce", description)
+        self._nonce = nonce
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, "DPoP-Nonce": self._nonce}
 
 
 def _machine_scopes(allowed: tuple[str, ...], asked: str | None) -> list[str]:

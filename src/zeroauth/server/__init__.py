@@ -1,7 +1,7 @@
 """Resource-server side: ASGI middleware, Protected Resource Metadata, token verification,
 DPoP (sender-constrained tokens)."""
 
-from zeroauth.server._dpop import DPoP, MemoryReplayCache, ReplayCache
+from zeroauth.server._dpop import DPoP, MemoryReplayCache, RedisReplayCache, ReplayCache
 from zeroauth.server._introspection import IntrospectionVerifier
 from zeroauth.server._jwks import JWKSCache
 from zeroauth.server._jwt import JWTVerifier
@@ -29,6 +29,7 @@ __all__ = [
     "JWTVerifier",
     "MemoryReplayCache",
     "ProtectedResourceMetadataApp",
+    "RedisReplayCache",
     "ReplayCache",
     "ScopePolicy",
     "TokenVerifier",
