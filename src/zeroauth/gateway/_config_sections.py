@@ -95,7 +95,7 @@ def issuer_section(data: Any, index: int, source: str) -> IssuerConfig:
 
 def credentials_section(data: Any, path: str, source: str, upstream_url: str) -> CredentialsConfig:
     r = Reader(table(data, path, source), path, source)
-    kind = r.get("type", str, "none", '"none", "bearer" or "client_credentials"')
+    kind = r.get("type", str, "none", '"none", "bearer", "client_credentials" or "exchange"')
     if kind == "none":
         r.finish()
         return CredentialsConfig()
@@ -103,16 +103,34 @@ def credentials_section(data: Any, path: str, source: str, upstream_url: str) ->
         token = r.secret_env("token_env", required=True)
         r.finish()
         return CredentialsConfig(type="bearer", token=token)
-    if kind != "client_credentials":
+    if kind not in ("client_credentials", "exchange"):
         r.fail(
             "type",
             "unknown credentials type",
-            expected='"none", "bearer", "client_credentials"',
+            expected='"none", "bearer", "client_credentials", "exchange"',
             found=kind,
             hint="see docs/gateway.md, upstream credentials",
         )
-    endpoint = r.url("token_endpoint", required=False, hint="the IdP's token endpoint")
-    issuer = r.url("issuer", required=False, hint="the IdP's issuer (token endpoint discovered)")
+    exchange = kind == "exchange"  # RFC 8693: the caller's token for one bound to the upstream
+    endpoint = (
+        None
+        if exchange
+        else r.url("token_endpoint", required=False, hint="the IdP's token endpoint")
+    )
+    issuer = r.url("issuer", required=exchange, hint="the IdP's issuer (token endpoint discovered)")
+    style = (
+        r.get("style", str, "rfc8693", '"rfc8693" or "on_behalf_of" (Entra ID)')
+        if exchange
+        else "rfc8693"
+    )
+    if style not in ("rfc8693", "on_behalf_of"):
+        r.fail(
+            "style",
+            "unknown token exchange style",
+            found=style,
+            expected='"rfc8693" or "on_behalf_of"',
+            hint="Entra ID uses on_behalf_of",
+        )
     if not endpoint and not issuer:
         r.fail(
             "token_endpoint",
@@ -133,7 +151,8 @@ def credentials_section(data: Any, path: str, source: str, upstream_url: str) ->
         )
     jwt = method == "private_key_jwt"  # RFC 7523 §2.2: a signed assertion instead of a secret
     config = CredentialsConfig(
-        type="client_credentials",
+        type="exchange" if exchange else "client_credentials",
+        exchange_style="on_behalf_of" if style == "on_behalf_of" else "rfc8693",
         token_endpoint=endpoint,
         issuer=issuer,
         client_id=r.required("client_id", str, "the gateway's client_id at the IdP"),

@@ -40,7 +40,8 @@ class IssuerConfig:
 class CredentialsConfig:
     """The gateway's OWN credentials for one upstream (never the caller's token: G-16)."""
 
-    type: Literal["none", "bearer", "client_credentials"] = "none"
+    type: Literal["none", "bearer", "client_credentials", "exchange"] = "none"
+    exchange_style: Literal["rfc8693", "on_behalf_of"] = "rfc8693"  # type "exchange" only
     token: str | None = field(default=None, repr=False)  # bearer
     token_endpoint: str | None = None  # client_credentials: this, or discovered from issuer
     issuer: str | None = None

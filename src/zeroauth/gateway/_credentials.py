@@ -19,12 +19,14 @@ from collections.abc import Callable
 
 from zeroauth.client._auth import build_engine
 from zeroauth.client._driver import run_async
+from zeroauth.client._exchange import TokenExchanger
 from zeroauth.client._stores import MemoryTokenStore
 from zeroauth.core.flow import ClientCredentials
 from zeroauth.core.flow.service import service_token_flow
 from zeroauth.core.tokens import TokenSet
 from zeroauth.core.urls import OPERATOR
 from zeroauth.gateway._config import CredentialsConfig
+from zeroauth.server._middleware import current_caller_token, current_token
 
 __all__ = ["Credentials", "make_credentials"]
 
@@ -104,10 +106,47 @@ class ClientCredentialsGrant(Credentials):
         self._engine.forget()
 
 
+class TokenExchangeCredentials(Credentials):
+    """The caller's token exchanged for one bound to this upstream (RFC 8693; Entra
+    on-behalf-of): audience = the upstream's ``resource``, scopes = the caller's within the
+    configured ``scope`` (never wider), cached per caller token (``TokenExchanger``). Outside a
+    caller's request (no caller token) there is nothing to exchange: an error for this upstream
+    only. The caller's token goes to the IdP's token endpoint and nowhere else."""
+
+    def __init__(
+        self, config: CredentialsConfig, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        assert config.client_id is not None
+        assert config.issuer is not None
+        self._config = config
+        self._exchanger = TokenExchanger(
+            issuer=config.issuer, client_id=config.client_id, client_secret=config.client_secret,
+            private_key=config.private_key, signing_alg=config.signing_alg,
+            auth_method=config.auth_method, style=config.exchange_style, url_policy=OPERATOR,
+            clock=clock,
+        )  # fmt: skip
+
+    async def authorization(self) -> str | None:
+        caller, verified = current_caller_token(), current_token()
+        if caller is None or verified is None:
+            raise ValueError("token exchange needs a caller's request (no caller token here)")
+        cap = self._config.scope
+        scopes = [s for s in sorted(verified.scopes) if not cap or s in cap]
+        assert self._config.resource is not None  # defaults to the upstream URL
+        token = await self._exchanger.exchange(caller, resource=self._config.resource,
+                                               scopes=scopes)  # fmt: skip
+        return f"Bearer {token}"
+
+    def invalidate(self) -> None:
+        self._exchanger.forget()
+
+
 def make_credentials(config: CredentialsConfig) -> Credentials:
     if config.type == "bearer":
         assert config.token is not None
         return StaticBearer(config.token)
     if config.type == "client_credentials":
         return ClientCredentialsGrant(config)
+    if config.type == "exchange":
+        return TokenExchangeCredentials(config)
     return Credentials()
