@@ -201,3 +201,32 @@ def test_delegation_chain_never_crashes(act: Any) -> None:
     except InvalidInput:
         return
     assert all(isinstance(actor, str) for actor in chain)
+
+
+def _jwt_for(aud: object) -> str:
+    import base64 as b64
+
+    def seg(obj: object) -> str:
+        return b64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    return f"{seg({'alg': 'ES256'})}.{seg({'aud': aud, 'sub': 'u'})}.sig"
+
+
+@pytest.mark.parametrize(
+    ("aud", "ok"),
+    [("https://next.example/api", True), (["x", "https://next.example/api"], True),
+     ("https://elsewhere.example", False), (["x"], False)],
+)  # fmt: skip
+def test_an_exchanged_token_for_another_audience_is_never_used(aud: object, ok: bool) -> None:
+    body = json.dumps(
+        {"access_token": _jwt_for(aud), "issued_token_type": ACCESS_TOKEN, "token_type": "Bearer"}
+    ).encode()
+    exchanged = parse_exchange_response(200, body, now=0, where="e")
+    if ok:
+        check_exchanged(exchanged, requested_scopes=None, audience="https://next.example/api",
+                        where="e")  # fmt: skip
+    else:
+        with pytest.raises(OAuthError) as caught:
+            check_exchanged(exchanged, requested_scopes=None,
+                            audience="https://next.example/api", where="e")  # fmt: skip
+        assert caught.value.error == "invalid_target"
