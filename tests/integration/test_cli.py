@@ -264,3 +264,27 @@ def test_policy_errors_name_the_cli_flag(home):
         line = one_error_line(cli("token", server.url("/mcp"), *DEV))
     assert line.startswith("error: [SEC-05] https is required at authorization_servers")
     assert line.endswith("with --allow-loopback (development opt-in)")
+
+
+def test_fleet_cli_keeps_its_login_in_redis(
+    demo, home, redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+):
+    """``redis_url`` / ``redis_prefix`` in the config file: ``token`` stores the login in the
+    shared Redis (encrypted), ``status`` lists it from there, ``logout`` removes it."""
+    from zeroauth.cli.config_file import config_path
+    from zeroauth.client import Keyring, RedisTokenStore
+
+    keys = Keyring.generate("k1")
+    monkeypatch.setenv("ZEROAUTH_REDIS_KEYS", keys)
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text(f'redis_url = "{redis_url}"\nredis_prefix = "{redis_prefix}"\n')
+    token = cli("token", demo.url, *DEV)
+    assert token.exit_code == 0, token.output
+    shared = RedisTokenStore.from_url(redis_url, prefix=redis_prefix, keys=keys)
+    assert shared.keys("binding") == [demo.url]  # the login is in Redis...
+    assert not list(home.rglob("tokens-*.json"))  # ...and not in files
+    status = cli("status", "--json")
+    assert demo.url in status.output
+    out = cli("logout", demo.url, "--allow-loopback")
+    assert out.exit_code == 0, out.output
+    assert shared.keys("binding") == []

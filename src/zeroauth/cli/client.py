@@ -18,14 +18,14 @@ from typing import Annotated, Literal
 import httpx2
 import typer
 
-from zeroauth.cli.config_file import Config, load_config
+from zeroauth.cli.config_file import CLIStore, Config, load_config
 from zeroauth.cli.output import err_console, note
 from zeroauth.client._auth import ZeroAuth, build_engine
 from zeroauth.client._browser import BrowserUserStep, HeadlessUserStep, UserStep
 from zeroauth.client._driver import INITIALIZE, MCP_HEADERS
 from zeroauth.client._engine import Engine
 from zeroauth.client._remote import DeviceUserStep, PasteUserStep
-from zeroauth.client._stores import FileTokenStore, load_login
+from zeroauth.client._stores import load_login
 from zeroauth.core.errors import URLPolicyError, ZeroAuthError
 from zeroauth.core.resource import canonical_resource
 from zeroauth.core.tokens import TokenSet
@@ -143,7 +143,7 @@ class Session:
     url: str  # canonical server URL (C-35)
     config: Config
     policy: URLPolicy
-    store: FileTokenStore
+    store: CLIStore
     engine: Engine
     timeout: float
 
@@ -157,7 +157,7 @@ def open_session(
     policy = server_policy(server_url, config, allow_loopback)
     check_server_url(server_url, policy)
     user_step = user_step_for(mode or ("headless" if headless else "browser"), policy, timeout)
-    store = FileTokenStore()
+    store = config.token_store()
     engine = build_engine(
         store=store,
         user_step=user_step,

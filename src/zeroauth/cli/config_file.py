@@ -65,6 +65,7 @@ from zeroauth.cli.config_entries import (
 from zeroauth.cli.paths import config_dir
 from zeroauth.client import RedisTokenStore
 from zeroauth.client._redis_conn import redact_url
+from zeroauth.client._stores import FileTokenStore
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.registration import ClientInfo
 from zeroauth.core.resource import canonical_resource
@@ -82,7 +83,7 @@ __all__ = [
 ]
 
 CONFIG_ENV = "ZEROAUTH_CONFIG"
-_TOP = ("cimd_url", "client_name", "redis_url", "clients", "servers")
+_TOP = ("cimd_url", "client_name", "redis_url", "redis_prefix", "clients", "servers")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _MAX_FILE = 1 << 20
 
@@ -90,6 +91,9 @@ _MAX_FILE = 1 << 20
 def config_path() -> Path:
     env = os.environ.get(CONFIG_ENV)
     return Path(env) if env else config_dir() / "config.toml"
+
+
+CLIStore = FileTokenStore | RedisTokenStore  # the stores the CLI lists (``keys(kind)``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +105,21 @@ class Config:
     clients: Mapping[str, ClientEntry] = field(default_factory=dict)
     servers: Mapping[str, ServerEntry] = field(default_factory=dict)
     redis_url: str | None = None
+    redis_prefix: str | None = None  # the fleet's (tenant's, user's) key namespace
 
     def redis_store(self, **options: Any) -> RedisTokenStore | None:
-        """The fleet's shared store when ``redis_url`` is set (keys: ``ZEROAUTH_REDIS_KEYS``)."""
+        """The fleet's shared store when ``redis_url`` is set (keys: ``ZEROAUTH_REDIS_KEYS``),
+        under ``redis_prefix``."""
         if self.redis_url is None:
             return None
+        if self.redis_prefix is not None:
+            options.setdefault("prefix", self.redis_prefix)
         return RedisTokenStore.from_url(self.redis_url, **options)
+
+    def token_store(self) -> CLIStore:
+        """Where the CLI keeps registrations and tokens: the fleet's Redis when ``redis_url`` is
+        set, else the files of ``FileTokenStore()``."""
+        return self.redis_store() or FileTokenStore()
 
     def server(self, url: str) -> ServerEntry:
         return self.servers.get(canonical_resource(url), ServerEntry())
@@ -152,6 +165,7 @@ class Config:
             clients={**self.clients, **other.clients},
             servers={**self.servers, **other.servers},
             redis_url=other.redis_url or self.redis_url,
+            redis_prefix=other.redis_prefix or self.redis_prefix,
         )
 
     def with_client(self, issuer: str, entry: ClientEntry | None) -> Config:
@@ -169,7 +183,9 @@ class Config:
 
     def to_data(self, *, secrets: bool) -> dict[str, Any]:
         """A plain mapping (for TOML and ``--json``); secrets masked unless ``secrets``."""
-        data: dict[str, Any] = dict(items(self, ("cimd_url", "client_name", "redis_url")))
+        data: dict[str, Any] = dict(
+            items(self, ("cimd_url", "client_name", "redis_url", "redis_prefix"))
+        )
         if self.redis_url is not None and not secrets:
             data["redis_url"] = redact_url(self.redis_url)
         clients = {}
@@ -213,6 +229,7 @@ class Config:
             cimd_url=cimd(optional_str(data, "cimd_url", where), f"{where}: cimd_url"),
             client_name=optional_str(data, "client_name", where),
             redis_url=_redis_url(optional_str(data, "redis_url", where), where),
+            redis_prefix=optional_str(data, "redis_prefix", where),
             clients={
                 _issuer(k, where): ClientEntry.from_table(v, f"clients.{k}")
                 for k, v in clients.items()

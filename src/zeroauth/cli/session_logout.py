@@ -15,13 +15,12 @@ from pathlib import Path
 from rich.markup import escape
 
 from zeroauth.cli.client import server_policy
-from zeroauth.cli.config_file import load_config
+from zeroauth.cli.config_file import CLIStore, load_config
 from zeroauth.cli.output import note, out_console
 from zeroauth.cli.session_status import forget
 from zeroauth.client._auth import build_engine
 from zeroauth.client._browser import HeadlessUserStep
 from zeroauth.client._driver import logout_sync
-from zeroauth.client._stores import FileTokenStore
 from zeroauth.core.flow import LogoutResult
 from zeroauth.core.resource import canonical_resource
 
@@ -31,7 +30,7 @@ _STILL_VALID = "they stay valid there until they expire"
 
 
 def _one(
-    store: FileTokenStore, url: str, *, allow_loopback: bool, config_path: Path | None,
+    store: CLIStore, url: str, *, allow_loopback: bool, config_path: Path | None,
     timeout: float,
 ) -> LogoutResult:  # fmt: skip
     config = load_config(config_path)
@@ -73,7 +72,7 @@ def log_out(
     config_path: Path | None, timeout: float,
 ) -> int:  # fmt: skip
     """Log out of ``url`` (every server when None); returns how many logins were removed."""
-    store = FileTokenStore()
+    store = load_config(config_path).token_store()
     urls = store.keys("binding") if url is None else [url]
     count = 0
     console = out_console()

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from zeroauth.cli.config_file import config_path, load_config
+from zeroauth.cli.config_file import CLIStore, config_path, load_config
 from zeroauth.cli.output import out_console
 from zeroauth.client._stores import FileTokenStore, forget_login, load_login
 from zeroauth.core.errors import ZeroAuthError
@@ -21,7 +21,7 @@ from zeroauth.core.tokens import TokenSet
 __all__ = ["forget", "login_rows", "show_status"]
 
 
-def forget(store: FileTokenStore, url: str | None, *, clients: bool = False) -> int:
+def forget(store: CLIStore, url: str | None, *, clients: bool = False) -> int:
     """Delete the binding and tokens of ``url`` (every server when None); returns how many."""
     wanted = store.keys("binding") if url is None else [url]
     count = sum(forget_login(store, key, client=clients) for key in wanted)
@@ -45,9 +45,7 @@ def _expires(tokens: TokenSet | None, now: float) -> tuple[str, float | None]:
     return f"in {int(left) // 60} min", tokens.expires_at
 
 
-def login_rows(
-    store: FileTokenStore, now: float, clients: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def login_rows(store: CLIStore, now: float, clients: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_issuer = {row["issuer"]: row for row in clients}
     rows = []
     for key in store.keys("binding"):
@@ -73,7 +71,7 @@ def login_rows(
     return rows
 
 
-def _client_rows(store: FileTokenStore) -> list[dict[str, Any]]:
+def _client_rows(store: CLIStore) -> list[dict[str, Any]]:
     """Configured pre-registered clients, then the registrations in the store (DCR/CIMD)."""
     found = [
         (issuer, entry.info(issuer), "pre-registered (config)")
@@ -100,12 +98,12 @@ def _client_rows(store: FileTokenStore) -> list[dict[str, Any]]:
 
 
 def show_status(*, json_out: bool) -> None:
-    store = FileTokenStore()
+    store = load_config().token_store()
     clients = _client_rows(store)
     logins = login_rows(store, time.time(), clients)
     if json_out:
         data = {
-            "store": str(store.path),
+            "store": str(store.path) if isinstance(store, FileTokenStore) else repr(store),
             "config": str(config_path()),
             "logins": logins,
             "clients": clients,
@@ -113,7 +111,8 @@ def show_status(*, json_out: bool) -> None:
         print(json.dumps(data, indent=2))
         return
     console = out_console()
-    console.print(f"store   {store.path}\nconfig  {config_path()}", markup=False)
+    where = store.path if isinstance(store, FileTokenStore) else repr(store)
+    console.print(f"store   {where}\nconfig  {config_path()}", markup=False)
     if not logins:
         console.print("\nNo logins. Run `zeroauth login URL`.", markup=False)
     for row in logins:
