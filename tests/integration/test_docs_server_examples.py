@@ -66,7 +66,14 @@ def run_example(name: str, source: dict[str, str] = DOCS) -> dict[str, Any]:
 
 
 def test_every_example_is_tested():
-    assert set(DOCS) == {"verifier", "mcp-sdk", "fastmcp", "starlette", "several-resources"}
+    assert set(DOCS) == {
+        "verifier",
+        "idp-verifier",
+        "mcp-sdk",
+        "fastmcp",
+        "starlette",
+        "several-resources",
+    }
     assert set(README) == {"readme"}
 
 
@@ -75,6 +82,16 @@ def test_example_verifier_builds_a_jwt_verifier():
     verifier = namespace["verifier"]
     assert isinstance(verifier, JWTVerifier)
     assert verifier.resources == ("https://mcp.example.com/mcp",)
+
+
+def test_s19_s20_example_idp_verifier_builds_the_knobs():
+    namespace = docs.run_example(DOCS["idp-verifier"], "<example idp-verifier>")
+    entra, cognito = namespace["entra"], namespace["cognito"]
+    assert len(entra.issuers) == 2
+    assert entra.audiences == ("6e74172b-be56-4843-9ff4-e66a39bb12e3", "api://mcp-notes")
+    assert entra.scope_claims == ("scp", "roles")
+    assert cognito.allowed_client_ids == {"4c6pquq3d2n4hkv1h6qkf2u0bs"}
+    assert cognito.audience_check
 
 
 @asynccontextmanager

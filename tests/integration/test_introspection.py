@@ -338,3 +338,73 @@ async def test_real_as_introspection_s20(opaque_as: RealAS) -> None:
         assert (await refused(v, "not-a-token-at-all")).requirement == "B12"
     finally:
         await v.aclose()
+
+
+# --- IdP knobs: issuers, audiences, scope_claims, allowed_client_ids (S-19, S-20) ------------
+
+
+@pytest.fixture
+async def knobs(endpoint: Introspector, clock: Clock) -> AsyncIterator[IntrospectionVerifier]:
+    v = IntrospectionVerifier(
+        introspection_endpoint=endpoint.url,
+        client_id=CLIENT_ID,
+        client_secret=SECRET,
+        resource=RES,
+        issuers=(ISS, "https://as.example.com/v2"),
+        audiences=("api://notes", "6e74172b-be56-4843-9ff4-e66a39bb12e3"),
+        scope_claims=("scope", "permissions"),
+        allowed_client_ids=("c1",),
+        timeout=1.0,
+        clock=clock,
+    )
+    yield v
+    await v.aclose()
+
+
+@pytest.mark.anyio
+async def test_s19_s20_introspection_knobs_accept_each_listed_form(
+    knobs: IntrospectionVerifier, endpoint: Introspector, clock: Clock
+) -> None:
+    endpoint.answers["t-v2"] = active(
+        clock, iss="https://as.example.com/v2", aud=["api://notes"], permissions=["mcp:write"]
+    )
+    token = await knobs.verify("t-v2")
+    assert token.scopes == {"mcp:read", "mcp:write"}
+    assert token.issuer == "https://as.example.com/v2"
+    # no aud: bound by its client (Cognito-like); azp when there is no client_id
+    endpoint.answers["t-noaud"] = active(clock, aud=None, client_id=None, azp="c1")
+    assert (await knobs.verify("t-noaud")).client_id == "c1"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"iss": "https://as.example.com/v3"},  # B3: an issuer not listed
+        {"iss": None},
+        {"aud": RES},  # B1: the default audience is replaced by the listed ones
+        {"aud": ["https://other.example.com/mcp"]},
+        {"client_id": "c2"},  # a client not allowed
+        {"aud": None, "client_id": None},  # no aud and no client
+        {"aud": 7},  # a malformed aud is not "no aud"
+        {"permissions": "mcp:write", "scope": 5},  # scope of the wrong type
+    ],
+)
+async def test_b1_b3_s20_introspection_knobs_refuse(
+    knobs: IntrospectionVerifier, endpoint: Introspector, clock: Clock, members: dict[str, Any]
+) -> None:
+    endpoint.answers["t-bad"] = active(clock, aud="api://notes") | {
+        k: v for k, v in members.items() if v is not None
+    }
+    for name, value in members.items():
+        if value is None:
+            endpoint.answers["t-bad"].pop(name, None)
+    await refused(knobs, "t-bad")
+
+
+@pytest.mark.anyio
+async def test_s19_introspection_scopes_in_an_unlisted_claim_grant_nothing(
+    knobs: IntrospectionVerifier, endpoint: Introspector, clock: Clock
+) -> None:
+    endpoint.answers["t-scp"] = active(clock, aud="api://notes", scp=["mcp:admin"], roles=["x"])
+    assert (await knobs.verify("t-scp")).scopes == {"mcp:read"}

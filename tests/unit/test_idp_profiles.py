@@ -4,8 +4,8 @@ Every ``client_options`` kwarg is a ``FlowConfig`` field (and builds a ``FlowCon
 ``verifier_options`` kwarg is a ``JWTVerifier`` parameter (and builds one), every
 ``resource_options`` kwarg is a ``BearerAuth`` parameter; issuer templates round-trip; the
 well-known forms a profile serves map onto zeroauth's C-14/C-15 candidate order; recorded gaps
-are real (the knob does not exist yet) and the former client-flow gaps are produced as
-``FlowConfig`` options; the Python examples in ``docs/idp/*.md`` run.
+are real (the knob does not exist yet) and the former client-flow and verifier gaps are produced
+as ``FlowConfig`` / ``JWTVerifier`` options; the Python examples in ``docs/idp/*.md`` run.
 Example hosts are parsed only, never contacted.
 """
 
@@ -67,6 +67,7 @@ PREFIX_PARAMS: dict[str, dict[str, str]] = {
     "entra-v1": {"app_id_uri": "api://mcp-notes"},
     "cognito": {"resource_server": "https://mcp.example.com"},
 }
+COGNITO_CLIENTS = ["4c6pquq3d2n4hkv1h6qkf2u0bs"]
 AUDIENCE: dict[str, str] = {"entra": "6e74172b-be56-4843-9ff4-e66a39bb12e3", "entra-v1": "api://x"}
 
 by_name = pytest.mark.parametrize("profile", ALL_PROFILES, ids=lambda p: p.name)
@@ -173,11 +174,19 @@ def test_gaps_are_real_missing_knobs(profile: IdPProfile) -> None:
     for gap in profile.verifier_gaps:
         owner, _, rest = gap.knob.partition("(")
         assert owner == "JWTVerifier"
-        name = rest.split("=")[0]
-        if gap.knob != "JWTVerifier(issuer=str | Sequence[str])":
-            assert name not in _params(JWTVerifier), gap.knob
-        else:  # issuer exists but takes one string only
-            assert inspect.signature(JWTVerifier).parameters["issuer"].annotation == "str"
+        assert rest.split("=")[0] not in _params(JWTVerifier), gap.knob
+
+
+def test_s19_s20_former_verifier_gaps_are_jwt_verifier_knobs_now() -> None:
+    """scope_claims, issuers, audiences and allowed_client_ids landed: no profile records a
+    verifier gap any more, and each knob is produced by some profile's verifier options."""
+    knobs = {"scope_claims", "issuers", "audiences", "allowed_client_ids"}
+    assert knobs <= _params(JWTVerifier)
+    assert not [p.name for p in ALL_PROFILES if p.verifier_gaps]
+    produced: set[str] = set()
+    for profile in ALL_PROFILES:
+        produced |= set(_verifier_options(profile))
+    assert knobs <= produced
 
 
 # --- issuers ---------------------------------------------------------------------------------
@@ -364,18 +373,27 @@ def test_flow_options_without_issuers_assume_nothing() -> None:
 # --- verifier options -> JWTVerifier ---------------------------------------------------------
 
 
-@by_name
-def test_s20_verifier_options_build_a_jwt_verifier(profile: IdPProfile) -> None:
-    options = verifier_options(
+def _verifier_options(profile: IdPProfile, **extra: Any) -> dict[str, Any]:
+    return verifier_options(
         profile,
         issuer=_issuer(profile),
         resource=RESOURCE,
         audience=AUDIENCE.get(profile.name),
+        allowed_client_ids=COGNITO_CLIENTS if profile.audience == "none" else None,
+        **extra,
     )
+
+
+@by_name
+def test_s20_verifier_options_build_a_jwt_verifier(profile: IdPProfile) -> None:
+    options = _verifier_options(profile)
     assert set(options) <= _params(JWTVerifier)
     verifier = JWTVerifier(**options)
-    assert verifier.issuer == options["issuer"]
-    assert verifier.audience_check is (profile.audience != "none")
+    assert verifier.issuers == (
+        tuple(options["issuers"]) if "issuers" in options else (options["issuer"],)
+    )
+    assert verifier.audience_check is True  # no profile turns the S-20 check off any more
+    assert verifier.scope_claims == profile.scope_claims
 
 
 @pytest.mark.parametrize(
@@ -392,19 +410,36 @@ def test_s20_verifier_options_build_a_jwt_verifier(profile: IdPProfile) -> None:
         (
             ENTRA,
             {
-                "issuer": "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0",
-                "jwks_uri": "https://login.microsoftonline.com/"
-                "11111111-2222-3333-4444-555555555555/discovery/v2.0/keys",
-                "resource": AUDIENCE["entra"],
+                "issuers": {
+                    "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0": (
+                        "https://login.microsoftonline.com/"
+                        "11111111-2222-3333-4444-555555555555/discovery/v2.0/keys"
+                    ),
+                    "https://sts.windows.net/11111111-2222-3333-4444-555555555555/": (
+                        "https://login.microsoftonline.com/"
+                        "11111111-2222-3333-4444-555555555555/discovery/keys"
+                    ),
+                },
+                "resource": RESOURCE,
+                "audiences": (AUDIENCE["entra"],),
+                "scope_claims": ("scp", "roles"),
             },
         ),
         (
             ENTRA_V1_TOKENS,
             {
-                "issuer": "https://sts.windows.net/11111111-2222-3333-4444-555555555555/",
-                "jwks_uri": "https://login.microsoftonline.com/"
-                "11111111-2222-3333-4444-555555555555/discovery/keys",
-                "resource": AUDIENCE["entra-v1"],
+                "issuers": {
+                    "https://sts.windows.net/11111111-2222-3333-4444-555555555555/": (
+                        "https://login.microsoftonline.com/"
+                        "11111111-2222-3333-4444-555555555555/discovery/keys"
+                    ),
+                    "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0": (
+                        "https://login.microsoftonline.com/"
+                        "11111111-2222-3333-4444-555555555555/discovery/v2.0/keys"
+                    ),
+                },
+                "resource": RESOURCE,
+                "audiences": (AUDIENCE["entra-v1"],),
             },
         ),
         (
@@ -413,6 +448,7 @@ def test_s20_verifier_options_build_a_jwt_verifier(profile: IdPProfile) -> None:
                 "issuer": "https://tenant.eu.auth0.com/",
                 "jwks_uri": "https://tenant.eu.auth0.com/.well-known/jwks.json",
                 "resource": RESOURCE,
+                "scope_claims": ("scope", "permissions"),
             },
         ),
         (
@@ -421,16 +457,18 @@ def test_s20_verifier_options_build_a_jwt_verifier(profile: IdPProfile) -> None:
                 "issuer": "https://acme.okta.com/oauth2/aus1abcd",
                 "jwks_uri": "https://acme.okta.com/oauth2/aus1abcd/v1/keys",
                 "resource": RESOURCE,
+                "scope_claims": ("scp",),
             },
         ),
     ],
     ids=lambda v: v.name if isinstance(v, IdPProfile) else "",
 )
-def test_s19_verifier_options_per_idp(profile: IdPProfile, expected: dict[str, str]) -> None:
+def test_s19_verifier_options_per_idp(profile: IdPProfile, expected: dict[str, Any]) -> None:
     options = verifier_options(
         profile, issuer=_issuer(profile), resource=RESOURCE, audience=AUDIENCE.get(profile.name)
     )
     assert {k: options[k] for k in expected} == expected
+    assert list(options.get("issuers", ())) == list(expected.get("issuers", ()))  # own form 1st
     assert options["algorithms"] == ("RS256",)
 
 
@@ -439,10 +477,25 @@ def test_s20_entra_needs_the_app_client_id_as_audience() -> None:
         verifier_options(ENTRA, issuer=_issuer(ENTRA), resource=RESOURCE)
 
 
-def test_s20_cognito_has_no_aud_so_the_check_is_off_and_a_gap_is_recorded() -> None:
-    options = verifier_options(COGNITO, issuer=_issuer(COGNITO), resource=RESOURCE)
-    assert options["audience_check"] is False
-    assert COGNITO.verifier_gaps
+def test_s20_entra_app_id_uri_is_a_second_audience() -> None:
+    """v1 tokens carry the App ID URI in aud, v2 tokens the client ID: both are accepted."""
+    options = verifier_options(
+        ENTRA,
+        issuer=_issuer(ENTRA),
+        resource=RESOURCE,
+        audience=AUDIENCE["entra"],
+        app_id_uri="api://mcp-notes",
+    )
+    assert options["audiences"] == (AUDIENCE["entra"], "api://mcp-notes")
+
+
+def test_s20_cognito_has_no_aud_so_the_client_ids_bind_the_token() -> None:
+    with pytest.raises(ValueError, match="allowed_client_ids"):
+        verifier_options(COGNITO, issuer=_issuer(COGNITO), resource=RESOURCE)
+    options = _verifier_options(COGNITO)
+    assert options["allowed_client_ids"] == frozenset(COGNITO_CLIENTS)
+    assert "audience_check" not in options
+    assert JWTVerifier(**options).audience_check is True
 
 
 def test_verifier_jwks_uri_from_metadata_wins() -> None:
@@ -462,11 +515,7 @@ def test_s01_resource_options_are_bearer_auth_parameters(profile: IdPProfile) ->
         profile, issuer=issuer, scopes=["mcp.read"], **PREFIX_PARAMS.get(profile.name, {})
     )
     assert set(options) <= _params(BearerAuth)
-    verifier = JWTVerifier(
-        **verifier_options(
-            profile, issuer=issuer, resource=RESOURCE, audience=AUDIENCE.get(profile.name)
-        )
-    )
+    verifier = JWTVerifier(**_verifier_options(profile))
     BearerAuth(_app, verifier=verifier, resource=RESOURCE, **options)
     assert options["authorization_servers"] == [issuer]
 

@@ -3,7 +3,8 @@
 - ``client_options``  -> ``FlowConfig(**...)`` / ``ZeroAuth(**...)`` (MCP C-22 identity, C-33
   ``resource``, C-37 scopes), built on ``flow_options`` (the profile's flow knobs without a
   client identity: C-18 ``assume_s256_issuers``, ``authorization_params``, ``scope_prefix``);
-- ``verifier_options`` -> ``JWTVerifier(**...)`` (RFC 9068 §4: ``iss``, ``aud``, JWKS; S-19, S-20);
+- ``verifier_options`` -> ``JWTVerifier(**...)`` (RFC 9068 §4: ``iss`` forms with their JWKS,
+  accepted ``aud`` values, scope claims, allowed clients; S-19, S-20);
 - ``resource_options`` -> ``BearerAuth(**...)`` (RFC 9728 ``authorization_servers``,
   ``scopes_supported``), with ``scope_hierarchy`` for IdPs whose tokens carry short scope names;
 - ``authorization_server`` / ``match_issuer`` build and parse issuers from the profile template;
@@ -216,35 +217,66 @@ def verifier_options(
     resource: str,
     audience: str | Sequence[str] | None = None,
     jwks_uri: str | None = None,
+    allowed_client_ids: Sequence[str] | None = None,
     **params: str,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``JWTVerifier`` accepting this IdP's access tokens for ``resource``.
+    """Keyword arguments for ``JWTVerifier`` accepting this IdP's access tokens for ``resource``
+    (RFC 9068 §4; S-19, S-20).
 
     ``issuer`` is the AS issuer (as in PRM); the token issuer and the JWKS URL come from the
     profile templates (fields parsed from ``issuer``, or given in ``params``). ``jwks_uri``
-    overrides the template: pass the metadata's ``jwks_uri`` when you have it. ``audience``
-    defaults to ``resource`` where the IdP can be set up to put the MCP URL in ``aud``; Entra
-    needs it (its v2 ``aud`` is the API app's client ID). An IdP with no ``aud`` (Cognito) gets
-    ``audience_check=False``, which JWTVerifier logs as a warning (see ``profile.verifier_gaps``).
+    overrides the template: pass the metadata's ``jwks_uri`` when you have it. Where the
+    tenant's tokens come in several issuer forms (Entra v1 ``https://sts.windows.net/<tid>/``
+    and v2 ``…/<tid>/v2.0``) the result is ``issuers={iss: jwks_uri, …}``, the profile's own
+    form first; otherwise ``issuer=`` and ``jwks_uri=``.
+
+    ``audience`` (one value or several) becomes ``audiences=``; it defaults to ``resource``
+    where the IdP can be set up to put the MCP URL in ``aud``. Entra needs it (its v2 ``aud`` is
+    the API app's client ID); with ``app_id_uri=`` the App ID URI is accepted too (v1 tokens).
+    ``scope_claims`` are the claims the IdP writes scopes into (Entra ``scp`` + ``roles``,
+    Auth0 ``scope`` + ``permissions``, Okta ``scp``). ``allowed_client_ids`` restricts the
+    calling clients (``client_id``/``azp``/``appid``); it is required for an IdP whose access
+    tokens have no ``aud`` (Cognito: the app client IDs), where it replaces the audience.
     """
     fields: dict[str, str] = {**(match_issuer(profile, issuer) or {}), **params, "issuer": issuer}
     token_issuer = _fill(profile.token_issuer_template, fields, what="iss", profile=profile)
+    keys = jwks_uri or _fill(profile.jwks_template, fields, what="JWKS template", profile=profile)
     options: dict[str, Any] = {
-        "issuer": token_issuer,
-        "jwks_uri": jwks_uri
-        or _fill(profile.jwks_template, fields, what="JWKS template", profile=profile),
+        "resource": resource,
         "algorithms": profile.algorithms,
         "required_typ": profile.typ_header is not None and profile.typ_header.lower() == "at+jwt",
+        "scope_claims": profile.scope_claims,
     }
-    if audience is not None:
-        options["resource"] = audience if isinstance(audience, str) else tuple(audience)
-    elif profile.audience == "resource":
-        options["resource"] = resource
-    elif profile.audience == "none":
-        options["resource"] = resource
-        options["audience_check"] = False
+    issuers = {token_issuer: keys}
+    for iss_template, jwks_template in profile.other_token_issuers:
+        if not all(name in fields for name in _fields(iss_template + jwks_template)):
+            continue  # an issuer outside the template (a test bed, another cloud)
+        other = _fill(iss_template, fields, what="iss", profile=profile)
+        issuers.setdefault(
+            other, _fill(jwks_template, fields, what="JWKS template", profile=profile)
+        )
+    if len(issuers) > 1:
+        options["issuers"] = issuers
     else:
+        options |= {"issuer": token_issuer, "jwks_uri": keys}
+    if audience is not None:
+        audiences = [audience] if isinstance(audience, str) else list(audience)
+        for template in profile.audience_aliases:
+            if all(name in fields for name in _fields(template)):
+                alias = _fill(template, fields, what="audience alias", profile=profile)
+                audiences += [alias] if alias not in audiences else []
+        options["audiences"] = tuple(audiences)
+    elif profile.audience == "configured":
         raise ValueError(f"{profile.name}: pass audience= ({profile.audience_hint})")
+    if allowed_client_ids is not None:
+        if isinstance(allowed_client_ids, str) or not allowed_client_ids:
+            raise ValueError("allowed_client_ids must be a non-empty list of client IDs")
+        options["allowed_client_ids"] = frozenset(allowed_client_ids)
+    elif profile.audience == "none":
+        raise ValueError(
+            f"{profile.name}: its access tokens have no aud ({profile.audience_hint}); pass "
+            "allowed_client_ids=[<app client ID>, ...] to bind them to your clients"
+        )
     return options
 
 

@@ -5,7 +5,8 @@ Each profile records how the IdP's issuer looks, which RFC 8414 / OpenID Connect
 well-known forms it serves (MCP C-14..C-16), whether its metadata advertises PKCE S256 (C-18),
 RFC 9207 ``iss`` (C-43), DCR / CIMD (C-22), what it does with the RFC 8707 ``resource``
 parameter (C-33), and what its access tokens look like to a resource server (RFC 9068 / RFC
-7519: ``iss``, ``aud``, scope claim, client-id claim, ``typ`` header, JWKS location; S-19, S-20).
+7519: ``iss`` forms, ``aud``, scope claims, client-id claim, ``typ`` header, JWKS location;
+S-19, S-20).
 
 Every value was checked against the source cited in the comment next to it. Values that could
 not be confirmed are listed in the profile's ``unverified`` field (by field name) and are marked
@@ -82,7 +83,12 @@ class IdPProfile:
     audience_hint: str  # what to pass as ``audience=`` / what the IdP puts in ``aud``
     jwks_template: str
     token_issuer_template: str = "{issuer}"  # the ``iss`` claim of its access tokens
-    scope_claim: Literal["scope", "scp"] = "scope"
+    # other (iss, JWKS) template pairs the same tenant's access tokens may carry (Entra v1/v2)
+    other_token_issuers: tuple[tuple[str, str], ...] = ()
+    # further aud values, as templates over ``verifier_options`` params (Entra: the App ID URI)
+    audience_aliases: tuple[str, ...] = ()
+    # claims holding scopes/permissions, read in order (JWTVerifier(scope_claims=...))
+    scope_claims: tuple[str, ...] = ("scope",)
     client_id_claim: str = "client_id"
     typ_header: str | None = "JWT"  # JWS ``typ`` of access tokens; None: absent
     algorithms: tuple[str, ...] = ("RS256",)
@@ -101,31 +107,10 @@ class IdPProfile:
 
 
 # --- knobs zeroauth lacks ------------------------------------------------------------------
-# The client flow's former gaps are FlowConfig knobs now (profile fields assume_s256,
-# audience_param, scope_prefix_template -> client_options/flow_options); what remains is the
-# resource server's.
-
-SCOPE_CLAIMS = Gap(
-    knob="JWTVerifier(scope_claims=...)",
-    type="Sequence[str], default ('scope', 'scp')",
-    where="server/_jwt.py _scopes()",
-    why="permissions live in other claims: Entra app-only tokens use `roles`, Auth0 RBAC "
-    "dialects add `permissions`",
-)
-ISSUERS = Gap(
-    knob="JWTVerifier(issuer=str | Sequence[str])",
-    type="str | Sequence[str]",
-    where="server/_jwt.py _check_claims()",
-    why="an Entra API moving from v1 to v2 tokens sees both https://sts.windows.net/<tenant>/ "
-    "and https://login.microsoftonline.com/<tenant>/v2.0",
-)
-CLIENT_BINDING = Gap(
-    knob="JWTVerifier(allowed_client_ids=..., required_claims=...)",
-    type="Sequence[str] | None; Mapping[str, str] | None",
-    where="server/_jwt.py _check_claims()",
-    why="Cognito access tokens carry no aud; binding must use client_id and token_use=access, "
-    "otherwise audience_check=False accepts any token of the user pool, ID tokens included",
-)
+# None today: the client flow's former gaps are FlowConfig knobs (assume_s256, audience_param,
+# scope_prefix_template -> client_options/flow_options) and the resource server's are
+# JWTVerifier knobs (scope_claims, other_token_issuers -> issuers, audience_aliases ->
+# audiences, audience="none" -> allowed_client_ids; verifier_options sets them).
 
 
 # --- Keycloak ----------------------------------------------------------------------------
@@ -154,7 +139,7 @@ KEYCLOAK = IdPProfile(
     audience="resource",  # guide: Audience mapper, Included Custom Audience = MCP server URL
     audience_hint="the MCP server URL, put into aud by an Audience mapper on the client scope",
     jwks_template="{issuer}/protocol/openid-connect/certs",  # FastMCP providers/keycloak.py
-    scope_claim="scope",  # guide: example token "scope": "mcp:resources mcp:tools ..."
+    scope_claims=("scope",),  # guide: example token "scope": "mcp:resources mcp:tools ..."
     client_id_claim="azp",  # UNVERIFIED for Keycloak itself (seen in third-party demos)
     typ_header="JWT",  # UNVERIFIED
     unverified=("advertises_s256", "client_id_claim", "typ_header"),
@@ -200,12 +185,23 @@ ENTRA = IdPProfile(
     audience="configured",  # claims reference: "In v2.0 tokens ... always the client ID of the API"
     audience_hint="the API app registration's Application (client) ID, a GUID",
     jwks_template="https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys",
-    scope_claim="scp",  # claims reference: space-separated, short names (e.g. access_as_user)
+    # claims reference: scp space-separated short names (e.g. access_as_user) for delegated
+    # tokens; roles, a JSON array of app-role values, for app-only (client-credentials) tokens
+    scope_claims=("scp", "roles"),
     client_id_claim="azp",  # claims reference: azp in v2.0 tokens
     typ_header="JWT",  # claims reference: "always JWT"
     send_resource=False,
     scope_prefix_template="{app_id_uri}/",  # scopes-oidc.md: identifier URI + "/" + value
-    verifier_gaps=(SCOPE_CLAIMS, ISSUERS),
+    # access-tokens.md: the API app's accessTokenAcceptedVersion picks v1 or v2 tokens from any
+    # endpoint; accepting the tenant's other form keeps a v1 -> v2 migration working
+    other_token_issuers=(
+        (
+            "https://sts.windows.net/{tenant}/",
+            "https://login.microsoftonline.com/{tenant}/discovery/keys",
+        ),
+    ),
+    # claims reference: v1 aud is the App ID URI the client asked for (or the client ID)
+    audience_aliases=("{app_id_uri}",),
     unverified=("cimd",),
     doc="docs/idp/entra.md",
 )
@@ -221,6 +217,12 @@ ENTRA_V1_TOKENS = replace(
     audience_hint="the App ID URI the client asked for (api://...), or the client ID: v1 tokens "
     "carry either (claims reference)",
     client_id_claim="appid",  # claims reference: appid only in v1.0 tokens
+    other_token_issuers=(
+        (
+            "https://login.microsoftonline.com/{tenant}/v2.0",
+            "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys",
+        ),
+    ),
 )
 
 
@@ -250,13 +252,14 @@ AUTH0 = IdPProfile(
     audience="resource",  # aud = the API identifier; FastMCP: set it to the server's resource URL
     audience_hint="the Auth0 API identifier; create the API with identifier = the MCP server URL",
     jwks_template="{issuer}.well-known/jwks.json",  # issuer ends in "/"
-    scope_claim="scope",
+    # access-token-profiles: with RBAC "Add Permissions in the Access Token" the granted API
+    # permissions are a JSON array in `permissions`, next to the consented `scope` string
+    scope_claims=("scope", "permissions"),
     client_id_claim="azp",  # Auth0 profile; the RFC 9068 profile uses client_id
     typ_header="JWT",  # UNVERIFIED; the RFC 9068 profile should send at+jwt (RFC 9068 §2.1)
     # support.auth0.com "Value of the Audience Attribute"; the client-credentials token request
     # takes it too (Auth0 "Call Your API Using the Client Credentials Flow")
     audience_param="audience",
-    verifier_gaps=(SCOPE_CLAIMS,),
     unverified=("advertises_s256", "cimd", "typ_header"),
     doc="docs/idp/auth0.md",
 )
@@ -286,13 +289,13 @@ OKTA = IdPProfile(
     audience_hint="the custom authorization server's Audience (default api://default); set it "
     "to the MCP server URL, one authorization server per MCP server",
     jwks_template="{issuer}/v1/keys",  # okta-jwt-verifier _construct_jwks_uri
-    scope_claim="scp",  # UNVERIFIED (array in every published sample token)
+    scope_claims=("scp",),  # UNVERIFIED (a JSON array in every published sample token)
     client_id_claim="cid",  # UNVERIFIED (same samples)
     typ_header=None,  # UNVERIFIED
     unverified=(
         "discovery_forms",
         "advertises_s256",
-        "scope_claim",
+        "scope_claims",
         "client_id_claim",
         "typ_header",
     ),
@@ -324,12 +327,12 @@ COGNITO = IdPProfile(
     audience="none",
     audience_hint="no aud claim: access tokens carry the app client ID in client_id",
     jwks_template="{issuer}/.well-known/jwks.json",  # UNVERIFIED
-    scope_claim="scope",  # UNVERIFIED
+    scope_claims=("scope",),  # UNVERIFIED
+    # no aud: verifier_options requires allowed_client_ids (the app client IDs) instead
     client_id_claim="client_id",
     typ_header=None,
     scope_prefix_template="{resource_server}/",  # UNVERIFIED: custom scopes are <rs-id>/<name>
-    verifier_gaps=(CLIENT_BINDING,),
-    unverified=("issuer_template", "jwks_template", "scope_claim", "scope_prefix_template"),
+    unverified=("issuer_template", "jwks_template", "scope_claims", "scope_prefix_template"),
     doc="",
 )
 

@@ -7,6 +7,12 @@ contains this resource (MCP S-20), whose ``iss`` is the configured issuer (when 
 whose ``exp`` lies in the future. Answers are cached (bounded LRU keyed by a hash of the token,
 TTL capped by ``exp``); inactive answers and errors are never cached, and an unreachable endpoint
 fails closed with a log line (SECURITY B12).
+
+The same IdP knobs as ``JWTVerifier``: ``issuers`` (several accepted ``iss`` values),
+``audiences`` (several accepted ``aud`` values; default: the resource), ``scope_claims``
+(claims to read scopes from; default ``scope``) and ``allowed_client_ids`` (the answer's
+``client_id``, else ``azp``, else ``appid``, must be listed; an answer without ``aud`` is
+accepted only through this binding).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import quote
@@ -29,7 +35,7 @@ from zeroauth._wire.policy import URLChecker, endpoint_policy
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.core.errors import InvalidToken
 from zeroauth.core.flow.steps import HTTPRequest
-from zeroauth.server._jwt import MAX_TOKEN_LENGTH
+from zeroauth.server._jwt import MAX_TOKEN_LENGTH, _listed_scopes
 from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["IntrospectionVerifier"]
@@ -66,6 +72,10 @@ class IntrospectionVerifier(TokenVerifier):
         client_secret: str | None,
         resource: str,
         issuer: str | None = None,
+        issuers: Iterable[str] | None = None,
+        audiences: Sequence[str] | None = None,
+        scope_claims: Sequence[str] = ("scope",),
+        allowed_client_ids: Collection[str] | None = None,
         cache_ttl: float = 60,
         cache_size: int = 10_000,
         auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic",
@@ -82,12 +92,27 @@ class IntrospectionVerifier(TokenVerifier):
         )
         if auth_method not in ("client_secret_basic", "client_secret_post"):
             raise ValueError(f"unsupported client authentication method {auth_method!r}")
+        if issuer is not None and issuers is not None:
+            raise ValueError("give issuer= or issuers=, not both")
+        for name, value in (("audiences", audiences), ("allowed_client_ids", allowed_client_ids)):
+            if isinstance(value, str):
+                raise ValueError(f"{name} must be a collection of strings, not a string")
+        if isinstance(scope_claims, str) or not scope_claims:
+            raise ValueError("scope_claims must be a non-empty sequence of claim names")
         if not audience_check:
             log.warning(
                 "IntrospectionVerifier for %s: audience check DISABLED (S-20 requires it on)",
                 resource,
             )
         self.endpoint, self.resource, self.issuer = introspection_endpoint, resource, issuer
+        self.issuers = (issuer,) if issuer is not None else tuple(issuers or ())
+        if issuers is not None and not all(type(i) is str and i for i in self.issuers):
+            raise ValueError("issuers must be non-empty issuer strings")
+        self.audiences = (resource,) if audiences is None else tuple(audiences)
+        self.scope_claims = tuple(scope_claims)
+        self.allowed_client_ids = (
+            None if allowed_client_ids is None else frozenset(allowed_client_ids)
+        )
         self.audience_check = audience_check
         self._client_id, self._secret, self._method = client_id, client_secret, auth_method
         self._cache_ttl, self._cache_size, self._leeway = cache_ttl, cache_size, leeway
@@ -173,26 +198,41 @@ class IntrospectionVerifier(TokenVerifier):
         if nbf is not None and nbf > now + self._leeway:
             raise _refuse("token not yet valid (nbf)", "B3", "check the clocks")
         iss = answer.get("iss")
-        if self.issuer is not None and iss != self.issuer:
-            raise _refuse("token issuer mismatch", "B3", f"expected tokens from {self.issuer}")
+        if self.issuers and (not isinstance(iss, str) or iss not in self.issuers):
+            expected = ", ".join(self.issuers)
+            raise _refuse("token issuer mismatch", "B3", f"expected tokens from {expected}")
         aud = answer.get("aud")
         audience = (aud,) if isinstance(aud, str) else aud
         if not isinstance(audience, list | tuple) or not all(isinstance(a, str) for a in audience):
             audience = None
-        if self.audience_check and (not audience or self.resource not in audience):
+        if (
+            self.audience_check
+            and (not audience or not any(a in self.audiences for a in audience))
+            # no aud at all (Cognito): the allowed_client_ids binding below stands in for it
+            and (self.allowed_client_ids is None or "aud" in answer)
+        ):
             raise _refuse(
                 "token audience does not include this resource",
                 "S-20",
                 f"request the token with resource={self.resource} (RFC 8707)",
             )
-        scope, sub = answer.get("scope"), answer.get("sub")
-        client_id = answer.get("client_id")
+        sub = answer.get("sub")
+        client = next(
+            (c for n in ("client_id", "azp", "appid") if isinstance(c := answer.get(n), str)),
+            None,
+        )
+        if self.allowed_client_ids is not None and client not in self.allowed_client_ids:
+            raise _refuse(
+                "token was issued to a client this resource does not accept",
+                "S-20",
+                "the client_id/azp/appid member must be one of the allowed client IDs",
+            )
         access = AccessToken(
             issuer=iss if isinstance(iss, str) else (self.issuer or ""),
             subject=sub if isinstance(sub, str) else None,
-            client_id=client_id if isinstance(client_id, str) else None,
+            client_id=client,
             audience=tuple(audience or ()),
-            scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
+            scopes=_listed_scopes(answer, self.scope_claims),
             expires_at=exp,
             claims=MappingProxyType(dict(answer)),
         )

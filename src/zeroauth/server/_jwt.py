@@ -11,6 +11,16 @@ implement no extension); ``jku``/``x5u``/``jwk``/``x5c`` are never used; RFC 906
 checked where present. (2) Claims: exact ``iss``, ``aud`` containing our resource (on by
 default), ``exp`` required, ``nbf``/``iat`` with a small leeway, ``scope``/``scp``.
 
+Real IdPs need four knobs: ``issuers`` (several exact issuers, each with its own JWKS: Entra v1
+``https://sts.windows.net/<tid>/`` and v2 ``…/<tid>/v2.0``; the key is taken from the JWKS of
+the issuer the token names, and that issuer is checked again after the signature),
+``audiences`` (several accepted ``aud`` values: Entra's client-ID GUID and ``api://`` URI),
+``scope_claims`` (the claims scopes are read from, in order, each a space-separated string or
+a JSON array of strings: Entra ``scp`` + ``roles``, Auth0 ``scope`` + ``permissions``, Okta
+``scp`` array; a claim not listed is never read) and ``allowed_client_ids`` (the client named
+by ``client_id``, else ``azp``, else ``appid`` must be listed; a token without ``aud``, as
+Cognito access tokens are, is accepted only through this binding).
+
 Step 1 runs on ``cryptography`` primitives with a strict base64url decoder that accepts exactly
 what PyJWT 2.15 accepts (``tests/unit/test_jwt_differential.py``): PyJWT spends ~3x the signature
 cost on a per-character alphabet scan. Verified tokens are cached by a BLAKE2b of their bytes
@@ -27,7 +37,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -165,15 +175,59 @@ def _numeric_date(value: object, name: str) -> int:
     raise _refuse(f"the {name} claim is not a number", "B3")
 
 
-def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
-    value = claims.get("scope", claims.get("scp"))
-    if value is None:
-        return frozenset()
+def _scope_values(value: object, name: str) -> frozenset[str]:
     if type(value) is str:
         return frozenset(value.split())
     if type(value) is list and all(type(v) is str for v in value):
         return frozenset(value)
-    raise _refuse("the scope claim is neither a string nor a list of strings")
+    raise _refuse(f"the {name} claim is neither a string nor a list of strings")
+
+
+def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Default: ``scope``, else ``scp`` (RFC 9068 §2.2.3; ``scp`` as Entra and Okta write it)."""
+    value = claims.get("scope", claims.get("scp"))
+    if value is None:
+        return frozenset()
+    return _scope_values(value, "scope")
+
+
+def _listed_scopes(claims: Mapping[str, Any], names: tuple[str, ...]) -> frozenset[str]:
+    """``scope_claims``: the union of the listed claims present; other claims are ignored."""
+    scopes: frozenset[str] = frozenset()
+    for name in names:
+        value = claims.get(name)
+        if value is not None or name in claims:
+            scopes |= _scope_values(value, name)
+    return scopes
+
+
+def _issuer_keys(
+    issuer: str | None,
+    jwks_uri: str | None,
+    jwks: JWKSCache | None,
+    issuers: Mapping[str, str | JWKSCache] | None,
+) -> tuple[dict[str, JWKSCache], list[JWKSCache]]:
+    """issuer -> its JWKS cache, and the caches created here (one per distinct URL)."""
+    if issuers is None:
+        if not issuer:
+            raise ValueError("issuer (or issuers) is required (RFC 9068 §4: exact iss match)")
+        if (jwks is None) == (jwks_uri is None):
+            raise ValueError("give exactly one of jwks_uri or jwks")
+        source: Mapping[str, str | JWKSCache] = {
+            issuer: jwks if jwks is not None else str(jwks_uri)
+        }
+    elif issuer is not None or jwks_uri is not None or jwks is not None:
+        raise ValueError("give issuers= alone, or issuer= with jwks_uri= or jwks=")
+    else:
+        source = issuers
+    if not source or not all(type(i) is str and i for i in source):
+        raise ValueError("issuers must map each non-empty issuer string to a jwks_uri or JWKSCache")
+    by_url: dict[str, JWKSCache] = {}
+    by_issuer = {
+        iss: keys if isinstance(keys, JWKSCache) else by_url.setdefault(keys, JWKSCache(keys))
+        for iss, keys in source.items()
+    }
+    return by_issuer, list(by_url.values())
 
 
 class JWTVerifier(TokenVerifier):
@@ -182,10 +236,14 @@ class JWTVerifier(TokenVerifier):
     def __init__(
         self,
         *,
-        issuer: str,
+        issuer: str | None = None,
         resource: str | Sequence[str],
         jwks_uri: str | None = None,
         jwks: JWKSCache | None = None,
+        issuers: Mapping[str, str | JWKSCache] | None = None,
+        audiences: Sequence[str] | None = None,
+        scope_claims: Sequence[str] | None = None,
+        allowed_client_ids: Collection[str] | None = None,
         algorithms: Sequence[str] = ("RS256", "ES256"),
         leeway: float = 30,
         audience_check: bool = True,
@@ -193,28 +251,38 @@ class JWTVerifier(TokenVerifier):
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not issuer:
-            raise ValueError("issuer is required (RFC 9068 §4: exact iss match)")
+        by_issuer, created = _issuer_keys(issuer, jwks_uri, jwks, issuers)
         unsupported = set(algorithms) - SUPPORTED_ALGORITHMS
         if unsupported or not algorithms:
             raise ValueError(
                 f"algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}; "
                 f"refused: {sorted(unsupported)}"
             )
-        if (jwks is None) == (jwks_uri is None):
-            raise ValueError("give exactly one of jwks_uri or jwks")
-        self.issuer = issuer
+        if isinstance(scope_claims, str) or (scope_claims is not None and not scope_claims):
+            raise ValueError("scope_claims must be a non-empty sequence of claim names")
+        if isinstance(allowed_client_ids, str):
+            raise ValueError("allowed_client_ids must be a collection of client IDs, not a string")
+        if isinstance(audiences, str):
+            audiences = (audiences,)
+        self.issuers = tuple(by_issuer)
+        self.issuer = self.issuers[0]
         self.resources = (resource,) if isinstance(resource, str) else tuple(resource)
-        if audience_check and not self.resources:
+        self.audiences = self.resources if audiences is None else tuple(audiences)
+        if audience_check and not self.audiences:
             raise ValueError("resource is required when audience_check is on (S-20)")
         if not audience_check:
             log.warning(
                 "JWTVerifier for %s: audience check DISABLED; tokens minted for any resource "
                 "of this issuer will be accepted (S-20 requires it on)",
-                issuer,
+                self.issuer,
             )
-        self.jwks = jwks if jwks is not None else JWKSCache(str(jwks_uri))
-        self._own_jwks = jwks is None
+        self.jwks = by_issuer[self.issuer]
+        self._jwks_by_issuer = by_issuer if len(by_issuer) > 1 else None
+        self._own_jwks = created
+        self.scope_claims = None if scope_claims is None else tuple(scope_claims)
+        self.allowed_client_ids = (
+            None if allowed_client_ids is None else frozenset(allowed_client_ids)
+        )
         self.algorithms = frozenset(algorithms)
         self.leeway = float(leeway)
         self.audience_check = audience_check
@@ -222,7 +290,8 @@ class JWTVerifier(TokenVerifier):
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[float, AccessToken]] = OrderedDict()
         self._headers: dict[bytes, tuple[str, str | None]] = {}  # header segments seen signed
-        self._resource_set = frozenset(self.resources)
+        self._resource_set = frozenset(self.audiences)
+        self._issuer_set = frozenset(self.issuers)
         self._clock = clock
 
     async def verify(self, token: str) -> AccessToken:
@@ -250,9 +319,17 @@ class JWTVerifier(TokenVerifier):
             signature = b64url_decode(parts[2])
         except ValueError:  # before any key lookup: garbage never triggers a JWKS fetch
             raise _refuse("malformed token: the signature is not base64url") from None
-        key = self.jwks.peek(kid, alg)
+        jwks, claims = self.jwks, None
+        if self._jwks_by_issuer is not None:  # several issuers: the named issuer's keys only
+            claims = _json_object(parts[1], "payload")
+            iss = claims.get("iss")
+            found = self._jwks_by_issuer.get(iss) if type(iss) is str else None
+            if found is None:
+                raise self._wrong_issuer()
+            jwks = found
+        key = jwks.peek(kid, alg)
         if key is None:
-            key = await self.jwks.key(kid, alg)
+            key = await jwks.key(kid, alg)
         try:  # step 1: the signature, with the pinned algorithm and the key chosen by kid
             _VERIFY[alg](key, signature, raw[: len(parts[0]) + 1 + len(parts[1])])
         except (InvalidSignature, ValueError):
@@ -260,12 +337,19 @@ class JWTVerifier(TokenVerifier):
         if known is None and len(self._headers) < _MAX_HEADERS:
             self._headers[parts[0]] = (alg, kid)  # only headers seen with a valid signature
         # step 2: the claims of a payload now known to come from the issuer
-        deadline, access = self._check_claims(_json_object(parts[1], "payload"), now)
+        if claims is None:
+            claims = _json_object(parts[1], "payload")
+        deadline, access = self._check_claims(claims, now)
         if now < deadline and self._cache_size > 0:
             cache[digest] = (deadline, access)
             if len(cache) > self._cache_size:
                 cache.popitem(last=False)
         return access
+
+    def _wrong_issuer(self) -> InvalidToken:
+        return _refuse(
+            "token issuer mismatch", "B3", f"accepted issuers: {', '.join(self.issuers)}"
+        )
 
     def _check_header(self, segment: bytes) -> tuple[str, str | None]:
         """Step 1a: only ``alg`` (pinned) and ``kid`` are used; ``crit`` is refused (B2)."""
@@ -303,8 +387,9 @@ class JWTVerifier(TokenVerifier):
             raise _refuse("token not yet valid (iat)", "B3", "check the clocks")
         if (nbf is not None or "nbf" in claims) and _numeric_date(nbf, "nbf") > latest:
             raise _refuse("token not yet valid (nbf)", "B3", "check the clocks")
-        if get("iss") != self.issuer:
-            raise _refuse("token issuer mismatch", "B3", f"accepted issuer: {self.issuer}")
+        iss = get("iss")
+        if iss != self.issuer and (type(iss) is not str or iss not in self._issuer_set):
+            raise self._wrong_issuer()
         aud = get("aud")
         if type(aud) is str:
             audience: tuple[str, ...] = (aud,)
@@ -312,7 +397,12 @@ class JWTVerifier(TokenVerifier):
             audience = tuple(aud)
         else:
             audience = ()
-        if self.audience_check and self._resource_set.isdisjoint(audience):
+        if (
+            self.audience_check
+            and self._resource_set.isdisjoint(audience)
+            # no aud at all (Cognito): the allowed_client_ids binding below stands in for it
+            and (self.allowed_client_ids is None or "aud" in claims)
+        ):
             raise _refuse(
                 "token audience does not include this resource",
                 "S-20",
@@ -327,13 +417,26 @@ class JWTVerifier(TokenVerifier):
         ):
             name = next(n for n in _STRING_CLAIMS if n in claims and type(claims[n]) is not str)
             raise _refuse(f"the {name} claim is not a string")
-        scope = get("scope")
-        scopes = frozenset(scope.split()) if type(scope) is str else _scopes(claims)
+        client = client_id if client_id is not None else azp
+        if client is None:
+            appid = get("appid")  # Entra v1 tokens name the client in appid
+            client = appid if type(appid) is str else None
+        if self.allowed_client_ids is not None and client not in self.allowed_client_ids:
+            raise _refuse(
+                "token was issued to a client this resource does not accept",
+                "S-20",
+                "the client_id/azp/appid claim must be one of the allowed client IDs",
+            )
+        if self.scope_claims is None:
+            scope = get("scope")
+            scopes = frozenset(scope.split()) if type(scope) is str else _scopes(claims)
+        else:
+            scopes = _listed_scopes(claims, self.scope_claims)
         expires_at = float(exp)
         access = AccessToken(
-            self.issuer,
+            iss,
             sub,
-            client_id if client_id is not None else azp,
+            client,
             audience,
             scopes,
             expires_at,
@@ -342,6 +445,6 @@ class JWTVerifier(TokenVerifier):
         return expires_at, access
 
     async def aclose(self) -> None:
-        """Close the JWKS cache this verifier created."""
-        if self._own_jwks:
-            await self.jwks.aclose()
+        """Close the JWKS caches this verifier created."""
+        for jwks in self._own_jwks:
+            await jwks.aclose()
