@@ -26,7 +26,7 @@ log = logging.getLogger("zeroauth.server")
 
 WINDOW = 10.0
 LINES_PER_WINDOW = 5
-STREAK = 5
+STREAK = 3
 
 # (how the verifier's description starts, the class, what the operator should check)
 _CLASSES: tuple[tuple[str, str, str], ...] = (
