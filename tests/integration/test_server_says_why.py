@@ -51,7 +51,7 @@ def misconfigure(w: World, **verifier: str) -> None:
             resource=w.server_url,
             authorization_servers=[w.issuer],
             scopes_supported=["mcp:read", "mcp:write"],
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -104,9 +104,11 @@ def test_misconfigured_verifier_is_logged_and_the_client_quotes_the_server(
             for k, v in setting.items()
         }
         misconfigure(w, **wrong)
-        with httpx2.Client(auth=w.client(), timeout=30) as http:
-            with pytest.raises(ServerRefusedError) as refused:
-                http.post(w.server_url, json=PING)
+        with (
+            httpx2.Client(auth=w.client(), timeout=30) as http,
+            pytest.raises(ServerRefusedError) as refused,
+        ):
+            http.post(w.server_url, json=PING)
         tokens = sent_tokens(w)
     err = refused.value
     assert (err.status, err.scheme, err.error, err.blame) == (
@@ -117,8 +119,11 @@ def test_misconfigured_verifier_is_logged_and_the_client_quotes_the_server(
     )
     assert err.error_description == description
     line = str(err)
-    assert "[C-44]" in line and "HTTP 401" in line and 'error="invalid_token"' in line
-    assert description in line and "server is to blame" in line
+    assert "[C-44]" in line
+    assert "HTTP 401" in line
+    assert 'error="invalid_token"' in line
+    assert description in line
+    assert "server is to blame" in line
     assert json.loads(json.dumps(err.to_dict()))["error_description"] == description
     server = [r for r in caplog.records if r.name == "zeroauth.server"]
     infos = [r.getMessage() for r in server if r.levelno == logging.INFO]
@@ -126,7 +131,8 @@ def test_misconfigured_verifier_is_logged_and_the_client_quotes_the_server(
     assert any("refused 401 no token on /mcp" in m for m in infos)
     warnings = [r.getMessage() for r in server if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings  # once, not per request
-    assert advice in warnings[0] and description in warnings[0]
+    assert advice in warnings[0]
+    assert description in warnings[0]
     assert_no_token_logged(caplog, tokens)
 
 
@@ -192,15 +198,18 @@ def test_s15_403_without_scope_stops_and_says_so() -> None:
     client stops at once (no re-authorization loop) with the status, challenge and reason."""
     with world() as w:
         w.protect(_no_scope_403(echo_app()))
-        with httpx2.Client(auth=w.client(), timeout=30) as http:
-            with pytest.raises(ServerRefusedError) as refused:
-                http.post(w.server_url, json=PING)
+        with (
+            httpx2.Client(auth=w.client(), timeout=30) as http,
+            pytest.raises(ServerRefusedError) as refused,
+        ):
+            http.post(w.server_url, json=PING)
         authorizes = [s for s in w.recorder.seen if s.server == "as" and s.path == "/authorize"]
         posts = [s for s in w.recorder.seen if s.server == "mcp" and s.method == "POST"]
     err = refused.value
     assert (err.status, err.scheme, err.error) == (403, "Bearer", "missing_required_scopes")
     assert err.error_description == "Missing required scopes: mcp:admin"
     assert err.blame == "server"
-    assert "without naming the scope it needs" in str(err) and "non-standard" in str(err)
+    assert "without naming the scope it needs" in str(err)
+    assert "non-standard" in str(err)
     assert len(authorizes) == 1  # the first login only: no step-up round
     assert len(posts) == 2  # the token-less probe, then the one refused request
