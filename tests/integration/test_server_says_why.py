@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from typer.testing import CliRunner
 
 from tests.helpers.client_world import World, echo_app, world
+from zeroauth.cli.app import app
 from zeroauth.core.errors import ServerRefusedError
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.server._jwks import JWKSCache
@@ -213,3 +216,45 @@ def test_s15_403_without_scope_stops_and_says_so() -> None:
     assert "non-standard" in str(err)
     assert len(authorizes) == 1  # the first login only: no step-up round
     assert len(posts) == 2  # the token-less probe, then the one refused request
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ZEROAUTH_HOME", str(tmp_path))
+    monkeypatch.delenv("ZEROAUTH_CONFIG", raising=False)
+    monkeypatch.delenv("ZEROAUTH_ALLOW_LOOPBACK", raising=False)
+    return tmp_path
+
+
+def one_error_line(*args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--headless", "--allow-loopback"])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["login", "call"])
+def test_cli_line_quotes_the_server_refusing_every_token(home: Path, command: str) -> None:
+    """C-44 in the CLI: the one error line has the status, the challenge and the server's own
+    description, and blames the server (not the token)."""
+    with world() as w:
+        misconfigure(w, issuer=w.issuer + "/")
+        args = [command, w.server_url] + (["whoami"] if command == "call" else [])
+        line = one_error_line(*args)
+    assert line.startswith("error: [C-44]")
+    assert 'HTTP 401 Bearer error="invalid_token"' in line
+    assert 'error_description="token issuer mismatch"' in line
+    assert "the server is to blame" in line
+
+
+def test_cli_line_for_a_403_without_scope(home: Path) -> None:
+    """Issue 18 item 6: a 403 ``missing_required_scopes`` without ``scope=`` (npm mcp-auth)
+    used to print only ``MCPError: Server returned an error response``."""
+    with world() as w:
+        w.protect(_no_scope_403(echo_app()))
+        line = one_error_line("call", w.server_url, "whoami")
+    assert line.startswith("error: [S-15]")
+    assert 'HTTP 403 Bearer error="missing_required_scopes"' in line
+    assert "Missing required scopes: mcp:admin" in line
+    assert "without naming the scope it needs" in line
