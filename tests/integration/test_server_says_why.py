@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from tests.helpers.client_world import World, echo_app, world
 from zeroauth.cli.app import app
+from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuthManager
 from zeroauth.core.errors import ServerRefusedError
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.server._jwks import JWKSCache
@@ -258,3 +259,34 @@ def test_cli_line_for_a_403_without_scope(home: Path) -> None:
     assert 'HTTP 403 Bearer error="missing_required_scopes"' in line
     assert "Missing required scopes: mcp:admin" in line
     assert "without naming the scope it needs" in line
+
+
+def _forbidden(challenge: str | None) -> Any:
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await echo_app()(scope, receive, send)
+            return
+        headers = [(b"content-type", b"application/json")]
+        if challenge is not None:
+            headers.append((b"www-authenticate", challenge.encode()))
+        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    return asgi
+
+
+@pytest.mark.anyio
+async def test_manager_authorize_carries_the_status_of_a_refusal() -> None:
+    """C-44 in ``ZeroAuthManager.authorize``: a server that answers the authorized probe with a
+    plain 403 gives a ``ServerRefusedError`` with the status (no challenge to quote)."""
+    with world() as w:
+        w.protect(_forbidden(None))
+        manager = ZeroAuthManager(
+            store=MemoryTokenStore(), url_policy=DEVELOPMENT,
+            user_step=HeadlessUserStep(url_policy=DEVELOPMENT),
+        )  # fmt: skip
+        with pytest.raises(ServerRefusedError) as refused:
+            await manager.authorize(w.server_url)
+    err = refused.value
+    assert (err.status, err.scheme, err.error, err.requirement) == (403, None, None, "C-44")
+    assert "HTTP 403" in str(err)
