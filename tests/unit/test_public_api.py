@@ -146,6 +146,7 @@ PUBLIC: dict[str, list[str]] = {
         "RegistrationError",
         "ResourceMetadataError",
         "ServerMetadataError",
+        "ServerRefusedError",
         "StaleWriteError",
         "StepUpLimitError",
         "StoreError",

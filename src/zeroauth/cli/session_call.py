@@ -8,6 +8,7 @@ tool's input schema declares) or ``name:=JSON``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import typer
 
+from zeroauth.cli import eras
 from zeroauth.cli.client import Session
-from zeroauth.cli.output import fail, note
+from zeroauth.cli.output import CommandError, fail, note, unwrap
 from zeroauth.client._auth import ZeroAuth
+from zeroauth.core.errors import ZeroAuthError
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -84,20 +87,55 @@ async def _tools(client: Client) -> list[Tool]:
     return tools
 
 
-async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
-    import httpx2
+class _StaleEraError(Exception):
+    """The remembered protocol era did not work for this server: probe again."""
 
+
+async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
     try:
-        from mcp import Client
-        from mcp.client.streamable_http import streamable_http_client
+        import mcp  # noqa: F401
     except ImportError:
         fail("`zeroauth call` needs the MCP SDK", hint="pip install 'zeroauth[mcp]'")
+    known = eras.remembered(session.url) if mode == "auto" else None
+    if known is not None:
+        try:  # one round trip less: no server/discover probe before initialize, or none at all
+            return await _call_as(session, tool, raw, known[0], known[1], remembered=True)
+        except Exception as exc:  # the SDK's task groups may wrap it
+            if not isinstance(unwrap(exc), _StaleEraError):
+                raise
+            eras.forget(session.url)
+    return await _call_as(session, tool, raw, mode, None, remembered=False)
+
+
+async def _call_as(
+    session: Session, tool: str, raw: Sequence[str], mode: str,
+    prior: Mapping[str, Any] | None, *, remembered: bool,
+) -> CallToolResult:  # fmt: skip
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import DiscoverResult
+
     auth = ZeroAuth(engine=session.engine)
     async with (
         httpx2.AsyncClient(auth=auth, timeout=session.timeout) as http,
-        Client(streamable_http_client(session.url, http_client=http), mode=mode) as client,
+        contextlib.AsyncExitStack() as stack,
     ):
-        tools = await _tools(client)
+        try:  # up to the tool call: safe to repeat with a fresh probe if the era is stale
+            discover = None if prior is None else DiscoverResult.model_validate(prior)
+            connect = streamable_http_client(session.url, http_client=http)
+            client = await stack.enter_async_context(
+                Client(connect, mode=mode, prior_discover=discover)
+            )
+            tools = await _tools(client)
+        except Exception as exc:
+            if not remembered:
+                raise
+            if isinstance(unwrap(exc), ZeroAuthError | CommandError):
+                raise  # authorization failed, not the protocol era
+            raise _StaleEraError from exc
+        if mode == "auto":
+            _learn(session.url, client)
         found = next((t for t in tools if t.name == tool), None)
         schema = found.input_schema if found is not None else None
         result = await client.call_tool(tool, parse_arguments(raw, schema))
@@ -105,6 +143,16 @@ async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> C
             names = ", ".join(sorted(t.name for t in tools)) or "none"
             fail(f"no tool named {tool!r} on {session.url}", hint=f"tools listed: {names}")
         return result
+
+
+def _learn(url: str, client: Client) -> None:
+    """Remember which era the SDK's ``auto`` probe settled on (MCP 2026-07-28 lifecycle)."""
+    negotiated = client.session
+    if negotiated.discover_result is not None and negotiated.protocol_version:
+        dumped = negotiated.discover_result.model_dump(mode="json", by_alias=True)
+        eras.remember(url, negotiated.protocol_version, dumped)
+    elif negotiated.initialize_result is not None:
+        eras.remember(url, eras.LEGACY)
 
 
 def run_call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:

@@ -27,7 +27,8 @@ from zeroauth.client._cache import DiscoveryCache
 from zeroauth.client._engine import Engine
 from zeroauth.client._options import ZeroAuthOptions
 from zeroauth.client._stores import TokenStore, binding_key, forget_login, load_login
-from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.challenge import read_bearer_challenge
+from zeroauth.core.errors import ChallengeParseError, ServerRefusedError, ZeroAuthError
 from zeroauth.core.flow import LATEST_PROTOCOL_VERSION
 
 __all__ = ["ServerStatus", "ZeroAuthManager"]
@@ -104,13 +105,21 @@ class ZeroAuthManager:
                 http = await own.enter_async_context(self.http_client(timeout=60))
             async with http.stream("POST", server_url, content=_PROBE, headers=headers) as r:
                 status_code = r.status_code
+                challenges = r.headers.get_list("www-authenticate")
         status = self.status(server_url)
         if status is None or status_code in (401, 403):
-            raise ZeroAuthError(
+            try:
+                bearer = read_bearer_challenge(challenges)  # RFC 6750 §3: what the server said
+            except ChallengeParseError:
+                bearer = None
+            raise ServerRefusedError(
                 "the server did not accept the token the client obtained",
+                status=status_code,
+                scheme="Bearer" if bearer is not None else None,
+                error=bearer.error if bearer else None,
+                error_description=bearer.error_description if bearer else None,
                 requirement="C-44",
                 where=server_url,
-                found=f"HTTP {status_code}",
             )
         return replace(status, status_code=status_code)
 

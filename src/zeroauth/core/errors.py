@@ -16,6 +16,7 @@ values never appear in any of these fields.
     ├── OAuthError                    the AS answered with an OAuth error (RFC 6749 §5.2, §4.1.2.1)
     ├── DeviceFlowError               device authorization grant (RFC 8628): bad response, expiry
     ├── StepUpLimitError              403 insufficient_scope kept coming (C-40)
+    ├── ServerRefusedError            an MCP server refused the request: status, challenge, reason
     ├── StoreError                    a shared token store (Redis) failed
     │   ├── StoreUnavailableError     the store cannot be reached (connection, timeout, auth)
     │   ├── StoreKeyError             a record cannot be decrypted with the configured keys
@@ -47,6 +48,7 @@ __all__ = [
     "RegistrationError",
     "ResourceMetadataError",
     "ServerMetadataError",
+    "ServerRefusedError",
     "StaleWriteError",
     "StepUpLimitError",
     "StoreError",
@@ -187,6 +189,63 @@ class DeviceFlowError(ZeroAuthError):
 
 class StepUpLimitError(ZeroAuthError):
     """The server kept answering 403 ``insufficient_scope`` after step-up (C-40)."""
+
+
+class ServerRefusedError(ZeroAuthError):
+    """An MCP server refused a request in a way the client cannot fix by itself (C-44, S-15):
+    it keeps refusing fresh tokens (401), or answers 403 without naming the scope it needs.
+
+    Carries what the server said (RFC 6750 §3): ``status`` (HTTP status), ``scheme``
+    (``Bearer``/``DPoP``, None without a challenge), ``error`` and ``error_description`` (the
+    server's own reason), and ``blame``: ``"server"`` when the token matches what the server's
+    metadata promises (its verifier or challenge is at fault), ``"token"`` otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        scheme: str | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        blame: str = "server",
+        requirement: str | None = None,
+        where: str | None = None,
+        expected: object = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.scheme = scheme
+        self.error = error
+        self.error_description = error_description
+        self.blame = blame
+        found = f"HTTP {status}"
+        if scheme:
+            found += f" {scheme}" + (f' error="{error}"' if error else " (no error code)")
+        if error_description:
+            found += f' error_description="{error_description}"'
+        super().__init__(
+            f"{message} (the {blame} is to blame)",
+            requirement=requirement,
+            where=where,
+            expected=expected,
+            found=found,
+            hint=hint,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Adds ``status``, ``scheme``, ``error``, ``error_description`` and ``blame``."""
+        return {
+            **super().to_dict(),
+            "status": self.status,
+            "scheme": self.scheme,
+            "error": self.error,
+            "error_description": None
+            if self.error_description is None
+            else _shorten(self.error_description),
+            "blame": self.blame,
+        }
 
 
 class StoreError(ZeroAuthError):

@@ -39,6 +39,7 @@ from zeroauth.core.errors import (
 from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._metadata import ProtectedResourceMetadataApp, build_resource_metadata
+from zeroauth.server._refusals import RefusalLog
 from zeroauth.server._scopes import ScopePolicy, called_tools
 from zeroauth.server._verifier import AccessToken, TokenVerifier
 
@@ -161,6 +162,7 @@ class BearerAuth:
         self._resource = resource
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(resource))  # DPoP htu base
         self._bypass: dict[str, ASGIApp] = dict.fromkeys(exempt_paths, app)
+        self._refusals = RefusalLog()  # INFO per refusal, WARNING on a misconfiguration streak
         if authorization_servers:
             md = build_resource_metadata(
                 resource,
@@ -211,7 +213,8 @@ class BearerAuth:
             headers.append((b"dpop-nonce", nonce.encode("ascii")))  # RFC 9449 §9
         return status, headers, body
 
-    def _refusal(self, error: BearerError, needed: Sequence[str] = ()) -> Response:
+    def _refusal(self, path: str, error: BearerError, needed: Sequence[str] = ()) -> Response:
+        self._refusals.refused(error.status_code, error.error, error.description, path)
         challenges = self._challenges(needed, error)
         nonce = None
         if isinstance(error, UseDPoPNonce) and self._dpop and self._dpop.nonces:
@@ -234,8 +237,13 @@ class BearerAuth:
             return
         outcome = await self._authenticate(scope)
         if isinstance(outcome, tuple):
+            if outcome is self._unauthenticated:
+                self._refusals.refused(401, None, None, scope["path"])
             await self._deny(scope, send, outcome)
             return
+        refusals = self._refusals
+        if refusals.streak:  # the only work a verified token costs here: one int test
+            refusals.succeeded()
         needed = (
             self._policy.route_scopes(scope["path"])
             if self._policy.has_routes
@@ -254,7 +262,7 @@ class BearerAuth:
                 needed, receive, tools = checked
         if needed and not self._policy.satisfies(outcome.scopes, needed):
             error = InsufficientScope(f"this operation needs the scope(s): {' '.join(needed)}")
-            await self._deny(scope, send, self._refusal(error, needed))
+            await self._deny(scope, send, self._refusal(scope["path"], error, needed))
             return
         if tools:
             scope[TOOLS_CHECKED_KEY] = (self._policy, tools)
@@ -282,11 +290,12 @@ class BearerAuth:
 
     async def _authenticate(self, scope: Scope) -> AccessToken | Response:
         """The verified token, or the response refusing the request."""
+        path: str = scope["path"]
         credentials: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 if credentials is not None:
-                    return self._refusal(InvalidRequest("more than one Authorization header"))
+                    return self._refusal(path, InvalidRequest("more than one Authorization header"))
                 credentials = value
         query = scope.get("query_string")
         if (
@@ -295,7 +304,7 @@ class BearerAuth:
             and any(name == "access_token" for name, _ in parse_qsl(query.decode("latin-1"), True))
         ):
             return self._refusal(
-                InvalidRequest("access tokens are accepted only in the Authorization header")
+                path, InvalidRequest("access tokens are accepted only in the Authorization header")
             )
         if credentials is None:
             return self._unauthenticated
@@ -304,14 +313,14 @@ class BearerAuth:
         if scheme != b"bearer" and (scheme != b"dpop" or self._dpop is None):
             if _TCHARS.fullmatch(scheme):
                 return self._unauthenticated  # another scheme: no Bearer credentials (§3.1)
-            return self._refusal(InvalidRequest("malformed Authorization header"))
+            return self._refusal(path, InvalidRequest("malformed Authorization header"))
         token = token.lstrip(b" ")
         if len(token) > self._max_token:
-            return self._refusal(InvalidToken("the access token is too long"))
+            return self._refusal(path, InvalidToken("the access token is too long"))
         body = token.rstrip(b"=")  # RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-._~+/" ) *"="
         if not body or body.translate(None, _B64TOKEN_CHARS):  # C speed, unlike a regex
             return self._refusal(
-                InvalidRequest("malformed Bearer credentials: expected one b64token")
+                path, InvalidRequest("malformed Bearer credentials: expected one b64token")
             )
         text = token.decode("ascii")
         try:
@@ -320,7 +329,7 @@ class BearerAuth:
             if scheme == b"dpop" or cnf is not None or self._dpop is not None:
                 self._sender_constraint(scope, scheme, text, verified, cnf)
         except BearerError as error:
-            return self._refusal(error)
+            return self._refusal(path, error)
         return verified
 
     def _sender_constraint(

@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, MutableMapping
 from typing import Any
 
-from zeroauth.core.challenge import BearerChallenge
+from zeroauth.core.challenge import BearerChallenge, read_bearer_challenge
 from zeroauth.core.errors import (
     DiscoveryError,
     OAuthError,
+    ServerRefusedError,
     StepUpLimitError,
-    ZeroAuthError,
 )
 from zeroauth.core.flow.authorize import authorization_code, refresh
 from zeroauth.core.flow.config import FlowConfig, ServerBinding
@@ -107,21 +107,36 @@ def request_flow(
         elif response.status == 401:
             unauthorized += 1
             if unauthorized > _MAX_UNAUTHORIZED:
-                raise ZeroAuthError(
-                    "the server keeps refusing tokens its authorization server just issued",
+                raise _refused(
+                    response,
+                    challenge,
+                    "the server keeps refusing tokens its authorization server just issued "
+                    "(after refresh and re-authorization)",
                     requirement="C-44",
                     where=run.server_url,
-                    found="HTTP 401 after refresh and re-authorization",
-                    hint="the server and its authorization server disagree (audience, issuer or "
-                    "clock); check the server's token verification",
+                    hint="the server's token verification disagrees with its authorization "
+                    "server: check the server's issuer, resource (audience), JWKS URL and clock "
+                    "against the server's reason above",
                 )
             tokens = yield from _unauthorized(run, challenge, tokens)
         elif (
             response.status == 403
             and tokens is not None
             and challenge is not None
-            and challenge.error == "insufficient_scope"
-        ):
+            and (challenge.error != "insufficient_scope" or not challenge.scope)
+        ):  # RFC 6750 §3.1: only insufficient_scope with scope= tells the client what to ask for
+            raise _refused(
+                response,
+                challenge,
+                "the server refused the request without naming the scope it needs "
+                "(non-standard challenge: no insufficient_scope with scope=)",
+                requirement="S-15",
+                where=run.server_url,
+                expected='403 Bearer error="insufficient_scope" scope="…"',
+                hint="the client cannot step up; ask the server's operator which scope this "
+                "operation needs, or fix the server to name it in its challenge",
+            )
+        elif response.status == 403 and tokens is not None and challenge is not None:
             if step_ups >= config.max_step_ups:
                 raise StepUpLimitError(
                     "the server still answers insufficient_scope after step-up",
@@ -139,6 +154,26 @@ def request_flow(
         authorization, proof = yield from present(run, tokens)
         reply = yield SendOriginal(authorization, dpop=proof)
         response = reply[0]
+
+
+def _refused(
+    response: HTTPResponse, challenge: BearerChallenge | None, message: str, **about: Any
+) -> ServerRefusedError:
+    """What the server said (status, challenge scheme and error, its ``error_description``:
+    RFC 6750 §3), for an error the client cannot recover from by itself; the server is blamed."""
+    scheme = None
+    if challenge is not None:
+        bearer = read_bearer_challenge(response.header_list("www-authenticate"))
+        scheme = "Bearer" if bearer is not None else "DPoP"
+    return ServerRefusedError(
+        message,
+        status=response.status,
+        scheme=scheme,
+        error=challenge.error if challenge else None,
+        error_description=challenge.error_description if challenge else None,
+        blame="server",
+        **about,
+    )
 
 
 def gate(
