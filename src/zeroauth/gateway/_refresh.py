@@ -149,6 +149,8 @@ class CatalogRefresher:
             catalog = await load_catalog(up)
         except UpstreamError as exc:
             up.healthy = up.healthy and exc.kind != "unavailable"
+            if exc.kind == "unavailable":  # what the caller is told (e.g. the IdP is down)
+                up.last_error = exc.reason
             self.metrics.upstream_error(up.name, exc.kind)
             self.metrics.upstream_up[up.name] = False
             log.warning("upstream %s: catalog unavailable: %s", up.name, exc.reason)
