@@ -3,7 +3,8 @@
 The downstream sees the user as ``sub``, the gateway in ``act``, its own audience and narrowed
 scopes, and never the client's token. Attacks: up-scoping, an audience not allowed for the
 exchanging client, a subject token minted for another resource, a client without the grant, a
-revoked or expired subject, cache isolation between callers; exchanges per (caller, target) are counted."""
+revoked or expired subject, cache isolation between callers; exchanges per (caller, target) are
+counted."""
 
 from __future__ import annotations
 
