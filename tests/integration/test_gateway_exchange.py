@@ -55,7 +55,7 @@ def _recording(app: Any, seen: list[str]) -> Any:
 
 
 @asynccontextmanager
-async def chain(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Chain]:
+async def chain(monkeypatch: pytest.MonkeyPatch, *, warm_up: bool = False) -> AsyncIterator[Chain]:
     as_sock, gw_sock, up_sock = bind_loopback(), bind_loopback(), bind_loopback()
     open_sock = bind_loopback()  # an upstream the gateway reaches without any credentials
     open_url = f"http://127.0.0.1:{open_sock.getsockname()[1]}/mcp"
@@ -101,7 +101,7 @@ async def chain(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Chain]:
         up_app = _recording(demo_app(upstream, issuer), built.upstream_tokens)
         await stack.enter_async_context(serve_socket(up_app, up_sock))
         await stack.enter_async_context(
-            serve_socket(GatewayApp(gw_config, drain=0.1, warm_up=False), gw_sock)
+            serve_socket(GatewayApp(gw_config, drain=0.1, warm_up=warm_up), gw_sock)
         )
         yield built
 
@@ -159,3 +159,18 @@ async def test_the_idp_down_fails_the_exchanging_upstream_only(
         assert still.status_code == 200, still.text
         assert "zeroauth protects this server" in json.dumps(still.json()), still.text
         assert not c.upstream_tokens  # nothing reached the exchanging upstream
+
+
+async def test_an_exchange_upstream_works_at_once_after_a_warm_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Warm-up lists catalogs with no caller, so an exchange upstream cannot answer then; that
+    must not make the first caller's call fail as if the upstream were down."""
+    async with chain(monkeypatch, warm_up=True) as c:
+        auth = ZeroAuth(url_policy=DEVELOPMENT, user_step=HeadlessUserStep(url_policy=DEVELOPMENT))
+        caller = await auth.atoken(c.gateway)
+        async with httpx2.AsyncClient(timeout=30, headers={
+            **HEADERS, "Authorization": f"Bearer {caller}"}) as http:  # fmt: skip
+            response = await http.post(c.gateway, json=_call(1))
+        assert response.status_code == 200, response.text
+        assert "zeroauth protects this server" in json.dumps(response.json()), response.text
