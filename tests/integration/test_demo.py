@@ -38,7 +38,7 @@ def test_rfc8693_demo_multi_hop_shows_each_hops_audience_scopes_and_act() -> Non
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    first, second, summary = [json.loads(line) for line in run.stdout.splitlines()]
+    first, second, third, summary = [json.loads(line) for line in run.stdout.splitlines()]
     assert summary["ok"] is True, summary
     assert summary["exchanges"] == 1  # two calls, one exchange (cached per caller token)
     assert first["aud"] == [first["url"]]  # the client's token: for the gateway only
@@ -48,6 +48,10 @@ def test_rfc8693_demo_multi_hop_shows_each_hops_audience_scopes_and_act() -> Non
     assert second["sub"] == first["sub"] == "demo-user"
     assert set(second["scope"]) <= set(first["scope"])  # never wider
     assert second["scope"] == [READ_SCOPE]  # the gateway's configured cap
+    # the other upstream, reached with the gateway's own client-credentials token: no user
+    assert third["sub"] == "gateway"
+    assert third["act"] == []
+    assert third["aud"] == [third["url"]] != second["aud"]
 
 
 def test_demo_multi_hop_rich_output_names_the_actor() -> None:
@@ -56,8 +60,9 @@ def test_demo_multi_hop_rich_output_names_the_actor() -> None:
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "gateway → notes (exchanged)" in run.stdout
+    assert "gateway → notes (exchanged for the user)" in run.stdout
     assert "act = gateway" in run.stdout
+    assert "gateway → files (the gateway's own token)" in run.stdout
     assert "1 token exchange" in run.stdout
 
 

@@ -127,8 +127,9 @@ def _multi_hop(console: Console, *, as_json: bool) -> None:
         raise typer.Exit(2) from exc
     if not as_json:
         console.print(
-            "[bold]zeroauth demo --multi-hop[/]: client → gateway → MCP server on 127.0.0.1; "
-            "the gateway exchanges the caller's token for one bound to the MCP server.\n"
+            "[bold]zeroauth demo --multi-hop[/]: client → gateway → two MCP servers on "
+            "127.0.0.1; for notes the gateway exchanges the caller's token for one bound to it, "
+            "for files it uses its own client-credentials token.\n"
         )
 
     def emit(hop: Hop) -> None:
@@ -140,7 +141,7 @@ def _multi_hop(console: Console, *, as_json: bool) -> None:
             ("sub", hop.subject),
             ("aud", " ".join(hop.audience)),
             ("scope", " ".join(hop.scopes)),
-            ("act", " ← ".join(hop.actors) or "(none: the user's own token)"),
+            ("act", " ← ".join(hop.actors) or "(none: not exchanged)"),
         ):
             console.print(f"    [cyan]{key}[/] = {escape(str(value))}")  # fmt: skip
 
@@ -149,8 +150,8 @@ def _multi_hop(console: Console, *, as_json: bool) -> None:
         print(json.dumps(result.to_json()), flush=True)
     elif result.ok:
         console.print(
-            f"\n[bold green]ok[/]: two tool calls through the gateway, {result.exchanges} "
-            f"token exchange, in {result.seconds:.2f} s; the caller's token never reached the "
+            f"\n[bold green]ok[/]: four tool calls through the gateway, {result.exchanges} "
+            f"token exchange, in {result.seconds:.2f} s; the caller's token never reached an "
             "MCP server."
         )
     else:
