@@ -18,17 +18,34 @@ prefixed tool name; the direct path sends neither. Protocol 2025-11-25 (stateles
 - The servers use uvicorn's defaults (``httptools``/``uvloop`` when installed, else ``h11``
   and ``asyncio``); the table says which. Other processes on the machine skew both paths.
 
+Exchange configuration (RFC 8693): a fourth process, a minimal IdP (metadata, a token endpoint
+answering client credentials and token exchange with opaque tokens at once, and exchange counts
+per subject token), and two more upstreams in the same gateway, both the same upstream server:
+``cc`` with client-credentials credentials and ``ex`` with ``exchange`` credentials.
+
+- ``exchange_cached_vs_cc_ms``: p50 of ``ex`` calls whose exchanged token is cached minus p50 of
+  ``cc`` calls, interleaved in rounds on one connection (target <= 0.1).
+- ``exchange_first_call_added_ms``: per new user (a new caller token), the first ``ex`` call
+  (one exchange at the IdP) minus that user's second call; median over the users.
+- ``exchanges_per_user_upstream``: fresh users each fire 100 concurrent first calls (100
+  connections); the most exchanges the IdP saw for one user's token (target exactly 1: single
+  flight).
+
 The last line is one JSON object:
-``{"direct_p50_ms", "gateway_p50_ms", "added_p50_ms", "added_p99_ms", "throughput_ratio"}``.
+``{"direct_p50_ms", "gateway_p50_ms", "added_p50_ms", "added_p99_ms", "throughput_ratio",
+"exchange_first_call_added_ms", "exchange_cached_vs_cc_ms", "exchanges_per_user_upstream"}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
+import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +54,8 @@ from typing import Any
 
 ISSUER = "https://idp.bench.example/realms/ai-agents"
 HERE = Path(__file__).resolve()
+IDP_SECRET = "bench-idp-secret"  # the gateway's client secret at the bench IdP (loopback only)
+SCOPE = "mcp:bench:read"
 
 
 # --- the servers (run in child processes) -----------------------------------------------------
@@ -66,7 +85,72 @@ def serve_upstream(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def serve_gateway(port: int, upstream: str, jwk: str) -> None:
+def serve_idp(port: int) -> None:
+    """A minimal IdP for the exchange configuration: RFC 8414 metadata and a token endpoint that
+    answers client credentials and RFC 8693 exchanges at once with opaque tokens (its own cost
+    stays out of the gateway's numbers); ``GET /stats``: exchanges per subject-token digest."""
+    import urllib.parse
+
+    import uvicorn
+
+    _quiet()
+    issuer = f"http://127.0.0.1:{port}"
+    metadata = json.dumps(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "grant_types_supported": [
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
+        }
+    ).encode()
+    exchanges: dict[str, int] = {}
+    json_type = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        path = scope["path"]
+        answer: bytes | None = None
+        if path == "/.well-known/oauth-authorization-server":
+            answer = metadata
+        elif path == "/stats":
+            answer = json.dumps(exchanges).encode()
+        elif path == "/token":
+            form = dict(urllib.parse.parse_qsl(body.decode()))
+            reply: dict[str, Any] = {
+                "access_token": secrets.token_urlsafe(24),
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "scope": form.get("scope", SCOPE),
+            }
+            if form.get("grant_type", "").endswith("token-exchange"):
+                digest = hashlib.sha256(form.get("subject_token", "").encode()).hexdigest()
+                exchanges[digest] = exchanges.get(digest, 0) + 1
+                reply["issued_token_type"] = "urn:ietf:params:oauth:token-type:access_token"
+            answer = json.dumps(reply).encode()
+        status, answer = (404, b"{}") if answer is None else (200, answer)
+        length = [(b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": json_type + length})
+        await send({"type": "http.response.body", "body": answer})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_gateway(port: int, upstream: str, jwk: str, idp: str) -> None:
     import uvicorn
 
     from zeroauth.gateway import GatewayApp, parse_config
@@ -75,13 +159,22 @@ def serve_gateway(port: int, upstream: str, jwk: str) -> None:
 
     _quiet()
     resource = f"http://127.0.0.1:{port}/mcp"
+    own = {"issuer": idp, "client_id": "bench-gateway", "client_secret_env": "BENCH_IDP_SECRET"}
+    tools = {"add": [SCOPE]}
     config = parse_config(
         {
             "gateway": {"resource": resource},
             "issuer": [{"issuer": ISSUER, "jwks_uri": "https://idp.bench.example/jwks"}],
-            "upstream": [{"name": "bench", "url": upstream, "tools": {"add": ["mcp:bench:read"]}}],
+            "upstream": [
+                {"name": "bench", "url": upstream, "tools": tools},
+                # the same upstream server with the gateway's own token, and with exchanged ones
+                {"name": "cc", "url": upstream, "tools": tools,
+                 "credentials": {"type": "client_credentials", "scope": [SCOPE], **own}},
+                {"name": "ex", "url": upstream, "tools": tools,
+                 "credentials": {"type": "exchange", "scope": [SCOPE], **own}},
+            ],
         }
-    )
+    )  # fmt: skip
     verifier = JWTVerifier(
         issuer=ISSUER,
         resource=resource,
@@ -310,9 +403,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = ECAlgorithm(ECAlgorithm.SHA256).to_jwk(key.public_key(), as_dict=True)
     jwk.update(kid="bench", alg="ES256", use="sig")
-    up_port, gw_port = _free_port(), _free_port()
+    up_port, gw_port, idp_port = _free_port(), _free_port(), _free_port()
     paths = [str(HERE.parent.parent / "src"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    env["BENCH_IDP_SECRET"] = IDP_SECRET
     upstream_url = f"http://127.0.0.1:{up_port}/mcp"
     procs = [
         subprocess.Popen([sys.executable, str(HERE), "--serve-upstream", str(up_port)], env=env),
@@ -324,10 +418,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(gw_port),
                 upstream_url,
                 json.dumps(jwk),
+                f"http://127.0.0.1:{idp_port}",
             ],
             env=env,
         ),
+        subprocess.Popen([sys.executable, str(HERE), "--serve-idp", str(idp_port)], env=env),
     ]
+
+    def user_token(sub: str) -> str:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": f"http://127.0.0.1:{gw_port}/mcp", "sub": sub,
+                  "client_id": "bench", "scope": SCOPE, "iat": now, "exp": now + 3600}  # fmt: skip
+        return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench"})
+
     try:
         now = int(time.time())
         claims = {
@@ -367,6 +470,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             d_runs.append(await _throughput(up_port, direct, args.concurrency, args.seconds))
             g_runs.append(await _throughput(gw_port, via, args.concurrency, args.seconds))
         d_rps, g_rps = sum(d_runs) / len(d_runs), sum(g_runs) / len(g_runs)
+        exchange = await _exchange_bench(gw_port, idp_port, user_token, args)
     finally:
         for proc in procs:
             proc.terminate()
@@ -388,27 +492,92 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f" load average {os.getloadavg()[0]:.2f}"
     )
     print(f"gateway code alone (in-process ASGI, canned upstream): {app_us:.0f} us CPU per call")
+    print(
+        f"exchange (RFC 8693): cached {exchange.pop('ex_p50'):.3f} ms vs client credentials "
+        f"{exchange.pop('cc_p50'):.3f} ms p50; first call per user +"
+        f"{exchange['exchange_first_call_added_ms']:.3f} ms ({args.users} users); exchanges per "
+        f"user under {args.burst} concurrent first calls: {exchange.pop('per_user')}"
+    )
     return {
         "direct_p50_ms": round(d50, 3),
         "gateway_p50_ms": round(g50, 3),
         "added_p50_ms": round(g50 - d50, 3),
         "added_p99_ms": round(g99 - d99, 3),
         "throughput_ratio": round(g_rps / d_rps, 3),
+        **exchange,
     }
+
+
+async def _exchange_bench(
+    gw_port: int, idp_port: int, user_token: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The exchange configuration's three numbers (see the module docstring)."""
+    token = user_token("bench-exchange")
+    cc, ex = _request(gw_port, "cc_add", token), _request(gw_port, "ex_add", token)
+    await _wait_ready(gw_port, cc)
+    await _wait_ready(gw_port, ex)  # exchanges once; the token is cached from here on
+    conn = await Conn.open(gw_port)
+    await _latency(conn, cc, args.warmup)
+    await _latency(conn, ex, args.warmup)
+    cc_lat: list[float] = []
+    ex_lat: list[float] = []
+    for _ in range(args.rounds):
+        cc_lat += await _latency(conn, cc, args.per_round)
+        ex_lat += await _latency(conn, ex, args.per_round)
+    added: list[float] = []
+    for i in range(args.users):  # a new caller token each: its first call exchanges
+        first = _request(gw_port, "ex_add", user_token(f"first-{i}"))
+        [first_s, again_s] = await _latency(conn, first, 2)
+        added.append((first_s - again_s) * 1000)
+    conn.close()
+    burst_tokens = [user_token(f"burst-{i}") for i in range(args.burst_users)]
+    for burst_token in burst_tokens:
+        request = _request(gw_port, "ex_add", burst_token)
+        conns = [await Conn.open(gw_port) for _ in range(args.burst)]
+        await asyncio.gather(*(c.call(request) for c in conns))
+        for c in conns:
+            c.close()
+    stats = await _get_json(idp_port, "/stats")
+    counts = [stats.get(hashlib.sha256(t.encode()).hexdigest(), 0) for t in burst_tokens]
+    return {
+        "exchange_first_call_added_ms": round(statistics.median(added), 3),
+        "exchange_cached_vs_cc_ms": round(_pct(ex_lat, 0.5) - _pct(cc_lat, 0.5), 3),
+        "exchanges_per_user_upstream": max(counts),
+        "ex_p50": _pct(ex_lat, 0.5),
+        "cc_p50": _pct(cc_lat, 0.5),
+        "per_user": counts,
+    }
+
+
+async def _get_json(port: int, path: str) -> dict[str, Any]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    conn = Conn(reader, writer)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"
+    )
+    data: dict[str, Any] = json.loads(await reader.readexactly(length))
+    conn.close()
+    return data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a shorter run (well under 3 min)")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--serve-gateway", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-gateway", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-idp", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return
     if args.serve_gateway:
-        port, upstream, jwk = args.serve_gateway
-        serve_gateway(int(port), upstream, jwk)
+        port, upstream, jwk, idp = args.serve_gateway
+        serve_gateway(int(port), upstream, jwk, idp)
+        return
+    if args.serve_idp:
+        serve_idp(args.serve_idp)
         return
     args.warmup = 100 if args.quick else 300
     args.rounds = 20 if args.quick else 50
@@ -416,6 +585,8 @@ def main() -> None:
     args.concurrency = 8
     args.windows = 4 if args.quick else 8
     args.seconds = 2.5 if args.quick else 5.0
+    args.users = 50 if args.quick else 200  # new users, one first call each
+    args.burst, args.burst_users = 100, 3 if args.quick else 10  # concurrent first calls per user
     result = asyncio.run(run(args))
     print(json.dumps(result))
 

@@ -32,6 +32,40 @@ EXPECTED_STEPS = [
 ]  # fmt: skip
 
 
+def test_rfc8693_demo_multi_hop_shows_each_hops_audience_scopes_and_act() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "zeroauth.cli", "demo", "--multi-hop", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    first, second, third, summary = [json.loads(line) for line in run.stdout.splitlines()]
+    assert summary["ok"] is True, summary
+    assert summary["exchanges"] == 1  # two calls, one exchange (cached per caller token)
+    assert first["aud"] == [first["url"]]  # the client's token: for the gateway only
+    assert first["act"] == []  # the user's own token
+    assert second["aud"] == [second["url"]] != first["aud"]  # bound to the next hop (RFC 8707)
+    assert second["act"] == ["gateway"]  # RFC 8693 §4.1: the gateway acts for the user
+    assert second["sub"] == first["sub"] == "demo-user"
+    assert set(second["scope"]) <= set(first["scope"])  # never wider
+    assert second["scope"] == [READ_SCOPE]  # the gateway's configured cap
+    # the other upstream, reached with the gateway's own client-credentials token: no user
+    assert third["sub"] == "gateway"
+    assert third["act"] == []
+    assert third["aud"] == [third["url"]] != second["aud"]
+
+
+def test_demo_multi_hop_rich_output_names_the_actor() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "zeroauth.cli", "demo", "--multi-hop"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "gateway → notes (exchanged for the user)" in run.stdout
+    assert "act = gateway" in run.stdout
+    assert "gateway → files (the gateway's own token)" in run.stdout
+    assert "1 token exchange" in run.stdout
+
+
 def test_demo_json_shows_every_step_in_order() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "zeroauth.cli", "demo", "--json"],

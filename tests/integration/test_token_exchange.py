@@ -3,7 +3,8 @@
 The downstream sees the user as ``sub``, the gateway in ``act``, its own audience and narrowed
 scopes, and never the client's token. Attacks: up-scoping, an audience not allowed for the
 exchanging client, a subject token minted for another resource, a client without the grant, a
-revoked subject, cache isolation between callers; exchanges per (caller, target) are counted."""
+revoked or expired subject, cache isolation between callers; exchanges per (caller, target) are
+counted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -61,7 +63,7 @@ def _json_app(handler: Any) -> Any:
 
 
 @asynccontextmanager
-async def chain() -> AsyncIterator[Chain]:
+async def chain(*, lifetime: int = 3600) -> AsyncIterator[Chain]:
     as_sock, gw_sock, down_sock = bind_loopback(), bind_loopback(), bind_loopback()
     issuer = f"http://127.0.0.1:{as_sock.getsockname()[1]}"
     gateway = f"http://127.0.0.1:{gw_sock.getsockname()[1]}/mcp"
@@ -84,6 +86,7 @@ async def chain() -> AsyncIterator[Chain]:
         ],
         auto_approve=True,
         default_subject="alice",
+        access_token_lifetime=lifetime,
     )  # fmt: skip
     exchanger = TokenExchanger(issuer=issuer, client_id="gateway", client_secret=SECRET)
     built = Chain(issuer, gateway, downstream, exchanger)
@@ -188,3 +191,13 @@ async def test_two_callers_never_share_an_exchanged_token() -> None:
         two = await c.exchanger.exchange(second, resource=c.downstream, scopes=["api:read"])
         assert one != two
         assert c.exchanger.exchanges == 2
+
+
+async def test_an_expired_subject_token_is_refused() -> None:
+    async with chain(lifetime=1) as c:
+        client_token = await c.client().atoken(c.gateway)
+        await anyio.sleep(1.2)  # past its exp: the AS must not mint a fresh token from it
+        with pytest.raises(OAuthError) as caught:
+            await c.exchanger.exchange(client_token, resource=c.downstream)
+        assert caught.value.error == "invalid_grant"
+        assert "expired" in str(caught.value)

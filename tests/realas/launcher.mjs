@@ -304,9 +304,93 @@ const provider = new Provider(issuer, {
   interactions: {
     url: (ctx, interaction) => `${opts.mount}/interaction/${interaction.uid}`,
   },
+  // Token-exchange policy per client (see registerGrantType below): which resources' tokens it
+  // may exchange (`acts_for`) and for which targets (`exchange_to`).
+  extraClientMetadata: { properties: ['acts_for', 'exchange_to'] },
+  // ...and the `act` claim of an exchanged token (set on the token by that grant).
+  extraTokenClaims: (ctx, token) => (token.exchangeAct ? { act: token.exchangeAct } : undefined),
   findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
 });
+
+// RFC 8693 token exchange (the library has no built-in one; its registerGrantType API adds it),
+// with the dev authorization server's policy: a confidential client listed with the grant
+// exchanges a JWT access token of this server whose `aud` is one of its `acts_for` resources,
+// for one target in its `exchange_to` (`resource` or `audience`); scopes only narrow; the new
+// token keeps the user as `sub` and names the client in `act` (§4.1, nesting an earlier `act`).
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const { jwtVerify, createLocalJWKSet } = await import('jose');
+const publicKeys = createLocalJWKSet({
+  keys: jwks.keys.map(({ d, p, q, dp, dq, qi, ...pub }) => pub),
+});
+
+provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  const { client, params } = ctx.oidc;
+  const policy = client.metadata();
+  if (client.clientAuthMethod === 'none') {
+    throw new errors.UnauthorizedClient('token exchange is for confidential clients');
+  }
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+  }
+  if (params.actor_token) throw new errors.InvalidRequest('actor tokens are not supported here');
+  if ((params.requested_token_type ?? ACCESS_TOKEN_TYPE) !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('only access tokens are issued by exchange');
+  }
+  let subject;
+  try {
+    ({ payload: subject } = await jwtVerify(String(params.subject_token ?? ''), publicKeys, {
+      issuer, typ: 'at+jwt',
+    }));
+  } catch {
+    throw new errors.InvalidGrant('the subject token is not an active access token of this server');
+  }
+  const audiences = [subject.aud].flat();
+  if (!audiences.some((aud) => (policy.acts_for ?? []).includes(aud))) {
+    throw new errors.InvalidGrant('the subject token was not issued to a resource this client serves');
+  }
+  if (params.resource && params.audience && params.resource !== params.audience) {
+    throw new errors.InvalidTarget('resource and audience name different targets');
+  }
+  const target = params.resource ?? params.audience;
+  if (!target) throw new errors.InvalidRequest('name the target with resource or audience');
+  if (!(policy.exchange_to ?? []).includes(target)) {
+    throw new errors.InvalidTarget(`this client may not obtain tokens for ${String(target).slice(0, 200)}`);
+  }
+  const held = String(subject.scope ?? '').split(' ').filter(Boolean);
+  const allowed = held.filter((scope) => opts.scopes.includes(scope));
+  const asked = String(params.scope ?? '').split(' ').filter(Boolean);
+  const beyond = asked.filter((scope) => !allowed.includes(scope));
+  if (beyond.length) {
+    throw new errors.InvalidScope(`scope ${beyond.join(' ')} is beyond the subject token's`);
+  }
+  const act = { sub: client.clientId, ...(subject.act && { act: subject.act }) };
+  const token = new provider.AccessToken({
+    accountId: subject.sub,
+    client,
+    grantId: `exchange-${subject.jti ?? crypto.randomUUID()}`,
+    gty: 'token_exchange',
+    scope: (asked.length ? asked : allowed).join(' ') || undefined,
+  });
+  token.exchangeAct = act; // read by extraTokenClaims
+  token.resourceServer = new provider.ResourceServer(target, {
+    scope: resourceScope,
+    accessTokenTTL: opts.accessTokenTTL,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: opts.alg } },
+  });
+  ctx.oidc.entity('AccessToken', token);
+  const value = await token.save();
+  ctx.body = {
+    access_token: value,
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    token_type: token.tokenType,
+    expires_in: token.expiration,
+    scope: token.scope,
+  };
+}, ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'audience',
+  'scope', 'actor_token', 'actor_token_type']);
 
 // --verbose also logs the token endpoint's outcomes and grant revocations (fleet tests and
 // benches count refreshes and reuse-detection revocations from the AS's own events):

@@ -28,6 +28,7 @@ ALLOWED: dict[str, str] = {
     "cli/client.py": "`zeroauth client` MCP session",
     "cli/session_call.py": "`zeroauth call` MCP session",
     "demo/run.py": "`zeroauth demo` MCP session (traced)",
+    "demo/multihop.py": "`zeroauth demo --multi-hop` MCP calls to the gateway (adapter)",
 }
 
 

@@ -52,6 +52,7 @@ PUBLIC: dict[str, list[str]] = {
         "ProtectedResourceMetadataApp",
         "RedisReplayCache",
         "ReplayCache",
+        "RequireActor",
         "ScopePolicy",
         "TokenVerifier",
         "build_resource_metadata",

@@ -67,10 +67,25 @@ def demo(
     https: Annotated[
         bool, typer.Option(help="Serve both servers over https with the development CA.")
     ] = False,
+    multi_hop: Annotated[
+        bool,
+        typer.Option(
+            "--multi-hop",
+            help="Client → gateway → MCP server: show each hop's token (audience, scopes, act) "
+            "after the gateway exchanges the caller's token (RFC 8693).",
+        ),
+    ] = False,
 ) -> None:
     """Start a dev authorization server and a protected MCP server on loopback, and watch a
-    client that knows only the MCP server's URL get in, step by step."""
+    client that knows only the MCP server's URL get in, step by step (--multi-hop: through a
+    gateway that exchanges the caller's token)."""
     console = Console(highlight=False, soft_wrap=True)
+    if multi_hop:
+        if browser or https:
+            console.print("[red]error[/]: --multi-hop runs headless over http on loopback; "
+                          "drop --browser / --https")  # fmt: skip
+            raise typer.Exit(2)
+        _multi_hop(console, as_json=as_json)
     try:
         from zeroauth.demo.run import run_demo
     except ImportError as exc:  # the demo's MCP server is the official SDK's
@@ -97,6 +112,47 @@ def demo(
         console.print(
             f"\n[bold green]ok[/]: {result.requests} HTTP requests in {result.seconds:.2f} s; "
             f"the reconnect needed {result.reconnect_requests} request."
+        )
+    else:
+        console.print(f"\n[bold red]failed[/]: {escape(result.error or 'unknown error')}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _multi_hop(console: Console, *, as_json: bool) -> None:
+    try:
+        from zeroauth.demo.multihop import Hop, run_multihop
+    except ImportError as exc:
+        console.print(f"[red]error[/]: zeroauth demo needs the official MCP SDK ({exc.name}); "
+                      "install it with: pip install 'zeroauth[mcp]'")  # fmt: skip
+        raise typer.Exit(2) from exc
+    if not as_json:
+        console.print(
+            "[bold]zeroauth demo --multi-hop[/]: client → gateway → two MCP servers on "
+            "127.0.0.1; for notes the gateway exchanges the caller's token for one bound to it, "
+            "for files it uses its own client-credentials token.\n"
+        )
+
+    def emit(hop: Hop) -> None:
+        if as_json:
+            print(json.dumps(hop.to_json()), flush=True)
+            return
+        console.print(f"[bold green]✓[/] [bold]{escape(hop.hop)}[/]  [dim]{escape(hop.url)}[/]")
+        for key, value in (
+            ("sub", hop.subject),
+            ("aud", " ".join(hop.audience)),
+            ("scope", " ".join(hop.scopes)),
+            ("act", " ← ".join(hop.actors) or "(none: not exchanged)"),
+        ):
+            console.print(f"    [cyan]{key}[/] = {escape(str(value))}")  # fmt: skip
+
+    result = anyio.run(lambda: run_multihop(emit))
+    if as_json:
+        print(json.dumps(result.to_json()), flush=True)
+    elif result.ok:
+        console.print(
+            f"\n[bold green]ok[/]: four tool calls through the gateway, {result.exchanges} "
+            f"token exchange, in {result.seconds:.2f} s; the caller's token never reached an "
+            "MCP server."
         )
     else:
         console.print(f"\n[bold red]failed[/]: {escape(result.error or 'unknown error')}")

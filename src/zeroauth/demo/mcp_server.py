@@ -17,6 +17,7 @@ from zeroauth.server._jwks import JWKSCache
 from zeroauth.server._jwt import JWTVerifier
 from zeroauth.server._middleware import current_token
 from zeroauth.server._scopes import requires_scopes
+from zeroauth.server._verifier import TokenVerifier
 
 __all__ = ["READ_SCOPE", "WRITE_SCOPE", "demo_app", "demo_server"]
 
@@ -47,12 +48,19 @@ def demo_server() -> MCPServer:
 
 
 def demo_app(
-    resource: str, issuer: str, *, verify: bool | ssl.SSLContext = True, **options: Any
+    resource: str,
+    issuer: str,
+    *,
+    verify: bool | ssl.SSLContext = True,
+    verifier: TokenVerifier | None = None,
+    **options: Any,
 ) -> Any:
     """The demo server as an ASGI app protected for ``resource`` by tokens from ``issuer``
-    (``verify``: how its JWKS fetch checks an https issuer, e.g. a dev CA's context)."""
-    jwks = JWKSCache(f"{issuer}/jwks", verify=verify)
-    verifier = JWTVerifier(issuer=issuer, resource=resource, jwks=jwks)
+    (``verify``: how its JWKS fetch checks an https issuer, e.g. a dev CA's context;
+    ``verifier``: another verifier than the issuer's JWT verifier, e.g. one wrapping it)."""
+    if verifier is None:
+        jwks = JWKSCache(f"{issuer}/jwks", verify=verify)
+        verifier = JWTVerifier(issuer=issuer, resource=resource, jwks=jwks)
     return protect(
         demo_server(),
         verifier=verifier,

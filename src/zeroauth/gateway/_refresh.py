@@ -102,8 +102,14 @@ class CatalogRefresher:
             await asyncio.wait(tasks, timeout=bound)
 
     async def all(self) -> None:
-        """Refresh every catalog now (start-up warm-up) and wait for all of them, unbounded."""
-        tasks = [task for up in self.upstreams if (task := self.start(up, every=0.0))]
+        """Refresh every catalog now (start-up warm-up) and wait for all of them, unbounded.
+        Upstreams reached with exchanged tokens wait for their first caller (RFC 8693: nothing to
+        exchange without one); trying them now would only hold back that caller's first call."""
+        tasks = [
+            task
+            for up in self.upstreams
+            if up.config.credentials.type != "exchange" and (task := self.start(up, every=0.0))
+        ]
         if tasks:
             await asyncio.wait(tasks)
 
@@ -149,6 +155,8 @@ class CatalogRefresher:
             catalog = await load_catalog(up)
         except UpstreamError as exc:
             up.healthy = up.healthy and exc.kind != "unavailable"
+            if exc.kind == "unavailable":  # what the caller is told (e.g. the IdP is down)
+                up.last_error = exc.reason
             self.metrics.upstream_error(up.name, exc.kind)
             self.metrics.upstream_up[up.name] = False
             log.warning("upstream %s: catalog unavailable: %s", up.name, exc.reason)

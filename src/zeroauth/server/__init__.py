@@ -1,6 +1,7 @@
 """Resource-server side: ASGI middleware, Protected Resource Metadata, token verification,
-DPoP (sender-constrained tokens)."""
+DPoP (sender-constrained tokens), actor policy for exchanged tokens."""
 
+from zeroauth.server._actors import RequireActor
 from zeroauth.server._dpop import DPoP, MemoryReplayCache, RedisReplayCache, ReplayCache
 from zeroauth.server._introspection import IntrospectionVerifier
 from zeroauth.server._jwks import JWKSCache
@@ -31,6 +32,7 @@ __all__ = [
     "ProtectedResourceMetadataApp",
     "RedisReplayCache",
     "ReplayCache",
+    "RequireActor",
     "ScopePolicy",
     "TokenVerifier",
     "build_resource_metadata",
