@@ -554,3 +554,15 @@ def test_docs_pages_exist() -> None:
 def test_docs_examples_run(block: str) -> None:
     """Each Python example builds real objects (no network: nothing is awaited or sent)."""
     run_example(block)
+
+
+def test_rfc8693_each_profile_says_how_a_service_exchanges_tokens() -> None:
+    """Issue: multi-hop. Entra uses its on-behalf-of grant, Keycloak/Okta/Auth0 RFC 8693,
+    Cognito none; the value is what ``TokenExchanger(style=...)`` takes."""
+    from zeroauth.idp.profiles import AUTH0, COGNITO, ENTRA, KEYCLOAK, OKTA
+
+    assert ENTRA.token_exchange == "on_behalf_of"
+    assert {p.token_exchange for p in (KEYCLOAK, OKTA, AUTH0)} == {"rfc8693"}
+    assert COGNITO.token_exchange is None
+    for profile in ALL_PROFILES:
+        assert profile.token_exchange in (None, "rfc8693", "on_behalf_of")

@@ -100,6 +100,9 @@ class IdPProfile:
     # from client_options(audience=...) via FlowConfig.authorization_params (Auth0: audience)
     audience_param: str | None = None
     scope_prefix_template: str | None = None  # scopes on the wire are "<prefix><name>"
+    # how a service exchanges a caller's token for the next hop (TokenExchanger(style=...)):
+    # RFC 8693 token exchange, Entra's on-behalf-of (jwt-bearer), or None (not offered)
+    token_exchange: Literal["rfc8693", "on_behalf_of"] | None = None
     flow_gaps: tuple[Gap, ...] = ()
     verifier_gaps: tuple[Gap, ...] = ()
     unverified: tuple[str, ...] = ()  # field names whose value we could not confirm
@@ -121,6 +124,7 @@ class IdPProfile:
 
 KEYCLOAK = IdPProfile(
     name="keycloak",
+    token_exchange="rfc8693",  # standard token exchange (Keycloak 26.2+)
     title="Keycloak 26.4 and later",
     # realm URL is the issuer (FastMCP KeycloakAuthProvider); base may end in /auth when
     # http-relative-path=/auth (keycloak#45271 tests both)
@@ -149,6 +153,7 @@ KEYCLOAK = IdPProfile(
 KEYCLOAK_BEFORE_26_4 = replace(
     KEYCLOAK,
     name="keycloak-legacy",
+    token_exchange="rfc8693",  # the legacy token exchange preview
     title="Keycloak before 26.4",
     # only the forms under the realm path (keycloak#40923: inserted form missing)
     discovery_forms=frozenset({"openid-appended", "oauth-appended"}),
@@ -170,6 +175,7 @@ KEYCLOAK_BEFORE_26_4 = replace(
 
 ENTRA = IdPProfile(
     name="entra",
+    token_exchange="on_behalf_of",  # jwt-bearer + requested_token_use=on_behalf_of
     title="Microsoft Entra ID (v2.0 endpoint, v2 access tokens)",
     issuer_template="https://login.microsoftonline.com/{tenant}/v2.0",  # access-tokens.md
     # only <issuer>/.well-known/openid-configuration (access-tokens.md; agentgateway#2408)
@@ -209,6 +215,7 @@ ENTRA = IdPProfile(
 ENTRA_V1_TOKENS = replace(
     ENTRA,
     name="entra-v1",
+    token_exchange="on_behalf_of",
     title="Microsoft Entra ID, API app with v1 access tokens (accessTokenAcceptedVersion null/1)",
     # access-tokens.md: null and 1 give v1.0 tokens from any endpoint; its v1 sample token has
     # iss https://sts.windows.net/<tenant>/ ; v1 keys: drop /v2.0 from the keys URL
@@ -237,6 +244,7 @@ ENTRA_V1_TOKENS = replace(
 
 AUTH0 = IdPProfile(
     name="auth0",
+    token_exchange="rfc8693",  # Custom Token Exchange (an Action validates the subject token)
     title="Auth0",
     issuer_template="https://{domain}/",  # access-token-profiles: "iss": "https://my-domain.auth0.com/"
     # root issuer: the inserted and appended URLs coincide; FastMCP reads both documents
@@ -260,7 +268,7 @@ AUTH0 = IdPProfile(
     # support.auth0.com "Value of the Audience Attribute"; the client-credentials token request
     # takes it too (Auth0 "Call Your API Using the Client Credentials Flow")
     audience_param="audience",
-    unverified=("advertises_s256", "cimd", "typ_header"),
+    unverified=("advertises_s256", "cimd", "typ_header", "token_exchange"),
     doc="docs/idp/auth0.md",
 )
 
@@ -276,6 +284,7 @@ AUTH0 = IdPProfile(
 
 OKTA = IdPProfile(
     name="okta",
+    token_exchange="rfc8693",  # On-Behalf-Of token exchange
     title="Okta (custom authorization server)",
     issuer_template="https://{domain}/oauth2/{server}",  # okta-jwt-verifier README
     # oauth forms: Okta API docs; openid-appended UNVERIFIED (standard OIDC location)
