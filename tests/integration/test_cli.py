@@ -288,3 +288,15 @@ def test_fleet_cli_keeps_its_login_in_redis(
     out = cli("logout", demo.url, "--allow-loopback")
     assert out.exit_code == 0, out.output
     assert shared.keys("binding") == []
+
+
+def test_version_flag_and_logout_of_nothing(home):
+    from zeroauth import __version__
+
+    version = cli("--version")
+    assert version.exit_code == 0
+    assert version.stdout.strip() == __version__
+    nothing = cli("logout", "--no-revoke")
+    assert nothing.exit_code == 0, nothing.output
+    assert "Not logged in to any server: nothing to remove." in nothing.stdout
+    assert "0 login(s)" not in nothing.stdout

@@ -7,6 +7,8 @@ docstring as written; ``command(app)`` re-flows it (see ``zeroauth.cli.output.co
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from zeroauth import __version__
@@ -28,6 +30,24 @@ app = typer.Typer(
 def version() -> None:
     """Print the zeroauth version."""
     typer.echo(__version__)
+
+
+def _version_flag(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_flag, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Zero-config OAuth authorization for MCP: discover, diagnose, log in, call."""
 
 
 app.add_typer(config.config_app, name="config")

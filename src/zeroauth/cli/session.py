@@ -293,4 +293,8 @@ def logout(
             timeout=timeout,
         )
         where = url or "every server"
-        out_console().print(f"Logged out of {where} ({count} login(s) removed).", markup=False)
+        if count == 0:  # nothing to remove: say so, not "logged out (0 ...)"
+            target = url or "any server"
+            out_console().print(f"Not logged in to {target}: nothing to remove.", markup=False)
+        else:
+            out_console().print(f"Logged out of {where} ({count} login(s) removed).", markup=False)
