@@ -305,3 +305,15 @@ def test_identity_header_accepts_a_name_of_its_own(
     config = parse_config(minimal(identity={"secret_env": "ID_SECRET", "header": header}))
     assert config.identity is not None
     assert config.identity.header == header
+
+
+def test_s05_scopes_supported_lists_per_tool_scopes_too() -> None:
+    """A scope only a per-tool rule needs is still advertised (PRM scopes_supported, the 401's
+    scope), so a zero-config client can ask for it (the gap found by a new user's tour)."""
+    config = parse_config({
+        "gateway": {"resource": "https://gw.example.com/mcp"},
+        "issuer": [{"issuer": "https://idp.example.com", "jwks_uri": "https://idp.example.com/j"}],
+        "upstream": [{"name": "docs", "url": "https://docs.internal/mcp",
+                      "tools": {"purge": ["mcp:admin"]}}],
+    })  # fmt: skip
+    assert config.scopes_supported == ("mcp:docs:read", "mcp:docs:write", "mcp:admin")

@@ -100,7 +100,9 @@ class UpstreamConfig:
 
     @property
     def scopes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*self.read_scopes, *self.write_scopes)))
+        """Every scope an operation on this upstream may need: read, write and per-tool."""
+        per_tool = [scope for needed in self.tools.values() for scope in needed]
+        return tuple(dict.fromkeys((*self.read_scopes, *self.write_scopes, *per_tool)))
 
 
 @dataclass(frozen=True, slots=True)
