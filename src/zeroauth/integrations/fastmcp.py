@@ -6,7 +6,8 @@ serves the RFC 9728 document (S-01, S-08). Per-tool scopes (S-15..S-17) are decl
 :func:`~zeroauth.server._scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
 enforced by the middleware as HTTP 403 before FastMCP runs; unlike FastMCP's own ``auth=`` checks,
 a missing scope is never a 401 and never a tool error. A FastMCP middleware filters
-``tools/list`` to the tools the caller may call and makes
+``tools/list`` to the tools the caller may call when asked (``hide_tools=True``; by default every
+tool is listed and the 403 drives step-up) and makes
 :func:`~zeroauth.server._middleware.current_token` right inside every handler.
 
 The scopes checked are those of exactly the component FastMCP runs (threat B15): the version a
@@ -202,13 +203,17 @@ def protect(
     resource_name: str | None = None,
     path: str | None = None,
     dpop: DPoP | None = None,
+    hide_tools: bool = False,
     tool_cache_ttl: float = 60.0,
     **http_app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
 
     ``path`` defaults to the path of ``resource``; ``dpop=DPoP(...)`` accepts (or requires)
-    DPoP-bound tokens (RFC 9449); ``http_app_options`` go to FastMCP's
+    DPoP-bound tokens (RFC 9449); ``hide_tools=True`` lists only the tools the caller may call
+    (default: every tool is listed and a call beyond the token's scopes gets 403 with ``scope=``,
+    the step-up signal; with ``scope_policy``, its own ``filter_tools_list`` decides);
+    ``http_app_options`` go to FastMCP's
     ``http_app`` (``stateless_http``, ``json_response``, ``allowed_origins``...). The server
     must not have its own ``auth=`` provider (two authorization layers would disagree).
     """
@@ -217,8 +222,9 @@ def protect(
     if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
         raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
     policy = scope_policy or ScopePolicy(
-        required=required_scopes, hierarchy=hierarchy, tools=tool_scopes
-    )
+        required=required_scopes, hierarchy=hierarchy, tools=tool_scopes,
+        filter_tools_list=hide_tools,
+    )  # fmt: skip
     if policy.tool_resolver is None:
         policy = policy.with_resolver(ToolScopeCache(server, ttl=tool_cache_ttl))
     mcp_path = path or urlsplit(resource).path or "/"

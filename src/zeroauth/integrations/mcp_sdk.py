@@ -5,7 +5,8 @@ the SDK's streamable-HTTP app behind :class:`~zeroauth.server.BearerAuth`, which
 serves the RFC 9728 document (S-01, S-08). Per-tool scopes (S-15..S-17) are declared with
 :func:`~zeroauth.server._scopes.requires_scopes` on the tool function (or ``tool_scopes=``) and
 enforced by the middleware as HTTP 403 before the SDK runs. A context-tier SDK middleware (the
-SDK's ``ServerMiddleware`` hook) filters ``tools/list`` to the tools the caller may call, makes
+SDK's ``ServerMiddleware`` hook) filters ``tools/list`` to the tools the caller may call when
+asked (``hide_tools=True``; by default every tool is listed and the 403 drives step-up), makes
 :func:`~zeroauth.server._middleware.current_token` right inside every handler, and re-checks a
 tool's scopes before it runs (a JSON-RPC error, only reachable when the HTTP check was bypassed).
 """
@@ -124,20 +125,25 @@ def protect(
     resource_name: str | None = None,
     path: str | None = None,
     dpop: DPoP | None = None,
+    hide_tools: bool = False,
     **app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
 
     ``path`` defaults to the path of ``resource``; ``dpop=DPoP(...)`` accepts (or requires)
-    DPoP-bound tokens (RFC 9449); ``app_options`` go to the SDK's
+    DPoP-bound tokens (RFC 9449); ``hide_tools=True`` lists only the tools the caller may call
+    (default: every tool is listed and a call beyond the token's scopes gets 403 with ``scope=``,
+    the step-up signal; with ``scope_policy``, its own ``filter_tools_list`` decides);
+    ``app_options`` go to the SDK's
     ``streamable_http_app`` (``stateless_http``, ``json_response``, ``transport_security``...).
     Give either ``scope_policy`` or the shorthand ``required_scopes``/``hierarchy``/``tool_scopes``.
     """
     if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
         raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
     policy = scope_policy or ScopePolicy(
-        required=required_scopes, hierarchy=hierarchy, tools=tool_scopes
-    )
+        required=required_scopes, hierarchy=hierarchy, tools=tool_scopes,
+        filter_tools_list=hide_tools,
+    )  # fmt: skip
     if policy.tool_resolver is None:
         policy = policy.with_resolver(tool_resolver(server))
     mcp_path = path or urlsplit(resource).path or "/"

@@ -138,7 +138,10 @@ class ScopePolicy:
       ``{"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}`` (transitive).
     - ``tool_resolver``: async lookup of a tool's declared scopes by name (integrations install
       one that reads :func:`requires_scopes` markers from the server's tool registry).
-    - ``filter_tools_list``: integrations hide tools the caller may not call from ``tools/list``.
+    - ``filter_tools_list`` (off by default): integrations hide tools the caller may not call
+      from ``tools/list``. Off, every tool is listed and calling one beyond the token's scopes gets
+      ``403 insufficient_scope`` with ``scope=``, which drives the client's step-up (S-15, C-39);
+      on, a UI client (it calls only what it was shown) can never reach a step-up.
     """
 
     __slots__ = (
@@ -159,7 +162,7 @@ class ScopePolicy:
         tools: Mapping[str, Iterable[str]] | None = None,
         hierarchy: Mapping[str, Iterable[str]] | None = None,
         tool_resolver: ToolResolver | None = None,
-        filter_tools_list: bool = True,
+        filter_tools_list: bool = False,
     ) -> None:
         self.required = _scope_tuple(required, what="required scopes")
         self.hierarchy: Mapping[str, tuple[str, ...]] = {
