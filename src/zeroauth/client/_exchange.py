@@ -26,6 +26,7 @@ from zeroauth.client._auth import build_engine
 from zeroauth.client._driver import run_async
 from zeroauth.core.flow import ClientCredentials
 from zeroauth.core.flow.exchange import exchange_flow
+from zeroauth.core.flow.run import renewal_due
 from zeroauth.core.token_exchange import ExchangeStyle
 from zeroauth.core.tokens import TokenSet
 from zeroauth.core.urls import OPERATOR, URLPolicy
@@ -111,12 +112,10 @@ class TokenExchanger:
         if entry is None:
             return None
         tokens, obtained = entry
-        if tokens.expires_at is not None:
-            skew = self._engine.config.refresh_skew
-            skew = min(skew, max(0.0, tokens.expires_at - obtained) / 5)
-            if tokens.is_expired(self._clock(), skew):
-                del self._cache[key]
-                return None
+        skew = self._engine.config.refresh_skew
+        if renewal_due(tokens, now=self._clock(), skew=skew, obtained=obtained):
+            del self._cache[key]
+            return None
         self._cache.move_to_end(key)
         return tokens.access_token
 

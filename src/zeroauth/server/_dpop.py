@@ -44,6 +44,11 @@ class ReplayCache(Protocol):
     def seen(self, proof: DPoPProof, *, now: float, ttl: float) -> bool: ...
 
 
+def _replay_key(proof: DPoPProof) -> bytes:
+    """What identifies a proof for replay detection: its ``jti`` under its key (§11.1)."""
+    return hashlib.sha256(f"{proof.jkt}\x00{proof.jti}".encode()).digest()[:16]
+
+
 class MemoryReplayCache:
     """A bounded in-memory replay cache (see the module docstring)."""
 
@@ -70,7 +75,7 @@ class MemoryReplayCache:
 
     def seen(self, proof: DPoPProof, *, now: float, ttl: float) -> bool:
         self._purge(now)
-        key = hashlib.sha256(f"{proof.jkt}\x00{proof.jti}".encode()).digest()[:16]
+        key = _replay_key(proof)
         if key in self._entries:
             return True
         count = self._per_jkt.get(proof.jkt, 0)
@@ -98,7 +103,7 @@ class RedisReplayCache:
         return cls(redis.Redis.from_url(url, socket_timeout=2.0), prefix=prefix)
 
     def seen(self, proof: DPoPProof, *, now: float, ttl: float) -> bool:
-        key = self._prefix + hashlib.sha256(f"{proof.jkt}\x00{proof.jti}".encode()).hexdigest()[:32]
+        key = self._prefix + _replay_key(proof).hex()
         try:
             added = self._client.set(key, b"1", nx=True, px=max(1, int(ttl * 1000)))
         except Exception as exc:  # redis.RedisError and socket errors: fail closed

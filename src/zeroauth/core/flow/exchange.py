@@ -16,9 +16,9 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from zeroauth.core.flow.config import FlowConfig
-from zeroauth.core.flow.discovery import discover_server
 from zeroauth.core.flow.machine import confidential_client
 from zeroauth.core.flow.run import Discovered, Run, StaleDiscoveryError, fetch, stale_check
+from zeroauth.core.flow.service import configured_server
 from zeroauth.core.flow.steps import HTTPRequest, Invalidate, Step
 from zeroauth.core.token_exchange import (
     ExchangeStyle,
@@ -45,27 +45,15 @@ def exchange_flow(
     if config.client_credentials is None:
         raise ValueError("token exchange needs the exchanging client (client_credentials)")
     run = Run(config, resource, None)
-    disc = yield from _discovered(run, issuer, resource, use_cache=True)
+    disc = yield from configured_server(run, issuer, None, resource, use_cache=True)
     try:
         return (yield from _exchange(run, disc, subject_token, scopes, style))
     except StaleDiscoveryError:
         if not disc.from_cache:
             raise
         yield Invalidate(disc.metadata_urls)  # A9: the AS moved; rediscover once
-        disc = yield from _discovered(run, issuer, resource, use_cache=False)
+        disc = yield from configured_server(run, issuer, None, resource, use_cache=False)
         return (yield from _exchange(run, disc, subject_token, scopes, style))
-
-
-def _discovered(
-    run: Run, issuer: str, resource: str, *, use_cache: bool
-) -> Generator[Step, Any, Discovered]:
-    md, cached, urls = yield from discover_server(
-        run, issuer, use_cache=use_cache, capabilities=False
-    )
-    return Discovered(
-        server_url=resource, resource=resource, issuer=md.issuer, metadata=md, prm=None,
-        prm_url=None, from_cache=cached, metadata_urls=urls,
-    )  # fmt: skip
 
 
 def _exchange(

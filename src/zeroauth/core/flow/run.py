@@ -44,6 +44,7 @@ __all__ = [
     "load_client",
     "load_tokens",
     "locked",
+    "renewal_due",
     "save_tokens",
     "stale_check",
     "tokens_key",
@@ -103,16 +104,26 @@ class Run:
     def stale(self, tokens: TokenSet) -> bool:
         """Due for renewal: within ``refresh_skew`` of expiry — but never more than a fifth of
         the token's lifetime, so short-lived tokens are not refreshed on every request."""
-        if tokens.expires_at is None:
-            return False
-        skew = self.config.refresh_skew
-        obtained = self.obtained.get(tokens.access_token)
-        if obtained is not None:
-            skew = min(skew, max(0.0, tokens.expires_at - obtained) / 5)
-        return tokens.is_expired(self.now(), skew)
+        return renewal_due(
+            tokens, now=self.now(), skew=self.config.refresh_skew,
+            obtained=self.obtained.get(tokens.access_token),
+        )  # fmt: skip
 
     def discovery_headers(self) -> dict[str, str]:
         return {"MCP-Protocol-Version": self.protocol_version}
+
+
+def renewal_due(
+    tokens: TokenSet, *, now: float, skew: float, obtained: float | None = None
+) -> bool:
+    """The one renewal rule: within ``skew`` seconds of ``expires_at`` — but never more than a
+    fifth of the token's lifetime when it is known (``obtained``), so short-lived tokens are not
+    renewed on every request. A token without an expiry is never due."""
+    if tokens.expires_at is None:
+        return False
+    if obtained is not None:
+        skew = min(skew, max(0.0, tokens.expires_at - obtained) / 5)
+    return tokens.is_expired(now, skew)
 
 
 def fetch(*requests: HTTPRequest) -> Generator[Step, Any, tuple[HTTPResponse, ...]]:

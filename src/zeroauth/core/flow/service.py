@@ -25,7 +25,7 @@ from zeroauth.core.flow.steps import Invalidate, Step, Unlock, tokens_key
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet
 
-__all__ = ["issuer_metadata_flow", "service_token_flow"]
+__all__ = ["configured_server", "issuer_metadata_flow", "service_token_flow"]
 
 
 def service_token_flow(
@@ -54,14 +54,14 @@ def service_token_flow(
     found = yield from gate(name, settled)
     if found is not None:
         return found  # another run fetched one meanwhile
-    disc = yield from _discovered(run, named, token_endpoint, audience, use_cache=True)
+    disc = yield from configured_server(run, named, token_endpoint, audience, use_cache=True)
     try:
         tokens = yield from client_credentials(run, disc, None)
     except StaleDiscoveryError:
         if not disc.from_cache:
             raise
         yield Invalidate(disc.metadata_urls)  # A9: the AS moved; rediscover once
-        disc = yield from _discovered(run, named, token_endpoint, audience, use_cache=False)
+        disc = yield from configured_server(run, named, token_endpoint, audience, use_cache=False)
         tokens = yield from client_credentials(run, disc, None)
     yield from save_tokens(run, named, audience, tokens)
     yield Unlock(name)
@@ -80,9 +80,11 @@ def issuer_metadata_flow(config: FlowConfig, issuer: str) -> Generator[Step, Any
     return md
 
 
-def _discovered(
+def configured_server(
     run: Run, issuer: str, token_endpoint: str | None, resource: str, *, use_cache: bool
 ) -> Generator[Step, Any, Discovered]:
+    """Where a configured service goes: ``token_endpoint`` as given, else ``issuer`` discovered
+    (no PRM: the service was told its AS, not sent there by a 401)."""
     urls: tuple[str, ...] = ()
     if token_endpoint is not None:
         md = ServerMetadata(
