@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -150,14 +151,16 @@ class Session:
 
 def open_session(
     url: str, *, allow_loopback: bool, headless: bool, config_path: Path | None, timeout: float,
-    mode: LoginMode | None = None,
+    mode: LoginMode | None = None, store: CLIStore | None = None,
 ) -> Session:  # fmt: skip
+    """A client for ``url`` from the config file and flags; ``store``: another token store than
+    the config's (``doctor --login`` logs in afresh, leaving the user's logins alone)."""
     config = load_config(config_path)
     server_url = canonical_resource(url)
     policy = server_policy(server_url, config, allow_loopback)
     check_server_url(server_url, policy)
     user_step = user_step_for(mode or ("headless" if headless else "browser"), policy, timeout)
-    store = config.token_store()
+    store = store if store is not None else config.token_store()
     engine = build_engine(
         store=store,
         user_step=user_step,
@@ -168,12 +171,16 @@ def open_session(
     return Session(server_url, config, policy, store, engine, timeout)
 
 
-def send_initialize(session: Session) -> int:
+def send_initialize(
+    session: Session, observe: Callable[[httpx2.Response], None] | None = None
+) -> int:
     """An MCP ``initialize`` through ``ZeroAuth``: 401 → discover, register, authorize, retry.
-    Returns the final HTTP status (the body is not read)."""
+    Returns the final HTTP status (the body is not read). ``observe`` sees every response of the
+    MCP server, the refused ones of the auth flow included (``doctor --login`` judges them)."""
     auth = ZeroAuth(engine=session.engine)
+    hooks = {"response": [observe]} if observe is not None else {}
     with (
-        httpx2.Client(auth=auth, timeout=session.timeout) as http,
+        httpx2.Client(auth=auth, timeout=session.timeout, event_hooks=hooks) as http,
         http.stream("POST", session.url, json=INITIALIZE, headers=MCP_HEADERS) as response,
     ):
         return response.status_code

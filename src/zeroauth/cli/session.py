@@ -48,7 +48,7 @@ def _expiry(tokens: TokenSet, now: float) -> str:
     )
 
 
-def _login_mode(headless: bool, device: bool, paste: bool, browser: bool) -> LoginMode:
+def login_mode(headless: bool, device: bool, paste: bool, browser: bool) -> LoginMode:
     """The flag given, or — on a machine without a display — the device grant, else paste-back."""
     chosen = [m for m, on in (("headless", headless), ("device", device), ("paste", paste),
                               ("browser", browser)) if on]  # fmt: skip
@@ -115,7 +115,7 @@ def login(
     authorization server has no device endpoint, and says so.
     """
     with errors_handled(debug):
-        mode = _login_mode(headless, device, paste, browser)
+        mode = login_mode(headless, device, paste, browser)
         session = open_session(
             url,
             allow_loopback=allow_loopback,

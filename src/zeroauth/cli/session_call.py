@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mcp import Client
     from mcp.types import CallToolResult, Tool
 
-__all__ = ["parse_arguments", "print_result", "run_call"]
+__all__ = ["parse_arguments", "print_result", "run_call", "run_observed"]
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -91,7 +91,14 @@ class _StaleEraError(Exception):
     """The remembered protocol era did not work for this server: probe again."""
 
 
-async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
+Observe = Callable[[Any], Awaitable[None]]
+"""An httpx2 response hook: sees every response of the MCP server (``doctor --login``)."""
+
+
+async def _call(
+    session: Session, tool: str | None, raw: Sequence[str], mode: str,
+    observe: Observe | None = None,
+) -> CallToolResult | None:  # fmt: skip
     try:
         import mcp  # noqa: F401
     except ImportError:
@@ -99,18 +106,20 @@ async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> C
     known = eras.remembered(session.url) if mode == "auto" else None
     if known is not None:
         try:  # one round trip less: no server/discover probe before initialize, or none at all
-            return await _call_as(session, tool, raw, known[0], known[1], remembered=True)
+            return await _call_as(
+                session, tool, raw, known[0], known[1], remembered=True, observe=observe
+            )
         except Exception as exc:  # the SDK's task groups may wrap it
             if not isinstance(unwrap(exc), _StaleEraError):
                 raise
             eras.forget(session.url)
-    return await _call_as(session, tool, raw, mode, None, remembered=False)
+    return await _call_as(session, tool, raw, mode, None, remembered=False, observe=observe)
 
 
 async def _call_as(
-    session: Session, tool: str, raw: Sequence[str], mode: str,
-    prior: Mapping[str, Any] | None, *, remembered: bool,
-) -> CallToolResult:  # fmt: skip
+    session: Session, tool: str | None, raw: Sequence[str], mode: str,
+    prior: Mapping[str, Any] | None, *, remembered: bool, observe: Observe | None = None,
+) -> CallToolResult | None:  # fmt: skip
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -118,7 +127,11 @@ async def _call_as(
 
     auth = ZeroAuth(engine=session.engine)
     async with (
-        httpx2.AsyncClient(auth=auth, timeout=session.timeout) as http,
+        httpx2.AsyncClient(
+            auth=auth,
+            timeout=session.timeout,
+            event_hooks={"response": [observe]} if observe is not None else {},
+        ) as http,
         contextlib.AsyncExitStack() as stack,
     ):
         try:  # up to the tool call: safe to repeat with a fresh probe if the era is stale
@@ -136,6 +149,8 @@ async def _call_as(
             raise _StaleEraError from exc
         if mode == "auto":
             _learn(session.url, client)
+        if tool is None:  # tools/list only (``doctor --login``)
+            return None
         found = next((t for t in tools if t.name == tool), None)
         schema = found.input_schema if found is not None else None
         result = await client.call_tool(tool, parse_arguments(raw, schema))
@@ -156,7 +171,17 @@ def _learn(url: str, client: Client) -> None:
 
 
 def run_call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
-    return anyio.run(_call, session, tool, raw, mode)
+    result = anyio.run(_call, session, tool, raw, mode)
+    assert result is not None
+    return result
+
+
+def run_observed(
+    session: Session, tool: str | None, raw: Sequence[str], observe: Observe
+) -> CallToolResult | None:
+    """``tools/list`` (and ``tool`` when given) through the path ``zeroauth call`` takes, with
+    ``observe`` seeing every response of the MCP server (``doctor --login``)."""
+    return anyio.run(_call, session, tool, raw, "auto", observe)
 
 
 def print_result(result: CallToolResult, *, json_out: bool) -> None:
