@@ -118,9 +118,7 @@ def world(
         def make_as(base_url: str) -> ASGI:
             config = DevServerConfig(
                 issuer=base_url + issuer_path,
-                resources=[
-                    ProtectedResource(mcp.url(p), tuple(scopes)) for p in ("/mcp", *also)
-                ],
+                resources=[ProtectedResource(mcp.url(p), tuple(scopes)) for p in ("/mcp", *also)],
                 **{"auto_approve": True, **(as_options or {})},
             )
             dev = DevAuthorizationServer(config)

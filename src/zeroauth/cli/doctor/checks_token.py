@@ -128,7 +128,7 @@ def refused(
             + promise.resources[0] + ", unexpired, is accepted",
             fix=("the server refused a token matching its own metadata"
                  + (f' ("{said}")' if said else "") + ": the server's verifier is "
-                 "misconfigured, not the token. Check "
+                 "misconfigured, not the token. Likely setting: "
                  + server_setting(said, promise.issuers, promise.resources[0])),
             **kw,
         )  # fmt: skip
