@@ -281,6 +281,18 @@ def test_cli_login_on_a_working_server_passes(demo: Any) -> None:
     assert [c["status"] for c in login if c["id"] == "C-44"] == ["pass", "pass"]
 
 
+def test_the_first_step_that_breaks_is_reported() -> None:
+    """A login that cannot finish (an AS that wants a person, --headless): the login row fails
+    with the flow's own requirement ID and hint; no authenticated request follows."""
+    with world(as_options={"auto_approve": False}) as w:
+        report = doctor_login(w.server_url)
+    login = [c for c in report.checks if c.section.startswith("Login")]
+    assert [(c.id, c.status) for c in login] == [("C-41", "fail")]
+    assert "did not redirect back" in (login[0].found or "")
+    assert login[0].fix
+    assert "?" not in (login[0].where or "")  # no state or PKCE challenge in the report
+
+
 def test_cli_call_without_login_is_refused() -> None:
     result = CliRunner().invoke(app, ["doctor", "http://127.0.0.1:1/mcp", "--call", "x"])
     assert result.exit_code == 1

@@ -106,7 +106,7 @@ def _broke(title: str, exc: BaseException, url: str, default: str) -> Check:
             title,
             found,
             fix=exc.hint or "see the requirement",
-            where=exc.where or url,
+            where=(exc.where or url).split("?")[0],  # no state, PKCE challenge or code
             section=SECTION,
         )
     return fail(
