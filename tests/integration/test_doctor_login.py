@@ -200,6 +200,49 @@ def test_s15_403_without_scope_is_a_finding() -> None:
     assert not report.ok
 
 
+def _rewritten_challenges(app: Any) -> Any:
+    """A server whose challenges break the rules: ``error="invalid_token"`` on the 401 to a
+    request without a token (S-11), and an unescaped quote inside the quoted-string of the
+    401 to a token (S-18, RFC 9110 §5.6.4)."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        carried = any(k == b"authorization" for k, _ in scope["headers"])
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                headers = [(k, v) for k, v in message["headers"] if k != b"www-authenticate"]
+                challenge = (
+                    b'Bearer error="invalid_token", error_description="the "kid" is unknown"'
+                    if carried
+                    else b'Bearer error="invalid_token", resource_metadata="'
+                    + dict(message["headers"])[b"www-authenticate"].split(b'resource_metadata="')[1]
+                )
+                message = {**message, "headers": [*headers, (b"www-authenticate", challenge)]}
+            await send(message)
+
+        await app(scope, receive, rewrite)
+
+    return asgi
+
+
+def test_s11_s18_every_challenge_met_is_judged() -> None:
+    """Item 6: the login judges the challenges it meets, not only the discovery probe: S-11
+    (an error code without a token) warns, S-18 (an unescaped quote in a quoted-string) fails."""
+    with world() as w:
+        misconfigure(w, issuer=w.issuer + "/")
+        inner = w.mcp_lazy.inner
+        w.mcp_lazy.inner = _rewritten_challenges(inner)
+        report = doctor_login(w.server_url)
+    login = [c for c in report.checks if c.section.startswith("Login")]
+    s11 = [c for c in login if c.id == "S-11"]
+    assert [c.status for c in s11] == ["warn"], login
+    s18 = {c.title.partition(" is well-formed")[0]: c.status for c in login if c.id == "S-18"}
+    assert s18 == {"Challenge to a request without a token": "pass", "Challenge to a token": "fail"}
+
+
 def _two_resources(w: World, *, audience_check: bool) -> str:
     """/mcp (verifier with ``audience_check``) and /other, both resources of the world's AS."""
     other_url = w.mcp.url("/other")
@@ -287,7 +330,7 @@ def test_the_first_step_that_breaks_is_reported() -> None:
     with world(as_options={"auto_approve": False}) as w:
         report = doctor_login(w.server_url)
     login = [c for c in report.checks if c.section.startswith("Login")]
-    assert [(c.id, c.status) for c in login] == [("C-41", "fail")]
+    assert [(c.id, c.status) for c in login if c.id not in ("S-11", "S-18")] == [("C-41", "fail")]
     assert "did not redirect back" in (login[0].found or "")
     assert login[0].fix
     assert "?" not in (login[0].where or "")  # no state or PKCE challenge in the report

@@ -166,13 +166,20 @@ def _request(plan: LoginPlan, session: Session, seen: _Seen, url: str) -> list[C
 
 
 def _judged(seen: _Seen, url: str, promise: Promise) -> list[Check]:
-    """S-19/S-12/S-15 and S-18 for every 401/403 the server gave a token (duplicates once)."""
+    """S-19/S-12/S-15/S-05 and S-18 for every 401/403 the server gave a token, S-11 and S-18
+    for those to requests without one (each finding once)."""
     out: list[Check] = []
     now = time.time()
     for response, token in seen.answers:
-        if response.status not in (401, 403) or token is None:
+        if response.status not in (401, 403):
             continue
         probe = Probe.of(response)
+        if token is None:  # S-11, S-18: the challenge to a request without a token
+            tokenless = [_no_error(probe, url)]
+            if probe.bearer is not None:
+                tokenless.append(_syntax(probe, url, token=False))
+            out += [c for c in tokenless if c is not None and c not in out]
+            continue
         checks = checks_token.authenticated(probe, url, token=token, promise=promise, now=now)
         checks = [_in_section(c) for c in checks]
         if probe.www_authenticate:
@@ -213,8 +220,28 @@ def _unadvertised(probe: Probe, promise: Promise, url: str) -> Check | None:
     )
 
 
-def _syntax(probe: Probe, url: str) -> Check:
-    title = "Challenge to a token is well-formed (RFC 9110 §11.6.1, RFC 6750 §3)"
+def _no_error(probe: Probe, url: str) -> Check | None:
+    """S-11 (RFC 6750 §3.1): no ``error`` code in the challenge to a request without a token."""
+    bearer = probe.bearer
+    if bearer is None:
+        return None
+    title = "No error code in the challenge to a request without a token"
+    if bearer.error is None:
+        return ok("S-11", title, "none", where=url, section=SECTION)
+    return warn(
+        "S-11",
+        title,
+        f'error="{bearer.error}" on a request without a token',
+        fix="drop error/error_description from the 401 when no token was sent (RFC 6750 "
+        '§3.1): clients read invalid_token as "my token is bad"',
+        where=url,
+        section=SECTION,
+    )
+
+
+def _syntax(probe: Probe, url: str, *, token: bool = True) -> Check:
+    to = "a token" if token else "a request without a token"
+    title = f"Challenge to {to} is well-formed (RFC 9110 §11.6.1, RFC 6750 §3)"
     header = " | ".join(probe.www_authenticate)
     if probe.parse_error:
         return fail(
