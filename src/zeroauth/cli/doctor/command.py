@@ -48,10 +48,8 @@ def doctor(
         bool,
         typer.Option(
             "--login",
-            help="After the discovery checks, log in with the client's own flow (as `zeroauth "
-            "login`, leaving your stored logins alone), send an authenticated tools/list and "
-            "judge every refusal: a refused token that matches the server's metadata is the "
-            "server's verifier's fault.",
+            help="Also log in as `zeroauth login` does (stored logins stay untouched), send "
+            "an authenticated tools/list and say whose fault each refusal is.",
         ),
     ] = False,
     headless: Headless = False,
