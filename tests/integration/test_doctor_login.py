@@ -302,9 +302,12 @@ def test_s20_a_token_for_another_resource(audience_check: bool) -> None:
 def test_call_steps_up_on_the_demo_server(demo: Any) -> None:
     """Item 6: ``--call add_note`` on the demo server (official SDK): the login gets
     notes:read, the call meets ``403 insufficient_scope scope="notes:write"`` with
-    resource_metadata, the client steps up; S-15 and S-18 pass, everything is OK."""
+    resource_metadata, the client steps up; S-15 and S-18 pass, everything is OK. A step-up
+    scope outside the minimal scopes_supported is MCP's scope selection strategy, not a
+    finding (no S-05 warning when the step-up works)."""
     report = doctor_login(demo.url, call="add_note", arguments=("text=from the doctor",))
-    bad = [(c.id, c.status, c.found, c.fix) for c in report.checks if c.status == "fail"]
+    bad = [(c.id, c.status, c.found, c.fix) for c in report.checks if c.status != "pass"]
+    bad = [b for b in bad if b[1] != "n/a"]
     assert bad == []
     assert {c.status for c in report.by_id("S-15")} == {"pass"}
     assert "notes:write" in (report.by_id("S-15")[0].found or "")

@@ -141,8 +141,9 @@ def _login(plan: LoginPlan, http: Fetcher, url: str, promise: Promise, home: Pat
     checks.append(
         ok("C-44", title, f"{binding.issuer}, scopes {scopes}", where=url, section=SECTION)
     )
-    checks += _request(plan, session, seen, url)
-    checks += _judged(seen, url, promise)
+    request = _request(plan, session, seen, url)
+    stepped_up = not any(c.status == "fail" for c in request)
+    checks += request + _judged(seen, url, promise, stepped_up=stepped_up)
     if plan.other_resource is not None:
         checks.append(_other_resource(plan, http, url, home))
     return checks
@@ -165,9 +166,11 @@ def _request(plan: LoginPlan, session: Session, seen: _Seen, url: str) -> list[C
     return [ok("C-44", title, found, where=url, section=SECTION)]
 
 
-def _judged(seen: _Seen, url: str, promise: Promise) -> list[Check]:
+def _judged(seen: _Seen, url: str, promise: Promise, *, stepped_up: bool = False) -> list[Check]:
     """S-19/S-12/S-15/S-05 and S-18 for every 401/403 the server gave a token, S-11 and S-18
-    for those to requests without one (each finding once)."""
+    for those to requests without one (each finding once). A 403 naming a scope outside
+    ``scopes_supported`` is a finding only when the step-up it asks for failed: MCP's scope
+    selection strategy keeps ``scopes_supported`` minimal and leaves the rest to step-up."""
     out: list[Check] = []
     now = time.time()
     for response, token in seen.answers:
@@ -182,13 +185,25 @@ def _judged(seen: _Seen, url: str, promise: Promise) -> list[Check]:
             continue
         checks = checks_token.authenticated(probe, url, token=token, promise=promise, now=now)
         checks = [_in_section(c) for c in checks]
+        if stepped_up and probe.response.status == 403:  # the step-up this 403 asked for worked
+            checks = [_stepped_up(c) if c.id == "S-19" else c for c in checks]
         if probe.www_authenticate:
             checks.append(_syntax(probe, url))
-        unlisted = _unadvertised(probe, promise, url)
+        unlisted = None if stepped_up else _unadvertised(probe, promise, url)
         if unlisted is not None:
             checks.append(unlisted)
         out += [c for c in checks if c not in out]
     return out
+
+
+def _stepped_up(check: Check) -> Check:
+    """A 403 ``insufficient_scope`` the client then stepped up through is the protocol working
+    (MCP step-up authorization), not a warning."""
+    from dataclasses import replace
+
+    if check.status != "warn":
+        return check
+    return replace(check, status="pass", found=f"{check.found}; the client stepped up", fix=None)
 
 
 def _in_section(check: Check) -> Check:
@@ -198,8 +213,9 @@ def _in_section(check: Check) -> Check:
 
 
 def _unadvertised(probe: Probe, promise: Promise, url: str) -> Check | None:
-    """S-05: a scope the server requires (403 ``scope=``) that ``scopes_supported`` omits is one
-    no client asks for at login: every client meets the 403 and a second authorization."""
+    """S-05: a scope the server requires (403 ``scope=``) that ``scopes_supported`` omits, and
+    that the step-up could not obtain: the authorization server does not offer it for this
+    resource, so no client gets past the 403."""
     bearer = probe.bearer
     if probe.response.status != 403 or bearer is None or not bearer.scope:
         return None
@@ -212,9 +228,9 @@ def _unadvertised(probe: Probe, promise: Promise, url: str) -> Check | None:
         "Scopes the server requires are listed in scopes_supported",
         f"the server asked for {' '.join(missing)}; scopes_supported: "
         + (" ".join(supported) or "(none)"),
-        fix=f"add {' '.join(missing)} to the server's scopes_supported setting (its PRM, e.g. "
-        "BearerAuth(scopes_supported=…)) and to the authorization server's scopes for this "
-        "resource: clients ask for scopes_supported at login and never for the rest",
+        fix=f"the step-up for {' '.join(missing)} failed: add it to the authorization server's "
+        "scopes for this resource, and to the server's scopes_supported setting (its PRM, e.g. "
+        "BearerAuth(scopes_supported=…)) if basic use needs it",
         where=url,
         section=SECTION,
     )
