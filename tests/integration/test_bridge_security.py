@@ -186,7 +186,7 @@ async def test_pkce_missing_or_plain_is_refused_before_the_upstream(
     """OAuth 2.1 §4.1.1, SECURITY D2: S256 only; the upstream is never contacted."""
     async with browser() as http:
         client_id = await register(http, world)
-        verifier, challenge = pkce_pair()
+        verifier, _ = pkce_pair()
         extra = {"code_challenge": verifier, "code_challenge_method": "plain"}
         url = authorize_url(world, client_id, None, **({} if pkce == "missing" else extra))
         response = await http.get(url)
@@ -364,19 +364,22 @@ async def test_consent_is_remembered_per_client_and_redirect_uri_never_shared(
         b = await register(http, w, client_name="B")
         _, challenge = pkce_pair()
         _, page = await follow(http, authorize_url(w, a, challenge))
-        assert page.status_code == 200 and "Authorize" in page.text
+        assert page.status_code == 200
+        assert "Authorize" in page.text
         assert "code" in query_of(await approve(http, w, page))
         # the same client, redirect URI and scopes: no page, straight to the upstream and back
         url, response = await follow(http, authorize_url(w, a, challenge))
         assert "code" in query_of(url), response.text[:300]
         # another client: the page again
         _, page_b = await follow(http, authorize_url(w, b, challenge))
-        assert page_b.status_code == 200 and "Authorize" in page_b.text
+        assert page_b.status_code == 200
+        assert "Authorize" in page_b.text
         # the same client with its other redirect URI: the page again
         _, page_other = await follow(
             http, authorize_url(w, a, challenge, redirect_uri=other_redirect), stop=other_redirect
         )
-        assert page_other.status_code == 200 and "Authorize" in page_other.text
+        assert page_other.status_code == 200
+        assert "Authorize" in page_other.text
         # more scopes than consented: the page again
         _, page_wider = await follow(
             http, authorize_url(w, a, challenge, scope="notes:read notes:write")
