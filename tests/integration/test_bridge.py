@@ -7,6 +7,7 @@ and the official ``mcp`` SDK client each get in knowing only the MCP URL (MCP au
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,44 @@ async def test_official_sdk_client_gets_in_through_the_bridge(
             who = text(await client.call_tool("whoami", {}))
         assert who.startswith(f"{w.upstream.issuer}#")
         assert sdk.landed.get("iss") == w.issuer  # RFC 9207 from the bridge, not the upstream
+
+
+async def test_scope_mapping_grants_an_mcp_scope_only_if_the_upstream_granted_its_scope(
+    real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    """notes:write maps to an upstream scope the IdP does not grant: the bridge's token lacks
+    notes:write, and the MCP server answers the write tool with 403 (insufficient_scope)."""
+    options = {"scope_map": {"notes:write": "admin:everything"}}
+    with bridge_world(real_as_factory, tmp_path, upstream_options=options) as w:
+        seen: dict[str, str] = {}
+        try:
+            async with (
+                httpx2.AsyncClient(auth=zero_auth(), timeout=30) as http,
+                Client(streamable_http_client(w.mcp_url, http_client=http)) as client,
+            ):
+                seen["who"] = text(await client.call_tool("whoami", {}))
+                await client.call_tool("write_note", {"text": "x"})
+        except BaseException as exc:  # an exception group from the SDK's task group
+            seen["error"] = "".join(traceback.format_exception(exc))
+        assert "notes:read" in seen["who"]
+        assert "notes:write" not in seen["who"]
+        # the client stepped up (C-40) and the bridge still did not grant notes:write
+        assert "StepUpLimitError" in seen["error"]
+
+
+async def test_the_upstream_token_is_refreshed_upstream_when_near_expiry(
+    real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    """Upstream access tokens live 30 s here (< the 60 s margin): each read refreshes them at the
+    upstream with its rotating refresh token, sealed again in the store."""
+    with bridge_world(real_as_factory, tmp_path, realas_switches={"access_token_ttl": 30}) as w:
+        auth = zero_auth()
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            Client(streamable_http_client(w.mcp_url, http_client=http)) as client,
+        ):
+            first = text(await client.call_tool("upstream_token", {}))
+            second = text(await client.call_tool("upstream_token", {}))
+            third = text(await client.call_tool("upstream_token", {}))
+        assert len({first, second, third}) == 3  # each one fresh from the upstream
+        assert jwt.decode(third, options={"verify_signature": False})["iss"] == w.upstream.issuer
