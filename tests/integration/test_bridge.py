@@ -7,6 +7,8 @@ and the official ``mcp`` SDK client each get in knowing only the MCP URL (MCP au
 
 from __future__ import annotations
 
+import base64
+import secrets
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,15 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.helpers.bridge import BRIDGE_CLIENT, bridge_world
+from tests.helpers.asgi_server import serve_asgi
+from tests.helpers.bridge import BRIDGE_CLIENT, BRIDGE_SECRET, SCOPES, bridge_world, build_mcp
 from tests.helpers.sdk_oauth import sdk_oauth_provider
 from tests.realas.fixtures import RealASFactory
+from zeroauth.bridge import AuthorizationBridge, BridgeConfig, Upstream
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT
+from zeroauth.devserver import ProtectedResource
+from zeroauth.integrations import mcp_sdk as zmcp
 
 pytestmark = [pytest.mark.realas, pytest.mark.anyio]
 
@@ -118,3 +124,59 @@ async def test_the_upstream_token_is_refreshed_upstream_when_near_expiry(
             third = text(await client.call_tool("upstream_token", {}))
         assert len({first, second, third}) == 3  # each one fresh from the upstream
         assert jwt.decode(third, options={"verify_signature": False})["iss"] == w.upstream.issuer
+
+
+async def test_one_process_protect_with_bridge_serves_prm_bridge_and_mcp_on_one_origin(
+    real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    """``protect(..., bridge=...)``: the protected resource metadata names the bridge on the
+    same origin; the bridge's tokens are verified with its keys in process (no JWKS fetch)."""
+    holder: dict[str, Any] = {}
+
+    def factory(base_url: str) -> Any:
+        client = {"client_id": BRIDGE_CLIENT, "client_secret": BRIDGE_SECRET,
+                  "redirect_uris": [f"{base_url}/callback"],
+                  "grant_types": ["authorization_code", "refresh_token"]}  # fmt: skip
+        upstream = real_as_factory(dcr=False, scopes=" ".join(SCOPES), clients=[client])
+        holder["upstream"] = upstream
+        resource = f"{base_url}/mcp"
+        bridge = AuthorizationBridge(
+            BridgeConfig(
+                issuer=base_url,
+                resources=(ProtectedResource(resource=resource, scopes=SCOPES),),
+                upstream=Upstream(
+                    issuer=upstream.issuer,
+                    client_id=BRIDGE_CLIENT,
+                    client_secret=BRIDGE_SECRET,
+                    resource=f"{upstream.base_url}/api",
+                ),
+                database=str(tmp_path / "one.sqlite"),
+                encryption_key=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+                auto_approve=True,
+                allow_loopback_cimd=True,
+            )
+        )
+        holder["bridge"] = bridge
+        return zmcp.protect(
+            build_mcp(holder),
+            resource=resource,
+            bridge=bridge,
+            scopes_supported=list(SCOPES),
+            required_scopes=["notes:read"],
+        )
+
+    with serve_asgi(factory=factory) as served:
+        mcp_url = served.url("/mcp")
+        async with httpx2.AsyncClient(timeout=10) as http:
+            prm = (await http.get(served.url("/.well-known/oauth-protected-resource/mcp"))).json()
+        assert prm["authorization_servers"] == [served.base_url]
+        auth = zero_auth()
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            Client(streamable_http_client(mcp_url, http_client=http)) as client,
+        ):
+            who = text(await client.call_tool("whoami", {}))
+            upstream_token = text(await client.call_tool("upstream_token", {}))
+        assert who.startswith(f"{holder['upstream'].issuer}#")
+        claims = jwt.decode(upstream_token, options={"verify_signature": False})
+        assert claims["iss"] == holder["upstream"].issuer
