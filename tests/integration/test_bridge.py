@@ -8,6 +8,7 @@ and the official ``mcp`` SDK client each get in knowing only the MCP URL (MCP au
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import traceback
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Any
 import httpx2
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -180,3 +184,36 @@ async def test_one_process_protect_with_bridge_serves_prm_bridge_and_mcp_on_one_
         assert who.startswith(f"{holder['upstream'].issuer}#")
         claims = jwt.decode(upstream_token, options={"verify_signature": False})
         assert claims["iss"] == holder["upstream"].issuer
+
+
+def _ec_key() -> tuple[str, dict[str, Any]]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    return pem, {**public, "use": "sig", "alg": "ES256", "kid": "bridge-1"}
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
+async def test_the_bridge_authenticates_upstream_with_each_confidential_method(
+    real_as_factory: RealASFactory, tmp_path: Path, method: str
+) -> None:
+    """OAuth 2.1 §2.4 / RFC 7523 §2.2: the bridge is one confidential client at the upstream."""
+    registered: dict[str, Any] = {"token_endpoint_auth_method": method}
+    options: dict[str, Any] = {"auth_method": method}
+    if method == "private_key_jwt":
+        pem, jwk = _ec_key()
+        registered.update(client_secret=None, jwks={"keys": [jwk]},
+                          token_endpoint_auth_signing_alg="ES256")  # fmt: skip
+        options.update(client_secret=None, private_key=pem, signing_alg="ES256")
+    with bridge_world(real_as_factory, tmp_path, upstream_client=registered,
+                      upstream_options=options) as w:  # fmt: skip
+        async with (
+            httpx2.AsyncClient(auth=zero_auth(), timeout=30) as http,
+            Client(streamable_http_client(w.mcp_url, http_client=http)) as client,
+        ):
+            who = text(await client.call_tool("whoami", {}))
+        assert who.startswith(f"{w.upstream.issuer}#")

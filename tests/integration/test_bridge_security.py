@@ -19,7 +19,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from tests.helpers.asgi_server import serve_asgi
 from tests.helpers.bridge import BridgeWorld, bridge_world
 from tests.realas.fixtures import RealASFactory, pkce_pair
 
@@ -429,3 +434,42 @@ async def test_restart_on_the_same_database_keeps_clients_refresh_and_upstream_t
         assert await world.bridge.upstream_token(claims) == before
         # the registered client is still known: a new flow works without registering again
         assert "access_token" in await code_flow(http, world, client_id)
+
+
+def _cimd_app(base_url: str, size: int = 0) -> Starlette:
+    async def document(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "client_id": f"{base_url}/client.json",
+                "client_name": "CIMD client" + "x" * size,
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            }
+        )
+
+    return Starlette(routes=[Route("/client.json", document)])
+
+
+async def test_a_cimd_client_gets_in_through_the_bridge(world: BridgeWorld) -> None:
+    """MCP client registration: a Client ID Metadata Document (the preferred way)."""
+    with serve_asgi(factory=_cimd_app) as cimd:
+        async with browser() as http:
+            tokens = await code_flow(http, world, cimd.url("/client.json"))
+    assert tokens["token_type"] in ("Bearer", "DPoP")
+    claims = world.bridge.core.key.verified_claims(tokens["access_token"])
+    assert claims is not None
+    assert claims["client_id"] == cimd.url("/client.json")
+    assert claims["aud"] == world.extra["resource"]
+
+
+async def test_a_huge_cimd_document_is_refused_with_an_error_page(world: BridgeWorld) -> None:
+    """SSRF/size policy of the shared core's CIMD fetch: never a redirect, never the upstream."""
+    with serve_asgi(factory=lambda base: _cimd_app(base, size=2_000_000)) as cimd:
+        async with browser() as http:
+            _, challenge = pkce_pair()
+            url = authorize_url(world, cimd.url("/client.json"), challenge)
+            response = await http.get(url)
+    assert response.status_code == 400
+    assert "location" not in response.headers
