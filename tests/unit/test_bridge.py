@@ -22,11 +22,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from zeroauth.bridge import BridgeConfig, SQLiteBridgeStore, Upstream
+from zeroauth.bridge import (
+    AuthorizationBridge,
+    BridgeConfig,
+    SQLiteBridgeStore,
+    Upstream,
+    UpstreamTokenError,
+)
 from zeroauth.bridge._config import parse_config
 from zeroauth.bridge._upstream import UpstreamClient, UpstreamFailureError
 from zeroauth.bridge._vault import UpstreamVault, keyring_of
-from zeroauth.core.errors import InvalidInput, StoreKeyError
+from zeroauth.core.errors import InvalidInput, StoreKeyError, URLPolicyError
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet
 from zeroauth.devserver import ProtectedResource
@@ -303,3 +309,39 @@ def test_the_bridge_needs_an_encryption_key_and_a_resource() -> None:
                      upstream=upstream())  # fmt: skip
     with pytest.raises(ValueError, match="protected resource"):
         BridgeConfig(issuer="https://b", resources=(), upstream=upstream(), encryption_key=KEY)
+
+
+def test_issuers_and_endpoints_must_be_https_except_on_loopback() -> None:
+    with pytest.raises(URLPolicyError):
+        upstream(issuer="http://idp.example/tenant")
+    with pytest.raises(URLPolicyError):
+        upstream(userinfo_url="http://api.github.example/user")
+    assert upstream(issuer="http://127.0.0.1:8080/realms/x").issuer.startswith("http://127")
+    with pytest.raises(URLPolicyError):
+        BridgeConfig(issuer="http://bridge.example", resources=(ProtectedResource("https://r"),),
+                     upstream=upstream(), encryption_key=KEY)  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_upstream_token_is_only_for_this_bridges_tokens_and_known_users() -> None:
+    bridge = AuthorizationBridge(
+        BridgeConfig(
+            issuer="https://bridge.example",
+            resources=(ProtectedResource("https://r"),),
+            upstream=upstream(),
+            encryption_key=KEY,
+            database=":memory:",
+        )
+    )
+    with pytest.raises(UpstreamTokenError, match="not issued by this bridge"):
+        await bridge.upstream_token({"iss": "https://other.example", "sub": f"{ISSUER}#alice"})
+    with pytest.raises(UpstreamTokenError, match="no upstream token"):
+        await bridge.upstream_token({"iss": "https://bridge.example", "sub": f"{ISSUER}#alice"})
+    with pytest.raises(UpstreamTokenError, match="no subject"):
+        await bridge.upstream_token({"iss": "https://bridge.example"})
+    expiring = TokenSet(access_token="a", expires_at=time.time() + 5)  # no refresh token
+    bridge.vault.save(f"{ISSUER}#alice", expiring)
+    with pytest.raises(UpstreamTokenError, match="no refresh token"):
+        await bridge.upstream_token({"iss": "https://bridge.example", "sub": f"{ISSUER}#alice"})
+    assert "client_credentials" not in bridge.metadata()["grant_types_supported"]
+    assert "device_authorization_endpoint" not in bridge.metadata()

@@ -101,10 +101,18 @@ class AuthorizationBridge:
         (a mapping with ``sub``, or an ``AccessToken`` with ``subject``); refreshed at the
         upstream when near expiry. ``UpstreamTokenError`` when there is none."""
         subject = getattr(claims, "subject", None)
+        issuer = getattr(claims, "issuer", None)
         if subject is None and hasattr(claims, "get"):
-            subject = claims.get("sub")
+            subject, issuer = claims.get("sub"), claims.get("iss")
         if not isinstance(subject, str) or not subject:
             raise UpstreamTokenError("the claims name no subject", hint="pass verified claims")
+        if issuer is not None and issuer != self.config.issuer:
+            raise UpstreamTokenError(
+                "the token was not issued by this bridge",
+                expected=self.config.issuer,
+                found=issuer,
+                hint="only the bridge's own access tokens give access to upstream tokens",
+            )
         return await self.vault.access_token(subject)
 
 
