@@ -312,6 +312,7 @@ def test_toml_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InvalidInput, match="unknown key") as caught:
         parse_config(data)
     assert "upstream.clientid" in str(caught.value)
+    assert "docs/bridge.md" in str(caught.value)
 
 
 def test_the_bridge_needs_an_encryption_key_and_a_resource() -> None:

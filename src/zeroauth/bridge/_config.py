@@ -20,7 +20,8 @@ from typing import Any
 
 from zeroauth._wire.policy import check_endpoint_url
 from zeroauth.devserver import ProtectedResource
-from zeroauth.gateway._config_reader import Reader, table
+from zeroauth.gateway._config_reader import Reader as _GatewayReader
+from zeroauth.gateway._config_reader import table
 from zeroauth.idp import ALL_PROFILES, IdPProfile
 
 __all__ = ["AUTH_METHODS", "BridgeConfig", "Upstream"]
@@ -30,6 +31,13 @@ _RESERVED = frozenset(
     {"response_type", "client_id", "redirect_uri", "state", "code_challenge",
      "code_challenge_method", "resource", "scope", "nonce"}
 )  # fmt: skip
+
+
+class Reader(_GatewayReader):
+    """The gateway's located TOML reader, with hints naming the bridge."""
+
+    program = "the bridge"
+    docs = "docs/bridge.md"
 
 
 @dataclass(frozen=True, slots=True)
