@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zeroauth.cli.app import app
+from zeroauth.cli.config_entries import SERVER_KEYS
 from zeroauth.cli.config_file import ClientEntry, Config, ServerEntry, config_path, load_config
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.flow import FlowConfig
@@ -151,6 +153,52 @@ def test_set_server_changes_only_the_options_given(home):
     cli("set-server", SERVER, "--scope", "a", "--idp", "keycloak")
     cli("set-server", SERVER, "--no-strict")
     assert load_config().server(SERVER) == ServerEntry(scopes=("a",), idp="keycloak", strict=False)
+
+
+# every key of a [servers."URL"] table (SERVER_KEYS) with a valid value, in groups the entry's
+# own rules accept together (audience needs idp = auth0; token file and variable exclude each other)
+SERVER_KEY_VALUES = [
+    {"scopes": ["files:read", "files:write"], "idp": "auth0", "strict": True,
+     "cimd_url": "https://app.example.com/client.json", "allow_loopback": False,
+     "audience": "https://api.example.com", "scope_prefix": "api://notes/", "dpop": "auto",
+     "workload_token_file": "/var/run/secrets/tokens/mcp-token", "workload_client_id": "agent-7"},
+    {"workload_token_env": "MCP_TOKEN", "idp": "entra", "scope_prefix": "api://x/"},
+]  # fmt: skip
+
+
+def _set_server_args(values: dict) -> list[str]:
+    args = []
+    for key, value in values.items():
+        option = "--" + key.replace("_", "-")
+        if key == "scopes":
+            args += [arg for scope in value for arg in ("--scope", scope)]
+        elif isinstance(value, bool):
+            args.append(option if value else option.replace("--", "--no-", 1))
+        else:
+            args += [option, value]
+    return args
+
+
+def test_set_server_sets_every_documented_key_and_it_round_trips(home):
+    """Each key docs/cli.md documents for a server entry (incl. scope_prefix, audience) is settable
+    from the CLI and reads back unchanged from the file (C-37, C-09, C-24, SEC-05)."""
+    assert {key for values in SERVER_KEY_VALUES for key in values} == set(SERVER_KEYS)
+    docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for key in SERVER_KEYS:
+        assert re.search(rf"\b{key} = ", docs), f"docs/cli.md does not show {key}"
+    for number, values in enumerate(SERVER_KEY_VALUES):
+        url = f"https://mcp{number}.example.com/mcp"
+        result = cli("set-server", url, *_set_server_args(values))
+        assert result.exit_code == 0, result.output
+        assert tomllib.loads(config_path().read_text())["servers"][url] == values
+        assert load_config().server(url).to_table() == values
+
+
+def test_set_server_refuses_an_audience_without_a_profile_that_sends_it(home):
+    result = cli("set-server", SERVER, "--audience", "https://api.example.com")
+    assert result.exit_code == 1
+    assert "servers.https://mcp.example.com/mcp.audience" in result.output
+    assert "idp = auth0" in result.output
 
 
 def test_dpop_and_workload_identity_settings(home):

@@ -66,7 +66,10 @@ Headless = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Timeout = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds allowed for each HTTP request.")
+    float,
+    typer.Option(
+        "--timeout", min=0.1, metavar="SECONDS", help="Seconds allowed for each HTTP request."
+    ),
 ]
 ConfigPath = Annotated[
     Path | None,

@@ -24,6 +24,7 @@ from zeroauth.cli.config_file import (
     load_config,
     save_config,
 )
+from zeroauth.cli.help_format import HelpGroup
 from zeroauth.cli.output import command, errors_handled, fail, note, out_console
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.resource import canonical_resource
@@ -35,6 +36,7 @@ config_app = typer.Typer(
     "authorization server, per-server settings (scopes, IdP profile, strict mode, CIMD URL, "
     "loopback opt-in) and a CIMD URL.",
     no_args_is_help=True,
+    cls=HelpGroup,
 )
 
 
@@ -74,7 +76,9 @@ def export(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Export the configuration as TOML (without client secrets unless --include-secrets)."""
+    """Export the configuration as TOML.
+
+    Client secrets are left out unless --include-secrets is given."""
     with errors_handled(debug):
         settings = load_config(_path(config))
         if output is None:
@@ -96,7 +100,10 @@ def import_(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Import settings from a TOML file: merged into the configuration (same keys replaced)."""
+    """Import settings from a TOML file into the configuration.
+
+    The file's entries are merged in (an entry with the same key is replaced), or replace the
+    whole configuration with --replace."""
     with errors_handled(debug):
         text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
         incoming = Config.from_toml(text, where=str(source))
@@ -152,8 +159,20 @@ def set_server(
         bool | None,
         typer.Option("--allow-loopback/--no-allow-loopback", help="Development loopback opt-in."),
     ] = None,
+    scope_prefix: Annotated[
+        str | None,
+        typer.Option(metavar="PREFIX", help="Prefix for short scope names (Entra: api://APP/)."),
+    ] = None,
+    audience: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AUDIENCE",
+            help="API identifier sent as `audience` (with --idp auth0; default: the URL).",
+        ),
+    ] = None,
     dpop: Annotated[
-        str | None, typer.Option(help="DPoP-bound tokens (RFC 9449): auto, required or off.")
+        str | None,
+        typer.Option(metavar="MODE", help="DPoP-bound tokens (RFC 9449): auto, required or off."),
     ] = None,
     workload_token_file: Annotated[
         str | None,
@@ -168,7 +187,10 @@ def set_server(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Set per-server settings (only the options given change)."""
+    """Set per-server settings (only the options given change).
+
+    Every key of a `[servers."URL"]` table in the configuration file has its option here; the
+    entry is checked as a whole before it is saved."""
     with errors_handled(debug):
         path = _path(config)
         settings = load_config(path)
@@ -180,6 +202,8 @@ def set_server(
             "strict": strict,
             "cimd_url": cimd_url,
             "allow_loopback": allow_loopback,
+            "scope_prefix": scope_prefix,
+            "audience": audience,
             "dpop": dpop,
             "workload_token_file": workload_token_file,
             "workload_token_env": workload_token_env,

@@ -48,7 +48,7 @@ def dev_as(
         bool, typer.Option(help="Serve over https with the development CA (zeroauth dev-cert).")
     ] = False,
 ) -> None:
-    """Serve the dev OAuth 2.1 authorization server (for development, not production)."""
+    """Serve the dev OAuth 2.1 authorization server (not for production)."""
     if alg not in ("ES256", "RS256"):
         raise typer.BadParameter("alg must be ES256 or RS256", param_hint="--alg")
     clients = []

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from zeroauth.cli.help_format import HelpCommand
 from zeroauth.core.errors import URLPolicyError, ZeroAuthError
 
 __all__ = [
@@ -49,15 +50,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def paragraphs(text: str) -> str:
-    """A docstring as help text: lines joined within each paragraph (typer keeps newlines)."""
-    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
+    """A docstring as help text: lines joined within each paragraph, so no hard wrap survives;
+    a paragraph starting with ``\\b`` (an example command line) is kept as written."""
+    return "\n\n".join(
+        p if p.startswith("\b") else " ".join(p.split())
+        for p in inspect.cleandoc(text).split("\n\n")
+    )
 
 
 def command(group: typer.Typer, name: str | None = None) -> Callable[[F], F]:
-    """``@group.command`` with the function's docstring, re-flowed, as its help."""
+    """``@group.command`` with the function's docstring, re-flowed, as its help, laid out for
+    80 columns (``zeroauth.cli.help_format``)."""
 
     def register(fn: F) -> F:
-        group.command(name, help=paragraphs(fn.__doc__ or ""))(fn)
+        group.command(name, help=paragraphs(fn.__doc__ or ""), cls=HelpCommand)(fn)
         return fn
 
     return register
