@@ -149,6 +149,7 @@ class Session:
     store: CLIStore
     engine: Engine
     timeout: float
+    mode: LoginMode = "browser"  # how the user authorizes (what a step-up will do)
 
 
 def open_session(
@@ -159,7 +160,8 @@ def open_session(
     server_url = canonical_resource(url)
     policy = server_policy(server_url, config, allow_loopback)
     check_server_url(server_url, policy)
-    user_step = user_step_for(mode or ("headless" if headless else "browser"), policy, timeout)
+    mode = mode or ("headless" if headless else "browser")
+    user_step = user_step_for(mode, policy, timeout)
     store = config.token_store()
     engine = build_engine(
         store=store,
@@ -168,7 +170,7 @@ def open_session(
         timeout=timeout,
         **config.client_options(server_url),
     )
-    return Session(server_url, config, policy, store, engine, timeout)
+    return Session(server_url, config, policy, store, engine, timeout, mode)
 
 
 def send_initialize(session: Session) -> int:
