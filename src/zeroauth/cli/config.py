@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from zeroauth.cli.client import ConfigPath, Debug, JsonOut
+from zeroauth.cli.config_entries import SERVER_KEYS
 from zeroauth.cli.config_file import (
     IDP_PROFILES,
     ClientEntry,
@@ -106,7 +107,10 @@ def import_(
     whole configuration with --replace."""
     with errors_handled(debug):
         text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
-        incoming = Config.from_toml(text, where=str(source))
+        where = "stdin" if str(source) == "-" else str(source)
+        incoming = Config.from_toml(
+            text, where=where, fix=f"fix {where} and import it again (nothing was changed)"
+        )
         path = _path(config)
         merged = incoming if replace else load_config(path).merged(incoming)
         save_config(merged, path)
@@ -210,7 +214,13 @@ def set_server(
             "workload_client_id": workload_client_id,
         }
         table.update({k: v for k, v in updates.items() if v is not None})
-        entry = ServerEntry.from_table(table, f"servers.{url}")
+        try:
+            entry = ServerEntry.from_table(table, "")
+        except InvalidInput as exc:  # name the option, not a place in a file
+            key = (exc.where or "").rsplit(".", 1)[-1]
+            exc.where = "--" + key.replace("_", "-") if key in SERVER_KEYS else url
+            exc.hint = "change the option (the settings saved before are in `zeroauth config show`)"
+            raise
         save_config(settings.with_server(url, entry), path)
         note(f"settings for {url} saved in {path}")
 

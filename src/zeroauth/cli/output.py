@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from zeroauth.cli.help_format import HelpCommand
-from zeroauth.core.errors import URLPolicyError, ZeroAuthError
+from zeroauth.core.errors import ZeroAuthError
 
 __all__ = [
     "CommandError",
@@ -43,6 +43,22 @@ _CLI_POLICY_HINT = (
     "OAuth URLs must be https; http only for localhost/127.0.0.1/[::1] with --allow-loopback "
     "(development opt-in)"
 )
+# Library hints name Python classes and keywords; the CLI says the same with its flags.
+# (a marker the library's hint contains, the hint a CLI user can act on)
+_CLI_HINTS = (
+    ("URLPolicy(", _CLI_POLICY_HINT),
+    (
+        "use BrowserUserStep, or configure it to auto-approve",
+        "the authorization server shows a consent page, so --headless cannot get through: drop "
+        "--headless to approve in the browser, or start `zeroauth dev-as` with --auto-approve",
+    ),
+    (
+        "use DeviceUserStep(fallback=PasteUserStep())",
+        "drop --device: the browser, or --paste, works with every authorization server",
+    ),
+    ("pass user_step=DeviceUserStep()", "log in with --device"),
+)
+_LEGACY_TAIL = "; for a 2025-03-26 server pass legacy=True"  # a library keyword the CLI lacks
 _NOISY = ("httpx", "httpx2", "httpcore", "mcp", "uvicorn", "zeroauth")
 
 
@@ -133,11 +149,20 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+def cli_hint(hint: str) -> str:
+    """A library hint in the CLI's words: flags instead of Python classes and keywords."""
+    hint = hint.replace(_LEGACY_TAIL, "")
+    for marker, said in _CLI_HINTS:
+        if marker in hint:
+            return said
+    return hint
+
+
 def error_line(exc: BaseException) -> str:
     """The one line printed for ``exc`` (never a token: ZeroAuthError texts carry none)."""
     exc = unwrap(exc)
-    if isinstance(exc, URLPolicyError) and exc.hint and "URLPolicy(" in exc.hint:
-        exc.hint = _CLI_POLICY_HINT  # the library names its API; the CLI names its flag
+    if isinstance(exc, ZeroAuthError) and exc.hint:
+        exc.hint = cli_hint(exc.hint)
     if isinstance(exc, ZeroAuthError):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
