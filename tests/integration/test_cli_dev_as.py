@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers.asgi_server import serve_asgi
+from tests.helpers.docs import code_blocks
 from tests.integration.test_cli_servers import _free_port, _wait_for
 from zeroauth.cli.app import app
 from zeroauth.cli.dev_as_file import LiveSettings, Reloading, config_for, parse_resource
@@ -131,3 +132,18 @@ def test_invalid_target_names_the_served_resources_and_a_resource_added_at_run_t
         result = CliRunner().invoke(app, ["call", url, "list_notes", *DEV])
         assert result.exit_code == 0, result.output
     assert any(f"{url} (notes:read notes:write)" in report for report in reports)
+
+
+def test_docs_devserver_settings_file_example_reads_as_written(tmp_path):
+    """docs/devserver.md's --config example is a valid settings file, checked as at start."""
+    [text] = code_blocks("docs/devserver.md", "toml", after="## Resources and clients at run")
+    path = tmp_path / "dev-as.toml"
+    path.write_text(text, encoding="utf-8")
+    live = LiveSettings(issuer="http://127.0.0.1:9000", fixed_resources=(), fixed_clients=(),
+                        path=path)  # fmt: skip
+    [client] = live.load()
+    assert [(r.resource, r.scopes) for r in live.resources] == [
+        ("http://127.0.0.1:8002/mcp", ("mail:send",))
+    ]
+    assert client.machine
+    assert client.scopes == ("mail:send",)

@@ -2,10 +2,10 @@
 
 Rendered through typer's runner with ``COLUMNS=80`` for the whole command tree, so a command
 added later is covered without editing this file: no line past 80 columns, no Python type
-noise (``<bool>``, ``<str>``, ``<list[str]>``), arguments named by metavar (``URL``, not
-``{url}``), each command's first sentence whole in its group's command list and on one line
-of its own help (no hard wrap copied from a docstring, no "..." cut), and no description
-column squeezed to a sliver.
+noise (``<bool>``, ``<str>``, ``<list[str]>``), no line broken at a hyphen, arguments named by
+metavar (``URL``, not ``{url}``), each command's first sentence whole in its group's command
+list and on one line of its own help (no hard wrap copied from a docstring, no "..." cut), and
+no description column squeezed to a sliver.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def test_help_fits_80_columns_without_type_noise(path, command):
     text = _help(path)
     too_long = [line for line in text.splitlines() if len(line) > 80]
     assert too_long == [], too_long
+    split = [line for line in text.splitlines() if re.search(r"\w-$", line)]
+    assert split == [], split  # never broken at a hyphen: --no-browser, pre-registered
     assert not TYPE_NOISE.search(text), TYPE_NOISE.search(text)
     assert "{" not in text.splitlines()[0], text.splitlines()[0]  # usage: URL, not {url}
     # descriptions get room: every wrapped description line starts before column 40

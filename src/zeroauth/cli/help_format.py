@@ -10,6 +10,7 @@ remaining ~45 columns, long names on their own line. ``HelpCommand`` adds the na
   and in the Arguments section, without a type;
 - a group lists each command with the whole first sentence of its help, wrapped in the
   description column (click would cut it at ~60 characters with "...");
+- a line never breaks at a hyphen (``--no-browser``, ``pre-registered`` stay whole);
 - an option that takes a value shows a metavar, never a Python type: ``--config FILE``,
   ``--scope SCOPE``, ``--issuer URL`` (the last word of the option's name, URL for URLs, unless
   the command sets one); a flag
@@ -21,14 +22,42 @@ starts with ``\\b`` (an example command line) is printed as written, never wrapp
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 __all__ = ["MARKUP", "HelpCommand", "HelpGroup"]
 
 MARKUP = None  # click's plain help layout (see the module docstring)
+_NB_HYPHEN = "\u2011"  # held in place of "-" while wrapping: --no-browser, pre-registered
+_IN_WORD_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 _URL_OPTIONS = {"ISSUER", "RESOURCE"}  # options whose value is a URL
+
+
+_ClickFormatter: Any = typer.Context.formatter_class  # click's HelpFormatter, as typer ships it
+
+
+class _Formatter(_ClickFormatter):  # type: ignore[misc]
+    """click's formatter, never breaking a line at a hyphen inside a word or a flag name."""
+
+    def write_text(self, text: str) -> None:
+        super().write_text(_IN_WORD_HYPHEN.sub(_NB_HYPHEN, text))
+
+    def write_dl(self, rows: Any, *args: Any, **kwargs: Any) -> None:
+        held = [
+            (_IN_WORD_HYPHEN.sub(_NB_HYPHEN, a), _IN_WORD_HYPHEN.sub(_NB_HYPHEN, b))
+            for a, b in rows
+        ]
+        super().write_dl(held, *args, **kwargs)
+
+    def getvalue(self) -> str:
+        return str(super().getvalue()).replace(_NB_HYPHEN, "-")
+
+
+class _Context(typer.Context):
+    formatter_class = _Formatter
 
 
 def _option_metavar(option: TyperOption) -> str:
@@ -46,6 +75,8 @@ def _argument_name(argument: TyperArgument) -> str:
 
 class HelpCommand(TyperCommand):
     """A typer command whose help names values (``URL``, ``--scope SCOPE``), not types."""
+
+    context_class = _Context
 
     def __init__(self, name: str | None, **kwargs: Any) -> None:
         kwargs["rich_markup_mode"] = MARKUP
@@ -85,6 +116,8 @@ class HelpCommand(TyperCommand):
 
 class HelpGroup(TyperGroup):
     """A typer group whose command list shows each command's whole first sentence."""
+
+    context_class = _Context
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs["rich_markup_mode"] = MARKUP
