@@ -147,3 +147,18 @@ def test_docs_devserver_settings_file_example_reads_as_written(tmp_path):
     ]
     assert client.machine
     assert client.scopes == ("mail:send",)
+
+
+def test_dev_as_needs_a_resource_and_refuses_a_wrong_one_before_serving(tmp_path):
+    runner = CliRunner()
+    none = runner.invoke(app, ["dev-as"])
+    assert none.exit_code == 2
+    assert "give at least one --resource URL, or --config FILE" in none.output
+    fragment = runner.invoke(app, ["dev-as", "--resource", "http://127.0.0.1:8000/mcp#x"])
+    assert fragment.exit_code == 2
+    assert "without a fragment (RFC 8707 §2)" in " ".join(fragment.output.split())
+    settings = tmp_path / "dev-as.toml"
+    settings.write_text("[[resource]]\nurl = 'http://127.0.0.1:8000/mcp'\nscope = ['a']\n")
+    wrong = runner.invoke(app, ["dev-as", "--config", str(settings)])
+    assert wrong.exit_code == 2
+    assert "a [[resource]] has the keys url and scopes" in " ".join(wrong.output.split())
