@@ -27,7 +27,11 @@ def bridge(
         bool, typer.Option("--check", help="Validate the configuration and exit.")
     ] = False,
 ) -> None:
-    """Serve an MCP authorization server in front of an IdP that cannot register MCP clients."""
+    """Bridge MCP clients to an IdP that cannot register them.
+
+    Serves an MCP authorization server (metadata, client ID metadata documents, registration,
+    PKCE, its own tokens) whose users log in at the configured identity provider.
+    """
     console = Console(stderr=True)
     try:
         settings = BridgeConfig.from_toml(config)

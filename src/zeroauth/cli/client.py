@@ -67,7 +67,10 @@ Headless = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Timeout = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds allowed for each HTTP request.")
+    float,
+    typer.Option(
+        "--timeout", min=0.1, metavar="SECONDS", help="Seconds allowed for each HTTP request."
+    ),
 ]
 ConfigPath = Annotated[
     Path | None,
@@ -147,6 +150,7 @@ class Session:
     store: CLIStore
     engine: Engine
     timeout: float
+    mode: LoginMode = "browser"  # how the user authorizes (what a step-up will do)
 
 
 def open_session(
@@ -159,7 +163,8 @@ def open_session(
     server_url = canonical_resource(url)
     policy = server_policy(server_url, config, allow_loopback)
     check_server_url(server_url, policy)
-    user_step = user_step_for(mode or ("headless" if headless else "browser"), policy, timeout)
+    mode = mode or ("headless" if headless else "browser")
+    user_step = user_step_for(mode, policy, timeout)
     store = store if store is not None else config.token_store()
     engine = build_engine(
         store=store,
@@ -168,7 +173,7 @@ def open_session(
         timeout=timeout,
         **config.client_options(server_url),
     )
-    return Session(server_url, config, policy, store, engine, timeout)
+    return Session(server_url, config, policy, store, engine, timeout, mode)
 
 
 def send_initialize(

@@ -17,6 +17,14 @@ import anyio
 import typer
 
 from zeroauth.cli import eras
+from zeroauth.cli.call_feedback import (
+    INVALID_PARAMS,
+    check_required,
+    refused_arguments,
+    step_up_notice,
+    unknown_tool,
+    validation_problems,
+)
 from zeroauth.cli.client import Session
 from zeroauth.cli.output import CommandError, fail, note, unwrap
 from zeroauth.client._auth import ZeroAuth
@@ -121,17 +129,16 @@ async def _call_as(
     prior: Mapping[str, Any] | None, *, remembered: bool, observe: Observe | None = None,
 ) -> CallToolResult | None:  # fmt: skip
     import httpx2
-    from mcp import Client
+    from mcp import Client, MCPError
     from mcp.client.streamable_http import streamable_http_client
     from mcp.types import DiscoverResult
 
     auth = ZeroAuth(engine=session.engine)
+    hooks: dict[str, list[Any]] = {"response": [step_up_notice(session.mode)]}
+    if observe is not None:
+        hooks["response"].append(observe)
     async with (
-        httpx2.AsyncClient(
-            auth=auth,
-            timeout=session.timeout,
-            event_hooks={"response": [observe]} if observe is not None else {},
-        ) as http,
+        httpx2.AsyncClient(auth=auth, timeout=session.timeout, event_hooks=hooks) as http,
         contextlib.AsyncExitStack() as stack,
     ):
         try:  # up to the tool call: safe to repeat with a fresh probe if the era is stale
@@ -153,11 +160,29 @@ async def _call_as(
             return None
         found = next((t for t in tools if t.name == tool), None)
         schema = found.input_schema if found is not None else None
-        result = await client.call_tool(tool, parse_arguments(raw, schema))
-        if found is None and result.is_error:
-            names = ", ".join(sorted(t.name for t in tools)) or "none"
-            fail(f"no tool named {tool!r} on {session.url}", hint=f"tools listed: {names}")
+        arguments = parse_arguments(raw, schema)
+        if found is not None:
+            check_required(tool, arguments, schema)
+        listed = [t.name for t in tools]
+        try:
+            result = await client.call_tool(tool, arguments)
+        except MCPError as exc:  # a JSON-RPC error: the gateway's unknown tool, bad params
+            if found is None:
+                unknown_tool(tool, session.url, listed)
+            if exc.code == INVALID_PARAMS:
+                refused_arguments(tool, validation_problems(exc.message) or [exc.message], schema)
+            raise
+        if result.is_error:
+            if found is None:
+                unknown_tool(tool, session.url, listed)
+            problems = validation_problems(_text(result))
+            if problems:
+                refused_arguments(tool, problems, schema)
         return result
+
+
+def _text(result: CallToolResult) -> str:
+    return "\n".join(getattr(item, "text", "") for item in result.content)
 
 
 def _learn(url: str, client: Client) -> None:

@@ -215,7 +215,7 @@ def requested_target(
     if resource is None:
         resource = known[0].resource if len(known) == 1 else None
     elif config.find_resource(resource) is None:
-        raise OAuthError("invalid_target", "resource is not a protected resource of this server")
+        raise OAuthError("invalid_target", config.unknown_resource(resource))
     scopes = params.get("scope", "").split()
     unknown = [s for s in scopes if s not in config.scopes_supported]
     if unknown:
