@@ -239,3 +239,25 @@ def test_token_claims_for_another_resource_expired_and_scopeless(serve):
     assert expired.found.startswith("expired 2 min")
     [scopes] = only(report, "C-37", "warn")
     assert "missing: notes:read" in scopes.fix
+
+
+def test_c13_unreachable_authorization_server_is_not_told_to_publish_metadata(serve):
+    """C-13: the PRM names an authorization server nobody answers at (a closed loopback port):
+    the fix says it could not be reached, not "publish RFC 8414 metadata" (issue: an
+    unreachable AS was reported as missing metadata)."""
+    from tests.helpers.redis_service import closed_loopback_port
+
+    dead = f"http://127.0.0.1:{closed_loopback_port()}/as"
+    report = serve(Knobs(as_issuer=dead)).doctor()
+    [check] = only(report, "C-13", "fail")
+    assert "could not be reached" in check.fix
+    assert dead in check.fix
+    assert "publish" not in check.fix
+
+
+def test_c13_metadata_missing_is_told_to_publish_it(serve):
+    """C-13: an authorization server that answers 404 at every well-known form is told where
+    to publish its metadata."""
+    report = serve(Knobs(as_forms=frozenset())).doctor()
+    [check] = only(report, "C-13", "fail")
+    assert check.fix.startswith("publish RFC 8414 metadata at ")

@@ -63,12 +63,18 @@ def discovery(f: ASFetch) -> list[Check]:
     title = "AS metadata at the first URL MCP clients try"
     tried = "; ".join(f"{url}: {r.describe()}" for url, r in zip(f.urls, f.responses, strict=True))
     if f.index is None:
+        unreachable = all(r.status == 0 for r in f.responses)  # no answer at all: not a 404
         checks.append(
             fail(
                 "C-13",
                 "AS metadata found (RFC 8414 or OpenID Discovery)",
                 tried,
-                fix=f"publish RFC 8414 metadata at {f.urls[0]}",
+                fix=(
+                    f"the authorization server {f.issuer} could not be reached: check that it "
+                    "is running and that the PRM's authorization_servers names its address"
+                    if unreachable
+                    else f"publish RFC 8414 metadata at {f.urls[0]}"
+                ),
                 where=f.issuer,
                 section=sec,
             )
