@@ -40,6 +40,7 @@ from zeroauth.core.errors import (
     UseDPoPNonce,
 )
 from zeroauth.core.resource_metadata import well_known_prm_url
+from zeroauth.server._body import Replay, read_body
 from zeroauth.server._cors import CorsPolicy, cors_request
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._metadata import ProtectedResourceMetadataApp, build_resource_metadata
@@ -98,23 +99,6 @@ _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _JSON = (b"content-type", b"application/json")
 _NO_STORE = (b"cache-control", b"no-store")
 _PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'
-
-
-class _Replay:
-    """The ``receive`` of the app: the body read for the scope check, then the real one."""
-
-    __slots__ = ("_message", "_receive")
-
-    def __init__(self, body: bytes, receive: Receive) -> None:
-        self._message: Message | None = {"type": "http.request", "body": body, "more_body": False}
-        self._receive = receive
-
-    async def __call__(self) -> Message:
-        message = self._message
-        if message is None:
-            return await self._receive()
-        self._message = None
-        return message
 
 
 class BearerAuth:
@@ -386,27 +370,11 @@ class BearerAuth:
         self, receive: Receive, needed: tuple[str, ...]
     ) -> tuple[tuple[str, ...], Receive, list[str]] | Response | None:
         """Read the body, add the scopes of every tool it calls; the body is replayed."""
-        message = await receive()
-        if message["type"] != "http.request":
+        body = await read_body(receive, self._max_body)
+        if body is None:
             return None
-        body: bytes = message.get("body", b"")
-        size = len(body)
-        if message.get("more_body", False):
-            chunks = [body]
-            while size <= self._max_body:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            else:
-                return self._render(413, (), b'{"error":"request body too large"}')
-            body = b"".join(chunks)
-        if size > self._max_body:
-            return self._render(413, (), b'{"error":"request body too large"}')
+        if isinstance(body, int):
+            return self._render(body, (), b'{"error":"request body too large"}')
         tools: list[str] = []
         if body:
             found = called_tools(body)
@@ -420,7 +388,7 @@ class BearerAuth:
             if merged is not None:
                 needed = tuple(dict.fromkeys(merged))
             tools = found
-        return needed, _Replay(body, receive), tools
+        return needed, Replay(body, receive), tools
 
     async def _deny(self, scope: Scope, send: Send, response: Response) -> None:
         status, headers, body = response
