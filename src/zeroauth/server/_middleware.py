@@ -240,13 +240,17 @@ class BearerAuth:
         if bypass is not None:
             await bypass(scope, receive, send)
             return
-        if kind == "http" and (self._cors_on or scope["method"] == "OPTIONS"):
-            origin, preflight = cors_request(scope)
-            if preflight:  # Fetch §4.8: never credentials, so never authenticated (never 401)
-                await self._deny(scope, send, self._cors.preflight(origin or b""))
-                return
-            if origin is not None and self._cors_on:
-                send = self._cors.wrap_send(send, origin)
+        if kind == "http":
+            if scope["method"] == "OPTIONS":
+                origin, preflight = cors_request(scope)
+                if preflight:  # Fetch §4.8: never credentials, so never authenticated (not 401)
+                    await self._deny(scope, send, self._cors.preflight(origin or b""))
+                    return
+            if self._cors_on:
+                for name, value in scope["headers"]:
+                    if name == b"origin":  # a browser's request: CORS on the response
+                        send = self._cors.wrap_send(send, value)
+                        break
         outcome = await self._authenticate(scope)
         if isinstance(outcome, tuple):
             if outcome is self._unauthenticated:
