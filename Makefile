@@ -16,16 +16,30 @@ NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_PROJECTS))
 
 all: test
 
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
+UV_BOOT := $(VENV)/.uv
+# Installs into the venv with uv when it can be had (it resolves and installs several times
+# faster than pip): a `uv` on PATH, else uv pip-installed once into $(UV_BOOT); pip (put into
+# the venv by ensurepip) when neither works: no uv wheel for the platform, an index only pip is
+# configured for. ZEROAUTH_NO_UV=1 uses pip only. uv also installs pip, so the venv has one.
+define install
+	uv=$$( [ -n "$$ZEROAUTH_NO_UV" ] && exit; [ -x $(UV_BOOT)/bin/uv ] && echo $(UV_BOOT)/bin/uv && exit; \
+	  command -v uv && exit; $(PY) -m pip install -q --disable-pip-version-check --target \
+	  $(UV_BOOT) uv >/dev/null 2>&1 && echo $(UV_BOOT)/bin/uv ); \
+	if [ -n "$$uv" ] && $$uv pip install -q --python $(BIN)/python pip $(1); then :; \
+	else $(BIN)/python -m ensurepip >/dev/null && $(PIP) $(1); fi
+endef
+
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	test -x $(BIN)/python || $(PY) -m venv --without-pip $(VENV)
+	$(call install,-e '.[dev]')
 	rm -f $(VENV)/.installed-*
 	touch $@ $(DEMO_STAMP)
 
 # The demo needs only zeroauth and the official MCP SDK (a dev venv already has both).
 $(DEMO_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[mcp]'
+	test -x $(BIN)/python || $(PY) -m venv --without-pip $(VENV)
+	$(call install,-e '.[mcp]')
 	rm -f $(VENV)/.installed-demo-*
 	touch $@
 

@@ -361,8 +361,10 @@ async def dpop_costs(rounds: int, batch: int) -> dict[str, float]:
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"{}"})
 
-    plain = BearerAuth(Noop(), verifier=zeroauth_verifier(), resource=RES)
-    dpop = BearerAuth(Noop(), verifier=zeroauth_verifier(), resource=RES, dpop=DPoP())
+    plain = BearerAuth(Noop(), verifier=zeroauth_verifier(), resource=RES,
+                       authorization_servers=[ISS])  # fmt: skip
+    dpop = BearerAuth(Noop(), verifier=zeroauth_verifier(), resource=RES,
+                      authorization_servers=[ISS], dpop=DPoP())  # fmt: skip
 
     def scope_of(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         return {"type": "http", "method": "POST", "path": "/mcp", "query_string": b"",

@@ -307,6 +307,7 @@ def test_b15_execution_layer_refuses_when_the_http_layer_does_not_check_tools():
             inner,
             verifier=options["verifier"],
             resource=options["resource"],
+            authorization_servers=options["authorization_servers"],
             scope_policy=ScopePolicy(required=["notes:read"]),
         )
 

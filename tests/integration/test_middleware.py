@@ -488,6 +488,7 @@ def test_b10_s18_resource_metadata_never_comes_from_host(served):
         app,
         verifier=DictVerifier(),
         resource="https://mcp.example.com/mcp",
+        authorization_servers=[AS],
         required_scopes=["mcp:read"],
         realm='evil" , error="x',
     )
@@ -520,15 +521,25 @@ def test_b10_s18_configured_values_cannot_inject_headers(kwargs):
         BearerAuth(EchoApp(), **options)
 
 
-def test_s18_required_scopes_and_policy_are_exclusive():
-    with pytest.raises(ValueError, match="not both"):
-        BearerAuth(
-            EchoApp(),
-            verifier=DictVerifier(),
-            resource="https://mcp.example.com/mcp",
-            required_scopes=["a"],
-            scope_policy=ScopePolicy(required=["a"]),
-        )
+def test_s15_required_scopes_compose_with_a_scope_policy():
+    """``required_scopes`` and ``scope_policy`` together: both apply (issue 18: every option
+    composable; this used to be refused)."""
+    auth = BearerAuth(
+        EchoApp(),
+        verifier=DictVerifier(),
+        resource="https://mcp.example.com/mcp",
+        authorization_servers=[AS],
+        required_scopes=["mcp:read"],
+        scope_policy=ScopePolicy(routes={"/admin": ["mcp:admin"]}, hierarchy=HIERARCHY),
+    )
+    with serve_asgi(auth) as server, httpx2.Client(base_url=server.base_url) as c:
+        assert challenge(c.get("/mcp")).scope == ("mcp:read",)  # S-13: required in the 401
+        assert c.get("/mcp", headers=bearer("nothing-token")).status_code == 403
+        assert c.get("/mcp", headers=bearer("read-token")).status_code == 200
+        refused = c.get("/admin", headers=bearer("write-token"))
+        assert refused.status_code == 403
+        assert challenge(refused).scope == ("mcp:read", "mcp:admin")  # S-16: all in one
+        assert c.get("/admin", headers=bearer("admin-token")).status_code == 200  # S-17
 
 
 # --- other ASGI scope types ------------------------------------------------------------------
@@ -547,6 +558,7 @@ def test_s22_websocket_upgrades_are_authenticated_too():
         websocket_app,
         verifier=DictVerifier(),
         resource="https://mcp.example.com/mcp",
+        authorization_servers=[AS],
         required_scopes=["mcp:read"],
     )
     with serve_asgi(auth, ws="websockets-sansio") as server:
@@ -568,7 +580,12 @@ def test_s22_websocket_upgrades_are_authenticated_too():
 
 
 def test_s22_websocket_without_the_denial_extension_is_closed():
-    auth = BearerAuth(websocket_app, verifier=DictVerifier(), resource="https://a.example/mcp")
+    auth = BearerAuth(
+        websocket_app,
+        verifier=DictVerifier(),
+        resource="https://a.example/mcp",
+        authorization_servers=[AS],
+    )
     sent = []
 
     async def receive():
@@ -591,11 +608,22 @@ def test_verifier_is_closed_at_lifespan_shutdown():
 
     kept = ClosingVerifier()
     with serve_asgi(
-        BearerAuth(EchoApp(), verifier=ClosingVerifier(), resource="https://a.example")
+        BearerAuth(
+            EchoApp(),
+            verifier=ClosingVerifier(),
+            resource="https://a.example",
+            authorization_servers=[AS],
+        )
     ):
         pass
     with serve_asgi(
-        BearerAuth(EchoApp(), verifier=kept, resource="https://a.example", close_verifier=False)
+        BearerAuth(
+            EchoApp(),
+            verifier=kept,
+            resource="https://a.example",
+            authorization_servers=[AS],
+            close_verifier=False,
+        )
     ):
         pass
     assert ClosingVerifier.closed == 1

@@ -166,7 +166,8 @@ def test_g2_a_bound_token_as_bearer_is_refused_even_without_dpop_configured() ->
         holder["resource"] = f"{base}/mcp"
         verifier = JWTVerifier(issuer=AS, resource=holder["resource"],
                                jwks=JWKSCache.static({"keys": [JWK]}))  # fmt: skip
-        return BearerAuth(_ok, verifier=verifier, resource=holder["resource"])
+        return BearerAuth(_ok, verifier=verifier, resource=holder["resource"],
+                          authorization_servers=[AS])  # fmt: skip
 
     with serve_asgi(factory=factory):
         token = _token(holder["resource"])

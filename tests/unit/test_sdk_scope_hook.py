@@ -96,7 +96,11 @@ async def _post(
             return _token(*scopes)
 
     app = BearerAuth(
-        inner, verifier=Verifier(), resource="https://rs.example/mcp", scope_policy=policy
+        inner,
+        verifier=Verifier(),
+        resource="https://rs.example/mcp",
+        authorization_servers=["https://as.example"],
+        scope_policy=policy,
     )
     chunks = [body[:10], body[10:]]
     sent: list[Any] = []

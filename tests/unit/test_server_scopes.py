@@ -170,3 +170,65 @@ def test_with_resolver_copies_the_policy():
 )
 def test_s15_called_tools_reads_the_body_safely(body, expected):
     assert called_tools(body) == expected
+
+
+# --- merged(): protect()'s options compose with a ScopePolicy (issue 18) -----------------------
+
+
+@pytest.mark.anyio
+async def test_s15_s17_merged_adds_requirements_and_keeps_the_original():
+    async def resolver(name: str) -> tuple[str, ...] | None:
+        return ("files:write",) if name == "save" else None
+
+    base = ScopePolicy(
+        required=["a"], routes={"/admin": ["admin"]}, tools={"t": ["x"]},
+        hierarchy={"admin": ["x"]}, tool_resolver=resolver, filter_tools_list=True,
+    )  # fmt: skip
+    merged = base.merged(
+        required=["b", "a"], tools={"t": ["y"], "u": ["z"]}, hierarchy={"admin": ["y"], "y": ["z"]}
+    )
+    assert merged is not base
+    assert merged.required == ("a", "b")
+    assert merged.route_scopes("/admin/x") == ("a", "b", "admin")
+    assert await merged.tool_scopes("t") == ("x", "y")  # both requirements hold
+    assert await merged.tool_scopes("u") == ("z",)
+    assert await merged.tool_scopes("save") == ("files:write",)  # the resolver is kept
+    assert merged.has(frozenset({"admin"}), "z")  # admin -> y (added) -> z (added): S-17
+    assert merged.has(frozenset({"admin"}), "x")  # the original edge
+    assert merged.filter_tools_list is True
+    # the original is unchanged
+    assert base.required == ("a",)
+    assert await base.tool_scopes("t") == ("x",)
+    assert not base.has(frozenset({"admin"}), "z")
+
+
+def test_merged_filter_tools_list_replaces_only_when_given():
+    hiding = ScopePolicy(filter_tools_list=True)
+    assert hiding.merged(filter_tools_list=False).filter_tools_list is False
+    assert hiding.merged(required=["a"]).filter_tools_list is True
+    assert ScopePolicy().merged(filter_tools_list=True).filter_tools_list is True
+
+
+def test_merged_returns_the_same_policy_when_nothing_changes():
+    """Integrations compare the policy by identity (the SDK hook skips a tool BearerAuth
+    already checked under the same policy)."""
+    policy = ScopePolicy(required=["a"], filter_tools_list=True)
+    assert policy.merged() is policy
+    assert policy.merged(required=(), hierarchy={}, tools={}, filter_tools_list=True) is policy
+
+
+def test_merged_refuses_bad_scope_tokens():
+    with pytest.raises(ValueError, match="scope token"):
+        ScopePolicy().merged(required=['a"b'])
+    with pytest.raises(ValueError, match="scope token"):
+        ScopePolicy().merged(tools={"t": ["has space"]})
+
+
+def test_s05_scopes_lists_required_first_then_routes_tools_and_declared():
+    policy = ScopePolicy(
+        required=["r"], routes={"/admin": ["admin", "r"]}, tools={"t": ["w"]},
+        hierarchy={"super": ["admin"]},
+    )  # fmt: skip
+    assert policy.scopes() == ("r", "admin", "w")  # hierarchy-only scopes are not listed
+    assert policy.scopes(["w", "d"]) == ("r", "admin", "w", "d")
+    assert ScopePolicy().scopes() == ()

@@ -78,7 +78,7 @@ class AuthorizationBridge:
             Route(f"{path}/callback", self._login.callback, methods=["GET"]),
             Route(f"{path}/consent", self._login.decision, methods=["POST"]),
         ]
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, middleware=base.user_middleware)  # CORS as the core
 
     def verifier(self, resource: str) -> JWTVerifier:
         """A verifier of this bridge's access tokens for ``resource`` (RFC 9068; the keys are

@@ -2,7 +2,8 @@
 Discovery 1.0), JWKS (RFC 7517), dynamic client registration (RFC 7591, with
 ``application_type``), the authorization and token endpoints, token revocation (RFC 7009,
 ``_revocation.py``), introspection (RFC 7662, ``_introspection.py``) and the device
-authorization grant (RFC 8628, ``_device``).
+authorization grant (RFC 8628, ``_device``), and CORS for browser-based clients on the
+endpoints they call (Fetch Standard §3.2).
 
 Dynamic registration is open, so it never grants ``client_credentials`` (RFC 6749 §4.4: a token
 with no user behind it); machine clients are pre-registered by the operator (SECURITY D7). The
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -42,6 +44,7 @@ from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._revocation import RevocationEndpoint
 from zeroauth.devserver._store import DevStore
 from zeroauth.devserver._token import TokenEndpoint
+from zeroauth.server._cors import CorsGate, CorsPolicy
 
 __all__ = ["DevAuthorizationServer"]
 
@@ -163,7 +166,21 @@ class DevAuthorizationServer:
                 Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"])
             )
             routes += self._device.routes(p)
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, middleware=[self._browser_cors(well_known)])
+
+    def _browser_cors(self, well_known: set[str]) -> Middleware:
+        """CORS (Fetch Standard §3.2) on what a browser-based client calls: metadata, JWKS,
+        registration, token and revocation endpoints answer preflights, from any origin (no
+        cookies are involved there; the authorization endpoint is a navigation, not a fetch)."""
+        p = self._path
+        paths = {*well_known, f"{p}/jwks", f"{p}/register", f"{p}/token", f"{p}/revoke"}
+        policy = CorsPolicy(
+            ["*"],
+            methods=("GET", "POST", "OPTIONS"),
+            request_headers=("Authorization", "Content-Type", "DPoP", "Mcp-Protocol-Version"),
+            expose_headers=("WWW-Authenticate", "DPoP-Nonce"),
+        )
+        return Middleware(CorsGate, policy=policy, paths=paths)
 
     async def _metadata_endpoint(self, request: Request) -> Response:
         return JSONResponse(self.metadata(), headers=_PUBLIC_CACHE)

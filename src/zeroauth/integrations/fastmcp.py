@@ -33,6 +33,7 @@ from fastmcp.server.dependencies import extract_version_spec, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.server.middleware.authorization import _requested_version
 from fastmcp.server.providers.addressing import parse_hashed_backend_name
+from fastmcp.tools import Tool
 from fastmcp.utilities.versions import VersionSpec
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams
@@ -105,6 +106,17 @@ class ToolScopeCache:
                 self._cache.clear()
             self._cache[key] = (now + self._ttl, scopes)
         return scopes
+
+
+def _declared_scopes(server: Any) -> list[str]:
+    """The scopes :func:`requires_scopes` markers declare on the tools of the server's own
+    (local) provider now; mounted servers and transforms are not walked (their tools are still
+    checked per call: this only feeds the default ``scopes_supported``)."""
+    components = getattr(getattr(server, "local_provider", None), "_components", None)
+    if not isinstance(components, Mapping):
+        return []
+    tools = [c for c in components.values() if isinstance(c, Tool)]
+    return [scope for tool in tools for scope in declared_scopes(tool) or ()]
 
 
 def _token() -> AccessToken | None:
@@ -204,9 +216,10 @@ def protect(
     resource_name: str | None = None,
     path: str | None = None,
     dpop: DPoP | None = None,
-    hide_tools: bool = False,
+    hide_tools: bool | None = None,
     bridge: AuthorizationBridge | None = None,
     tool_cache_ttl: float = 60.0,
+    cors_origins: Sequence[str] | None = None,
     **http_app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
@@ -214,13 +227,17 @@ def protect(
     ``path`` defaults to the path of ``resource``; ``dpop=DPoP(...)`` accepts (or requires)
     DPoP-bound tokens (RFC 9449); ``hide_tools=True`` lists only the tools the caller may call
     (default: every tool is listed and a call beyond the token's scopes gets 403 with ``scope=``,
-    the step-up signal; with ``scope_policy``, its own ``filter_tools_list`` decides);
+    the step-up signal; unset, ``scope_policy``'s own ``filter_tools_list`` decides);
     ``bridge=AuthorizationBridge(...)`` serves the bridge from the same app (one process: the
     protected resource metadata names it, its tokens are verified with its keys in process;
     ``verifier`` and ``authorization_servers`` then default to the bridge's);
+    ``cors_origins``: browser origins allowed to call (see :class:`BearerAuth`);
     ``http_app_options`` go to FastMCP's
     ``http_app`` (``stateless_http``, ``json_response``, ``allowed_origins``...). The server
     must not have its own ``auth=`` provider (two authorization layers would disagree).
+    Every option composes: ``required_scopes``/``hierarchy``/``tool_scopes`` are added to
+    ``scope_policy``'s. ``scopes_supported`` defaults to every scope named by the policy and by
+    :func:`requires_scopes` markers on the server's own tools registered so far (S-05).
     """
     if getattr(server, "auth", None) is not None:
         raise ValueError("the FastMCP server already has auth=...; remove it to use zeroauth")
@@ -229,9 +246,7 @@ def protect(
         authorization_servers = authorization_servers or [bridge.config.issuer]
     if verifier is None or authorization_servers is None:
         raise ValueError("give verifier= and authorization_servers=, or bridge=")
-    if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
-        raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
-    policy = scope_policy or ScopePolicy(
+    policy = (scope_policy or ScopePolicy()).merged(
         required=required_scopes, hierarchy=hierarchy, tools=tool_scopes,
         filter_tools_list=hide_tools,
     )  # fmt: skip
@@ -247,10 +262,15 @@ def protect(
         verifier=verifier,
         resource=resource,
         authorization_servers=authorization_servers,
-        scopes_supported=scopes_supported,
+        scopes_supported=(
+            policy.scopes(_declared_scopes(server))
+            if scopes_supported is None
+            else scopes_supported
+        ),
         scope_policy=policy,
         resource_name=resource_name,
         mcp_path=mcp_path,
         dpop=dpop,
+        cors_origins=cors_origins,
     )
     return protected if bridge is None else bridge.together(protected)

@@ -51,6 +51,13 @@ def tool_resolver(server: Any) -> ToolResolver | None:
     return resolve
 
 
+def _declared_scopes(server: Any) -> list[str]:
+    """The scopes :func:`requires_scopes` markers declare on the tools ``server`` has now."""
+    list_tools = getattr(getattr(server, "_tool_manager", None), "list_tools", None)
+    tools = list_tools() if list_tools is not None else ()
+    return [scope for tool in tools for scope in declared_scopes(tool.fn) or ()]
+
+
 class ZeroAuthServerMiddleware:
     """SDK context-tier middleware: token context, ``tools/list`` filter, tool re-check.
 
@@ -126,8 +133,9 @@ def protect(
     resource_name: str | None = None,
     path: str | None = None,
     dpop: DPoP | None = None,
-    hide_tools: bool = False,
+    hide_tools: bool | None = None,
     bridge: AuthorizationBridge | None = None,
+    cors_origins: Sequence[str] | None = None,
     **app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
@@ -135,22 +143,23 @@ def protect(
     ``path`` defaults to the path of ``resource``; ``dpop=DPoP(...)`` accepts (or requires)
     DPoP-bound tokens (RFC 9449); ``hide_tools=True`` lists only the tools the caller may call
     (default: every tool is listed and a call beyond the token's scopes gets 403 with ``scope=``,
-    the step-up signal; with ``scope_policy``, its own ``filter_tools_list`` decides);
+    the step-up signal; unset, ``scope_policy``'s own ``filter_tools_list`` decides);
     ``bridge=AuthorizationBridge(...)`` serves the bridge from the same app (one process: the
     protected resource metadata names it, its tokens are verified with its keys in process;
     ``verifier`` and ``authorization_servers`` then default to the bridge's);
+    ``cors_origins``: browser origins allowed to call (see :class:`BearerAuth`);
     ``app_options`` go to the SDK's
     ``streamable_http_app`` (``stateless_http``, ``json_response``, ``transport_security``...).
-    Give either ``scope_policy`` or the shorthand ``required_scopes``/``hierarchy``/``tool_scopes``.
+    Every option composes: ``required_scopes``/``hierarchy``/``tool_scopes`` are added to
+    ``scope_policy``'s. ``scopes_supported`` defaults to every scope named by the policy and by
+    :func:`requires_scopes` markers on the tools registered so far (required ones first, S-05).
     """
     if bridge is not None:
         verifier = verifier or bridge.verifier(resource)
         authorization_servers = authorization_servers or [bridge.config.issuer]
     if verifier is None or authorization_servers is None:
         raise ValueError("give verifier= and authorization_servers=, or bridge=")
-    if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
-        raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
-    policy = scope_policy or ScopePolicy(
+    policy = (scope_policy or ScopePolicy()).merged(
         required=required_scopes, hierarchy=hierarchy, tools=tool_scopes,
         filter_tools_list=hide_tools,
     )  # fmt: skip
@@ -166,10 +175,15 @@ def protect(
         verifier=verifier,
         resource=resource,
         authorization_servers=authorization_servers,
-        scopes_supported=scopes_supported,
+        scopes_supported=(
+            policy.scopes(_declared_scopes(server))
+            if scopes_supported is None
+            else scopes_supported
+        ),
         scope_policy=policy,
         resource_name=resource_name,
         mcp_path=mcp_path,
         dpop=dpop,
+        cors_origins=cors_origins,
     )
     return protected if bridge is None else bridge.together(protected)

@@ -13,7 +13,9 @@ Decisions (see ``docs/server.md``): header syntax errors are 400, unusable token
 auth scheme counts as "no Bearer credentials" (401, no ``error``: RFC 6750 §3.1); a token in the
 query is refused with 400 (RFC 6750 §2: one method per request, and we support only the header);
 ``Origin`` validation (S-24) is left to the MCP transport (the SDK's ``TransportSecuritySettings``,
-FastMCP's host/origin guard), which knows the deployment's origins.
+FastMCP's host/origin guard), which knows the deployment's origins. CORS-preflight requests are
+answered before authentication (Fetch Standard §4.8: a preflight never carries credentials), and
+responses to allowed origins expose the challenge (``_cors.py``).
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from zeroauth.core.errors import (
     BearerError,
     InsufficientScope,
     InvalidDPoPProof,
+    InvalidInput,
     InvalidRequest,
     InvalidToken,
     UseDPoPNonce,
 )
 from zeroauth.core.resource_metadata import well_known_prm_url
+from zeroauth.server._body import Replay, read_body
+from zeroauth.server._cors import CorsPolicy, cors_request
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._metadata import ProtectedResourceMetadataApp, build_resource_metadata
 from zeroauth.server._refusals import RefusalLog
@@ -96,30 +101,19 @@ _NO_STORE = (b"cache-control", b"no-store")
 _PARSE_ERROR = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}'
 
 
-class _Replay:
-    """The ``receive`` of the app: the body read for the scope check, then the real one."""
-
-    __slots__ = ("_message", "_receive")
-
-    def __init__(self, body: bytes, receive: Receive) -> None:
-        self._message: Message | None = {"type": "http.request", "body": body, "more_body": False}
-        self._receive = receive
-
-    async def __call__(self) -> Message:
-        message = self._message
-        if message is None:
-            return await self._receive()
-        self._message = None
-        return message
-
-
 class BearerAuth:
     """Protects an ASGI app as one OAuth 2.1 resource (RFC 6750, RFC 9728, MCP 2026-07-28).
 
     ``resource`` is the canonical URL clients use (``https://mcp.example.com/mcp``). With
     ``authorization_servers`` the middleware also serves the resource's PRM document at its
-    path-inserted and root well-known URLs; without, serve it with
-    :class:`ProtectedResourceMetadataApp` (several resources in one app). The verifier's
+    path-inserted and root well-known URLs; when the document is served elsewhere (by an outer
+    :class:`ProtectedResourceMetadataApp`: several resources in one app), say where with
+    ``resource_metadata_url`` instead: with neither, construction fails (every challenge would
+    point at a URL this middleware answers 401). ``scopes_supported`` defaults to every scope the
+    policy names (required, per-route, per-tool); the 401's ``scope`` stays ``required_scopes``
+    (else an explicit ``scopes_supported``). ``cors_origins``: the browser origins that may call
+    (``"https://app.example"``, ``"http://localhost:*"``, ``"*"``); default: loopback origins
+    for a loopback ``resource``, none otherwise. The verifier's
     ``aclose()`` (when it has one) runs at lifespan shutdown unless ``close_verifier=False``.
     Per-route and per-tool
     scopes come from ``scope_policy``; per-tool checks read the JSON-RPC body of ``POST``
@@ -145,13 +139,12 @@ class BearerAuth:
         max_body_size: int = 4 * 1024 * 1024,
         close_verifier: bool = True,
         dpop: DPoP | None = None,
+        cors_origins: Iterable[str] | None = None,
     ) -> None:
-        if scope_policy is not None and required_scopes:
-            raise ValueError("give required_scopes inside scope_policy, not both")
         self.app = app
         self._verifier = verifier
         self._close_verifier = close_verifier
-        self._policy = scope_policy or ScopePolicy(required=required_scopes)
+        self._policy = (scope_policy or ScopePolicy()).merged(required=required_scopes)
         self._required = self._policy.required
         self._mcp_path = (mcp_path or urlsplit(resource).path or "/").rstrip("/")
         self._max_token = max_token_length
@@ -163,17 +156,20 @@ class BearerAuth:
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(resource))  # DPoP htu base
         self._bypass: dict[str, ASGIApp] = dict.fromkeys(exempt_paths, app)
         self._refusals = RefusalLog()  # INFO per refusal, WARNING on a misconfiguration streak
+        self._cors = CorsPolicy.for_resource(resource, cors_origins)
+        self._cors_on = self._cors.enabled
+        advertised = self._policy.scopes() if scopes_supported is None else tuple(scopes_supported)
         if authorization_servers:
             md = build_resource_metadata(
                 resource,
                 authorization_servers,
-                scopes_supported=scopes_supported,
+                scopes_supported=advertised,
                 resource_name=resource_name,
                 extra=dpop.metadata() if dpop else None,
             )
             prm = ProtectedResourceMetadataApp(app, resources=[md])
             self._bypass.update(dict.fromkeys(prm.paths, prm))
-        challenges = self._challenges(self._required or tuple(scopes_supported or ()))
+        challenges = self._challenges(self._required or advertised)
         body = json.dumps(
             {
                 "error_description": "authentication required: send an OAuth access token "
@@ -182,6 +178,15 @@ class BearerAuth:
             }
         ).encode()
         self._unauthenticated = self._render(401, challenges, body)
+        if not authorization_servers and resource_metadata_url is None:
+            raise InvalidInput(
+                "no authorization server, so no metadata document to serve",
+                requirement="S-08",
+                where="BearerAuth",
+                expected="authorization_servers=[...] or resource_metadata_url=...",
+                hint="pass authorization_servers=[ISSUER] (BearerAuth then serves the metadata), "
+                "or resource_metadata_url=URL when a ProtectedResourceMetadataApp serves it",
+            )
 
     def _challenges(self, scope: Sequence[str], error: BearerError | None = None) -> list[str]:
         """The challenges of a response: ``Bearer`` (RFC 6750 §3; unless DPoP is required) and,
@@ -235,6 +240,17 @@ class BearerAuth:
         if bypass is not None:
             await bypass(scope, receive, send)
             return
+        if kind == "http":
+            if scope["method"] == "OPTIONS":
+                origin, preflight = cors_request(scope)
+                if preflight:  # Fetch §4.8: never credentials, so never authenticated (not 401)
+                    await self._deny(scope, send, self._cors.preflight(origin or b""))
+                    return
+            if self._cors_on:
+                for name, value in scope["headers"]:
+                    if name == b"origin":  # a browser's request: CORS on the response
+                        send = self._cors.wrap_send(send, value)
+                        break
         outcome = await self._authenticate(scope)
         if isinstance(outcome, tuple):
             if outcome is self._unauthenticated:
@@ -358,27 +374,11 @@ class BearerAuth:
         self, receive: Receive, needed: tuple[str, ...]
     ) -> tuple[tuple[str, ...], Receive, list[str]] | Response | None:
         """Read the body, add the scopes of every tool it calls; the body is replayed."""
-        message = await receive()
-        if message["type"] != "http.request":
+        body = await read_body(receive, self._max_body)
+        if body is None:
             return None
-        body: bytes = message.get("body", b"")
-        size = len(body)
-        if message.get("more_body", False):
-            chunks = [body]
-            while size <= self._max_body:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            else:
-                return self._render(413, (), b'{"error":"request body too large"}')
-            body = b"".join(chunks)
-        if size > self._max_body:
-            return self._render(413, (), b'{"error":"request body too large"}')
+        if isinstance(body, int):
+            return self._render(body, (), b'{"error":"request body too large"}')
         tools: list[str] = []
         if body:
             found = called_tools(body)
@@ -392,7 +392,7 @@ class BearerAuth:
             if merged is not None:
                 needed = tuple(dict.fromkeys(merged))
             tools = found
-        return needed, _Replay(body, receive), tools
+        return needed, Replay(body, receive), tools
 
     async def _deny(self, scope: Scope, send: Send, response: Response) -> None:
         status, headers, body = response

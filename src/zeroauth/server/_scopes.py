@@ -201,6 +201,52 @@ class ScopePolicy:
         copy.tool_resolver = resolver
         return copy
 
+    def merged(
+        self,
+        *,
+        required: Iterable[str] = (),
+        hierarchy: Mapping[str, Iterable[str]] | None = None,
+        tools: Mapping[str, Iterable[str]] | None = None,
+        filter_tools_list: bool | None = None,
+    ) -> ScopePolicy:
+        """This policy with more requirements: ``required`` scopes and each tool's scopes are
+        added to this policy's (an operation then needs both), ``hierarchy`` edges are added,
+        ``filter_tools_list`` replaces this policy's when not None. ``self`` when nothing
+        changes (integrations compare policies by identity)."""
+        more = _scope_tuple(required, what="required scopes")
+        if not (more or hierarchy or tools) and filter_tools_list in (None, self.filter_tools_list):
+            return self
+        copy = self.with_resolver(self.tool_resolver)
+        copy.required = tuple(dict.fromkeys((*self.required, *more)))
+        joined = dict(self.hierarchy)
+        for broad, narrow in (hierarchy or {}).items():
+            key = _scope_tuple([broad], what="hierarchy")[0]
+            joined[key] = tuple(
+                dict.fromkeys((*joined.get(key, ()), *_scope_tuple(narrow, what="hierarchy")))
+            )
+        copy.hierarchy = joined
+        copy._implied_by = _closure(joined)
+        tool_map = dict(self._tools)
+        for name, needed in (tools or {}).items():
+            extra = _scope_tuple(needed, what=f"tool {name!r}")
+            tool_map[name] = tuple(dict.fromkeys((*tool_map.get(name, ()), *extra)))
+        copy._tools = tool_map
+        if filter_tools_list is not None:
+            copy.filter_tools_list = filter_tools_list
+        return copy
+
+    def scopes(self, declared: Iterable[str] = ()) -> tuple[str, ...]:
+        """Every scope this policy names: required first (the minimal set, S-05), then those of
+        routes, of explicitly mapped tools, and ``declared`` (tool markers an integration found),
+        without duplicates: the default PRM ``scopes_supported`` (RFC 9728 §2)."""
+        found = [*self.required]
+        for _, needed in self._routes:
+            found.extend(needed)
+        for needed in self._tools.values():
+            found.extend(needed)
+        found.extend(declared)
+        return tuple(dict.fromkeys(found))
+
     def implied(self, scopes: Iterable[str]) -> frozenset[str]:
         """Every scope the given scopes grant, hierarchy included."""
         granted = set(scopes)
