@@ -19,7 +19,22 @@ from zeroauth.devserver import (
     ProtectedResource,
 )
 
-__all__ = ["dev_as"]
+__all__ = ["dev_as", "load_clients"]
+
+
+def load_clients(path: Path) -> list[PreregisteredClient]:
+    """The ``--clients`` file: a JSON list of pre-registered clients (format in
+    docs/devserver.md, "The --clients file"); a usage error naming the file otherwise."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+            raise ValueError('expected a JSON list of client objects: [{"client_id": "…"}, …]')
+        return [PreregisteredClient.from_mapping(entry) for entry in raw]
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(
+            f"{path}: {exc} (the format: docs/devserver.md, 'The --clients file')",
+            param_hint="--clients",
+        ) from None
 
 
 def dev_as(
@@ -42,7 +57,13 @@ def dev_as(
     ] = None,
     alg: Annotated[str, typer.Option(help="Signing algorithm: ES256 or RS256.")] = "ES256",
     clients_file: Annotated[
-        Path | None, typer.Option("--clients", help="JSON list of pre-registered clients.")
+        Path | None,
+        typer.Option(
+            "--clients",
+            help="JSON file: a list of pre-registered clients, e.g. "
+            '[{"client_id": "ci", "client_secret": "…", "grant_types": ["client_credentials"], '
+            '"scope": "notes:read"}] (keys: docs/devserver.md).',
+        ),
     ] = None,
     https: Annotated[
         bool, typer.Option(help="Serve over https with the development CA (zeroauth dev-cert).")
@@ -51,10 +72,7 @@ def dev_as(
     """Serve the dev OAuth 2.1 authorization server (for development, not production)."""
     if alg not in ("ES256", "RS256"):
         raise typer.BadParameter("alg must be ES256 or RS256", param_hint="--alg")
-    clients = []
-    if clients_file is not None:
-        raw = json.loads(clients_file.read_text())
-        clients = [PreregisteredClient.from_mapping(entry) for entry in raw]
+    clients = [] if clients_file is None else load_clients(clients_file)
     config = DevServerConfig(
         issuer=issuer or f"{'https' if https else 'http'}://{host}:{port}",
         resources=[ProtectedResource(r, tuple(scope or ())) for r in resource],
