@@ -55,11 +55,12 @@ def run_example(
 #
 # A fence preceded by ``<!-- run -->`` is run; ``<!-- run: file NAME -->`` writes the block to
 # NAME in the working directory first (a config file, a server module). In ```console blocks,
-# ``$ `` lines are commands, the lines after them their output, ``[exit N]`` their exit status
-# (0 when absent); in ```sh / ```bash blocks every line is a command expected to exit 0. A
+# ``$ `` lines are commands, the lines after them their output (each line, stripped, must be
+# printed; a line with ``…`` was cut and is skipped), ``[exit N]`` their exit status (0 when
+# absent); in ```sh / ```bash blocks every line is a command expected to exit 0. A
 # command ending in ``&`` is a server started in the background (a second terminal): the
-# runner waits until its ``--port`` accepts connections and stops it when the page is done. ``source``/``export`` lines change
-# the environment of the commands after them. The docs use fixed loopback ports (8000, 9000 …);
+# runner waits until its ``--port`` accepts connections and stops it when the page is done.
+# ``source``/``export`` lines change the environment of the commands after them. The docs use fixed loopback ports (8000, 9000 …);
 # each is replaced by a free ephemeral port, the same one everywhere on the page.
 
 _RUN = re.compile(
@@ -232,6 +233,12 @@ class ShellSession:
             f"`{command.line}` exited {result.exit}, the page says {command.expected_exit}:\n"
             f"{result.output}"
         )
+        for expected in command.expected_output:  # the page's output, line by line
+            text = self.ports_of(expected).strip()
+            if text and "…" not in text:  # `…` marks a line the page cut
+                assert text in result.output, (
+                    f"`{command.line}` did not print {text!r}:\n{result.output}"
+                )
         return result
 
     def _start(self, line: str) -> None:

@@ -7,13 +7,14 @@ background on free loopback ports, ``ZEROAUTH_HOME`` in a temporary directory. T
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.docs import ROOT, ShellSession, run_blocks
+from tests.helpers.docs import ROOT, ShellCommand, ShellSession, run_blocks
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,3 +69,65 @@ def test_the_documented_clients_file_loads_and_a_bad_one_names_itself(tmp_path: 
         assert result.exit_code == 2, result.output
         assert reason in result.output
         assert "bad.json" in result.output
+
+
+def test_server_page_fastmcp_on_this_machine(session: ShellSession) -> None:
+    """docs/server.md: the extra to install is named and exists; the FastMCP server of section 3
+    runs under uvicorn for the dev AS, passes doctor without a warning (S-01..S-13, C-17,
+    C-18), and a headless client reads, then steps up to write (S-15, C-39)."""
+    page = (ROOT / "docs/server.md").read_text()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for extra in ("fastmcp", "mcp"):
+        assert f"pip install 'zeroauth[{extra}]'" in page
+        assert extra in extras
+    session.run_page("docs/server.md")
+    assert "0 warn  0 fail" in session.output_of("zeroauth doctor")
+    assert "todo: nothing written yet" in session.output_of(
+        "zeroauth call http://127.0.0.1:8000/mcp read_note"
+    )
+    assert "saved todo" in session.output_of("zeroauth call http://127.0.0.1:8000/mcp write_note")
+
+
+def test_readme_after_make_demo(tmp_path: Path) -> None:
+    """README.md: after ``make demo`` (here: ``.venv`` is this test run's environment) the
+    reader is not told to have ``zeroauth`` on PATH; ``source .venv/bin/activate`` puts it
+    there, and the servers, doctor and a headless call work as written."""
+    venv = Path(sys.prefix)
+    if not (venv / "bin" / "activate").exists():
+        pytest.skip("the tests do not run in a virtual environment with bin/activate")
+    (tmp_path / ".venv").symlink_to(venv)
+    shell = ShellSession(tmp_path, zeroauth_on_path=False)
+    try:
+        missing = shell.run(ShellCommand("command -v zeroauth", expected_exit=1))
+        assert missing.output == ""  # without activation: "command not found"
+        shell.results.clear()
+        shell.run_page("README.md")
+    finally:
+        shell.close()
+    assert shell.output_of("zeroauth --version").strip()
+    assert "→  OK" in shell.output_of("zeroauth doctor")
+    assert "added note" in shell.output_of("zeroauth call")
+
+
+def test_every_page_has_run_blocks() -> None:
+    for page in (
+        "README.md",
+        "docs/devserver.md",
+        "docs/server.md",
+        "docs/gateway.md",
+        "docs/cli.md",
+    ):
+        assert any(block.commands for block in run_blocks(page)), page
+
+
+def test_gateway_page_on_this_machine(session: ShellSession) -> None:
+    """docs/gateway.md: dev AS, an unprotected FastMCP upstream, the gateway from the page's
+    TOML; doctor passes the gateway (S-01..S-13) and a headless client calls the upstream's
+    tool through it (G-16)."""
+    session.run_page("docs/gateway.md")
+    checked = json.loads(session.output_of("zeroauth gateway --config gateway.toml --check"))
+    assert checked["upstreams"]["notes"]["prefix"] == "notes_"
+    assert "→  OK" in session.output_of("zeroauth doctor")
+    assert "todo: nothing written yet" in session.output_of("zeroauth call")
