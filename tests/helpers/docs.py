@@ -8,6 +8,7 @@ tagged ``<!-- example: NAME -->`` on the line above its fence is a named example
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -60,11 +61,12 @@ def run_example(
 # absent); in ```sh / ```bash blocks every line is a command expected to exit 0. A
 # command ending in ``&`` is a server started in the background (a second terminal): the
 # runner waits until its ``--port`` accepts connections and stops it when the page is done.
-# ``source``/``export`` lines change the environment of the commands after them. The docs use fixed loopback ports (8000, 9000 …);
-# each is replaced by a free ephemeral port, the same one everywhere on the page.
+# ``source``/``export`` lines change the environment of the commands after them. The docs use
+# fixed loopback ports (8000, 9000 …); each is replaced by a free port of as many digits, the
+# same one everywhere on the page. ``<!-- run: exit-only -->`` checks only the exit status.
 
 _RUN = re.compile(
-    r"<!-- run(?:: file (?P<file>[\w./-]+))? -->\n"
+    r"<!-- run(?:: file (?P<file>[\w./-]+)|: (?P<exit_only>exit-only))? -->\n"
     r"(?P<indent>[ ]*)```(?P<lang>\w+)\n(?P<body>.*?)```",
     re.S,
 )
@@ -84,6 +86,7 @@ class RunBlock:
     lang: str
     body: str
     file: str | None = None
+    exit_only: bool = False  # ``<!-- run: exit-only -->``: the output shown varies (timings)
     commands: list[ShellCommand] = field(default_factory=list)
 
 
@@ -133,17 +136,29 @@ def run_blocks(page: str | Path) -> list[RunBlock]:
                 for line in m["body"].splitlines(keepends=True)
             )
         )
-        block = RunBlock(m["lang"], body, m["file"])
+        block = RunBlock(m["lang"], body, m["file"], bool(m["exit_only"]))
         if block.file is None:
             block.commands = _commands(block.lang, body)
+            if block.exit_only:
+                for command in block.commands:
+                    command.expected_output = []
         blocks.append(block)
     return blocks
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(like: int) -> int:
+    """A free loopback port with as many digits as ``like``: the page's output keeps its width
+    (tables and wrapped lines break where the page shows them)."""
+    low, high = 10 ** (len(str(like)) - 1), 10 ** len(str(like)) - 1
+    for _ in range(200):
+        port = random.randint(max(low, 2000), min(high, 65535))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free {len(str(like))}-digit loopback port")
 
 
 @dataclass
@@ -159,7 +174,11 @@ class ShellSession:
 
     def __init__(self, workdir: Path, *, zeroauth_on_path: bool = True) -> None:
         self.workdir = workdir
-        self.ports = {port: free_port() for port in DOC_PORTS}
+        self.ports: dict[int, int] = {}
+        for port in DOC_PORTS:
+            while (chosen := free_port(port)) in self.ports.values():
+                pass
+            self.ports[port] = chosen
         venv_bin = str(Path(sys.executable).parent)
         path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin]
         if zeroauth_on_path:
@@ -277,7 +296,11 @@ class ShellSession:
         self.background.clear()
 
     def output_of(self, prefix: str) -> str:
-        """The output of the last command run that starts with ``prefix`` (as on the page)."""
+        """The output of the last command run that is ``prefix``, else that starts with it (as
+        on the page)."""
+        for result in reversed(self.results):
+            if result.command.line == prefix:
+                return result.output
         for result in reversed(self.results):
             if result.command.line.startswith(prefix):
                 return result.output

@@ -131,3 +131,12 @@ def test_gateway_page_on_this_machine(session: ShellSession) -> None:
     assert checked["upstreams"]["notes"]["prefix"] == "notes_"
     assert "→  OK" in session.output_of("zeroauth doctor")
     assert "todo: nothing written yet" in session.output_of("zeroauth call")
+
+
+def test_cli_page_followed_literally(session: ShellSession) -> None:
+    """docs/cli.md: the refused loopback URL (SEC-04), doctor on a correct server, a headless
+    login, calls with step-up (C-39), logout with revocation, explain; every output line the
+    page shows for them (its ports replaced by free ports of the same width)."""
+    session.run_page("docs/cli.md")
+    assert "→  OK" in session.output_of("zeroauth doctor http://127.0.0.1:8000/mcp --allow")
+    assert "SEC-04" in session.output_of("zeroauth doctor http://127.0.0.1:8000/mcp")
