@@ -180,3 +180,12 @@ def test_output_file_for_every_format(broken, tmp_path):
         assert "C-18" in written
         if fmt in ("json", "sarif"):
             json.loads(written)
+
+
+def test_a_token_is_never_sent_to_several_servers(demo, warned):
+    """--token with two URLs would hand one server's token to another (token passthrough,
+    S-20 / RFC 8707): a usage error before any request."""
+    result = doctor_cli(demo.url, warned, "--allow-loopback", "--token", "secret-token-value")
+    assert result.exit_code == 2
+    assert "one URL" in result.output
+    assert "secret-token-value" not in result.output

@@ -112,6 +112,10 @@ def doctor(
     redirects are checked hop by hop, and private or loopback addresses are refused unless
     --allow-loopback is given.
     """
+    if token is not None and len(urls) > 1:  # a token is for one resource (RFC 8707, S-20)
+        raise typer.BadParameter(
+            "a token is for one server: give one URL with --token", param_hint="--token"
+        )
     if json_out and fmt not in (None, Format.json):
         raise typer.BadParameter("--json is --format json; give only one", param_hint="--json")
     with errors_handled(debug):
