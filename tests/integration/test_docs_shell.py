@@ -140,3 +140,4 @@ def test_cli_page_followed_literally(session: ShellSession) -> None:
     session.run_page("docs/cli.md")
     assert "→  OK" in session.output_of("zeroauth doctor http://127.0.0.1:8000/mcp --allow")
     assert "SEC-04" in session.output_of("zeroauth doctor http://127.0.0.1:8000/mcp")
+    assert session.output_of("curl").split() == ["notes:read"]  # dev-as --clients
