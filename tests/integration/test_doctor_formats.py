@@ -189,3 +189,18 @@ def test_a_token_is_never_sent_to_several_servers(demo, warned):
     assert result.exit_code == 2
     assert "one URL" in result.output
     assert "secret-token-value" not in result.output
+
+
+def test_sarif_several_servers_one_run_one_artifact_each(broken, demo):
+    result = doctor_cli(demo.url, broken, "--allow-loopback", "--format", "sarif")
+    log = json.loads(result.stdout)
+    assert sarif_errors(log) == []
+    [run] = log["runs"]
+    assert [a["location"]["uri"] for a in run["artifacts"]] == [demo.url, broken]
+    located = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["index"] for r in run["results"]
+    }
+    assert located == {1}  # the demo passes: no result points at it
+    assert len({rule["id"] for rule in run["tool"]["driver"]["rules"]}) == len(
+        run["tool"]["driver"]["rules"]
+    )  # a requirement checked on both servers is one rule
