@@ -1,7 +1,7 @@
 """Printing doctor ``Report``s: rich tables (one per section), Markdown, or one JSON document.
 
-``--format sarif`` lives in ``sarif.py``. With several URLs, ``render_json_many`` wraps the
-reports: ``{"schema", "ok", "counts", "reports": [report, …]}``.
+``--format sarif`` lives in ``sarif.py``. ``--format json`` wraps the reports:
+``{"schema", "ok", "counts", "reports": [report, …]}``; ``--json`` keeps one URL's report bare.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from zeroauth.cli.explain import explained_catalogue, render_explanations
 from zeroauth.cli.output import out_console
 
 __all__ = [
-    "render_json",
-    "render_json_many",
     "render_markdown",
     "render_table",
     "reports_json",
@@ -32,10 +30,6 @@ __all__ = [
 ]
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "n/a": "dim"}
-
-
-def render_json(report: Report) -> str:
-    return json.dumps(report.to_json(), indent=2, ensure_ascii=False)
 
 
 def write_reports(
@@ -84,10 +78,6 @@ def reports_json(reports: Sequence[Report]) -> dict[str, Any]:
         "counts": {s: sum(r.counts()[s] for r in reports) for s in STATUSES},
         "reports": [report.to_json() for report in reports],
     }
-
-
-def render_json_many(reports: Sequence[Report]) -> str:
-    return json.dumps(reports_json(reports), indent=2, ensure_ascii=False)
 
 
 def _md(text: str | None) -> str:

@@ -30,8 +30,13 @@ SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _DOCS = "docs/requirements.md"
 _TITLES = dict(GROUPS)
-_DEFAULT_LEVEL: dict[str, Severity] = {"MUST": "error", "MUST NOT": "error"}
-_FIX_LEVEL = {"SHOULD": "warning", "SHOULD NOT": "warning"}
+# a rule's defaultConfiguration.level (§3.50.3) by the catalogue level; anything else: note
+_DEFAULT_LEVEL: dict[str, Severity] = {
+    "MUST": "error",
+    "MUST NOT": "error",
+    "SHOULD": "warning",
+    "SHOULD NOT": "warning",
+}
 
 
 def docs_anchor(entry: Entry | None) -> str:
@@ -53,7 +58,7 @@ def _rule(id: str, title: str) -> dict[str, Any]:
             "help": {"text": f"See {docs}."},
             "properties": {"docs": docs},
         }
-    level = _DEFAULT_LEVEL.get(entry.level) or _FIX_LEVEL.get(entry.level, "note")
+    level = _DEFAULT_LEVEL.get(entry.level, "note")
     return {
         "id": entry.id,
         "shortDescription": {"text": entry.text},
