@@ -107,8 +107,9 @@ class World:
 @contextlib.contextmanager
 def world(
     *, scopes: Sequence[str] = ("mcp:read", "mcp:write"), issuer_path: str = "",
-    as_options: dict[str, Any] | None = None, **bearer: Any,
+    as_options: dict[str, Any] | None = None, also: Sequence[str] = (), **bearer: Any,
 ) -> Iterator[World]:  # fmt: skip
+    """``also``: paths of further resources on the MCP server the dev AS issues tokens for."""
     recorder = Recorder()
     mcp_lazy = Lazy()
     holder: dict[str, Any] = {}
@@ -117,7 +118,7 @@ def world(
         def make_as(base_url: str) -> ASGI:
             config = DevServerConfig(
                 issuer=base_url + issuer_path,
-                resources=[ProtectedResource(mcp.url("/mcp"), tuple(scopes))],
+                resources=[ProtectedResource(mcp.url(p), tuple(scopes)) for p in ("/mcp", *also)],
                 **{"auto_approve": True, **(as_options or {})},
             )
             dev = DevAuthorizationServer(config)

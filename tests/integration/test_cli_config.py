@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zeroauth.cli.app import app
+from zeroauth.cli.config_entries import SERVER_KEYS
 from zeroauth.cli.config_file import ClientEntry, Config, ServerEntry, config_path, load_config
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.flow import FlowConfig
@@ -101,29 +103,33 @@ def test_import_merges_unless_replace(home, tmp_path):
     [
         ("cimd_url = 'http://app.example.com/c.json'", "C-24", "cimd_url"),
         ("[servers.'https://h/mcp']\nscopes = ['a b']", "C-37", "scopes"),
-        ("[servers.'https://h/mcp']\nidp = 'nope'", "C-27", "idp"),
-        ("[servers.'https://h/mcp']\nstrcit = true", "C-27", "servers.https://h/mcp"),
+        ("[servers.'https://h/mcp']\nidp = 'nope'", None, "idp"),
+        ("[servers.'https://h/mcp']\nstrcit = true", None, "servers.https://h/mcp"),
         ("[clients.'https://as.example']\nclient_secret = 'x'", "C-27", "client_id"),
         ("[clients.'not a url']\nclient_id = 'x'", "C-30", "clients key"),
         ("[servers.'mcp.example.com']\nstrict = true", "C-35", "servers key"),
-        ("this is = not toml =", "C-27", ""),
-        ("[servers.'https://h/mcp']\nidp = 'keycloak'\naudience = 'x'", "C-27", "audience"),
-        ("[servers.'https://h/mcp']\naudience = 'x'", "C-27", "audience"),
-        ("[servers.'https://h/mcp']\nscope_prefix = 'api://x/ y'", "C-27", "scope_prefix"),
-        ("[servers.'https://h/mcp']\ndpop = 'always'", "C-27", "dpop"),
+        ("this is = not toml =", None, ""),
+        ("[servers.'https://h/mcp']\nidp = 'keycloak'\naudience = 'x'", None, "audience"),
+        ("[servers.'https://h/mcp']\naudience = 'x'", None, "audience"),
+        ("[servers.'https://h/mcp']\nscope_prefix = 'api://x/ y'", "C-37", "scope_prefix"),
+        ("[servers.'https://h/mcp']\ndpop = 'always'", None, "dpop"),
         (
             "[servers.'https://h/mcp']\nworkload_token_file = 'f'\nworkload_token_env = 'V'",
-            "C-27",
+            None,
             "workload_token_env",
         ),
-        ("[servers.'https://h/mcp']\nworkload_client_id = 'c'", "C-27", "workload_client_id"),
+        ("[servers.'https://h/mcp']\nworkload_client_id = 'c'", None, "workload_client_id"),
     ],
 )
 def test_invalid_configuration_is_refused_naming_the_requirement(text, requirement, where):
+    """A protocol rule broken (C-24 CIMD URL, C-37 scope token, C-30 issuer, C-35 server URL,
+    C-27 client_id) carries its ID; the file's own rules (syntax, keys, values) carry none."""
     with pytest.raises(InvalidInput) as info:
         Config.from_toml(text, where="test.toml")
     assert info.value.requirement == requirement
     assert where in (info.value.where or "")
+    assert (info.value.where or "").startswith("test.toml")
+    assert info.value.hint == "fix test.toml"
 
 
 def test_import_of_an_invalid_file_is_one_error_line(home, tmp_path):
@@ -132,8 +138,33 @@ def test_import_of_an_invalid_file_is_one_error_line(home, tmp_path):
     result = cli("import", str(bad))
     assert result.exit_code == 1
     [line] = [line for line in result.stderr.splitlines() if line.strip()]
-    assert line.startswith("error: [C-27] invalid configuration at servers.https://h/mcp.idp")
+    assert line.startswith(f"error: invalid configuration at {bad}: servers.https://h/mcp.idp")
+    assert line.endswith(f"Hint: fix {bad} and import it again (nothing was changed)")
     assert not config_path().exists()
+
+
+def test_config_errors_name_the_file_that_is_wrong(home, tmp_path):
+    """``config import bad.toml`` blames bad.toml, never the user's own file; a broken own file
+    is named as the configuration file; a TOML syntax error carries no requirement ID."""
+    assert cli("set-server", SERVER, "--scope", "a").exit_code == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[servers.'https://h/mcp'\nidp = 1\n")
+    result = cli("import", str(bad))
+    assert result.exit_code == 1
+    assert f"at {bad}: expected TOML syntax" in result.stderr
+    assert "configuration file" not in result.stderr
+    assert str(config_path()) not in result.stderr
+    assert not re.search(r"\[[A-Z]+-\d+\]", result.stderr), result.stderr
+    assert load_config().server(SERVER).scopes == ("a",)  # nothing changed
+    piped = cli("import", "-", input="clients = 3\n")
+    assert "at stdin: expected [clients.<issuer>]" in piped.stderr
+    assert "Hint: fix stdin and import it again" in piped.stderr
+    config_path().write_text("[servers.'https://h/mcp']\nstrcit = true\n")
+    own = cli("show")
+    assert own.exit_code == 1
+    assert f"Hint: fix the configuration file {config_path()}" in own.stderr
+    assert f"at {config_path()}: servers.https://h/mcp" in own.stderr
+    assert not re.search(r"\[[A-Z]+-\d+\]", own.stderr), own.stderr
 
 
 def test_remove_a_client_and_a_server(home):
@@ -151,6 +182,53 @@ def test_set_server_changes_only_the_options_given(home):
     cli("set-server", SERVER, "--scope", "a", "--idp", "keycloak")
     cli("set-server", SERVER, "--no-strict")
     assert load_config().server(SERVER) == ServerEntry(scopes=("a",), idp="keycloak", strict=False)
+
+
+# every key of a [servers."URL"] table (SERVER_KEYS) with a valid value, in groups the entry's
+# own rules accept together (audience needs idp = auth0; token file and variable exclude each other)
+SERVER_KEY_VALUES = [
+    {"scopes": ["files:read", "files:write"], "idp": "auth0", "strict": True,
+     "cimd_url": "https://app.example.com/client.json", "allow_loopback": False,
+     "audience": "https://api.example.com", "scope_prefix": "api://notes/", "dpop": "auto",
+     "workload_token_file": "/var/run/secrets/tokens/mcp-token", "workload_client_id": "agent-7"},
+    {"workload_token_env": "MCP_TOKEN", "idp": "entra", "scope_prefix": "api://x/"},
+]  # fmt: skip
+
+
+def _set_server_args(values: dict) -> list[str]:
+    args = []
+    for key, value in values.items():
+        option = "--" + key.replace("_", "-")
+        if key == "scopes":
+            args += [arg for scope in value for arg in ("--scope", scope)]
+        elif isinstance(value, bool):
+            args.append(option if value else option.replace("--", "--no-", 1))
+        else:
+            args += [option, value]
+    return args
+
+
+def test_set_server_sets_every_documented_key_and_it_round_trips(home):
+    """Each key docs/cli.md documents for a server entry (incl. scope_prefix, audience) is settable
+    from the CLI and reads back unchanged from the file (C-37, C-09, C-24, SEC-05)."""
+    assert {key for values in SERVER_KEY_VALUES for key in values} == set(SERVER_KEYS)
+    docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for key in SERVER_KEYS:
+        assert re.search(rf"\b{key} = ", docs), f"docs/cli.md does not show {key}"
+    for number, values in enumerate(SERVER_KEY_VALUES):
+        url = f"https://mcp{number}.example.com/mcp"
+        result = cli("set-server", url, *_set_server_args(values))
+        assert result.exit_code == 0, result.output
+        assert tomllib.loads(config_path().read_text())["servers"][url] == values
+        assert load_config().server(url).to_table() == values
+
+
+def test_set_server_refuses_an_audience_without_a_profile_that_sends_it(home):
+    result = cli("set-server", SERVER, "--audience", "https://api.example.com")
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith("error: invalid configuration at --audience: expected idp = auth0")
+    assert "fix the file" not in line
 
 
 def test_dpop_and_workload_identity_settings(home):

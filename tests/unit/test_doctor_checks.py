@@ -374,8 +374,15 @@ def test_authenticated_401_and_403():
     assert statuses(refused) == {"S-19": "fail", "S-12": "pass"}
     no_error = authenticated(probe(401, GOOD), URL)
     assert statuses(no_error)["S-12"] == "fail"
-    step_up = authenticated(probe(403, 'Bearer error="insufficient_scope", scope="a b"'), URL)
+    step_up = authenticated(
+        probe(
+            403, f'Bearer error="insufficient_scope", scope="a b", resource_metadata="{PRM_PATH}"'
+        ),
+        URL,
+    )
     assert statuses(step_up) == {"S-19": "warn", "S-15": "pass"}
+    no_metadata = authenticated(probe(403, 'Bearer error="insufficient_scope", scope="a b"'), URL)
+    assert statuses(no_metadata) == {"S-19": "warn", "S-15": "warn"}  # S-15: and the metadata URL
     no_scope = authenticated(probe(403, 'Bearer error="insufficient_scope"'), URL)
     assert statuses(no_scope)["S-15"] == "fail"
     assert statuses(authenticated(probe(200), URL)) == {"S-19": "pass"}

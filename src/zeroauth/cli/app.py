@@ -2,7 +2,8 @@
 
 Command modules define plain functions and never import ``app`` (no registration by import
 side effect, so no import cycle between ``app`` and its commands). ``@app.command()`` takes the
-docstring as written; ``command(app)`` re-flows it (see ``zeroauth.cli.output.command``).
+docstring as written; ``command(app)`` re-flows it and lays the help out for 80 columns
+(see ``zeroauth.cli.output.command`` and ``zeroauth.cli.help_format``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Annotated
 import typer
 
 from zeroauth import __version__
-from zeroauth.cli import config, demo, dev_as, dev_cert, explain, gateway, serve, session
+from zeroauth.cli import bridge, config, demo, dev_as, dev_cert, explain, gateway, serve, session
 from zeroauth.cli.doctor import command as doctor
+from zeroauth.cli.help_format import HelpGroup
 from zeroauth.cli.output import command
 
 __all__ = ["app", "main"]
@@ -23,10 +25,11 @@ app = typer.Typer(
     help="Zero-config OAuth authorization for MCP: discover, diagnose, log in, call.",
     no_args_is_help=True,
     add_completion=False,
+    cls=HelpGroup,
 )
 
 
-@app.command()
+@command(app)
 def version() -> None:
     """Print the zeroauth version."""
     typer.echo(__version__)
@@ -51,11 +54,12 @@ def _options(
 
 
 app.add_typer(config.config_app, name="config")
-app.command()(demo.demo)
-app.command("dev-as")(dev_as.dev_as)
-app.command("dev-cert")(dev_cert.dev_cert)
-app.command("gateway")(gateway.gateway)
-app.command()(serve.serve)
+command(app)(demo.demo)
+command(app, "dev-as")(dev_as.dev_as)
+command(app, "dev-cert")(dev_cert.dev_cert)
+command(app, "gateway")(gateway.gateway)
+command(app, "bridge")(bridge.bridge)
+command(app)(serve.serve)
 for _run in (session.login, session.token, session.call, session.status, session.logout):
     command(app)(_run)
 command(app)(doctor.doctor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -66,7 +67,10 @@ Headless = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Timeout = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds allowed for each HTTP request.")
+    float,
+    typer.Option(
+        "--timeout", min=0.1, metavar="SECONDS", help="Seconds allowed for each HTTP request."
+    ),
 ]
 ConfigPath = Annotated[
     Path | None,
@@ -146,18 +150,22 @@ class Session:
     store: CLIStore
     engine: Engine
     timeout: float
+    mode: LoginMode = "browser"  # how the user authorizes (what a step-up will do)
 
 
 def open_session(
     url: str, *, allow_loopback: bool, headless: bool, config_path: Path | None, timeout: float,
-    mode: LoginMode | None = None,
+    mode: LoginMode | None = None, store: CLIStore | None = None,
 ) -> Session:  # fmt: skip
+    """A client for ``url`` from the config file and flags; ``store``: another token store than
+    the config's (``doctor --login`` logs in afresh, leaving the user's logins alone)."""
     config = load_config(config_path)
     server_url = canonical_resource(url)
     policy = server_policy(server_url, config, allow_loopback)
     check_server_url(server_url, policy)
-    user_step = user_step_for(mode or ("headless" if headless else "browser"), policy, timeout)
-    store = config.token_store()
+    mode = mode or ("headless" if headless else "browser")
+    user_step = user_step_for(mode, policy, timeout)
+    store = store if store is not None else config.token_store()
     engine = build_engine(
         store=store,
         user_step=user_step,
@@ -165,15 +173,19 @@ def open_session(
         timeout=timeout,
         **config.client_options(server_url),
     )
-    return Session(server_url, config, policy, store, engine, timeout)
+    return Session(server_url, config, policy, store, engine, timeout, mode)
 
 
-def send_initialize(session: Session) -> int:
+def send_initialize(
+    session: Session, observe: Callable[[httpx2.Response], None] | None = None
+) -> int:
     """An MCP ``initialize`` through ``ZeroAuth``: 401 → discover, register, authorize, retry.
-    Returns the final HTTP status (the body is not read)."""
+    Returns the final HTTP status (the body is not read). ``observe`` sees every response of the
+    MCP server, the refused ones of the auth flow included (``doctor --login`` judges them)."""
     auth = ZeroAuth(engine=session.engine)
+    hooks = {"response": [observe]} if observe is not None else {}
     with (
-        httpx2.Client(auth=auth, timeout=session.timeout) as http,
+        httpx2.Client(auth=auth, timeout=session.timeout, event_hooks=hooks) as http,
         http.stream("POST", session.url, json=INITIALIZE, headers=MCP_HEADERS) as response,
     ):
         return response.status_code

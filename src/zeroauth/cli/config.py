@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from zeroauth.cli.client import ConfigPath, Debug, JsonOut
+from zeroauth.cli.config_entries import SERVER_KEYS
 from zeroauth.cli.config_file import (
     IDP_PROFILES,
     ClientEntry,
@@ -24,6 +25,7 @@ from zeroauth.cli.config_file import (
     load_config,
     save_config,
 )
+from zeroauth.cli.help_format import HelpGroup
 from zeroauth.cli.output import command, errors_handled, fail, note, out_console
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.resource import canonical_resource
@@ -35,6 +37,7 @@ config_app = typer.Typer(
     "authorization server, per-server settings (scopes, IdP profile, strict mode, CIMD URL, "
     "loopback opt-in) and a CIMD URL.",
     no_args_is_help=True,
+    cls=HelpGroup,
 )
 
 
@@ -74,7 +77,9 @@ def export(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Export the configuration as TOML (without client secrets unless --include-secrets)."""
+    """Export the configuration as TOML.
+
+    Client secrets are left out unless --include-secrets is given."""
     with errors_handled(debug):
         settings = load_config(_path(config))
         if output is None:
@@ -96,10 +101,16 @@ def import_(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Import settings from a TOML file: merged into the configuration (same keys replaced)."""
+    """Import settings from a TOML file into the configuration.
+
+    The file's entries are merged in (an entry with the same key is replaced), or replace the
+    whole configuration with --replace."""
     with errors_handled(debug):
         text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
-        incoming = Config.from_toml(text, where=str(source))
+        where = "stdin" if str(source) == "-" else str(source)
+        incoming = Config.from_toml(
+            text, where=where, fix=f"fix {where} and import it again (nothing was changed)"
+        )
         path = _path(config)
         merged = incoming if replace else load_config(path).merged(incoming)
         save_config(merged, path)
@@ -152,8 +163,20 @@ def set_server(
         bool | None,
         typer.Option("--allow-loopback/--no-allow-loopback", help="Development loopback opt-in."),
     ] = None,
+    scope_prefix: Annotated[
+        str | None,
+        typer.Option(metavar="PREFIX", help="Prefix for short scope names (Entra: api://APP/)."),
+    ] = None,
+    audience: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AUDIENCE",
+            help="API identifier sent as `audience` (with --idp auth0; default: the URL).",
+        ),
+    ] = None,
     dpop: Annotated[
-        str | None, typer.Option(help="DPoP-bound tokens (RFC 9449): auto, required or off.")
+        str | None,
+        typer.Option(metavar="MODE", help="DPoP-bound tokens (RFC 9449): auto, required or off."),
     ] = None,
     workload_token_file: Annotated[
         str | None,
@@ -168,7 +191,10 @@ def set_server(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Set per-server settings (only the options given change)."""
+    """Set per-server settings (only the options given change).
+
+    Every key of a `[servers."URL"]` table in the configuration file has its option here; the
+    entry is checked as a whole before it is saved."""
     with errors_handled(debug):
         path = _path(config)
         settings = load_config(path)
@@ -180,13 +206,21 @@ def set_server(
             "strict": strict,
             "cimd_url": cimd_url,
             "allow_loopback": allow_loopback,
+            "scope_prefix": scope_prefix,
+            "audience": audience,
             "dpop": dpop,
             "workload_token_file": workload_token_file,
             "workload_token_env": workload_token_env,
             "workload_client_id": workload_client_id,
         }
         table.update({k: v for k, v in updates.items() if v is not None})
-        entry = ServerEntry.from_table(table, f"servers.{url}")
+        try:
+            entry = ServerEntry.from_table(table, "")
+        except InvalidInput as exc:  # name the option, not a place in a file
+            key = (exc.where or "").rsplit(".", 1)[-1]
+            exc.where = "--" + key.replace("_", "-") if key in SERVER_KEYS else url
+            exc.hint = "change the option (the settings saved before are in `zeroauth config show`)"
+            raise
         save_config(settings.with_server(url, entry), path)
         note(f"settings for {url} saved in {path}")
 

@@ -44,14 +44,18 @@ SERVER_KEYS = (
 DPOP_MODES = ("auto", "required", "off")
 
 
-def bad(where: str, expected: str, found: object, requirement: str = "C-27") -> InvalidInput:
+def bad(where: str, expected: str, found: object, requirement: str | None = None) -> InvalidInput:
+    """A configuration mistake. ``requirement`` only where the value breaks a protocol rule (a
+    scope token, a CIMD or issuer URL): a typo, a TOML syntax error or an unknown key is the
+    file's own rule, and carries no requirement ID. ``Config.from_toml`` puts the file's name in
+    front of ``where`` and says which file to fix."""
     return InvalidInput(
         "invalid configuration",
         requirement=requirement,
         where=where,
         expected=expected,
         found=found,
-        hint="fix the file (zeroauth config show prints where it is)",
+        hint="fix the file",
     )
 
 
@@ -115,7 +119,7 @@ class ClientEntry:
         known(table, CLIENT_KEYS, where)
         client_id = optional_str(table, "client_id", where)
         if client_id is None:
-            raise bad(f"{where}.client_id", "present", "absent")
+            raise bad(f"{where}.client_id", "present", "absent", "C-27")
         return cls(
             client_id=client_id,
             client_secret=optional_str(table, "client_secret", where),
@@ -176,7 +180,9 @@ class ServerEntry:
             raise bad(f"{where}.audience", "idp = " + " or ".join(with_param), idp or "no idp")
         prefix = optional_str(table, "scope_prefix", where)
         if prefix is not None and not is_scope_token(prefix):
-            raise bad(f"{where}.scope_prefix", "scope-token characters (RFC 6749 §3.3)", prefix)
+            raise bad(
+                f"{where}.scope_prefix", "scope-token characters (RFC 6749 §3.3)", prefix, "C-37"
+            )
         dpop = optional_str(table, "dpop", where)
         if dpop is not None and dpop not in DPOP_MODES:
             raise bad(f"{where}.dpop", " or ".join(DPOP_MODES), dpop)

@@ -216,11 +216,23 @@ class Config:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def from_toml(cls, text: str, *, where: str) -> Config:
+    def from_toml(cls, text: str, *, where: str, fix: str | None = None) -> Config:
+        """The configuration in ``text``, read from the file ``where``. A mistake is refused
+        with the file and the place in it, and the hint ``fix`` (default: fix that file)."""
+        try:
+            return cls._from_toml(text, where)
+        except InvalidInput as exc:
+            if exc.where != where and not (exc.where or "").startswith(f"{where}: "):
+                exc.where = f"{where}: {exc.where}"
+            exc.hint = fix or f"fix {where}"
+            raise
+
+    @classmethod
+    def _from_toml(cls, text: str, where: str) -> Config:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise bad(where, "a TOML document", str(exc)) from None
+            raise bad(where, "TOML syntax", str(exc)) from None
         known(data, _TOP, where)
         clients, servers = data.get("clients", {}), data.get("servers", {})
         if not isinstance(clients, dict) or not isinstance(servers, dict):
@@ -280,7 +292,7 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     if len(text) > _MAX_FILE:
         raise bad(str(path), "at most 1 MiB", f"{len(text)} characters")
-    return Config.from_toml(text, where=str(path))
+    return Config.from_toml(text, where=str(path), fix=f"fix the configuration file {path}")
 
 
 def save_config(config: Config, path: Path | None = None) -> Path:

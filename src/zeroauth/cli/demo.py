@@ -76,9 +76,11 @@ def demo(
         ),
     ] = False,
 ) -> None:
-    """Start a dev authorization server and a protected MCP server on loopback, and watch a
-    client that knows only the MCP server's URL get in, step by step (--multi-hop: through a
-    gateway that exchanges the caller's token)."""
+    """Watch a client get into a protected MCP server, step by step.
+
+    Starts a dev authorization server and a protected MCP server on loopback, then shows a
+    client that knows only the MCP server's URL discover, register, authorize and call a
+    tool. --multi-hop goes through a gateway that exchanges the caller's token."""
     console = Console(highlight=False, soft_wrap=True)
     if multi_hop:
         if browser or https:

@@ -1,4 +1,8 @@
-"""``zeroauth dev-as``: serve the embedded dev authorization server."""
+"""``zeroauth dev-as``: serve the embedded dev authorization server.
+
+Resources come from ``--resource "URL [SCOPE ...]"`` and from ``--config FILE``, which is re-read
+when it changes (``zeroauth.cli.dev_as_file``), so a resource can be added while it runs.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,12 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
+from zeroauth.cli.dev_as_file import LiveSettings, Reloading, config_for, parse_resource
 from zeroauth.cli.dev_cert import dev_certificates
 from zeroauth.cli.paths import data_dir
-from zeroauth.devserver import (
-    DevAuthorizationServer,
-    DevServerConfig,
-    PreregisteredClient,
-    ProtectedResource,
-)
+from zeroauth.devserver import DevAuthorizationServer, PreregisteredClient
 
 __all__ = ["dev_as", "load_clients"]
 
@@ -39,10 +40,26 @@ def load_clients(path: Path) -> list[PreregisteredClient]:
 
 def dev_as(
     resource: Annotated[
-        list[str], typer.Option(help="A protected resource this AS issues tokens for (repeatable).")
-    ],
+        list[str] | None,
+        typer.Option(
+            metavar="'URL [SCOPE...]'",
+            help="A protected resource this AS issues tokens for, optionally followed by its own "
+            "scopes (else the --scope ones). Repeatable.",
+        ),
+    ] = None,
     scope: Annotated[
-        list[str] | None, typer.Option(help="A scope of those resources (repeatable).")
+        list[str] | None,
+        typer.Option(help="A scope of the --resource URLs without their own (repeatable)."),
+    ] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="TOML file of [[resource]] and [[client]] tables, re-read when it changes "
+            "(docs/devserver.md).",
+        ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 9000,
@@ -60,6 +77,8 @@ def dev_as(
         Path | None,
         typer.Option(
             "--clients",
+            exists=True,
+            dir_okay=False,
             help="JSON file: a list of pre-registered clients, e.g. "
             '[{"client_id": "ci", "client_secret": "…", "grant_types": ["client_credentials"], '
             '"scope": "notes:read"}] (keys: docs/devserver.md).',
@@ -69,25 +88,49 @@ def dev_as(
         bool, typer.Option(help="Serve over https with the development CA (zeroauth dev-cert).")
     ] = False,
 ) -> None:
-    """Serve the dev OAuth 2.1 authorization server (for development, not production)."""
+    """Serve the dev OAuth 2.1 authorization server (not for production).
+
+    It issues tokens for the protected resources given with --resource, each with its scopes,
+    and for those in the --config file, which it re-reads when the file changes: add a
+    [[resource]] there to serve a new MCP server without a restart. Example:
+
+    \b
+      zeroauth dev-as --auto-approve \\
+        --resource 'http://127.0.0.1:8000/mcp notes:read notes:write'
+    """
     if alg not in ("ES256", "RS256"):
         raise typer.BadParameter("alg must be ES256 or RS256", param_hint="--alg")
-    clients = [] if clients_file is None else load_clients(clients_file)
-    config = DevServerConfig(
-        issuer=issuer or f"{'https' if https else 'http'}://{host}:{port}",
-        resources=[ProtectedResource(r, tuple(scope or ())) for r in resource],
-        clients=clients,
+    if not resource and settings is None:
+        raise typer.BadParameter("give at least one --resource URL, or --config FILE")
+    try:
+        fixed = tuple(parse_resource(value, scope or ()) for value in resource or ())
+        clients = () if clients_file is None else tuple(load_clients(clients_file))
+        live = LiveSettings(
+            issuer=issuer or f"{'https' if https else 'http'}://{host}:{port}",
+            fixed_resources=fixed,
+            fixed_clients=clients,
+            path=settings,
+        )
+        live.load()
+    except ValueError as exc:  # json.JSONDecodeError too
+        raise typer.BadParameter(str(exc)) from None
+    config = config_for(
+        live,
         auto_approve=auto_approve,
         alg="ES256" if alg == "ES256" else "RS256",
         database=database or data_dir() / "devserver.sqlite",
     )
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"[bold]zeroauth dev-as[/] issuer [cyan]{config.issuer}[/]")
     console.print(f"  metadata  {config.issuer}/.well-known/oauth-authorization-server")
-    console.print(f"  resources {', '.join(resource)}")
+    for res in live.resources:
+        console.print(escape(f"  resource  {res.resource} ({' '.join(res.scopes) or 'no scopes'})"))
+    if settings is not None:
+        console.print(escape(f"  settings  {settings} (re-read when it changes)"))
     tls = dev_certificates() if https else None
+    app = Reloading(DevAuthorizationServer(config), live, lambda text: console.print(escape(text)))
     uvicorn.run(
-        DevAuthorizationServer(config).app(),
+        app,
         host=host,
         port=port,
         log_level="warning",

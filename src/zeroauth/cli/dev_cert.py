@@ -60,9 +60,11 @@ def dev_cert(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the paths as JSON.")] = False,
 ) -> None:
-    """Create (or show) the development CA and a certificate for localhost, 127.0.0.1 and ::1,
-    for `zeroauth demo --https`, `dev-as --https` and `serve --https`. The CA can only vouch
-    for those three names; the certificate lives 30 days and is renewed automatically."""
+    """Create (or show) the development CA and a certificate for localhost.
+
+    The certificate names localhost, 127.0.0.1 and ::1 and serves `zeroauth demo --https`,
+    `dev-as --https` and `serve --https`. The CA can only vouch for those three names; the
+    certificate lives 30 days and is renewed automatically."""
     console = Console(highlight=False, soft_wrap=True)
     if remove:
         DevCertificates(data_dir() / "dev-ca").remove()

@@ -77,11 +77,12 @@ def explain(
     ],
     json_out: JsonOut = False,
 ) -> None:
-    """Explain requirement and threat IDs that zeroauth prints (C-17, S-15, SEC-05, A1 ...).
+    """Explain the requirement and threat IDs that zeroauth prints.
 
-    For each ID: its level (MUST, SHOULD, MAY or threat), what it asks in one sentence, and the
-    section of the MCP authorization specification or RFC it comes from, with a link. The whole
-    list is in docs/requirements.md. Exit status 1 when an ID is unknown.
+    IDs look like C-17, S-15, SEC-05 or A1. For each ID: its level (MUST, SHOULD, MAY or
+    threat), what it asks in one sentence, and the section of the MCP authorization
+    specification or RFC it comes from, with a link. The whole list is in docs/requirements.md.
+    Exit status 1 when an ID is unknown.
     """
     found: list[dict[str, Any]] = []
     unknown: list[str] = []

@@ -31,10 +31,16 @@ def gateway(
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     drain: Annotated[
-        float, typer.Option(help="Seconds a replaced configuration keeps its connections.")
+        float,
+        typer.Option(
+            metavar="SECONDS", help="Seconds a replaced configuration keeps its connections."
+        ),
     ] = 30.0,
 ) -> None:
-    """Serve one protected MCP endpoint in front of the configured upstream MCP servers."""
+    """Serve one protected MCP endpoint in front of upstream MCP servers.
+
+    The upstream servers, the accepted issuers and the per-tool scope rules come from the
+    TOML file given with --config (see docs/gateway.md)."""
     console = Console(stderr=True)
     try:
         settings = load_config(config)

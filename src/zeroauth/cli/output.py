@@ -23,7 +23,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from zeroauth.core.errors import URLPolicyError, ZeroAuthError
+from zeroauth.cli.help_format import HelpCommand
+from zeroauth.core.errors import ZeroAuthError
 
 __all__ = [
     "CommandError",
@@ -42,6 +43,22 @@ _CLI_POLICY_HINT = (
     "OAuth URLs must be https; http only for localhost/127.0.0.1/[::1] with --allow-loopback "
     "(development opt-in)"
 )
+# Library hints name Python classes and keywords; the CLI says the same with its flags.
+# (a marker the library's hint contains, the hint a CLI user can act on)
+_CLI_HINTS = (
+    ("URLPolicy(", _CLI_POLICY_HINT),
+    (
+        "use BrowserUserStep, or configure it to auto-approve",
+        "the authorization server shows a consent page, so --headless cannot get through: drop "
+        "--headless to approve in the browser, or start `zeroauth dev-as` with --auto-approve",
+    ),
+    (
+        "use DeviceUserStep(fallback=PasteUserStep())",
+        "drop --device: the browser, or --paste, works with every authorization server",
+    ),
+    ("pass user_step=DeviceUserStep()", "log in with --device"),
+)
+_LEGACY_TAIL = "; for a 2025-03-26 server pass legacy=True"  # a library keyword the CLI lacks
 _NOISY = ("httpx", "httpx2", "httpcore", "mcp", "uvicorn", "zeroauth")
 
 
@@ -49,15 +66,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def paragraphs(text: str) -> str:
-    """A docstring as help text: lines joined within each paragraph (typer keeps newlines)."""
-    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
+    """A docstring as help text: lines joined within each paragraph, so no hard wrap survives;
+    a paragraph starting with ``\\b`` (an example command line) is kept as written."""
+    return "\n\n".join(
+        p if p.startswith("\b") else " ".join(p.split())
+        for p in inspect.cleandoc(text).split("\n\n")
+    )
 
 
 def command(group: typer.Typer, name: str | None = None) -> Callable[[F], F]:
-    """``@group.command`` with the function's docstring, re-flowed, as its help."""
+    """``@group.command`` with the function's docstring, re-flowed, as its help, laid out for
+    80 columns (``zeroauth.cli.help_format``)."""
 
     def register(fn: F) -> F:
-        group.command(name, help=paragraphs(fn.__doc__ or ""))(fn)
+        group.command(name, help=paragraphs(fn.__doc__ or ""), cls=HelpCommand)(fn)
         return fn
 
     return register
@@ -127,11 +149,20 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+def cli_hint(hint: str) -> str:
+    """A library hint in the CLI's words: flags instead of Python classes and keywords."""
+    hint = hint.replace(_LEGACY_TAIL, "")
+    for marker, said in _CLI_HINTS:
+        if marker in hint:
+            return said
+    return hint
+
+
 def error_line(exc: BaseException) -> str:
     """The one line printed for ``exc`` (never a token: ZeroAuthError texts carry none)."""
     exc = unwrap(exc)
-    if isinstance(exc, URLPolicyError) and exc.hint and "URLPolicy(" in exc.hint:
-        exc.hint = _CLI_POLICY_HINT  # the library names its API; the CLI names its flag
+    if isinstance(exc, ZeroAuthError) and exc.hint:
+        exc.hint = cli_hint(exc.hint)
     if isinstance(exc, ZeroAuthError):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -27,9 +27,14 @@ def serve(
         typer.Option(help="Serve over https with the development CA, and trust it for the issuer."),
     ] = False,
 ) -> None:
-    """Serve a protected demo MCP server with a read tool (notes:read) and a write tool
-    (notes:write). Pair it with `zeroauth dev-as --resource URL --scope notes:read --scope
-    notes:write`."""
+    """Serve a protected demo MCP server (notes:read and notes:write).
+
+    Its read tool (list_notes) needs notes:read, its write tool (add_note) notes:write. Pair
+    it with the dev authorization server:
+
+    \b
+      zeroauth dev-as --auto-approve --resource http://127.0.0.1:8000/mcp \\
+        --scope notes:read --scope notes:write"""
     try:
         from zeroauth.demo.mcp_server import READ_SCOPE, WRITE_SCOPE, demo_app
     except ImportError as exc:

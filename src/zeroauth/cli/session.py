@@ -48,7 +48,7 @@ def _expiry(tokens: TokenSet, now: float) -> str:
     )
 
 
-def _login_mode(headless: bool, device: bool, paste: bool, browser: bool) -> LoginMode:
+def login_mode(headless: bool, device: bool, paste: bool, browser: bool) -> LoginMode:
     """The flag given, or — on a machine without a display — the device grant, else paste-back."""
     chosen = [m for m, on in (("headless", headless), ("device", device), ("paste", paste),
                               ("browser", browser)) if on]  # fmt: skip
@@ -115,7 +115,7 @@ def login(
     authorization server has no device endpoint, and says so.
     """
     with errors_handled(debug):
-        mode = _login_mode(headless, device, paste, browser)
+        mode = login_mode(headless, device, paste, browser)
         session = open_session(
             url,
             allow_loopback=allow_loopback,
@@ -165,8 +165,10 @@ def token(
 ) -> None:
     """Print a valid access token for an MCP server (for scripts and curl).
 
-    Refreshes the stored token, or logs in first, if needed. Only the token goes to stdout,
-    e.g. curl -H "Authorization: Bearer $(zeroauth token URL)" URL
+    Refreshes the stored token, or logs in first, if needed. Only the token goes to stdout:
+
+    \b
+      curl -H "Authorization: Bearer $(zeroauth token URL)" URL
     """
     with errors_handled(debug):
         session = open_session(
@@ -200,6 +202,7 @@ def call(
         typer.Option(
             "--arg",
             "-a",
+            metavar="NAME=VALUE",
             help="A tool argument as name=value (converted to the type the tool's input schema "
             "declares) or name:=JSON. Repeatable.",
         ),
@@ -218,7 +221,9 @@ def call(
     """Call a tool on an MCP server and print its result.
 
     Authorizes automatically: login, refresh and scope step-up. Example:
-    zeroauth call https://host/mcp add_note --arg text=hello
+
+    \b
+      zeroauth call https://host/mcp add_note --arg text=hello
     """
     from zeroauth.cli.session_call import print_result, run_call
 
@@ -275,11 +280,11 @@ def logout(
     config: ConfigPath = None,
     debug: Debug = False,
 ) -> None:
-    """Log out of a server (or of every server): revoke its tokens, then forget them.
+    """Log out of a server (or of every server).
 
-    The refresh and access tokens are revoked at the authorization server when it offers token
-    revocation (RFC 7009), then deleted here, even if the authorization server is down or
-    refuses; each line says which happened.
+    Revokes its tokens, then forgets them. The refresh and access tokens are revoked at the
+    authorization server when it offers token revocation (RFC 7009), then deleted here, even if
+    the authorization server is down or refuses; each line says which happened.
     """
     with errors_handled(debug):
         from zeroauth.cli.session_logout import log_out

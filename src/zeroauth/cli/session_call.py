@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import typer
 
 from zeroauth.cli import eras
+from zeroauth.cli.call_feedback import (
+    INVALID_PARAMS,
+    check_required,
+    refused_arguments,
+    step_up_notice,
+    unknown_tool,
+    validation_problems,
+)
 from zeroauth.cli.client import Session
 from zeroauth.cli.output import CommandError, fail, note, unwrap
 from zeroauth.client._auth import ZeroAuth
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
     from mcp import Client
     from mcp.types import CallToolResult, Tool
 
-__all__ = ["parse_arguments", "print_result", "run_call"]
+__all__ = ["parse_arguments", "print_result", "run_call", "run_observed"]
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -91,7 +99,14 @@ class _StaleEraError(Exception):
     """The remembered protocol era did not work for this server: probe again."""
 
 
-async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
+Observe = Callable[[Any], Awaitable[None]]
+"""An httpx2 response hook: sees every response of the MCP server (``doctor --login``)."""
+
+
+async def _call(
+    session: Session, tool: str | None, raw: Sequence[str], mode: str,
+    observe: Observe | None = None,
+) -> CallToolResult | None:  # fmt: skip
     try:
         import mcp  # noqa: F401
     except ImportError:
@@ -99,26 +114,31 @@ async def _call(session: Session, tool: str, raw: Sequence[str], mode: str) -> C
     known = eras.remembered(session.url) if mode == "auto" else None
     if known is not None:
         try:  # one round trip less: no server/discover probe before initialize, or none at all
-            return await _call_as(session, tool, raw, known[0], known[1], remembered=True)
+            return await _call_as(
+                session, tool, raw, known[0], known[1], remembered=True, observe=observe
+            )
         except Exception as exc:  # the SDK's task groups may wrap it
             if not isinstance(unwrap(exc), _StaleEraError):
                 raise
             eras.forget(session.url)
-    return await _call_as(session, tool, raw, mode, None, remembered=False)
+    return await _call_as(session, tool, raw, mode, None, remembered=False, observe=observe)
 
 
 async def _call_as(
-    session: Session, tool: str, raw: Sequence[str], mode: str,
-    prior: Mapping[str, Any] | None, *, remembered: bool,
-) -> CallToolResult:  # fmt: skip
+    session: Session, tool: str | None, raw: Sequence[str], mode: str,
+    prior: Mapping[str, Any] | None, *, remembered: bool, observe: Observe | None = None,
+) -> CallToolResult | None:  # fmt: skip
     import httpx2
-    from mcp import Client
+    from mcp import Client, MCPError
     from mcp.client.streamable_http import streamable_http_client
     from mcp.types import DiscoverResult
 
     auth = ZeroAuth(engine=session.engine)
+    hooks: dict[str, list[Any]] = {"response": [step_up_notice(session.mode)]}
+    if observe is not None:
+        hooks["response"].append(observe)
     async with (
-        httpx2.AsyncClient(auth=auth, timeout=session.timeout) as http,
+        httpx2.AsyncClient(auth=auth, timeout=session.timeout, event_hooks=hooks) as http,
         contextlib.AsyncExitStack() as stack,
     ):
         try:  # up to the tool call: safe to repeat with a fresh probe if the era is stale
@@ -136,13 +156,33 @@ async def _call_as(
             raise _StaleEraError from exc
         if mode == "auto":
             _learn(session.url, client)
+        if tool is None:  # tools/list only (``doctor --login``)
+            return None
         found = next((t for t in tools if t.name == tool), None)
         schema = found.input_schema if found is not None else None
-        result = await client.call_tool(tool, parse_arguments(raw, schema))
-        if found is None and result.is_error:
-            names = ", ".join(sorted(t.name for t in tools)) or "none"
-            fail(f"no tool named {tool!r} on {session.url}", hint=f"tools listed: {names}")
+        arguments = parse_arguments(raw, schema)
+        if found is not None:
+            check_required(tool, arguments, schema)
+        listed = [t.name for t in tools]
+        try:
+            result = await client.call_tool(tool, arguments)
+        except MCPError as exc:  # a JSON-RPC error: the gateway's unknown tool, bad params
+            if found is None:
+                unknown_tool(tool, session.url, listed)
+            if exc.code == INVALID_PARAMS:
+                refused_arguments(tool, validation_problems(exc.message) or [exc.message], schema)
+            raise
+        if result.is_error:
+            if found is None:
+                unknown_tool(tool, session.url, listed)
+            problems = validation_problems(_text(result))
+            if problems:
+                refused_arguments(tool, problems, schema)
         return result
+
+
+def _text(result: CallToolResult) -> str:
+    return "\n".join(getattr(item, "text", "") for item in result.content)
 
 
 def _learn(url: str, client: Client) -> None:
@@ -156,7 +196,17 @@ def _learn(url: str, client: Client) -> None:
 
 
 def run_call(session: Session, tool: str, raw: Sequence[str], mode: str) -> CallToolResult:
-    return anyio.run(_call, session, tool, raw, mode)
+    result = anyio.run(_call, session, tool, raw, mode)
+    assert result is not None
+    return result
+
+
+def run_observed(
+    session: Session, tool: str | None, raw: Sequence[str], observe: Observe
+) -> CallToolResult | None:
+    """``tools/list`` (and ``tool`` when given) through the path ``zeroauth call`` takes, with
+    ``observe`` seeing every response of the MCP server (``doctor --login``)."""
+    return anyio.run(_call, session, tool, raw, "auto", observe)
 
 
 def print_result(result: CallToolResult, *, json_out: bool) -> None:

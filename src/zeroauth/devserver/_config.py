@@ -177,6 +177,16 @@ class DevServerConfig:
     def find_resource(self, resource: str) -> ProtectedResource | None:
         return next((r for r in self.resources if r.resource == resource), None)
 
+    def unknown_resource(self, resource: str) -> str:
+        """The ``invalid_target`` description (RFC 8707 §2) for a resource this server does not
+        serve: what it serves, and how to add one (RFC 6749 §5.2 characters only)."""
+        shown = "".join(c for c in resource[:200] if " " <= c <= "~" and c not in '"\\')
+        served = ", ".join(r.resource for r in self.resources) or "none"
+        return (
+            f"resource {shown} is not served here: add it with zeroauth dev-as --resource "
+            f"{shown} (or a [[resource]] in its --config file); it serves: {served[:400]}"
+        )
+
     def find_client(self, client_id: str) -> PreregisteredClient | None:
         """The pre-registered client with this id (never a dynamically registered one)."""
         return next((c for c in self.clients if c.client_id == client_id), None)

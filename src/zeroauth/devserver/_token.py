@@ -204,9 +204,7 @@ class TokenEndpoint:
             raise OAuthError("unauthorized_client", "client may not use client_credentials")
         resource = params.get("resource")
         if resource is not None and self._config.find_resource(resource) is None:
-            raise OAuthError(
-                "invalid_target", "resource is not a protected resource of this server"
-            )
+            raise OAuthError("invalid_target", self._config.unknown_resource(resource))
         data = {
             "client_id": client.client_id,
             "subject": client.client_id,

@@ -16,15 +16,22 @@ from typing import Any
 
 import jwt
 
+from zeroauth.cli.doctor.checks_blame import Promise, Verdict, judge, server_setting
 from zeroauth.cli.doctor.facts import Probe
 from zeroauth.cli.doctor.model import Check, fail, na, ok, warn
+from zeroauth.core.challenge import BearerChallenge
 
-__all__ = ["SECTION", "authenticated", "claims"]
+__all__ = ["SECTION", "authenticated", "claims", "refused"]
 
 SECTION = "Token"
 
 
-def authenticated(probe: Probe, url: str) -> list[Check]:
+def authenticated(
+    probe: Probe, url: str, *, token: str | None = None, promise: Promise | None = None,
+    now: float = 0.0,
+) -> list[Check]:  # fmt: skip
+    """S-19/S-12/S-15 for the answer to a request that carried ``token``. A 401 is blamed on
+    the server's verifier when the token matches ``promise`` (``checks_blame``)."""
     r, bearer = probe.response, probe.bearer
     kw = {"where": url, "section": SECTION}
     title = "The server accepts the token"
@@ -37,17 +44,7 @@ def authenticated(probe: Probe, url: str) -> list[Check]:
     if bearer and bearer.error_description:
         detail += f": {bearer.error_description}"
     if r.status == 401:
-        checks = [
-            fail(
-                "S-19",
-                title,
-                detail,
-                fix="the token is expired, for another resource "
-                "or from another issuer (see the claim checks); get a new one with "
-                "`zeroauth token URL`",
-                **kw,
-            )
-        ]
+        checks = [refused(detail, bearer, url, token=token, promise=promise, now=now)]
         if error == "invalid_token":
             checks.append(ok("S-12", 'A refused token gets error="invalid_token"', detail, **kw))
         else:
@@ -75,7 +72,19 @@ def authenticated(probe: Probe, url: str) -> list[Check]:
     ]
     title15 = '403 names the scopes needed (error="insufficient_scope", scope=…)'
     if error == "insufficient_scope" and bearer is not None and bearer.scope:
-        checks.append(ok("S-15", title15, " ".join(bearer.scope), **kw))
+        if bearer.resource_metadata:
+            checks.append(ok("S-15", title15, " ".join(bearer.scope), **kw))
+        else:
+            checks.append(
+                warn(
+                    "S-15",
+                    title15,
+                    f"scope={' '.join(bearer.scope)} but no resource_metadata=",
+                    fix='add resource_metadata="<PRM URL>" to the 403 challenge too '
+                    "(RFC 9728 §5.1): a client may re-read the metadata before stepping up",
+                    **kw,
+                )
+            )
     elif error == "insufficient_scope":
         checks.append(
             fail(
@@ -99,6 +108,49 @@ def authenticated(probe: Probe, url: str) -> list[Check]:
             )
         )
     return checks
+
+
+def refused(
+    detail: str, bearer: BearerChallenge | None, url: str, *, token: str | None,
+    promise: Promise | None, now: float,
+) -> Check:  # fmt: skip
+    """The S-19 finding for a 401 to a token: the server's verifier when the token matches what
+    the metadata promises (quoting the server's reason, naming the setting), else the token."""
+    kw = {"where": url, "section": SECTION}
+    verdict = judge(token, promise, now) if token and promise else Verdict("unknown")
+    if verdict.blame == "server" and promise is not None:
+        said = bearer.error_description if bearer and bearer.error_description else None
+        return fail(
+            "S-19",
+            "The server accepts a token that matches its metadata (its verifier)",
+            detail,
+            expected="a token from " + ", ".join(promise.issuers) + " for "
+            + promise.resources[0] + ", unexpired, is accepted",
+            fix=("the server refused a token matching its own metadata"
+                 + (f' ("{said}")' if said else "") + ": the server's verifier is "
+                 "misconfigured, not the token. Likely setting: "
+                 + server_setting(said, promise.issuers, promise.resources[0])),
+            **kw,
+        )  # fmt: skip
+    if verdict.blame == "token":
+        return fail(
+            "S-19",
+            "The server accepts the token",
+            detail,
+            fix="the token does not match the server's metadata ("
+            + "; ".join(verdict.mismatches)
+            + "): get a new one with `zeroauth token URL`",
+            **kw,
+        )
+    return fail(
+        "S-19",
+        "The server accepts the token",
+        detail,
+        fix="an opaque token: the doctor cannot read it to judge who is at fault. If it is "
+        "fresh from the server's authorization server, check the server's verifier "
+        "(issuer, resource, introspection); else get a new one with `zeroauth token URL`",
+        **kw,
+    )
 
 
 def _scopes(payload: dict[str, Any]) -> set[str] | None:

@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
-from zeroauth.cli.client import AllowLoopback, ConfigPath, Debug, JsonOut, Timeout
+from zeroauth.cli.client import AllowLoopback, ConfigPath, Debug, Headless, JsonOut, Timeout
 from zeroauth.cli.config_file import ServerEntry, load_config
+from zeroauth.cli.doctor.login import LoginPlan, login_step
 from zeroauth.cli.doctor.model import Report, exit_status
 from zeroauth.cli.doctor.render import write_reports
-from zeroauth.cli.doctor.run import DoctorOptions, diagnose
-from zeroauth.cli.output import err_console, errors_handled
+from zeroauth.cli.doctor.run import DoctorOptions, LoginStep, diagnose
+from zeroauth.cli.output import CommandError, err_console, errors_handled
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.urls import DEVELOPMENT, PRODUCTION
 
@@ -87,6 +88,52 @@ def doctor(
         bool,
         typer.Option("--explain", help="Also print what each requirement ID means, with a link."),
     ] = False,
+    # --- doctor --login / --call (issue 18 items 1 and 6) ---
+    login: Annotated[
+        bool,
+        typer.Option(
+            "--login",
+            help="Also log in as `zeroauth login` does (stored logins stay untouched), send "
+            "an authenticated tools/list and say whose fault each refusal is.",
+        ),
+    ] = False,
+    headless: Headless = False,
+    device: Annotated[
+        bool, typer.Option("--device", help="With --login: log in with a device code.")
+    ] = False,
+    paste: Annotated[
+        bool, typer.Option("--paste", help="With --login: log in by pasting back the URL.")
+    ] = False,
+    browser: Annotated[
+        bool, typer.Option("--browser", help="With --login: open the system browser.")
+    ] = False,
+    call: Annotated[
+        str | None,
+        typer.Option(
+            "--call",
+            metavar="TOOL",
+            help="With --login: also call this tool (one you know is safe to call) and judge "
+            "the step-up it meets.",
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            "-a",
+            help="With --call: a tool argument as name=value or name:=JSON. Repeatable.",
+        ),
+    ] = None,
+    other_resource: Annotated[
+        str | None,
+        typer.Option(
+            "--other-resource",
+            metavar="URL",
+            help="With --login: another MCP server of the same authorization server; a token "
+            "for it is presented to URL, which must refuse it (audience check).",
+        ),
+    ] = None,
+    # --- end of --login options ---
     allow_loopback: AllowLoopback = False,
     json_out: JsonOut = False,
     timeout: Timeout = 10.0,
@@ -112,9 +159,10 @@ def doctor(
     redirects are checked hop by hop, and private or loopback addresses are refused unless
     --allow-loopback is given.
     """
-    if token is not None and len(urls) > 1:  # a token is for one resource (RFC 8707, S-20)
+    if (token is not None or login) and len(urls) > 1:  # a token is for one resource (S-20)
         raise typer.BadParameter(
-            "a token is for one server: give one URL with --token", param_hint="--token"
+            "a token is for one server: give one URL with --token or --login",
+            param_hint="--token" if token is not None else "--login",
         )
     if json_out and fmt not in (None, Format.json):
         raise typer.BadParameter("--json is --format json; give only one", param_hint="--json")
@@ -135,9 +183,13 @@ def doctor(
                 preregistered=settings.preregistered(),
                 cimd_url=entry.cimd_url or settings.cimd_url,
                 timeout=timeout,
-            )
+                login=_login_step(
+                    login, (headless, device, paste, browser), call, arg, other_resource,
+                    allow_loopback=allow_loopback, config=config, timeout=timeout,
+                ),
+            )  # fmt: skip
             console = err_console()
-            if console.is_terminal:
+            if console.is_terminal and not login:  # no spinner over a login's prompts
                 with console.status("diagnosing…", spinner="dots") as status:
                     report = diagnose(url, options, progress=lambda m: status.update(m + "…"))
             else:
@@ -149,3 +201,31 @@ def doctor(
     code = exit_status(reports, fail_on.value)
     if code:
         raise typer.Exit(code)
+
+
+def _login_step(
+    login: bool, modes: tuple[bool, bool, bool, bool], call: str | None,
+    arguments: list[str] | None, other_resource: str | None, *, allow_loopback: bool,
+    config: Path | None, timeout: float,
+) -> LoginStep | None:  # fmt: skip
+    """``--login`` and its options as the doctor's login step (None without ``--login``)."""
+    from zeroauth.cli.session import login_mode
+
+    if not login:
+        if call or arguments or other_resource or any(modes):
+            raise CommandError(
+                "--call, --arg, --other-resource and the login modes need --login",
+                where="zeroauth doctor",
+                hint="add --login: the doctor then logs in with the client's own flow",
+            )
+        return None
+    plan = LoginPlan(
+        mode=login_mode(*modes),
+        allow_loopback=allow_loopback,
+        config_path=config,
+        timeout=max(timeout, 30.0),
+        call=call,
+        arguments=tuple(arguments or ()),
+        other_resource=other_resource,
+    )
+    return login_step(plan)

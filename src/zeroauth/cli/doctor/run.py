@@ -10,7 +10,10 @@
    request when it is not https on a public host; otherwise every metadata candidate (C-14/C-15),
    the document a client uses (first 200 JSON), its issuer (C-17), capabilities and client
    registration options.
-5. With a token: the same request with ``Authorization: Bearer``, and the token's claims.
+5. With a token: the same request with ``Authorization: Bearer``, and the token's claims; a
+   refusal of a token that matches the metadata is blamed on the server's verifier.
+6. With ``--login``: a real login with the client's own flow, the authenticated MCP request
+   (and ``--call``'s tool, with its step-up), every 401/403 met judged (``login.py``).
 
 Without any PRM, the 2025-03-26 fallback (C-06) is probed and reported.
 """
@@ -22,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from zeroauth.cli.doctor import checks_probe, checks_resource, checks_server, checks_token
+from zeroauth.cli.doctor.checks_blame import Promise
 from zeroauth.cli.doctor.checks_http import DOCTOR_ORIGIN
 from zeroauth.cli.doctor.checks_registration import registration
 from zeroauth.cli.doctor.facts import ASFetch, PRMFetch, Probe
@@ -36,7 +40,7 @@ from zeroauth.core.resource_metadata import ResourceMetadata, prm_candidates
 from zeroauth.core.server_metadata import legacy_metadata, metadata_candidates
 from zeroauth.core.urls import PRODUCTION, URLPolicy
 
-__all__ = ["INITIALIZE", "MCP_HEADERS", "DoctorOptions", "diagnose"]
+__all__ = ["INITIALIZE", "MCP_HEADERS", "DoctorOptions", "LoginStep", "diagnose", "promise_of"]
 
 INITIALIZE = initialize_request("zeroauth-doctor")
 DISCOVERY_HEADERS = {
@@ -44,6 +48,11 @@ DISCOVERY_HEADERS = {
     "mcp-protocol-version": LATEST_PROTOCOL_VERSION,
     "origin": DOCTOR_ORIGIN,
 }
+
+
+LoginStep = Callable[[Fetcher, str, ResourceMetadata, Probe], list[Check]]
+"""``--login``: given the doctor's wire, the server URL, its metadata and the token-less probe,
+the checks of a real login and authenticated request (``zeroauth.cli.doctor.login``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,7 @@ class DoctorOptions:
     cimd_url: str | None = None
     timeout: float = 10.0
     max_issuers: int = 3
+    login: LoginStep | None = None  # ``--login``: get in with the client's own flow (login.py)
 
 
 def diagnose(
@@ -159,6 +169,9 @@ def _walk(
     if options.token is not None:
         say("sending a request with the token")
         checks += _token(http, server_url, prm, probe, options.token, now())
+    if options.login is not None:
+        say("logging in with the client's own flow")
+        checks += options.login(http, server_url, prm, probe)
     return checks
 
 
@@ -200,16 +213,32 @@ def _authorization_server(
     return checks
 
 
+def promise_of(prm: ResourceMetadata, probe: Probe, server_url: str) -> Promise:
+    """What the server's metadata (and its token-less challenge) promises about its tokens."""
+    wanted = (probe.bearer.scope if probe.bearer else None) or prm.scopes_supported
+    resources = tuple(dict.fromkeys((resource_to_send(prm.resource, server_url), server_url)))
+    supported = tuple(prm.scopes_supported) if prm.scopes_supported is not None else None
+    return Promise(
+        resources,
+        tuple(prm.authorization_servers),
+        tuple(wanted) if wanted else None,
+        supported,
+    )
+
+
 def _token(
     http: Fetcher, server_url: str, prm: ResourceMetadata, probe: Probe, token: str, now: float
 ) -> list[Check]:
     headers = {**MCP_HEADERS, "authorization": f"Bearer {token}"}
     answer = Probe.of(http.post_json(server_url, INITIALIZE, headers=headers))
-    checks = checks_token.authenticated(answer, server_url)
-    wanted = (probe.bearer.scope if probe.bearer else None) or prm.scopes_supported
-    resources = tuple(dict.fromkeys((resource_to_send(prm.resource, server_url), server_url)))
+    promise = promise_of(prm, probe, server_url)
+    checks = checks_token.authenticated(answer, server_url, token=token, promise=promise, now=now)
     return checks + checks_token.claims(
-        token, resources=resources, issuers=prm.authorization_servers, scopes=wanted, now=now
+        token,
+        resources=promise.resources,
+        issuers=promise.issuers,
+        scopes=promise.scopes,
+        now=now,
     )
 
 

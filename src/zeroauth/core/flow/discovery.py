@@ -198,6 +198,16 @@ def discover_server(
             yield Invalidate((request.url,))
             raise
         return md, response.from_cache, tuple(urls)
+    if responses and all(response.status == 0 for response in responses):
+        raise ServerMetadataError(  # no answer at all: nothing to say about its metadata
+            "the authorization server could not be reached",
+            requirement="C-13",
+            where=issuer,
+            expected="an answer at " + ", ".join(urls),
+            found="; ".join(reasons),
+            hint=f"check that {issuer} is up and reachable from this machine (the MCP server's "
+            "protected resource metadata names it as its authorization server)",
+        )
     raise ServerMetadataError(
         "no authorization server metadata found",
         requirement="C-13",
