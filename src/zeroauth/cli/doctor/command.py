@@ -52,6 +52,7 @@ FailOnOpt = Annotated[
     FailOnChoice,
     typer.Option(
         "--fail-on",
+        metavar="LEVEL",
         help="Exit status: 'fail' (default) exits 1 when a check failed; 'warn' also exits 3 "
         "when checks only warned; 'never' always exits 0 (report only).",
     ),
