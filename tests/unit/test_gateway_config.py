@@ -229,7 +229,8 @@ def test_docs_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GITHUB_MCP_TOKEN", "GATEWAY_CLIENT_SECRET", "GATEWAY_IDENTITY_SECRET"):
         monkeypatch.setenv(name, "v" * 48)
     text = (Path(__file__).parents[2] / "docs" / "gateway.md").read_text()
-    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    keycloak = text.split("## Complete example: Keycloak", 1)[1]
+    example = keycloak.split("```toml\n", 1)[1].split("```", 1)[0]
     path = Path(__file__).parent / "_gateway_example.toml"
     config = parse_config(__import__("tomllib").loads(example), source=path.name)
     assert config.resource == "https://mcp.example.com/mcp"

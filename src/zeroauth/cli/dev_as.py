@@ -20,7 +20,22 @@ from zeroauth.cli.dev_cert import dev_certificates
 from zeroauth.cli.paths import data_dir
 from zeroauth.devserver import DevAuthorizationServer, PreregisteredClient
 
-__all__ = ["dev_as"]
+__all__ = ["dev_as", "load_clients"]
+
+
+def load_clients(path: Path) -> list[PreregisteredClient]:
+    """The ``--clients`` file: a JSON list of pre-registered clients (format in
+    docs/devserver.md, "The --clients file"); a usage error naming the file otherwise."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+            raise ValueError('expected a JSON list of client objects: [{"client_id": "…"}, …]')
+        return [PreregisteredClient.from_mapping(entry) for entry in raw]
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(
+            f"{path}: {exc} (the format: docs/devserver.md, 'The --clients file')",
+            param_hint="--clients",
+        ) from None
 
 
 def dev_as(
@@ -64,7 +79,9 @@ def dev_as(
             "--clients",
             exists=True,
             dir_okay=False,
-            help="JSON list of pre-registered clients (docs/devserver.md).",
+            help="JSON file: a list of pre-registered clients, e.g. "
+            '[{"client_id": "ci", "client_secret": "…", "grant_types": ["client_credentials"], '
+            '"scope": "notes:read"}] (keys: docs/devserver.md).',
         ),
     ] = None,
     https: Annotated[
@@ -87,10 +104,7 @@ def dev_as(
         raise typer.BadParameter("give at least one --resource URL, or --config FILE")
     try:
         fixed = tuple(parse_resource(value, scope or ()) for value in resource or ())
-        clients: tuple[PreregisteredClient, ...] = ()
-        if clients_file is not None:
-            raw = json.loads(clients_file.read_text())
-            clients = tuple(PreregisteredClient.from_mapping(entry) for entry in raw)
+        clients = () if clients_file is None else tuple(load_clients(clients_file))
         live = LiveSettings(
             issuer=issuer or f"{'https' if https else 'http'}://{host}:{port}",
             fixed_resources=fixed,

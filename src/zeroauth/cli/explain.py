@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +21,12 @@ from zeroauth.cli.client import JsonOut
 from zeroauth.cli.doctor.model import Report
 from zeroauth.cli.output import err_console, out_console
 
-__all__ = ["entry_text", "explain", "explained_json", "render_explanations"]
+__all__ = [
+    "entry_text",
+    "explain",
+    "explained_catalogue",
+    "render_explanations",
+]
 
 _LEVEL_STYLE = {"MUST": "bold", "MUST NOT": "bold", "threat": "magenta"}
 _CATALOGUE = "docs/requirements.md"
@@ -124,9 +130,8 @@ def render_explanations(report: Report, console: Console) -> None:
         console.print(text, soft_wrap=True)
 
 
-def explained_json(report: Report) -> str:
-    """``doctor --json --explain``: the report with a ``catalogue`` object keyed by ID."""
-    data = report.to_json()
-    entries = (lookup(id) for id in _report_ids(report))
-    data["catalogue"] = {e.id: e.to_json() for e in entries if e is not None}
-    return json.dumps(data, indent=2, ensure_ascii=False)
+def explained_catalogue(reports: Sequence[Report]) -> dict[str, dict[str, str]]:
+    """The catalogue entry of every ID ``reports`` cite, keyed by ID, findings first."""
+    ids = dict.fromkeys(id for report in reports for id in _report_ids(report))
+    entries = (lookup(id) for id in ids)
+    return {e.id: e.to_json() for e in entries if e is not None}

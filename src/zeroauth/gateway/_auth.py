@@ -1,6 +1,7 @@
 """Token verification for the gateway: one verifier per trusted issuer.
 
-S-19/S-20 (every token verified, audience = the gateway's resource), RFC 9068 JWTs through
+S-19/S-20 (every token verified, audience = the gateway's resource, or the ``audience`` list of
+its ``[[issuer]]``: Entra v2 writes the API app's client ID), RFC 9068 JWTs through
 ``zeroauth.server._jwt.JWTVerifier`` or opaque tokens through RFC 7662 introspection
 (``zeroauth.server._introspection.IntrospectionVerifier``). Missing ``jwks_uri`` /
 ``introspection_endpoint`` are read from the issuer's RFC 8414 / OIDC metadata at start-up
@@ -77,6 +78,7 @@ async def _one(config: IssuerConfig, resource: str, engine: Engine) -> TokenVeri
             resource=resource,
             jwks_uri=await _endpoint(config, "jwks_uri", engine),
             algorithms=config.algorithms,
+            audiences=config.audience,
             audience_check=config.audience_check,
         )
     assert config.client_id is not None  # checked by the configuration
@@ -86,6 +88,7 @@ async def _one(config: IssuerConfig, resource: str, engine: Engine) -> TokenVeri
         client_secret=config.client_secret,
         resource=resource,
         issuer=config.issuer,
+        audiences=config.audience,
         audience_check=config.audience_check,
     )
 

@@ -56,6 +56,26 @@ _RESERVED_HEADERS = frozenset(
 _RESERVED_PREFIXES = ("proxy-", "mcp-")
 
 
+def _audience(r: Reader) -> tuple[str, ...] | None:
+    """``audience``: the ``aud`` values this issuer's tokens may carry instead of the gateway's
+    resource (RFC 9068 §4 / S-20; Entra v2 writes the API app's client ID, not the URL)."""
+    hint = 'a list such as ["00000000-0000-0000-0000-000000000000"] (the API app\'s client ID)'
+    value = r.get("audience", list, None, hint)
+    if value is None:
+        return None
+    if not value or not all(isinstance(a, str) and a.strip() == a and a for a in value):
+        r.fail("audience", "not a list of audience strings", expected=hint, found=value, hint=hint)
+    if r.data.get("audience_check") is False:
+        r.fail(
+            "audience",
+            "audience given with audience_check = false",
+            expected="one of them",
+            found=value,
+            hint="keep audience_check = true (S-20) and list the accepted audiences",
+        )
+    return tuple(dict.fromkeys(value))
+
+
 def issuer_section(data: Any, index: int, source: str) -> IssuerConfig:
     r = Reader(table(data, f"issuer[{index}]", source), f"issuer[{index}]", source)
     issuer = r.url("issuer", required=True, hint="the exact `issuer` of your IdP's metadata")
@@ -75,6 +95,7 @@ def issuer_section(data: Any, index: int, source: str) -> IssuerConfig:
         jwks_uri=r.url("jwks_uri", required=False, hint="the IdP's JWKS URL (or leave it out)"),
         algorithms=tuple(str(a) for a in algorithms),
         audience_check=r.get("audience_check", bool, True, "true (recommended) or false"),
+        audience=_audience(r),
         introspection_endpoint=r.url(
             "introspection_endpoint", required=False, hint="RFC 7662 endpoint (or leave it out)"
         ),

@@ -31,6 +31,9 @@ class IssuerConfig:
     jwks_uri: str | None = None  # None: discovered from the issuer's metadata at start
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     audience_check: bool = True
+    # accepted `aud` values (S-20); None: the gateway's resource. Entra v2: the API app's
+    # client ID (a GUID); v1: its Application ID URI (api://…)
+    audience: tuple[str, ...] | None = None
     introspection_endpoint: str | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
