@@ -58,9 +58,7 @@ def test_a12_sync_refresh_costs_three_round_trips_and_a_refreshed_token_two(
 
 
 @pytest.mark.anyio
-async def test_a12_async_refresh_costs_three_round_trips(
-    redis_url: str, redis_prefix: str
-) -> None:
+async def test_a12_async_refresh_costs_three_round_trips(redis_url: str, redis_prefix: str) -> None:
     ahead = [0.0]
     store = RedisTokenStore.from_url(redis_url, prefix=redis_prefix, keys=KEYS)
     with world() as w:

@@ -41,6 +41,7 @@ from zeroauth.devserver._introspection import INTROSPECTION_AUTH_METHODS, Intros
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._revocation import RevocationEndpoint
 from zeroauth.devserver._store import DevStore
+from zeroauth.devserver._store_redis import open_store
 from zeroauth.devserver._token import TokenEndpoint
 
 __all__ = ["DevAuthorizationServer"]
@@ -64,7 +65,7 @@ class DevAuthorizationServer:
 
     def __init__(self, config: DevServerConfig, store: DevStore | None = None) -> None:
         self.config = config
-        self.store = store if store is not None else DevStore(config.database)
+        self.store = store if store is not None else open_store(config)
         self.key = SigningKey(self.store, config.alg)
         self.clients = ClientResolver(
             self.store,
@@ -77,8 +78,9 @@ class DevAuthorizationServer:
         self._base = config.issuer.rstrip("/")
         self._path = urlsplit(self._base).path
         consent = ConsentForms(
-            action=self.endpoint("authorize/decision"), default_subject=config.default_subject
-        )
+            action=self.endpoint("authorize/decision"), default_subject=config.default_subject,
+            store=self.store,
+        )  # fmt: skip
         self._authorize = AuthorizationEndpoint(config, self.store, self.clients, consent)
         self._token = TokenEndpoint(config, self.store, self.clients, self.key)
         self._revocation = RevocationEndpoint(self.store, self.key, self._token)  # RFC 7009
