@@ -12,6 +12,7 @@ from rich.console import Console
 
 from zeroauth.cli.dev_cert import dev_certificates
 from zeroauth.cli.paths import data_dir
+from zeroauth.client._redis_conn import redact_url
 from zeroauth.devserver import (
     DevAuthorizationServer,
     DevServerConfig,
@@ -47,6 +48,17 @@ def dev_as(
     https: Annotated[
         bool, typer.Option(help="Serve over https with the development CA (zeroauth dev-cert).")
     ] = False,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the state in Redis/Valkey instead of SQLite (redis:// or rediss://), so "
+            "several dev-as replicas behind a load balancer share it; the signing key is "
+            "encrypted with the keys in ZEROAUTH_REDIS_KEYS ('id:KEY')."
+        ),
+    ] = None,
+    redis_prefix: Annotated[
+        str, typer.Option(help="Key prefix in Redis (one per dev AS deployment).")
+    ] = "zeroauth-dev",
 ) -> None:
     """Serve the dev OAuth 2.1 authorization server (for development, not production)."""
     if alg not in ("ES256", "RS256"):
@@ -62,11 +74,15 @@ def dev_as(
         auto_approve=auto_approve,
         alg="ES256" if alg == "ES256" else "RS256",
         database=database or data_dir() / "devserver.sqlite",
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
     )
     console = Console(stderr=True)
     console.print(f"[bold]zeroauth dev-as[/] issuer [cyan]{config.issuer}[/]")
     console.print(f"  metadata  {config.issuer}/.well-known/oauth-authorization-server")
     console.print(f"  resources {', '.join(resource)}")
+    if redis_url:
+        console.print(f"  state     {redact_url(redis_url)} prefix {redis_prefix}")
     tls = dev_certificates() if https else None
     uvicorn.run(
         DevAuthorizationServer(config).app(),
