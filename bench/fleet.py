@@ -188,7 +188,7 @@ def run_zeroauth(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
     try:
         with fleet_bed(keys_file, keys_file.parent, access_token_ttl=args.ttl) as fleet:
             login(fleet, RedisTokenStore.from_url(args.redis_url, prefix=prefix, keys=keys))
-            start = time.time() + 3.0
+            start = time.time() + args.lead
             results = run_workers(
                 args.processes, url=fleet.url, redis_url=args.redis_url, prefix=prefix,
                 keys=keys, concurrency=args.concurrency, start_at=start,
@@ -210,7 +210,7 @@ def run_anchor(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
     with fleet_bed(keys_file, keys_file.parent, access_token_ttl=args.ttl) as fleet:
         try:
             asyncio.run(anchor_login(fleet.url, args.redis_url))
-            start = time.time() + 4.0
+            start = time.time() + args.lead
             options = {"url": fleet.url, "redis_url": args.redis_url, "start_at": start,
                        "until": start + args.duration, "concurrency": args.concurrency,
                        "pause": args.pause}  # fmt: skip
@@ -225,7 +225,10 @@ def run_anchor(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
                 )
                 for _ in range(args.processes)
             ]
-            return fleet_figures(fleet, collect(procs, timeout=args.duration + 120), args.ttl)
+            results = collect(procs, timeout=args.lead + args.duration + 120)
+            if not any(r.get("calls") for r in results):
+                raise RuntimeError("no anchor worker made a call within the run window")
+            return fleet_figures(fleet, results, args.ttl)
         finally:
             _clean_anchor_keys(args.redis_url, fleet.url)
 
@@ -244,6 +247,8 @@ def main() -> None:
         (4, 10, 12.0, 4) if args.quick else (8, 25, 30.0, 5)
     )
     args.pause = 0.05
+    # every worker imports (fastmcp's take seconds each on 2 busy cores) before the start
+    args.lead = 3.0 + 2.0 * args.processes
     reason = redis_unreachable(args.redis_url)
     if reason is not None:
         print(json.dumps({"error": reason}))
