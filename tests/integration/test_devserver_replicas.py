@@ -17,6 +17,7 @@ import html
 import re
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,7 +31,10 @@ import redis
 
 from tests.helpers.asgi_server import serve_asgi_async
 from tests.helpers.balancer import RoundRobin
+from tests.helpers.redis_service import TcpProxy
 from zeroauth.client import Keyring
+from zeroauth.core.dpop import make_proof
+from zeroauth.core.dpop_key import DPoPKey
 from zeroauth.demo.loopback import bind_loopback, serve_socket
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
 
@@ -42,7 +46,7 @@ REDIRECT = "http://127.0.0.1:7777/callback"
 
 @asynccontextmanager
 async def replicas(
-    redis_url: str, prefix: str, count: int = 2
+    redis_url: str, prefix: str, count: int = 2, **options: Any
 ) -> AsyncIterator[tuple[str, RoundRobin, list[DevAuthorizationServer]]]:
     """``count`` dev AS replicas on one Redis prefix, all with the balancer's URL as issuer."""
     sock = bind_loopback()
@@ -53,7 +57,7 @@ async def replicas(
         for _ in range(count):
             config = DevServerConfig(
                 issuer=issuer, resources=[ProtectedResource(RESOURCE, ("mcp:read",))],
-                redis_url=redis_url, redis_prefix=prefix, redis_keys=keys,
+                redis_url=redis_url, redis_prefix=prefix, redis_keys=keys, **options,
             )  # fmt: skip
             server = DevAuthorizationServer(config)
             servers.append(server)
@@ -212,3 +216,47 @@ def test_replicas_starting_at_once_sign_with_one_key_stored_encrypted(
     assert b"kid" not in blobs[0]
     for server in servers:
         server.store.close()
+
+
+async def test_rfc9449_a_dpop_proof_replayed_to_the_other_replica_is_refused(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """RFC 9449 §11.1: the token endpoint's replay cache is the shared store."""
+    async with (
+        replicas(redis_url, redis_prefix) as (issuer, lb, _),
+        httpx2.AsyncClient(timeout=30) as http,
+    ):
+        login = await _login(http, issuer, lb)
+        proof = make_proof(DPoPKey.generate(), method="POST", url=f"{issuer}/token",
+                           now=time.time())  # fmt: skip
+        form = {"grant_type": "refresh_token", "refresh_token": login["refresh_token"],
+                "client_id": login["client_id"]}  # fmt: skip
+        first = await http.post(f"{issuer}/token", data=form, headers={"DPoP": proof})
+        replica = lb.order[-1]
+        replay = await http.post(f"{issuer}/token", data=form, headers={"DPoP": proof})
+        assert lb.order[-1] != replica
+    assert first.status_code == 200, first.text
+    assert replay.status_code == 400
+    assert replay.json()["error"] == "invalid_dpop_proof"
+    assert "already used" in replay.json()["error_description"]
+
+
+async def test_redis_down_is_503_temporarily_unavailable_naming_the_store(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Nothing issued and no bare 500 when the shared state cannot be reached (RFC 6749
+    §4.1.2.1 ``temporarily_unavailable``)."""
+    proxy = TcpProxy(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    async with (
+        replicas(proxy.url(), redis_prefix) as (issuer, lb, _),
+        httpx2.AsyncClient(timeout=30) as http,
+    ):
+        login = await _login(http, issuer, lb)
+        proxy.cut()
+        answer = await _refresh(http, issuer, login["client_id"], login["refresh_token"])
+    assert answer.status_code == 503
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert body["error"] == "temporarily_unavailable"
+    assert proxy.url() in body["error_description"]
+    assert "access_token" not in body

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zeroauth.core.dpop import SUPPORTED_ALGS as DPOP_ALGS
-from zeroauth.core.errors import URLPolicyError
+from zeroauth.core.errors import StoreError, URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
 from zeroauth.devserver._authorize import AuthorizationEndpoint
 from zeroauth.devserver._body import OAuthError, read_json_object
@@ -141,7 +141,7 @@ class DevAuthorizationServer:
             Route(f"{p}/introspect", self._introspection.handle, methods=["POST"]),
             *self._device.routes(p),  # RFC 8628: device authorization, verification page
         ]
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, exception_handlers={StoreError: _store_down})
 
     async def _metadata_endpoint(self, request: Request) -> Response:
         return JSONResponse(self.metadata(), headers=_PUBLIC_CACHE)
@@ -165,6 +165,19 @@ class DevAuthorizationServer:
         if secret is not None:
             answer.update(client_secret=secret, client_secret_expires_at=0)
         return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def _store_down(request: Request, exc: Exception) -> Response:
+    """The shared state store (Redis) failed: 503 ``temporarily_unavailable`` (RFC 6749
+    §4.1.2.1) naming it, never a bare 500; nothing was issued."""
+    where = exc.where if isinstance(exc, StoreError) else None
+    body = {
+        "error": "temporarily_unavailable",
+        "error_description": f"the authorization server's state store ({where}) failed "
+        f"({type(exc).__name__}); retry later",
+    }
+    return JSONResponse(body, status_code=503, headers={"Cache-Control": "no-store",
+                                                        "Retry-After": "5"})  # fmt: skip
 
 
 class _MetadataError(OAuthError):
