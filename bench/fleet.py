@@ -91,10 +91,14 @@ def anchor_oauth(url: str, redis_url: str, *, user: bool) -> Any:
 
 
 async def anchor_worker(options: dict[str, Any]) -> dict[str, Any]:
-    oauth = anchor_oauth(options["url"], options["redis_url"], user=False)
+    oauth = anchor_oauth(options["url"], options["redis_url"], user=False)  # imports done
     result: dict[str, Any] = {"calls": 0, "failed": 0, "errors": []}
-    until = float(options["until"])
-    await asyncio.sleep(max(0.0, float(options["start_at"]) - time.time()))
+    gate = Path(options["gate"])
+    (gate / f"ready-{os.getpid()}").touch()
+    while not (gate / "go").exists():  # every worker ready: the parent sets the start
+        await asyncio.sleep(0.05)
+    start_at, until = json.loads((gate / "go").read_text())
+    await asyncio.sleep(max(0.0, start_at - time.time()))
 
     async def caller(http: httpx2.AsyncClient) -> None:
         while time.time() < until:
@@ -188,7 +192,7 @@ def run_zeroauth(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
     try:
         with fleet_bed(keys_file, keys_file.parent, access_token_ttl=args.ttl) as fleet:
             login(fleet, RedisTokenStore.from_url(args.redis_url, prefix=prefix, keys=keys))
-            start = time.time() + 3.0
+            start = time.time() + args.lead
             results = run_workers(
                 args.processes, url=fleet.url, redis_url=args.redis_url, prefix=prefix,
                 keys=keys, concurrency=args.concurrency, start_at=start,
@@ -210,10 +214,10 @@ def run_anchor(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
     with fleet_bed(keys_file, keys_file.parent, access_token_ttl=args.ttl) as fleet:
         try:
             asyncio.run(anchor_login(fleet.url, args.redis_url))
-            start = time.time() + 4.0
-            options = {"url": fleet.url, "redis_url": args.redis_url, "start_at": start,
-                       "until": start + args.duration, "concurrency": args.concurrency,
-                       "pause": args.pause}  # fmt: skip
+            gate = keys_file.parent / "anchor-gate"
+            gate.mkdir(exist_ok=True)
+            options = {"url": fleet.url, "redis_url": args.redis_url, "gate": str(gate),
+                       "concurrency": args.concurrency, "pause": args.pause}  # fmt: skip
             procs = [
                 subprocess.Popen(
                     [sys.executable, __file__, "--anchor-worker", json.dumps(options)],
@@ -225,7 +229,15 @@ def run_anchor(args: argparse.Namespace, keys_file: Path) -> dict[str, Any]:
                 )
                 for _ in range(args.processes)
             ]
-            return fleet_figures(fleet, collect(procs, timeout=args.duration + 120), args.ttl)
+            deadline = time.time() + 180  # each imports fastmcp: seconds on 2 busy cores
+            while len(list(gate.glob("ready-*"))) < args.processes and time.time() < deadline:
+                time.sleep(0.1)
+            start = time.time() + 1.0
+            (gate / "go").write_text(json.dumps([start, start + args.duration]))
+            results = collect(procs, timeout=args.duration + 120)
+            if not any(r.get("calls") for r in results):
+                raise RuntimeError("no anchor worker made a call within the run window")
+            return fleet_figures(fleet, results, args.ttl)
         finally:
             _clean_anchor_keys(args.redis_url, fleet.url)
 
@@ -244,6 +256,7 @@ def main() -> None:
         (4, 10, 12.0, 4) if args.quick else (8, 25, 30.0, 5)
     )
     args.pause = 0.05
+    args.lead = 3.0 + 2.0 * args.processes  # zeroauth's workers import before the start
     reason = redis_unreachable(args.redis_url)
     if reason is not None:
         print(json.dumps({"error": reason}))

@@ -31,9 +31,18 @@ per subject token), and two more upstreams in the same gateway, both the same up
   connections); the most exchanges the IdP saw for one user's token (target exactly 1: single
   flight).
 
+Replicas (the gateway is stateless, so it scales out behind any load balancer): two more
+gateway processes, same configuration and resource; the load generator spreads 9 connections
+over the three (as an L4 balancer would: no balancer process in the path) and compares with
+the same 9 connections on one, windows interleaved. ``replicas3_vs_1_throughput_ratio`` is
+that ratio; ``replicas3_cpu_share`` the share of the machine's CPU each process group used
+during the 3-replica windows (load generator, upstream, gateways), and
+``replicas3_vs_1_limit`` says in one line what bounds the ratio here.
+
 The last line is one JSON object:
 ``{"direct_p50_ms", "gateway_p50_ms", "added_p50_ms", "added_p99_ms", "throughput_ratio",
-"exchange_first_call_added_ms", "exchange_cached_vs_cc_ms", "exchanges_per_user_upstream"}``.
+"exchange_first_call_added_ms", "exchange_cached_vs_cc_ms", "exchanges_per_user_upstream",
+"replicas3_vs_1_throughput_ratio", "replicas3_cpu_share", "replicas3_vs_1_limit"}``.
 """
 
 from __future__ import annotations
@@ -150,7 +159,7 @@ def serve_idp(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def serve_gateway(port: int, upstream: str, jwk: str, idp: str) -> None:
+def serve_gateway(port: int, upstream: str, jwk: str, idp: str, resource: str | None) -> None:
     import uvicorn
 
     from zeroauth.gateway import GatewayApp, parse_config
@@ -158,7 +167,7 @@ def serve_gateway(port: int, upstream: str, jwk: str, idp: str) -> None:
     from zeroauth.server._jwt import JWTVerifier
 
     _quiet()
-    resource = f"http://127.0.0.1:{port}/mcp"
+    resource = resource or f"http://127.0.0.1:{port}/mcp"  # replicas: the first one's
     own = {"issuer": idp, "client_id": "bench-gateway", "client_secret_env": "BENCH_IDP_SECRET"}
     tools = {"add": [SCOPE]}
     config = parse_config(
@@ -284,8 +293,13 @@ async def _latency(conn: Conn, request: bytes, n: int) -> list[float]:
     return out
 
 
-async def _throughput(port: int, request: bytes, concurrency: int, seconds: float) -> float:
-    conns = [await Conn.open(port) for _ in range(concurrency)]
+async def _throughput(
+    port: int | list[int], request: bytes, concurrency: int, seconds: float
+) -> float:
+    """Requests per second over ``concurrency`` keep-alive connections, spread round-robin
+    over ``port`` (one port, or the ports of several replicas)."""
+    ports = port if isinstance(port, list) else [port]
+    conns = [await Conn.open(ports[i % len(ports)]) for i in range(concurrency)]
     done = 0
     stop = time.perf_counter() + seconds
 
@@ -404,6 +418,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     jwk = ECAlgorithm(ECAlgorithm.SHA256).to_jwk(key.public_key(), as_dict=True)
     jwk.update(kid="bench", alg="ES256", use="sig")
     up_port, gw_port, idp_port = _free_port(), _free_port(), _free_port()
+    replica_ports = [_free_port(), _free_port()]
     paths = [str(HERE.parent.parent / "src"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     env["BENCH_IDP_SECRET"] = IDP_SECRET
@@ -424,6 +439,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         subprocess.Popen([sys.executable, str(HERE), "--serve-idp", str(idp_port)], env=env),
     ]
+    replica_args = [upstream_url, json.dumps(jwk), f"http://127.0.0.1:{idp_port}",
+                    f"http://127.0.0.1:{gw_port}/mcp"]  # fmt: skip
+    for port in replica_ports:  # two more gateway replicas: same upstream, resource and token
+        command = [sys.executable, str(HERE), "--serve-gateway", str(port), *replica_args]
+        procs.append(subprocess.Popen(command, env=env))
 
     def user_token(sub: str) -> str:
         now = int(time.time())
@@ -470,6 +490,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             d_runs.append(await _throughput(up_port, direct, args.concurrency, args.seconds))
             g_runs.append(await _throughput(gw_port, via, args.concurrency, args.seconds))
         d_rps, g_rps = sum(d_runs) / len(d_runs), sum(g_runs) / len(g_runs)
+        replicas = await _replicas_bench([gw_port, *replica_ports], via, procs, args)
         exchange = await _exchange_bench(gw_port, idp_port, user_token, args)
     finally:
         for proc in procs:
@@ -498,6 +519,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{exchange['exchange_first_call_added_ms']:.3f} ms ({args.users} users); exchanges per "
         f"user under {args.burst} concurrent first calls: {exchange.pop('per_user')}"
     )
+    print(
+        f"replicas: 3 gateways {replicas.pop('three_rps'):.1f} req/s vs 1 gateway "
+        f"{replicas.pop('one_rps'):.1f} req/s ({args.replica_connections} connections); CPU "
+        f"share in the 3-replica windows: {replicas['replicas3_cpu_share']}"
+    )
     return {
         "direct_p50_ms": round(d50, 3),
         "gateway_p50_ms": round(g50, 3),
@@ -505,6 +531,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "added_p99_ms": round(g99 - d99, 3),
         "throughput_ratio": round(g_rps / d_rps, 3),
         **exchange,
+        **replicas,
+    }
+
+
+async def _replicas_bench(
+    ports: list[int], via: bytes, procs: list[subprocess.Popen[bytes]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Throughput of three gateway replicas vs one, windows interleaved, with the CPU each
+    process group used while the three served (procs: upstream, gateway, IdP, 2 replicas)."""
+    for port in ports[1:]:
+        await _wait_ready(port, via)
+    me = os.getpid()
+    groups = {"load_generator": [me], "upstream": [procs[0].pid],
+              "gateways": [procs[1].pid, *(p.pid for p in procs[3:])]}  # fmt: skip
+    one_runs, three_runs = [], []
+    used = dict.fromkeys(groups, 0.0)
+    busy = 0.0
+    for _ in range(args.windows):
+        one_runs.append(await _throughput(ports[:1], via, args.replica_connections, args.seconds))
+        before = {name: sum(map(_cpu, pids)) for name, pids in groups.items()}
+        started = time.perf_counter()
+        three_runs.append(await _throughput(ports, via, args.replica_connections, args.seconds))
+        busy += time.perf_counter() - started
+        for name, pids in groups.items():
+            used[name] += sum(map(_cpu, pids)) - before[name]
+    one, three = sum(one_runs) / len(one_runs), sum(three_runs) / len(three_runs)
+    cores = os.cpu_count() or 1
+    share = {name: round(cpu / (busy * cores), 2) for name, cpu in used.items()}
+    calls = three * busy
+    up_ms, gw_ms = used["upstream"] / calls * 1000, used["gateways"] / calls * 1000
+    return {
+        "one_rps": one,
+        "three_rps": three,
+        "replicas3_vs_1_throughput_ratio": round(three / one, 3),
+        "replicas3_cpu_share": share,
+        "replicas3_vs_1_limit": (
+            f"the one upstream process, not the gateway: {up_ms:.2f} ms CPU per call there vs "
+            f"{gw_ms:.2f} ms in the gateways; one process uses at most one of the {cores} cores, "
+            f"shared with the gateways, the load generator and other load (load average "
+            f"{os.getloadavg()[0]:.1f}): more gateway replicas cannot raise it"
+            if up_ms > gw_ms
+            else f"CPU: {gw_ms:.2f} ms per call in the gateways, {up_ms:.2f} ms upstream, on "
+            f"{cores} cores also running the load generator (load average "
+            f"{os.getloadavg()[0]:.1f}): replicas add throughput only with idle cores"
+        ),
     }
 
 
@@ -566,15 +637,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a shorter run (well under 3 min)")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--serve-gateway", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-gateway", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--serve-idp", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return
     if args.serve_gateway:
-        port, upstream, jwk, idp = args.serve_gateway
-        serve_gateway(int(port), upstream, jwk, idp)
+        port, upstream, jwk, idp, *resource = args.serve_gateway
+        serve_gateway(int(port), upstream, jwk, idp, resource[0] if resource else None)
         return
     if args.serve_idp:
         serve_idp(args.serve_idp)
@@ -583,6 +654,7 @@ def main() -> None:
     args.rounds = 20 if args.quick else 50
     args.per_round = 50 if args.quick else 100
     args.concurrency = 8
+    args.replica_connections = 9  # 3 per replica
     args.windows = 4 if args.quick else 8
     args.seconds = 2.5 if args.quick else 5.0
     args.users = 50 if args.quick else 200  # new users, one first call each

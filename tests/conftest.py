@@ -64,3 +64,18 @@ def redis_prefix(redis_url: str, request: pytest.FixtureRequest) -> Iterator[str
         yield prefix
     finally:
         delete_prefix(prefix, redis_url)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def dev_store(request: pytest.FixtureRequest) -> dict[str, object]:
+    """``DevServerConfig`` options of one dev AS backend: SQLite (the default, in memory) or
+    Redis on loopback under this test's own prefix (what replicas share)."""
+    if request.param == "sqlite":
+        return {}
+    from zeroauth.client import Keyring
+
+    return {
+        "redis_url": request.getfixturevalue("redis_url"),
+        "redis_prefix": request.getfixturevalue("redis_prefix"),
+        "redis_keys": Keyring.generate("dev"),
+    }

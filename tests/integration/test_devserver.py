@@ -51,10 +51,11 @@ def _pkce() -> tuple[str, str]:
 
 
 @pytest.fixture
-def make_as(tmp_path: Path) -> Iterator[Any]:
+def make_as(tmp_path: Path, dev_store: dict[str, Any]) -> Iterator[Any]:
     stack: list[Any] = []
 
     def make(path: str = "", **options: Any) -> AS:
+        options = {**dev_store, **options}  # SQLite and Redis (conftest dev_store)
         holder: dict[str, DevAuthorizationServer] = {}
         options.setdefault("resources", [ProtectedResource(RESOURCE, ("mcp:read", "mcp:write"))])
         options.setdefault("auto_approve", True)

@@ -87,10 +87,11 @@ class AS:
 
 
 @pytest.fixture
-def make_as() -> Iterator[Any]:
+def make_as(dev_store: dict[str, Any]) -> Iterator[Any]:
     stack: list[Any] = []
 
     def make(**options: Any) -> AS:
+        options = {**dev_store, **options}  # SQLite and Redis (conftest dev_store)
         holder: dict[str, DevAuthorizationServer] = {}
         options.setdefault("auto_approve", True)
         options.setdefault(

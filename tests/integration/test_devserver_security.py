@@ -84,10 +84,11 @@ def _counting(app: Any, counted: Counted) -> Any:
 
 
 @pytest.fixture
-def make_as() -> Iterator[Any]:
+def make_as(dev_store: dict[str, Any]) -> Iterator[Any]:
     stack: list[Any] = []
 
     def make(**options: Any) -> AS:
+        options = {**dev_store, **options}  # SQLite and Redis (conftest dev_store)
         holder: dict[str, DevAuthorizationServer] = {}
         counted = Counted()
         options.setdefault("resources", [ProtectedResource(RESOURCE, SCOPES)])

@@ -9,8 +9,6 @@ own upstream session; the upstream sees no caller credential from any of them.""
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -21,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from tests.helpers.asgi_server import serve_asgi_async
+from tests.helpers.balancer import RoundRobin
 from tests.helpers.gateway import HEADERS, call, config_for, token, verifier
 from zeroauth.core.challenge import read_bearer_challenge
 from zeroauth.demo.loopback import bind_loopback, serve_socket
@@ -46,39 +45,6 @@ def upstream_app(seen: list[str | None]) -> Any:
         await app(scope, receive, send)
 
     return recorded
-
-
-class RoundRobin:
-    """A minimal HTTP load balancer: each request to the next replica, in turn."""
-
-    def __init__(self, replicas: list[str]) -> None:
-        self._next = itertools.cycle(range(len(replicas)))
-        self.replicas = replicas
-        self.served: Counter[int] = Counter()
-        self._http = httpx2.AsyncClient(timeout=30)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        index = next(self._next)
-        self.served[index] += 1
-        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k != b"host"]
-        url = self.replicas[index] + scope["path"]
-        answer = await self._http.request(scope["method"], url, headers=headers, content=body)
-        hop = ("content-length", "transfer-encoding", "connection")
-        out = [(k.encode(), v.encode()) for k, v in answer.headers.multi_items() if k not in hop]
-        out.append((b"content-length", str(len(answer.content)).encode()))
-        await send({"type": "http.response.start", "status": answer.status_code, "headers": out})
-        await send({"type": "http.response.body", "body": answer.content})
 
 
 @asynccontextmanager

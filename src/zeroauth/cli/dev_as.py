@@ -18,6 +18,7 @@ from rich.markup import escape
 from zeroauth.cli.dev_as_file import LiveSettings, Reloading, config_for, parse_resource
 from zeroauth.cli.dev_cert import dev_certificates
 from zeroauth.cli.paths import data_dir
+from zeroauth.client._redis_conn import redact_url
 from zeroauth.devserver import DevAuthorizationServer, PreregisteredClient
 
 __all__ = ["dev_as", "load_clients"]
@@ -87,6 +88,17 @@ def dev_as(
     https: Annotated[
         bool, typer.Option(help="Serve over https with the development CA (zeroauth dev-cert).")
     ] = False,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the state in Redis/Valkey instead of SQLite (redis:// or rediss://), so "
+            "several dev-as replicas behind a load balancer share it; the signing key is "
+            "encrypted with the keys in ZEROAUTH_REDIS_KEYS ('id:KEY')."
+        ),
+    ] = None,
+    redis_prefix: Annotated[
+        str, typer.Option(help="Key prefix in Redis (one per dev AS deployment).")
+    ] = "zeroauth-dev",
 ) -> None:
     """Serve the dev OAuth 2.1 authorization server (not for production).
 
@@ -119,6 +131,8 @@ def dev_as(
         auto_approve=auto_approve,
         alg="ES256" if alg == "ES256" else "RS256",
         database=database or data_dir() / "devserver.sqlite",
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
     )
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"[bold]zeroauth dev-as[/] issuer [cyan]{config.issuer}[/]")
@@ -127,6 +141,8 @@ def dev_as(
         console.print(escape(f"  resource  {res.resource} ({' '.join(res.scopes) or 'no scopes'})"))
     if settings is not None:
         console.print(escape(f"  settings  {settings} (re-read when it changes)"))
+    if redis_url:
+        console.print(escape(f"  state     {redact_url(redis_url)} prefix {redis_prefix}"))
     tls = dev_certificates() if https else None
     app = Reloading(DevAuthorizationServer(config), live, lambda text: console.print(escape(text)))
     uvicorn.run(

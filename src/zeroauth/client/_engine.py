@@ -8,7 +8,9 @@ own request: ``Fetch`` / ``Load`` / ``Save`` / ``Lock`` / … .
 
 Locks (threat A12): ``Lock(name)`` takes an in-process lock (``anyio.Lock`` for async
 flows, ``threading.Lock`` for sync flows) and then the store's cross-process lock for the same
-name. Only flows that need new tokens take them; a request with a live token never waits.
+name (not for a ``local`` lock; a store that can read records together with its lock reads
+the lock's ``reads`` in that round trip, kept for the next fresh ``Load``: ``ReadingLocks``).
+Only flows that need new tokens take them; a request with a live token never waits.
 What a run holds is recorded in its ``HeldLocks``, which the driver releases when the run ends.
 """
 
@@ -25,7 +27,13 @@ import httpx2
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client._browser import UserStep
 from zeroauth.client._cache import DiscoveryCache
-from zeroauth.client._stores import AsyncRecords, StoreLock, TokenStore
+from zeroauth.client._stores import (
+    AsyncRecords,
+    ReadingLocks,
+    StoreLock,
+    TokenStore,
+    _NullLock,
+)
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.flow import (
     Delete,
@@ -60,6 +68,8 @@ class HeldLocks:
         self.http_async: httpx2.AsyncClient | None = None
         self.http_sync: httpx2.Client | None = None
         self.owns_http = True  # False when the client was supplied by the user: never closed
+        # records read together with a lock, for the flow's next fresh Load (while it holds it)
+        self.prefetched: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def push(self, name: str, release: Callable[[], Any], store_lock: StoreLock,
              is_async: bool) -> None:  # fmt: skip
@@ -71,7 +81,13 @@ class HeldLocks:
                 return self._held.pop(index)
         return None
 
+    def took(self, store_lock: StoreLock) -> None:
+        records = getattr(store_lock, "records", None)
+        if isinstance(records, dict):
+            self.prefetched.update(records)
+
     async def release_async(self, name: str | None = None) -> None:
+        self.prefetched.clear()
         item = self._pop(name)
         if item is not None:
             _, release, store_lock, is_async = item
@@ -84,6 +100,7 @@ class HeldLocks:
                 release()
 
     def release_sync(self, name: str | None = None) -> None:
+        self.prefetched.clear()
         item = self._pop(name)
         if item is not None:
             _, release, store_lock, _ = item
@@ -147,18 +164,23 @@ class Engine:
             cached = self._records.get((step.kind, step.key))
         return None if cached is None else dict(cached)
 
-    def _load(self, step: Load) -> dict[str, Any] | None:
+    def _load(self, step: Load, held: HeldLocks) -> dict[str, Any] | None:
         cached = self._cached(step)
         if cached is not None:
             return cached
+        if step.fresh and (step.kind, step.key) in held.prefetched:  # read with the lock
+            return self._loaded(step, held.prefetched.pop((step.kind, step.key)))
         return self._loaded(step, self.store.load(step.kind, step.key))
 
-    async def _load_async(self, step: Load) -> dict[str, Any] | None:
+    async def _load_async(self, step: Load, held: HeldLocks) -> dict[str, Any] | None:
         """A warm load is served from memory: a shared store is read only when the flow asks
-        for a fresh copy (after taking a lock) or nothing is held yet."""
+        for a fresh copy (after taking a lock: read with it if the store can) or nothing is
+        held yet."""
         cached = self._cached(step)
         if cached is not None:
             return cached
+        if step.fresh and (step.kind, step.key) in held.prefetched:
+            return self._loaded(step, held.prefetched.pop((step.kind, step.key)))
         store = self.store
         if isinstance(store, AsyncRecords):
             return self._loaded(step, await store.aload(step.kind, step.key))
@@ -227,9 +249,17 @@ class Engine:
                 lock = self._async_locks[key] = anyio.Lock()
         return key, lock
 
-    async def _lock_async(self, name: str, held: HeldLocks, blocking: bool = True) -> bool:
+    def _store_lock(self, step: Lock) -> StoreLock:
+        if step.local:
+            return _NullLock()
+        if step.reads and isinstance(self.store, ReadingLocks):
+            return self.store.lock_reading(step.name, step.reads)
+        return self.store.lock(step.name)
+
+    async def _lock_async(self, step: Lock, held: HeldLocks) -> bool:
+        name = step.name
         key, lock = self._async_lock(name)
-        if blocking:
+        if step.blocking:
             await lock.acquire()
         else:
             try:
@@ -243,12 +273,13 @@ class Engine:
             lock.release()
 
         try:
-            store_lock = self.store.lock(name)
+            store_lock = self._store_lock(step)
             await store_lock.__aenter__()
         except BaseException:
             release()
             raise
         held.push(name, release, store_lock, True)
+        held.took(store_lock)
         return True
 
     async def _wait_unlocked_async(self, name: str) -> None:
@@ -295,13 +326,13 @@ class Engine:
         if isinstance(step, Fetch):
             return await self.fetch_all_async(step.requests, held)
         if isinstance(step, Load):
-            return await self._load_async(step)
+            return await self._load_async(step, held)
         if isinstance(step, Save):
             return await self._save_async(step)
         if isinstance(step, Delete):
             return await self._delete_async(step)
         if isinstance(step, Lock):
-            return await self._lock_async(step.name, held, step.blocking)
+            return await self._lock_async(step, held)
         if isinstance(step, WaitUnlocked):
             return await self._wait_unlocked_async(step.name)
         if isinstance(step, Unlock):
@@ -353,7 +384,7 @@ class Engine:
         if isinstance(step, Fetch):
             return self.fetch_all_sync(step.requests, held)
         if isinstance(step, Load):
-            return self._load(step)
+            return self._load(step, held)
         if isinstance(step, Save):
             return self._save(step)
         if isinstance(step, Delete):
@@ -371,12 +402,13 @@ class Engine:
                 lock.release()
 
             try:
-                store_lock = self.store.lock(step.name)
+                store_lock = self._store_lock(step)
                 store_lock.__enter__()
             except BaseException:
                 release()
                 raise
             held.push(step.name, release, store_lock, False)
+            held.took(store_lock)
             return True
         if isinstance(step, WaitUnlocked):
             lock = self._sync_lock(step.name)

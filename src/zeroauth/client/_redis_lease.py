@@ -4,7 +4,9 @@ Threat A12 across hosts (one rotating refresh token redeemed once by a whole fle
 with the Redis patterns documented at https://redis.io/docs/latest/develop/use/patterns/:
 
 - **acquire**: ``SET lease owner NX PX ttl`` and, in the same script, ``INCR`` of the prefix's
-  fence counter: the holder gets a fencing token larger than every earlier holder's;
+  fence counter: the holder gets a fencing token larger than every earlier holder's; the
+  script also reads the records the holder is about to re-read (``reads``: the token record
+  of a refresh), so taking the lease and the fresh read cost one round trip;
 - **release / extend by owner only**: compare-and-``DEL`` (which also ``PUBLISH``\\ es the
   release) and compare-and-``PEXPIRE`` scripts, so a holder whose lease expired can never
   release or extend another holder's lease;
@@ -29,6 +31,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -42,7 +45,9 @@ logger = logging.getLogger("zeroauth.client.stores")
 
 ACQUIRE = """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {redis.call('incr', KEYS[2]), 0}
+  local out = {redis.call('incr', KEYS[2]), 0}
+  for i = 3, #KEYS do out[#out + 1] = redis.call('hget', KEYS[i], 'd') or '' end
+  return out
 end
 return {0, redis.call('pttl', KEYS[1])}
 """
@@ -102,7 +107,11 @@ class RedisLease:
         timeout: float,
         poll: float,
         max_hold: float,
+        reads: Mapping[str, tuple[str, str]] | None = None,
+        opener: Callable[[str, str, bytes | None], dict[str, Any] | None] | None = None,
     ) -> None:
+        """``reads``: Redis key → (kind, key) of records read in the acquiring script, opened
+        with ``opener(kind, key, blob)`` when ``records`` is first asked for."""
         self._conn = conn
         self.key = key
         self._fence_key = fence_key
@@ -113,6 +122,9 @@ class RedisLease:
         self._max_hold = max_hold
         self.owner = secrets.token_hex(16)
         self.fence: int | None = None
+        self._reads = dict(reads or {})
+        self._opener = opener
+        self._blobs: list[bytes | None] = []
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
 
@@ -122,24 +134,36 @@ class RedisLease:
     # -- one attempt ------------------------------------------------------------------------
 
     def _args(self) -> dict[str, Any]:
-        return {"keys": [self.key, self._fence_key], "args": [self.owner, self.ttl_ms]}
+        keys = [self.key, self._fence_key, *self._reads]
+        return {"keys": keys, "args": [self.owner, self.ttl_ms]}
+
+    @property
+    def records(self) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """The ``reads`` as they were when the lease was taken (empty before)."""
+        if self._opener is None or not self._blobs:
+            return {}
+        opener = self._opener
+        return {
+            (kind, key): opener(kind, key, blob or None)
+            for (kind, key), blob in zip(self._reads.values(), self._blobs, strict=True)
+        }
 
     def _try(self) -> float:
         """Acquire now (0.0) or the seconds the current holder's lease still runs."""
-        fence, pttl = self._conn.call(lambda r: r.register_script(ACQUIRE)(**self._args()))
-        return self._took(int(fence), int(pttl))
+        result = self._conn.call(lambda r: r.register_script(ACQUIRE)(**self._args()))
+        return self._took(result)
 
     async def _atry(self) -> float:
         # Shielded: a lease acquired in Redis is always recorded (and so released), even when
         # the caller is cancelled while the script runs.
         with anyio.CancelScope(shield=True):
-            fence, pttl = await self._conn.acall(
-                lambda r: r.register_script(ACQUIRE)(**self._args())
-            )
-        return self._took(int(fence), int(pttl))  # no checkpoint in between
+            result = await self._conn.acall(lambda r: r.register_script(ACQUIRE)(**self._args()))
+        return self._took(result)  # no checkpoint in between
 
-    def _took(self, fence: int, pttl: int) -> float:
+    def _took(self, result: Any) -> float:
+        fence, pttl = int(result[0]), int(result[1])
         if fence:
+            self._blobs = list(result[2:])
             self.fence = fence
             with _held_guard:
                 _held.add(fence)

@@ -19,7 +19,9 @@ rotated refresh token always persisted); threats A12 (one refresh across the fle
 - ``binding`` records (discovery results) expire after ``ttl['binding']`` (7 days by default;
   rediscovery is cheap), ``client`` and ``tokens`` records only when deleted;
 - ``lock(name)`` is a ``RedisLease``; the driver takes it exactly where it takes the file
-  store's ``flock`` (``Engine``: in-process lock first, then the store's).
+  store's ``flock`` (``Engine``: in-process lock first, then the store's);
+  ``lock_reading(name, reads)`` also reads records in the acquiring script (a refresh: lease
+  and fresh token read in one round trip, then the fenced write, then the release).
 
 ``aload`` / ``asave`` / ``adelete`` and ``async with lock`` await the same calls without
 blocking the event loop (``_redis_conn``). A process keeps what it read in memory
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zeroauth.client._keyring import Keyring
@@ -205,11 +207,18 @@ class RedisTokenStore:
         return sorted(found)
 
     def lock(self, name: str) -> RedisLease:
+        return self.lock_reading(name, ())
+
+    def lock_reading(self, name: str, reads: Sequence[tuple[RecordKind, str]]) -> RedisLease:
+        """``lock(name)`` whose acquiring script also reads ``reads`` (the lease's
+        ``records``, opened and checked as ``load`` does)."""
         digest = _digest(name)
         return RedisLease(
             self.conn, key=f"{self._tag}:lease:{digest}", fence_key=self.fence_key,
             channel=f"{self._tag}:released:{digest}", ttl=self.lease_ttl,
             timeout=self.lock_timeout, poll=self.wake_poll, max_hold=self.max_hold,
+            reads={self.redis_key(kind, key): (kind, key) for kind, key in reads},
+            opener=self._loaded,
         )  # fmt: skip
 
     def close(self) -> None:

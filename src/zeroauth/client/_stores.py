@@ -39,7 +39,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, get_args, runtime_checkable
 
@@ -54,6 +54,8 @@ __all__ = [
     "AsyncRecords",
     "FileTokenStore",
     "MemoryTokenStore",
+    "ReadingLock",
+    "ReadingLocks",
     "RecordKind",
     "StoreLock",
     "TokenStore",
@@ -89,6 +91,22 @@ class TokenStore(Protocol):
     def save(self, kind: RecordKind, key: str, record: Mapping[str, Any]) -> None: ...
     def delete(self, kind: RecordKind, key: str) -> None: ...
     def lock(self, name: str) -> StoreLock: ...
+
+
+class ReadingLock(StoreLock, Protocol):
+    """A store lock that read records in the round trip that took it: ``records`` (by kind and
+    key, ``None`` for an absent record) once entered."""
+
+    @property
+    def records(self) -> dict[tuple[str, str], dict[str, Any] | None]: ...
+
+
+@runtime_checkable
+class ReadingLocks(Protocol):
+    """Optional: a store that reads records together with taking a lock (``RedisTokenStore``:
+    one script acquires the lease and reads them, so a refresh costs one round trip less)."""
+
+    def lock_reading(self, name: str, reads: Sequence[tuple[RecordKind, str]]) -> ReadingLock: ...
 
 
 @runtime_checkable

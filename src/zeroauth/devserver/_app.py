@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zeroauth.core.dpop import SUPPORTED_ALGS as DPOP_ALGS
-from zeroauth.core.errors import URLPolicyError
+from zeroauth.core.errors import StoreError, URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
 from zeroauth.devserver._authorize import Authenticator, AuthorizationEndpoint
 from zeroauth.devserver._body import OAuthError, read_json_object
@@ -43,6 +43,7 @@ from zeroauth.devserver._introspection import INTROSPECTION_AUTH_METHODS, Intros
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._revocation import RevocationEndpoint
 from zeroauth.devserver._store import DevStore
+from zeroauth.devserver._store_redis import open_store
 from zeroauth.devserver._token import TokenEndpoint
 from zeroauth.server._cors import CorsGate, CorsPolicy
 
@@ -79,7 +80,7 @@ class DevAuthorizationServer:
         authenticator: Authenticator | None = None,
     ) -> None:
         self.config = config
-        self.store = store if store is not None else DevStore(config.database)
+        self.store = store if store is not None else open_store(config)
         self.key = SigningKey(self.store, config.alg)
         self.clients = ClientResolver(
             self.store,
@@ -92,8 +93,9 @@ class DevAuthorizationServer:
         self._base = config.issuer.rstrip("/")
         self._path = urlsplit(self._base).path
         consent = ConsentForms(
-            action=self.endpoint("authorize/decision"), default_subject=config.default_subject
-        )
+            action=self.endpoint("authorize/decision"), default_subject=config.default_subject,
+            store=self.store,
+        )  # fmt: skip
         self.authorization = AuthorizationEndpoint(
             config, self.store, self.clients, consent, authenticator
         )
@@ -166,7 +168,11 @@ class DevAuthorizationServer:
                 Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"])
             )
             routes += self._device.routes(p)
-        return Starlette(routes=routes, middleware=[self._browser_cors(well_known)])
+        return Starlette(
+            routes=routes,
+            middleware=[self._browser_cors(well_known)],
+            exception_handlers={StoreError: _store_down},
+        )
 
     def _browser_cors(self, well_known: set[str]) -> Middleware:
         """CORS (Fetch Standard §3.2) on what a browser-based client calls: metadata, JWKS,
@@ -204,6 +210,19 @@ class DevAuthorizationServer:
         if secret is not None:
             answer.update(client_secret=secret, client_secret_expires_at=0)
         return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def _store_down(request: Request, exc: Exception) -> Response:
+    """The shared state store (Redis) failed: 503 ``temporarily_unavailable`` (RFC 6749
+    §4.1.2.1) naming it, never a bare 500; nothing was issued."""
+    where = exc.where if isinstance(exc, StoreError) else None
+    body = {
+        "error": "temporarily_unavailable",
+        "error_description": f"the authorization server's state store ({where}) failed "
+        f"({type(exc).__name__}); retry later",
+    }
+    return JSONResponse(body, status_code=503, headers={"Cache-Control": "no-store",
+                                                        "Retry-After": "5"})  # fmt: skip
 
 
 class _MetadataError(OAuthError):

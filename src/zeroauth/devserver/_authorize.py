@@ -23,7 +23,7 @@ from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.errors import StoreError, ZeroAuthError
 from zeroauth.core.urls import is_loopback_host
 from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client, ClientResolver
@@ -113,6 +113,8 @@ class AuthorizationEndpoint:
             return error_page("missing client_id", status=400)
         try:
             client = await self._clients.resolve(client_id)
+        except StoreError:
+            raise  # the shared state is unreachable: 503 (the app's handler)
         except ZeroAuthError as exc:
             return error_page(f"unknown or invalid client: {exc.message}", status=400)
         except ValueError:  # a URL-shaped client_id that does not parse (SECURITY D9)

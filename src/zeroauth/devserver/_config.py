@@ -125,6 +125,12 @@ class DevServerConfig:
     dpop_nonce: bool = False  # RFC 9449 §8: token requests must carry a server nonce
     alg: Literal["ES256", "RS256"] = "ES256"
     database: str | Path = ":memory:"
+    # Redis/Valkey instead of SQLite: replicas sharing this URL and prefix share every state
+    # but pending device authorizations; the signing key is sealed with ``redis_keys``
+    # ("id:KEY,…", default: the ZEROAUTH_REDIS_KEYS environment variable)
+    redis_url: str | None = None
+    redis_prefix: str = "zeroauth-dev"
+    redis_keys: str | None = field(default=None, repr=False)
     access_token_lifetime: int = 3600
     refresh_token_lifetime: int = 30 * 24 * 3600
     code_lifetime: int = 60

@@ -8,7 +8,9 @@ be framed (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``; MCP security b
 consent UI requirements).
 
 A form is single use: submitting it twice (double click, back button, a captured form) yields
-one decision and one code; the second submission gets an error page. Every comparison of
+one decision and one code; the second submission gets an error page. With a ``DevStore`` the
+secret and the spent forms live in the store, so replicas sharing it (Redis) accept each
+other's forms: a form issued by one replica can be posted to another, once. Every comparison of
 submitted values works on bytes, so non-ASCII input is refused, not a crash (SECURITY D9).
 """
 
@@ -31,6 +33,7 @@ from starlette.responses import HTMLResponse
 from zeroauth.core.urls import is_loopback_host
 from zeroauth.devserver._body import read_form
 from zeroauth.devserver._clients import Client
+from zeroauth.devserver._store import DevStore
 
 __all__ = ["SECURITY_HEADERS", "ConsentForms", "Decision", "SpentForms", "error_page"]
 
@@ -96,13 +99,17 @@ def error_page(message: str, *, status: int) -> HTMLResponse:
 class ConsentForms:
     """The consent page and the check of its submission, with their own CSRF/HMAC secret.
 
-    ``action`` is the URL the form posts to; ``default_subject`` prefills the user field.
+    ``action`` is the URL the form posts to; ``default_subject`` prefills the user field;
+    ``store``: keep the secret and the spent forms there (shared by replicas), else in memory.
     """
 
-    def __init__(self, *, action: str, default_subject: str | None) -> None:
+    def __init__(
+        self, *, action: str, default_subject: str | None, store: DevStore | None = None
+    ) -> None:
         self._action = action
         self._default_subject = default_subject  # None: no user field (the bridge: upstream login)
-        self._secret = secrets.token_bytes(32)
+        self._store = store
+        self._secret = store.shared_secret("consent") if store else secrets.token_bytes(32)
         self._spent = SpentForms()
 
     def page(self, client: Client, grant: dict[str, Any], state: str | None) -> HTMLResponse:
@@ -134,7 +141,8 @@ class ConsentForms:
             return _INVALID_FORM
         if not (_same(csrf, cookie) and _same(csrf, str(payload.get("csrf")))):
             return _INVALID_FORM
-        if not self._spent.spend(csrf, payload["exp"]):
+        spent = self._store.spend if self._store else self._spent.spend
+        if not spent(f"consent {csrf}" if self._store else csrf, payload["exp"]):
             return _SPENT_FORM
         approved = form.get("decision") == "approve"
         return Decision(payload["grant"], payload["state"], approved, form.get("subject"))

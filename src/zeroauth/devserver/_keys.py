@@ -35,6 +35,7 @@ class SigningKey:
         if found is None:
             kid, pem = secrets.token_urlsafe(8), _generate_pem(alg)
             store.add_signing_key(kid, alg, pem)
+            kid, pem = store.signing_key(alg) or (kid, pem)  # replicas: the first one added
         else:
             kid, pem = found
         self.kid = kid

@@ -1,16 +1,20 @@
-"""Persistence of the dev authorization server in SQLite (stdlib ``sqlite3``).
+"""Persistence of the dev authorization server: the ``DevStore`` interface and its SQLite
+implementation (stdlib ``sqlite3``, the default; ``RedisDevStore`` in ``_store_redis`` shares the
+state between replicas).
 
 Holds what must survive a restart: registered clients (RFC 7591), the signing key, refresh-token
 families (OAuth 2.1 §4.3.1 rotation; reuse of a rotated token revokes the family) and
-authorization codes (single use; a replay revokes what the code issued, OAuth 2.1 §4.1.3).
-Secrets are stored as SHA-256 digests, never in clear: codes and refresh tokens are
-high-entropy random strings, so a plain digest is enough.
+authorization codes (single use; a replay revokes what the code issued, OAuth 2.1 §4.1.3),
+access tokens by ``jti`` (RFC 7009, RFC 7662), the consent forms' HMAC secret and the forms
+already submitted (single use). Secrets are stored as SHA-256 digests, never in clear: codes and
+refresh tokens are high-entropy random strings, so a plain digest is enough.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -18,9 +22,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["AccessRecord", "CodeRecord", "DevStore", "RefreshRecord", "digest"]
+__all__ = [
+    "AccessRecord",
+    "CodeRecord",
+    "DevStore",
+    "RefreshRecord",
+    "SqliteDevStore",
+    "digest",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
@@ -34,6 +45,8 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     digest TEXT PRIMARY KEY, grant_id TEXT NOT NULL, data TEXT NOT NULL, expires REAL NOT NULL,
     rotated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS revoked_grants (grant_id TEXT PRIMARY KEY, revoked REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS spent (id TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS access_tokens (
     jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL, expires REAL NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0);
@@ -76,7 +89,50 @@ class AccessRecord:
     revoked: bool
 
 
-class DevStore:
+@runtime_checkable
+class DevStore(Protocol):
+    """The dev AS's state. ``SqliteDevStore`` (one process) or ``RedisDevStore`` (replicas).
+
+    Every method is atomic on its own: ``use_code`` and ``rotate_refresh`` mark and return the
+    record as it was (so of two concurrent uses exactly one sees it unused), ``revoke_grant``
+    marks the grant and drops its refresh tokens. A store shared by replicas keeps the first
+    signing key added for an algorithm (every replica signs with it); ``signing_key`` returns
+    the one to use."""
+
+    def close(self) -> None: ...
+    def add_client(
+        self, client_id: str, metadata: Mapping[str, Any], secret: str | None = None
+    ) -> None: ...
+    def client(self, client_id: str) -> tuple[dict[str, Any], str | None] | None: ...
+    def clients(self) -> list[str]: ...
+    def signing_key(self, alg: str) -> tuple[str, str] | None: ...
+    def add_signing_key(self, kid: str, alg: str, pem: str) -> None: ...
+    def add_code(
+        self, code: str, grant_id: str, data: Mapping[str, Any], expires: float
+    ) -> None: ...
+    def use_code(self, code: str) -> CodeRecord | None: ...
+    def add_refresh(
+        self, token: str, grant_id: str, data: Mapping[str, Any], expires: float
+    ) -> None: ...
+    def rotate_refresh(self, token: str) -> RefreshRecord | None: ...
+    def revoke_grant(self, grant_id: str) -> None: ...
+    def grant_revoked(self, grant_id: str) -> bool: ...
+    def add_access(self, jti: str, grant_id: str, client_id: str, expires: float) -> None: ...
+    def access_record(self, jti: str) -> AccessRecord | None: ...
+    def revoke_access(self, jti: str) -> None: ...
+    def refresh_record(self, token: str) -> RefreshRecord | None: ...
+    def shared_secret(self, name: str) -> bytes:
+        """32 random bytes under ``name``, made once and the same for every user of the store
+        (the consent forms' HMAC secret)."""
+        ...
+
+    def spend(self, name: str, expires: float) -> bool:
+        """True the first time ``name`` is spent, False on every later try (until ``expires``:
+        a single-use form)."""
+        ...
+
+
+class SqliteDevStore:
     """SQLite-backed state. ``path=":memory:"`` for tests; a file keeps state across restarts."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
@@ -214,3 +270,22 @@ class DevStore:
         return (
             None if row is None else RefreshRecord(row[0], json.loads(row[1]), row[2], bool(row[3]))
         )
+
+    # -- shared secrets and single-use markers -----------------------------------------------------
+    def shared_secret(self, name: str) -> bytes:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO secrets VALUES (?, ?)", (name, secrets.token_bytes(32))
+            )
+            value: bytes = db.execute(
+                "SELECT value FROM secrets WHERE name = ?", (name,)
+            ).fetchone()[0]
+        return value
+
+    def spend(self, name: str, expires: float) -> bool:
+        with self._tx() as db:
+            db.execute("DELETE FROM spent WHERE expires < ?", (time.time(),))
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO spent VALUES (?, ?)", (digest(name), expires)
+            )
+            return cursor.rowcount == 1

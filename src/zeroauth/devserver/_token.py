@@ -28,15 +28,15 @@ from urllib.parse import unquote_plus
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from zeroauth.core.dpop import validate_proof
-from zeroauth.core.errors import InvalidDPoPProof, UseDPoPNonce, ZeroAuthError
+from zeroauth.core.dpop import DPoPProof, validate_proof
+from zeroauth.core.errors import InvalidDPoPProof, StoreError, UseDPoPNonce, ZeroAuthError
 from zeroauth.core.pkce import verify_s256
 from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
 from zeroauth.devserver._store import DevStore
-from zeroauth.server._dpop import MemoryReplayCache, NonceSource
+from zeroauth.server._dpop import NonceSource, _replay_key
 
 __all__ = ["GrantHandler", "TokenEndpoint"]
 
@@ -45,6 +45,17 @@ _request_jkt: ContextVar[str | None] = ContextVar("zeroauth_dev_as_proof_key", d
 
 GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any]]
 """A grant: the authenticated client and the form → the token response body."""
+
+
+class StoreReplayCache:
+    """DPoP proofs already used at the token endpoint (RFC 9449 §11.1), kept in the dev AS's
+    store: replicas sharing it refuse a proof replayed to any of them."""
+
+    def __init__(self, store: DevStore) -> None:
+        self._store = store
+
+    def seen(self, proof: DPoPProof, *, now: float, ttl: float) -> bool:
+        return not self._store.spend(f"dpop {_replay_key(proof).hex()}", now + ttl)
 
 
 class TokenEndpoint:
@@ -59,8 +70,8 @@ class TokenEndpoint:
         self._clients = clients
         self._key = key
         self._url = f"{config.issuer.rstrip('/')}/token"  # the htu of token-request proofs
-        self._replay = MemoryReplayCache()
-        self._nonces = NonceSource(secrets.token_bytes(32)) if config.dpop_nonce else None
+        self._replay = StoreReplayCache(store)  # shared by replicas sharing the store
+        self._nonces = NonceSource(store.shared_secret("dpop-nonce")) if config.dpop_nonce else None
         self.grants: dict[str, GrantHandler] = {
             "authorization_code": self._code_grant,
             "refresh_token": self._refresh_grant,
@@ -129,6 +140,8 @@ class TokenEndpoint:
             raise OAuthError("invalid_client", "client authentication failed", 401)
         try:
             client = await self._clients.resolve(client_id)
+        except StoreError:
+            raise  # the shared state is unreachable: 503 (the app's handler), not "unknown"
         except (ZeroAuthError, ValueError) as exc:  # ValueError: a client_id URL that won't parse
             raise OAuthError("invalid_client", "unknown client", 401) from exc
         registered = client.auth_method

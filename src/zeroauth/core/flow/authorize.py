@@ -10,7 +10,10 @@ step, a ``PastedResponse`` read by ``zeroauth.core.paste`` with the same checks)
 
 Refresh (C-48, A12, A13) runs under the ``tokens <issuer> <resource>`` lock and re-reads the
 store first, so concurrent flows — in this process or another sharing the store — redeem a
-rotating refresh token exactly once; the newest refresh token is always saved.
+rotating refresh token exactly once; the newest refresh token is always saved. The re-read is
+named in the ``Lock`` step (``reads``): a shared store reads it in the round trip that takes
+the lock (Redis: one script), so a refresh costs the store three round trips: take-and-read,
+fenced write, release.
 """
 
 from __future__ import annotations
@@ -119,8 +122,9 @@ def refresh(
     one (another flow refreshed meanwhile), that one is returned and nothing is sent.
     Transport failures and 5xx raise (the AS is down: the caller is told, tokens are kept).
     """
-    name = f"tokens {tokens_key(disc.issuer, disc.resource)}"
-    yield Lock(name)
+    key = tokens_key(disc.issuer, disc.resource)
+    name = f"tokens {key}"
+    yield Lock(name, reads=(("tokens", key),))  # the re-read below, with the lock if it can
     current = yield from load_tokens(run, disc.issuer, disc.resource, fresh=True)
     now = run.now()
     if (

@@ -177,17 +177,19 @@ def _refused(
 
 
 def gate(
-    name: str, settled: Callable[[], Generator[Step, Any, TokenSet | None]]
-) -> Generator[Step, Any, TokenSet | None]:
+    name: str, settled: Callable[[], Generator[Step, Any, TokenSet | None]], *,
+    local: bool = False,
+) -> Generator[Step, Any, TokenSet | None]:  # fmt: skip
     """Single flight: wait while another flow holds ``name``, then re-check (``settled``); take
     the lock only if the work is still needed. Returns what was found (lock not held) or
-    ``None`` with the lock held. Waiters wake together instead of queueing on the lock."""
+    ``None`` with the lock held. Waiters wake together instead of queueing on the lock.
+    ``local``: this process's lock only (the work takes a cross-process lock itself)."""
     while True:
         yield WaitUnlocked(name)
         found = yield from settled()
         if found is not None:
             return found
-        taken = yield Lock(name, blocking=False)  # lost the race: wait for the winner again
+        taken = yield Lock(name, blocking=False, local=local)  # lost: wait for the winner
         if taken:
             break
     found = yield from settled()  # another process may have done it (the store's lock)
@@ -397,16 +399,24 @@ def _renew(
     run: Run, binding: ServerBinding, expired: TokenSet
 ) -> Generator[Step, Any, TokenSet | None]:
     """Before sending: an expired token is refreshed (or re-granted for machine clients) without
-    waiting for the 401. ``None`` lets the request go out bare and take the 401 path."""
+    waiting for the 401. ``None`` lets the request go out bare and take the 401 path.
+
+    With a refresh token, ``server <url>`` is this process's lock only and its re-checks read
+    the in-memory copy (which the winning flow of this process updates): under it there is
+    only cached discovery and reading the stored client, both read-only, and ``refresh`` takes
+    the cross-process ``tokens`` lock and re-reads the store itself (A12). A machine client
+    without a refresh token re-grants under it, so there it stays the store's lock, re-checked
+    from the store (one client-credentials grant per expiry across the fleet)."""
     name = f"server {run.server_url}"
     current: TokenSet | None = None
+    local = bool(expired.refresh_token)
 
     def settled() -> Generator[Step, Any, TokenSet | None]:
         nonlocal current
-        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
+        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=not local)
         return current if _live(current, expired, run) else None
 
-    found = yield from gate(name, settled)
+    found = yield from gate(name, settled, local=local)
     if found is not None:
         return found
     try:

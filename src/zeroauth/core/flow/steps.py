@@ -276,10 +276,18 @@ class Delete:
 @dataclass(frozen=True, slots=True)
 class Lock:
     """Take the named lock. ``blocking=False``: only if no flow of this process holds it; the
-    result says whether it was taken (``True``/``False``)."""
+    result says whether it was taken (``True``/``False``).
+
+    ``local``: this process's lock only, not the store's cross-process one (single flight
+    inside the process where the work under it takes a cross-process lock of its own).
+    ``reads``: records the flow reads fresh right after taking the lock; a store that can
+    read them in the same round trip as the acquisition does, and the next ``Load(fresh=True)``
+    of each is answered from that read (taken atomically with the lock: as fresh)."""
 
     name: str
     blocking: bool = True
+    local: bool = False
+    reads: tuple[tuple[RecordKind, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
