@@ -74,6 +74,14 @@ PUBLIC: dict[str, list[str]] = {
         "load_config",
         "parse_config",
     ],
+    "zeroauth.bridge": [
+        "AuthorizationBridge",
+        "BridgeConfig",
+        "BridgeStore",
+        "SQLiteBridgeStore",
+        "Upstream",
+        "UpstreamTokenError",
+    ],
     "zeroauth.devserver": [
         "DevAuthorizationServer",
         "DevCertificates",

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from zeroauth.core.dpop import SUPPORTED_ALGS as DPOP_ALGS
 from zeroauth.core.errors import URLPolicyError
 from zeroauth.core.urls import check_redirect_uri
-from zeroauth.devserver._authorize import AuthorizationEndpoint
+from zeroauth.devserver._authorize import Authenticator, AuthorizationEndpoint
 from zeroauth.devserver._body import OAuthError, read_json_object
 from zeroauth.devserver._clients import ClientResolver
 from zeroauth.devserver._config import DevServerConfig
@@ -60,9 +60,21 @@ _MACHINE_CLIENTS_HINT = (
 
 
 class DevAuthorizationServer:
-    """An OAuth 2.1 authorization server for development, demos and tests."""
+    """An OAuth 2.1 authorization server for development, demos and tests.
 
-    def __init__(self, config: DevServerConfig, store: DevStore | None = None) -> None:
+    With an ``authenticator`` it is the core of another authorization server (the bridge): the
+    user is authenticated by that hook instead of the local consent page, and the grants that
+    authenticate a user elsewhere (RFC 8628 device verification page, RFC 8693 exchange) and
+    the local consent decision endpoint are not offered.
+    """
+
+    def __init__(
+        self,
+        config: DevServerConfig,
+        store: DevStore | None = None,
+        *,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self.config = config
         self.store = store if store is not None else DevStore(config.database)
         self.key = SigningKey(self.store, config.alg)
@@ -79,12 +91,19 @@ class DevAuthorizationServer:
         consent = ConsentForms(
             action=self.endpoint("authorize/decision"), default_subject=config.default_subject
         )
-        self._authorize = AuthorizationEndpoint(config, self.store, self.clients, consent)
-        self._token = TokenEndpoint(config, self.store, self.clients, self.key)
+        self.authorization = AuthorizationEndpoint(
+            config, self.store, self.clients, consent, authenticator
+        )
+        self._authorize = self.authorization
+        self.token = TokenEndpoint(config, self.store, self.clients, self.key)
+        self._token = self.token
         self._revocation = RevocationEndpoint(self.store, self.key, self._token)  # RFC 7009
         self._introspection = IntrospectionEndpoint(config, self.store, self.key, self._token)
-        self._device = DeviceFlow(config, self.store, self.clients, self._token, self.endpoint)
-        TokenExchange(config, self.store, self.key, self._token)  # RFC 8693, a token grant
+        self._local = authenticator is None  # the user is authenticated here
+        self._device: DeviceFlow | None = None
+        if self._local:
+            self._device = DeviceFlow(config, self.store, self.clients, self._token, self.endpoint)
+            TokenExchange(config, self.store, self.key, self._token)  # RFC 8693, a token grant
 
     def endpoint(self, name: str) -> str:
         return f"{self._base}/{name}"
@@ -92,17 +111,19 @@ class DevAuthorizationServer:
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 §2 metadata (also valid as OpenID Connect Discovery §3 metadata)."""
         methods = self.config.token_endpoint_auth_methods
+        grant_types = [g for g in _GRANT_TYPES if g in self._token.grants]
+        device = self._device
         return {
             "issuer": self.config.issuer,
             "authorization_endpoint": self.endpoint("authorize"),
             "token_endpoint": self.endpoint("token"),
             "registration_endpoint": self.endpoint("register"),
             "jwks_uri": self.endpoint("jwks"),
-            "device_authorization_endpoint": self._device.endpoint,  # RFC 8628 §4
+            **({"device_authorization_endpoint": device.endpoint} if device else {}),  # RFC 8628
             "scopes_supported": list(self.config.scopes_supported),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": list(_GRANT_TYPES),
+            "grant_types_supported": grant_types,
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": list(methods),
             "authorization_response_iss_parameter_supported": True,
@@ -133,12 +154,15 @@ class DevAuthorizationServer:
             Route(f"{p}/jwks", self._jwks_endpoint, methods=["GET"]),
             Route(f"{p}/register", self._registration_endpoint, methods=["POST"]),
             Route(f"{p}/authorize", self._authorize.authorize, methods=["GET"]),
-            Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"]),
             Route(f"{p}/token", self._token.handle, methods=["POST"]),
             Route(f"{p}/revoke", self._revocation.handle, methods=["POST"]),
             Route(f"{p}/introspect", self._introspection.handle, methods=["POST"]),
-            *self._device.routes(p),  # RFC 8628: device authorization, verification page
         ]
+        if self._device is not None:  # the local consent and RFC 8628's verification pages
+            routes.append(
+                Route(f"{p}/authorize/decision", self._authorize.decision, methods=["POST"])
+            )
+            routes += self._device.routes(p)
         return Starlette(routes=routes)
 
     async def _metadata_endpoint(self, request: Request) -> Response:

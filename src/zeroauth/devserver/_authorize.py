@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -30,7 +31,12 @@ from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._consent import ConsentForms, error_page
 from zeroauth.devserver._store import DevStore
 
-__all__ = ["AuthorizationEndpoint", "redirect_uri_matches", "requested_target"]
+__all__ = [
+    "Authenticator",
+    "AuthorizationEndpoint",
+    "redirect_uri_matches",
+    "requested_target",
+]
 
 _SINGLE = (
     "client_id",
@@ -66,6 +72,20 @@ def redirect_uri_matches(registered: str, given: str) -> bool:
     return (r.hostname, r.path, r.query) == (g.hostname, g.path, g.query) and not g.fragment
 
 
+class Authenticator(Protocol):
+    """The pluggable user-authentication step of the authorization endpoint.
+
+    It receives a request that passed every check above (client, redirect URI, PKCE, resource,
+    scopes) as ``grant`` and answers the browser; it later finishes with
+    :meth:`AuthorizationEndpoint.approve` or :meth:`AuthorizationEndpoint.refuse`. The dev AS
+    has none (its local consent page); the bridge logs the user in at an upstream IdP.
+    """
+
+    async def begin(
+        self, request: Request, client: Client, grant: dict[str, object], state: str | None
+    ) -> Response: ...
+
+
 class AuthorizationEndpoint:
     """``GET /authorize`` and the consent form's ``POST /authorize/decision``."""
 
@@ -75,11 +95,13 @@ class AuthorizationEndpoint:
         store: DevStore,
         clients: ClientResolver,
         consent: ConsentForms,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._clients = clients
         self._consent = consent
+        self._authenticator = authenticator
 
     async def authorize(self, request: Request) -> Response:
         config, params = self._config, request.query_params
@@ -112,11 +134,13 @@ class AuthorizationEndpoint:
             query = {"error": refusal.error, "error_description": refusal.description}
             return _redirect(config, redirect_uri, query, state)
         grant["redirect_uri"] = redirect_uri
+        if self._authenticator is not None:
+            return await self._authenticator.begin(request, client, grant, state)
         if config.auto_approve:
             login_hint = params.get("login_hint")
             if login_hint == "deny":
                 return _redirect(config, redirect_uri, {"error": "access_denied"}, state)
-            return self._approve(grant, login_hint or config.default_subject, state)
+            return self.approve(grant, login_hint or config.default_subject, state)
         return self._consent.page(client, grant, state)
 
     async def decision(self, request: Request) -> Response:
@@ -133,9 +157,12 @@ class AuthorizationEndpoint:
         if not decision.approved:
             denied = {"error": "access_denied"}
             return _redirect(self._config, str(grant["redirect_uri"]), denied, state)
-        return self._approve(grant, decision.subject or self._config.default_subject, state)
+        return self.approve(grant, decision.subject or self._config.default_subject, state)
 
-    def _approve(self, grant: dict[str, object], subject: str, state: str | None) -> Response:
+    def approve(
+        self, grant: Mapping[str, object], subject: str, state: str | None
+    ) -> RedirectResponse:
+        """Issue a single-use code for ``grant`` to ``subject`` and send it to the client."""
         code = secrets.token_urlsafe(32)
         self._store.add_code(
             code,
@@ -144,6 +171,13 @@ class AuthorizationEndpoint:
             time.time() + self._config.code_lifetime,
         )
         return _redirect(self._config, str(grant["redirect_uri"]), {"code": code}, state)
+
+    def refuse(
+        self, grant: Mapping[str, object], error: str, description: str, state: str | None
+    ) -> RedirectResponse:
+        """An OAuth error response to the client's redirect URI (OAuth 2.1 §4.1.2.1)."""
+        query = {"error": error, "error_description": description}
+        return _redirect(self._config, str(grant["redirect_uri"]), query, state)
 
 
 def _validate(
@@ -191,7 +225,7 @@ def requested_target(
 
 def _redirect(
     config: DevServerConfig, redirect_uri: str, query: dict[str, str], state: str | None
-) -> Response:
+) -> RedirectResponse:
     """Back to the client, with ``state`` and ``iss`` on every response (RFC 9207 §2)."""
     if state is not None:
         query["state"] = state

@@ -99,9 +99,9 @@ class ConsentForms:
     ``action`` is the URL the form posts to; ``default_subject`` prefills the user field.
     """
 
-    def __init__(self, *, action: str, default_subject: str) -> None:
+    def __init__(self, *, action: str, default_subject: str | None) -> None:
         self._action = action
-        self._default_subject = default_subject
+        self._default_subject = default_subject  # None: no user field (the bridge: upstream login)
         self._secret = secrets.token_bytes(32)
         self._spent = SpentForms()
 
@@ -141,7 +141,7 @@ class ConsentForms:
 
 
 def _page_html(
-    client: Client, grant: dict[str, Any], signed: str, csrf: str, action: str, subject: str
+    client: Client, grant: dict[str, Any], signed: str, csrf: str, action: str, subject: str | None
 ) -> str:
     device = grant.get("redirect_uri") is None  # RFC 8628: approved here, used on a device
     redirect_host = "" if device else urlsplit(str(grant["redirect_uri"])).hostname or ""
@@ -170,7 +170,11 @@ def _page_html(
 <form method="post" action="{html.escape(action)}">
 <input type="hidden" name="request" value="{html.escape(signed)}">
 <input type="hidden" name="csrf" value="{html.escape(csrf)}">
-<label>User <input name="subject" value="{html.escape(subject)}"></label>
+{
+        ""
+        if subject is None
+        else f'<label>User <input name="subject" value="{html.escape(subject)}"></label>'
+    }
 <p><button name="decision" value="approve" type="submit">Approve</button>
 <button name="decision" value="deny" type="submit">Deny</button></p>
 </form></body></html>"""

@@ -1,0 +1,89 @@
+"""The authorization bridge: an MCP authorization server (2026-07-28) in front of an upstream IdP
+that cannot register MCP clients.
+
+Towards MCP clients it is the dev authorization server's core (RFC 8414 metadata at every
+well-known form, CIMD and RFC 7591 registration, PKCE S256 only, RFC 8707 ``resource`` checked,
+RFC 9207 ``iss``, exact redirect-URI matching, single-use codes, rotating refresh tokens with
+reuse detection, RFC 7009 revocation, RFC 7662 introspection) with the user-authentication step
+replaced by a login at the upstream IdP (``_login``). Its own RFC 9068 access tokens carry
+``aud`` = the MCP resource, ``sub`` = the upstream subject qualified by the upstream issuer
+(``<issuer>#<sub>``) and the MCP scopes the upstream granted through the scope mapping.
+
+Not offered here: the device grant and token exchange (they authenticate users elsewhere) and
+``client_credentials`` (no machine clients).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from zeroauth.bridge._config import BridgeConfig
+from zeroauth.bridge._login import UpstreamLoginStep
+from zeroauth.bridge._store import BridgeStore, SQLiteBridgeStore
+from zeroauth.bridge._upstream import UpstreamClient
+from zeroauth.bridge._vault import UpstreamTokenError, UpstreamVault, keyring_of
+from zeroauth.devserver import DevAuthorizationServer, DevServerConfig
+from zeroauth.devserver._store import DevStore
+
+__all__ = ["AuthorizationBridge"]
+
+
+class AuthorizationBridge:
+    """The bridge: ``app()`` serves it; ``upstream_token(claims)`` is for the MCP server."""
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        store: BridgeStore | None = None,
+        core_store: DevStore | None = None,
+    ) -> None:
+        self.config = config
+        assert config.encryption_key is not None  # BridgeConfig requires it
+        self.store: BridgeStore = store if store is not None else SQLiteBridgeStore(config.database)
+        self.upstream = UpstreamClient(
+            config.upstream, redirect_uri=config.callback_url, timeout=config.upstream_timeout
+        )
+        self.vault = UpstreamVault(self.store, keyring_of(config.encryption_key), self.upstream)
+        self._login = UpstreamLoginStep(config, self.store, self.upstream, self.vault)
+        core_config = DevServerConfig(
+            issuer=config.issuer,
+            resources=tuple(config.resources),
+            dpop=config.dpop,
+            database=config.database,
+            access_token_lifetime=config.access_token_lifetime,
+            refresh_token_lifetime=config.refresh_token_lifetime,
+            allow_loopback_cimd=config.allow_loopback_cimd,
+        )
+        self.core = DevAuthorizationServer(core_config, core_store, authenticator=self._login)
+        self.core.token.grants.pop("client_credentials", None)  # no machine clients here
+        self._login.endpoint = self.core.authorization
+
+    def metadata(self) -> dict[str, Any]:
+        """RFC 8414 §2 metadata of the bridge."""
+        return self.core.metadata()
+
+    def app(self) -> Starlette:
+        base = self.core.app()
+        path = urlsplit(self.config.issuer.rstrip("/")).path
+        routes: list[BaseRoute] = [
+            *base.routes,
+            Route(f"{path}/callback", self._login.callback, methods=["GET"]),
+            Route(f"{path}/consent", self._login.decision, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    async def upstream_token(self, claims: Any) -> str:
+        """The current user's upstream access token, for verified bridge-token ``claims``
+        (a mapping with ``sub``, or an ``AccessToken`` with ``subject``); refreshed at the
+        upstream when near expiry. ``UpstreamTokenError`` when there is none."""
+        subject = getattr(claims, "subject", None)
+        if subject is None and hasattr(claims, "get"):
+            subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise UpstreamTokenError("the claims name no subject", hint="pass verified claims")
+        return await self.vault.access_token(subject)

@@ -1,0 +1,95 @@
+"""The users' upstream tokens, kept encrypted at rest and handed to the MCP server on request.
+
+Upstream tokens never reach an MCP client (MCP security best practices: token passthrough). They
+are sealed with AES-256-GCM (``Keyring``: a key id in front, random 96-bit nonce, the record key
+as associated data; NIST SP 800-38D) under the user's qualified subject, and refreshed at the
+upstream when less than ``REFRESH_MARGIN`` seconds are left (one refresh at a time per user:
+the upstream may rotate its refresh tokens, OAuth 2.1 §4.3.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+
+from zeroauth.bridge._store import BridgeStore
+from zeroauth.bridge._upstream import UpstreamClient, UpstreamFailureError
+from zeroauth.client._keyring import Keyring
+from zeroauth.core.errors import ZeroAuthError
+from zeroauth.core.tokens import TokenSet
+
+__all__ = ["REFRESH_MARGIN", "UpstreamTokenError", "UpstreamVault", "keyring_of"]
+
+REFRESH_MARGIN = 60.0
+_LIFETIME = 400 * 24 * 3600  # the record outlives any upstream refresh token
+
+
+class UpstreamTokenError(ZeroAuthError):
+    """No usable upstream token for this user (never logged in through the bridge, or the
+    upstream refused the refresh): the user must sign in again."""
+
+
+def keyring_of(key: str) -> Keyring:
+    """``"id:KEY,..."`` (rotation, active first) or a single base64url/hex 32-byte key."""
+    return Keyring.parse(key if ":" in key else {"k1": key})
+
+
+class UpstreamVault:
+    def __init__(self, store: BridgeStore, keyring: Keyring, upstream: UpstreamClient) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._upstream = upstream
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def save(self, subject: str, tokens: TokenSet) -> None:
+        key = _key(subject)
+        sealed = self._keyring.seal(json.dumps(tokens.to_json()).encode(), key.encode())
+        record = {"sealed": sealed.decode("ascii")}
+        self._store.put("upstream", key, record, time.time() + _LIFETIME)
+
+    def load(self, subject: str) -> TokenSet | None:
+        key = _key(subject)
+        record = self._store.get("upstream", key)
+        if record is None:
+            return None
+        plain = self._keyring.open(
+            str(record["sealed"]).encode("ascii"), key.encode(), where="bridge upstream tokens"
+        )
+        return TokenSet.from_json(json.loads(plain))
+
+    async def access_token(self, subject: str) -> str:
+        """The user's current upstream access token, refreshed upstream when near expiry."""
+        lock = self._locks.setdefault(subject, asyncio.Lock())
+        async with lock:
+            tokens = self.load(subject)
+            if tokens is None:
+                raise UpstreamTokenError(
+                    "no upstream token for this user",
+                    where=subject,
+                    hint="the user has not signed in through this bridge (or it was revoked)",
+                )
+            if not tokens.is_expired(time.time(), skew=REFRESH_MARGIN):
+                return tokens.access_token
+            if tokens.refresh_token is None:
+                raise UpstreamTokenError(
+                    "the upstream token expired and there is no refresh token",
+                    where=subject,
+                    hint="ask for offline_access upstream, or have the user sign in again",
+                )
+            try:
+                fresh = await self._upstream.refresh(tokens.refresh_token)
+            except UpstreamFailureError as failure:
+                raise UpstreamTokenError(
+                    "the upstream refused to refresh the user's token",
+                    where=subject,
+                    found=f"{failure.error}: {failure.description}",
+                    hint="the user must sign in again",
+                ) from None
+            self.save(subject, fresh)
+            return fresh.access_token
+
+
+def _key(subject: str) -> str:
+    return hashlib.sha256(subject.encode()).hexdigest()
