@@ -367,3 +367,18 @@ def test_zeroauth_cli_calls_through_the_bridge(
     assert claims["iss"] == w.issuer  # the bridge's token, never the upstream's
     assert claims["aud"] == w.mcp_url
     assert {"notes:read", "notes:write"} <= set(claims["scope"].split())
+
+
+def test_doctor_reports_all_pass_for_a_bridged_server(
+    shape: str, real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    """``zeroauth doctor`` pointed at the MCP server behind the bridge: every check passes
+    (the bridge is a full MCP authorization server whatever the upstream cannot do)."""
+    from zeroauth.cli.doctor import DoctorOptions, diagnose
+
+    with world(shape, real_as_factory, tmp_path) as w:
+        report = diagnose(w.mcp_url, DoctorOptions(policy=DEVELOPMENT))
+    bad = [(c.id, c.status, c.found, c.fix) for c in report.checks if c.status in ("warn", "fail")]
+    assert bad == []
+    assert report.ok
+    assert report.counts()["pass"] >= 25
