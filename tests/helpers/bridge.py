@@ -115,6 +115,7 @@ def bridge_world(
     auto_approve: bool = True,
     upstream_options: dict[str, Any] | None = None,
     realas_switches: dict[str, Any] | None = None,
+    upstream_client: dict[str, Any] | None = None,
     **config: Any,
 ) -> Iterator[BridgeWorld]:
     bridge_lazy = Lazy()
@@ -142,7 +143,9 @@ def bridge_world(
                 "token_endpoint_auth_method": "client_secret_basic",
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
+                **(upstream_client or {}),
             }
+            client = {k: v for k, v in client.items() if v is not None}
             switches = {"dcr": False, "scopes": " ".join(SCOPES), "clients": [client]}
             switches.update(realas_switches or {})
             upstream = real_as_factory(**switches)

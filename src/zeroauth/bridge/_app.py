@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zeroauth.bridge._config import BridgeConfig
 from zeroauth.bridge._login import UpstreamLoginStep
@@ -28,6 +29,8 @@ from zeroauth.bridge._upstream import UpstreamClient
 from zeroauth.bridge._vault import UpstreamTokenError, UpstreamVault, keyring_of
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig
 from zeroauth.devserver._store import DevStore
+from zeroauth.server._jwks import JWKSCache
+from zeroauth.server._jwt import JWTVerifier
 
 __all__ = ["AuthorizationBridge"]
 
@@ -77,13 +80,50 @@ class AuthorizationBridge:
         ]
         return Starlette(routes=routes)
 
+    def verifier(self, resource: str) -> JWTVerifier:
+        """A verifier of this bridge's access tokens for ``resource`` (RFC 9068; the keys are
+        read in process, never fetched): for an MCP server in the bridge's own process."""
+        jwks = JWKSCache.static(self.core.key.jwks(), name="the bridge's keys")
+        return JWTVerifier(
+            issuer=self.config.issuer, resource=resource, jwks=jwks, algorithms=(self.core.key.alg,)
+        )
+
+    def together(self, app: ASGIApp) -> ASGIApp:
+        """``app`` (a protected MCP server on the bridge's origin) and the bridge's endpoints as
+        one ASGI app: requests for a bridge path go to the bridge, the rest (and the lifespan)
+        to ``app``."""
+        bridge_app = self.app()
+        paths = frozenset(getattr(r, "path", "") for r in bridge_app.routes) - {""}
+        return _Together(bridge_app, app, paths)
+
     async def upstream_token(self, claims: Any) -> str:
         """The current user's upstream access token, for verified bridge-token ``claims``
         (a mapping with ``sub``, or an ``AccessToken`` with ``subject``); refreshed at the
         upstream when near expiry. ``UpstreamTokenError`` when there is none."""
         subject = getattr(claims, "subject", None)
+        issuer = getattr(claims, "issuer", None)
         if subject is None and hasattr(claims, "get"):
-            subject = claims.get("sub")
+            subject, issuer = claims.get("sub"), claims.get("iss")
         if not isinstance(subject, str) or not subject:
             raise UpstreamTokenError("the claims name no subject", hint="pass verified claims")
+        if issuer is not None and issuer != self.config.issuer:
+            raise UpstreamTokenError(
+                "the token was not issued by this bridge",
+                expected=self.config.issuer,
+                found=issuer,
+                hint="only the bridge's own access tokens give access to upstream tokens",
+            )
         return await self.vault.access_token(subject)
+
+
+class _Together:
+    """Routes the bridge's exact paths to the bridge, everything else to the MCP app."""
+
+    def __init__(self, bridge: ASGIApp, app: ASGIApp, paths: frozenset[str]) -> None:
+        self._bridge, self._app, self._paths = bridge, app, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self._paths:
+            await self._bridge(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)

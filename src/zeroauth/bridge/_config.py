@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zeroauth._wire.policy import check_endpoint_url
 from zeroauth.devserver import ProtectedResource
 from zeroauth.gateway._config_reader import Reader, table
 from zeroauth.idp import ALL_PROFILES, IdPProfile
@@ -70,6 +71,11 @@ class Upstream:
             raise ValueError(f"upstream {self.auth_method} needs client_secret")
         if self.profile is not None:
             self.idp_profile()  # ValueError for an unknown name
+        for name in ("issuer", "metadata_url", "authorization_endpoint", "token_endpoint",
+                     "userinfo_url"):  # fmt: skip
+            url = getattr(self, name)
+            if url is not None:
+                check_endpoint_url(url, field=f"upstream {name}")  # https, or http on loopback
 
     @property
     def oidc(self) -> bool:
@@ -115,6 +121,7 @@ class BridgeConfig:
     upstream_timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        check_endpoint_url(self.issuer, field="bridge issuer")  # https, or http on loopback
         if not self.resources:
             raise ValueError("the bridge needs at least one protected resource")
         if self.encryption_key is None:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from zeroauth import __version__
-from zeroauth.cli import config, demo, dev_as, dev_cert, explain, gateway, serve, session
+from zeroauth.cli import bridge, config, demo, dev_as, dev_cert, explain, gateway, serve, session
 from zeroauth.cli.doctor import command as doctor
 from zeroauth.cli.output import command
 
@@ -55,6 +55,7 @@ app.command()(demo.demo)
 app.command("dev-as")(dev_as.dev_as)
 app.command("dev-cert")(dev_cert.dev_cert)
 app.command("gateway")(gateway.gateway)
+app.command("bridge")(bridge.bridge)
 app.command()(serve.serve)
 for _run in (session.login, session.token, session.call, session.status, session.logout):
     command(app)(_run)

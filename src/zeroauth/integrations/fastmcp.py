@@ -38,6 +38,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams
 from starlette.types import ASGIApp
 
+from zeroauth.bridge import AuthorizationBridge
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
 from zeroauth.server._scopes import ScopePolicy, ToolName, declared_scopes
@@ -192,9 +193,9 @@ class ZeroAuthMiddleware(Middleware):
 def protect(
     server: Any,
     *,
-    verifier: TokenVerifier,
+    verifier: TokenVerifier | None = None,
     resource: str,
-    authorization_servers: Sequence[str],
+    authorization_servers: Sequence[str] | None = None,
     scopes_supported: Sequence[str] | None = None,
     required_scopes: Sequence[str] = (),
     hierarchy: Mapping[str, Sequence[str]] | None = None,
@@ -204,6 +205,7 @@ def protect(
     path: str | None = None,
     dpop: DPoP | None = None,
     hide_tools: bool = False,
+    bridge: AuthorizationBridge | None = None,
     tool_cache_ttl: float = 60.0,
     **http_app_options: Any,
 ) -> ASGIApp:
@@ -213,12 +215,20 @@ def protect(
     DPoP-bound tokens (RFC 9449); ``hide_tools=True`` lists only the tools the caller may call
     (default: every tool is listed and a call beyond the token's scopes gets 403 with ``scope=``,
     the step-up signal; with ``scope_policy``, its own ``filter_tools_list`` decides);
+    ``bridge=AuthorizationBridge(...)`` serves the bridge from the same app (one process: the
+    protected resource metadata names it, its tokens are verified with its keys in process;
+    ``verifier`` and ``authorization_servers`` then default to the bridge's);
     ``http_app_options`` go to FastMCP's
     ``http_app`` (``stateless_http``, ``json_response``, ``allowed_origins``...). The server
     must not have its own ``auth=`` provider (two authorization layers would disagree).
     """
     if getattr(server, "auth", None) is not None:
         raise ValueError("the FastMCP server already has auth=...; remove it to use zeroauth")
+    if bridge is not None:
+        verifier = verifier or bridge.verifier(resource)
+        authorization_servers = authorization_servers or [bridge.config.issuer]
+    if verifier is None or authorization_servers is None:
+        raise ValueError("give verifier= and authorization_servers=, or bridge=")
     if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
         raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
     policy = scope_policy or ScopePolicy(
@@ -232,7 +242,7 @@ def protect(
     hooks[:] = [hook for hook in hooks if not isinstance(hook, ZeroAuthMiddleware)]
     hooks.insert(0, ZeroAuthMiddleware(policy))
     app = server.http_app(path=mcp_path, **http_app_options)
-    return BearerAuth(
+    protected = BearerAuth(
         app,
         verifier=verifier,
         resource=resource,
@@ -243,3 +253,4 @@ def protect(
         mcp_path=mcp_path,
         dpop=dpop,
     )
+    return protected if bridge is None else bridge.together(protected)

@@ -21,6 +21,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp
 
+from zeroauth.bridge import AuthorizationBridge
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._middleware import (
     TOKEN_SCOPE_KEY,
@@ -114,9 +115,9 @@ class ZeroAuthServerMiddleware:
 def protect(
     server: Any,
     *,
-    verifier: TokenVerifier,
+    verifier: TokenVerifier | None = None,
     resource: str,
-    authorization_servers: Sequence[str],
+    authorization_servers: Sequence[str] | None = None,
     scopes_supported: Sequence[str] | None = None,
     required_scopes: Sequence[str] = (),
     hierarchy: Mapping[str, Sequence[str]] | None = None,
@@ -126,6 +127,7 @@ def protect(
     path: str | None = None,
     dpop: DPoP | None = None,
     hide_tools: bool = False,
+    bridge: AuthorizationBridge | None = None,
     **app_options: Any,
 ) -> ASGIApp:
     """An ASGI app serving ``server`` over streamable HTTP at ``resource``, protected.
@@ -134,10 +136,18 @@ def protect(
     DPoP-bound tokens (RFC 9449); ``hide_tools=True`` lists only the tools the caller may call
     (default: every tool is listed and a call beyond the token's scopes gets 403 with ``scope=``,
     the step-up signal; with ``scope_policy``, its own ``filter_tools_list`` decides);
+    ``bridge=AuthorizationBridge(...)`` serves the bridge from the same app (one process: the
+    protected resource metadata names it, its tokens are verified with its keys in process;
+    ``verifier`` and ``authorization_servers`` then default to the bridge's);
     ``app_options`` go to the SDK's
     ``streamable_http_app`` (``stateless_http``, ``json_response``, ``transport_security``...).
     Give either ``scope_policy`` or the shorthand ``required_scopes``/``hierarchy``/``tool_scopes``.
     """
+    if bridge is not None:
+        verifier = verifier or bridge.verifier(resource)
+        authorization_servers = authorization_servers or [bridge.config.issuer]
+    if verifier is None or authorization_servers is None:
+        raise ValueError("give verifier= and authorization_servers=, or bridge=")
     if scope_policy is not None and (required_scopes or hierarchy or tool_scopes):
         raise ValueError("give scope_policy or required_scopes/hierarchy/tool_scopes, not both")
     policy = scope_policy or ScopePolicy(
@@ -151,7 +161,7 @@ def protect(
     hooks[:] = [hook for hook in hooks if not isinstance(hook, ZeroAuthServerMiddleware)]
     hooks.append(ZeroAuthServerMiddleware(policy))
     app = server.streamable_http_app(streamable_http_path=mcp_path, **app_options)
-    return BearerAuth(
+    protected = BearerAuth(
         app,
         verifier=verifier,
         resource=resource,
@@ -162,3 +172,4 @@ def protect(
         mcp_path=mcp_path,
         dpop=dpop,
     )
+    return protected if bridge is None else bridge.together(protected)
