@@ -389,6 +389,18 @@ async def logins(mcp_url: str, upstream: Any) -> dict[str, Any]:
             await asyncio.sleep(0.2)  # the launcher's log line is written after the response
             up_all = _upstream_requests(upstream.log())[before:]
             up_browser = [r for r in log if r["url"].startswith(upstream.base_url)]
+            # the launcher logs paths without its issuer path (it routes by rewriting them)
+            mount = upstream.issuer_path
+
+            def bare(path: str, mount: str = mount) -> str:
+                path = urlsplit(path).path
+                return path[len(mount) :] if path.startswith(f"{mount}/") else path
+
+            browser_paths = [bare(r["url"]) for r in up_browser]
+            backchannel = [bare(line.split(" ")[2]) for line in up_all]
+            for path in browser_paths:
+                with contextlib.suppress(ValueError):
+                    backchannel.remove(path)
             out[phase] = {
                 "ok": ok,
                 "requests": len(log),
@@ -396,6 +408,7 @@ async def logins(mcp_url: str, upstream: Any) -> dict[str, Any]:
                 "browser_requests": sum(r["who"] == "browser" for r in log),
                 "consent_pages": browser.consent_pages - pages,
                 "upstream_backchannel_requests": len(up_all) - len(up_browser),
+                "upstream_backchannel": backchannel,
                 "wall_ms": round(wall * 1000, 1),
                 "trace": [
                     f"{r['who']} {r['method']} {urlsplit(r['url']).path} {r['status']}"
@@ -521,6 +534,7 @@ async def main_async(quick: bool) -> dict[str, Any]:
                       f"{s['consent_pages']} consent page), {s['upstream_backchannel_requests']} "
                       f"server->upstream, {s['wall_ms']} ms")  # fmt: skip
                 print("      " + " | ".join(s["trace"]))
+                print(f"      server->upstream: {', '.join(s['upstream_backchannel'])}")
         before = len(_upstream_requests(upstream.log()))
         za_warm = await warm(za_info, za["token"], rounds, batch)
         await asyncio.sleep(0.2)
