@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastmcp import FastMCP
 from mcp.server.mcpserver import MCPServer
 
 from tests.helpers.asgi_server import ServedApp, serve_asgi
@@ -100,6 +101,23 @@ def build_mcp(world: dict[str, Any]) -> MCPServer:
         return f"saved {text}"
 
     @server.tool()
+    async def upstream_token() -> str:
+        bridge: AuthorizationBridge = world["bridge"]
+        return await bridge.upstream_token(current_token())
+
+    return server
+
+
+def build_fastmcp(world: dict[str, Any]) -> FastMCP:
+    """The same tools on FastMCP."""
+    server = FastMCP("bridged-notes-fastmcp")
+
+    @server.tool
+    def whoami() -> str:
+        token = current_token()
+        return f"{token.subject if token else None} {sorted(token.scopes) if token else []}"
+
+    @server.tool
     async def upstream_token() -> str:
         bridge: AuthorizationBridge = world["bridge"]
         return await bridge.upstream_token(current_token())

@@ -24,13 +24,21 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.helpers.asgi_server import serve_asgi
-from tests.helpers.bridge import BRIDGE_CLIENT, BRIDGE_SECRET, SCOPES, bridge_world, build_mcp
+from tests.helpers.bridge import (
+    BRIDGE_CLIENT,
+    BRIDGE_SECRET,
+    SCOPES,
+    bridge_world,
+    build_fastmcp,
+    build_mcp,
+)
 from tests.helpers.sdk_oauth import sdk_oauth_provider
 from tests.realas.fixtures import RealASFactory
 from zeroauth.bridge import AuthorizationBridge, BridgeConfig, Upstream
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT
 from zeroauth.devserver import ProtectedResource
+from zeroauth.integrations import fastmcp as zfastmcp
 from zeroauth.integrations import mcp_sdk as zmcp
 
 pytestmark = [pytest.mark.realas, pytest.mark.anyio]
@@ -130,8 +138,9 @@ async def test_the_upstream_token_is_refreshed_upstream_when_near_expiry(
         assert jwt.decode(third, options={"verify_signature": False})["iss"] == w.upstream.issuer
 
 
+@pytest.mark.parametrize("kind", ["mcp_sdk", "fastmcp"])
 async def test_one_process_protect_with_bridge_serves_prm_bridge_and_mcp_on_one_origin(
-    real_as_factory: RealASFactory, tmp_path: Path
+    real_as_factory: RealASFactory, tmp_path: Path, kind: str
 ) -> None:
     """``protect(..., bridge=...)``: the protected resource metadata names the bridge on the
     same origin; the bridge's tokens are verified with its keys in process (no JWKS fetch)."""
@@ -161,8 +170,11 @@ async def test_one_process_protect_with_bridge_serves_prm_bridge_and_mcp_on_one_
             )
         )
         holder["bridge"] = bridge
-        return zmcp.protect(
-            build_mcp(holder),
+        protect, build = (
+            (zmcp.protect, build_mcp) if kind == "mcp_sdk" else (zfastmcp.protect, build_fastmcp)
+        )
+        return protect(
+            build(holder),
             resource=resource,
             bridge=bridge,
             scopes_supported=list(SCOPES),

@@ -1,6 +1,7 @@
 """``zeroauth bridge --config bridge.toml`` as a real process in front of the real oidc-provider
 (no registration there), with ``zeroauth serve`` trusting the bridge: zeroauth's client gets in
-knowing only the MCP URL; ``--check`` validates the file and names the callback to register.
+knowing only the MCP URL; ``--check`` validates the file and names the callback to register;
+``zeroauth doctor`` pointed at a bridged server reports every check passed.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from typer.testing import CliRunner
 
-from tests.helpers.bridge import BRIDGE_CLIENT, BRIDGE_SECRET, SCOPES
+from tests.helpers.bridge import BRIDGE_CLIENT, BRIDGE_SECRET, SCOPES, bridge_world
 from tests.integration.test_cli_servers import _free_port, _wait_for
 from tests.realas.fixtures import RealASFactory
+from zeroauth.cli.app import app
 from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
 from zeroauth.core.urls import DEVELOPMENT
 
@@ -114,3 +117,15 @@ def test_bridge_check_names_the_callback_and_refuses_a_missing_secret(tmp_path: 
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 2
     assert "BRIDGE_UPSTREAM_SECRET" in bad.stderr
+
+
+def test_zeroauth_doctor_pointed_at_a_bridged_server_reports_all_pass(
+    real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    with bridge_world(real_as_factory, tmp_path) as w:
+        result = CliRunner().invoke(app, ["doctor", w.mcp_url, "--allow-loopback", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["counts"]["fail"] == 0
+    assert report["counts"]["warn"] == 0

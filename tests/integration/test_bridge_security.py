@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
+import jwt
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -473,3 +474,34 @@ async def test_a_huge_cimd_document_is_refused_with_an_error_page(world: BridgeW
             response = await http.get(url)
     assert response.status_code == 400
     assert "location" not in response.headers
+
+
+async def test_upstream_tokens_never_reach_the_mcp_client(world: BridgeWorld) -> None:
+    """MCP security best practices (token passthrough): the client gets the bridge's own
+    RFC 9068 token (iss = the bridge, aud = the MCP resource), never an upstream token."""
+    async with browser() as http:
+        client_id = await register(http, world)
+        tokens = await code_flow(http, world, client_id)
+    assert set(tokens) >= {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert "id_token" not in tokens
+    header = jwt.get_unverified_header(tokens["access_token"])
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert header["typ"] == "at+jwt"
+    assert claims["iss"] == world.issuer
+    assert claims["aud"] == world.extra["resource"]
+    assert claims["sub"].startswith(f"{world.upstream.issuer}#")
+    assert claims["client_id"] == client_id
+    upstream = await world.bridge.upstream_token(claims)
+    assert upstream not in (tokens["access_token"], tokens["refresh_token"])
+
+
+async def test_a_remembered_consent_survives_a_restart(consenting: BridgeWorld) -> None:
+    w = consenting
+    async with browser() as http:
+        client_id = await register(http, w)
+        _, challenge = pkce_pair()
+        _, page = await follow(http, authorize_url(w, client_id, challenge))
+        assert "code" in query_of(await approve(http, w, page))
+        w.restart()
+        url, response = await follow(http, authorize_url(w, client_id, challenge))
+        assert "code" in query_of(url), response.text[:300]

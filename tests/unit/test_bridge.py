@@ -245,6 +245,17 @@ def test_upstream_configuration_is_checked() -> None:
         upstream(auth_method="private_key_jwt", client_secret=None)
     with pytest.raises(ValueError, match="auth_method"):
         upstream(auth_method="none")
+    with pytest.raises(ValueError, match="may not set"):
+        upstream(authorization_params={"resource": "https://elsewhere.example"})
+
+
+@pytest.mark.anyio
+async def test_an_upstream_without_an_authorization_endpoint_is_a_server_error() -> None:
+    client = UpstreamClient(upstream(), redirect_uri=CALLBACK, timeout=5)
+    client._md = ServerMetadata(issuer=ISSUER, authorization_endpoint=None, token_endpoint=None)
+    with pytest.raises(UpstreamFailureError) as caught:
+        await client.login(state="s", nonce="n", mcp_scopes=[], login_hint=None)
+    assert caught.value.error == "server_error"
 
 
 # -- TOML -----------------------------------------------------------------------------------------
@@ -301,6 +312,7 @@ def test_toml_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InvalidInput, match="unknown key") as caught:
         parse_config(data)
     assert "upstream.clientid" in str(caught.value)
+    assert "docs/bridge.md" in str(caught.value)
 
 
 def test_the_bridge_needs_an_encryption_key_and_a_resource() -> None:

@@ -20,12 +20,24 @@ from typing import Any
 
 from zeroauth._wire.policy import check_endpoint_url
 from zeroauth.devserver import ProtectedResource
-from zeroauth.gateway._config_reader import Reader, table
+from zeroauth.gateway._config_reader import Reader as _GatewayReader
+from zeroauth.gateway._config_reader import table
 from zeroauth.idp import ALL_PROFILES, IdPProfile
 
 __all__ = ["AUTH_METHODS", "BridgeConfig", "Upstream"]
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+_RESERVED = frozenset(
+    {"response_type", "client_id", "redirect_uri", "state", "code_challenge",
+     "code_challenge_method", "resource", "scope", "nonce"}
+)  # fmt: skip
+
+
+class Reader(_GatewayReader):
+    """The gateway's located TOML reader, with hints naming the bridge."""
+
+    program = "the bridge"
+    docs = "docs/bridge.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,12 @@ class Upstream:
             raise ValueError(f"upstream {self.auth_method} needs client_secret")
         if self.profile is not None:
             self.idp_profile()  # ValueError for an unknown name
+        reserved = set(self.authorization_params) & _RESERVED
+        if reserved:
+            raise ValueError(
+                f"upstream authorization_params may not set {sorted(reserved)}: the bridge sets "
+                "them itself (use scopes, scope_map and resource instead)"
+            )
         for name in ("issuer", "metadata_url", "authorization_endpoint", "token_endpoint",
                      "userinfo_url"):  # fmt: skip
             url = getattr(self, name)

@@ -147,15 +147,20 @@ class UpstreamClient:
             extra["nonce"] = nonce  # OIDC Core §3.1.2.1, checked in the ID token
         if login_hint and up.forward_login_hint:
             extra["login_hint"] = login_hint
-        request = build_authorization_request(
-            md,
-            client_id=up.client_id,
-            redirect_uri=self._redirect_uri,
-            resource=up.resource if up.sends_resource else None,
-            scope=scopes,
-            state=state,
-            extra=extra,
-        )
+        try:
+            request = build_authorization_request(
+                md,
+                client_id=up.client_id,
+                redirect_uri=self._redirect_uri,
+                resource=up.resource if up.sends_resource else None,
+                scope=scopes,
+                state=state,
+                extra=extra,
+            )
+        except (ZeroAuthError, ValueError) as exc:  # metadata or configuration the flow refuses
+            raise UpstreamFailureError(
+                "server_error", f"upstream login not possible: {exc}"
+            ) from None
         return UpstreamLogin(
             request.url, state, request.pkce.verifier, nonce if up.oidc else None, scopes
         )
@@ -191,10 +196,13 @@ class UpstreamClient:
                 "access_denied", f"bad upstream response: {exc.message}"
             ) from None
         now = time.time()
-        request = code_token_request(
-            md, self._client, code=code, request=record, auth_method=self._up.auth_method,
-            now=now, private_key=self._up.private_key, signing_alg=self._up.signing_alg,
-        )  # fmt: skip
+        try:
+            request = code_token_request(
+                md, self._client, code=code, request=record, auth_method=self._up.auth_method,
+                now=now, private_key=self._up.private_key, signing_alg=self._up.signing_alg,
+            )  # fmt: skip
+        except ZeroAuthError as exc:  # no token endpoint, an unusable client key
+            raise UpstreamFailureError("server_error", f"upstream token request: {exc}") from None
         response = await self._post(request.url, dict(request.form), dict(request.headers))
         tokens, raw = self._tokens(response, now, md)
         subject = await self._subject(md, tokens, raw, login)
@@ -204,12 +212,15 @@ class UpstreamClient:
     async def refresh(self, refresh_token: str) -> TokenSet:
         md = await self.metadata()
         now = time.time()
-        request = refresh_token_request(
-            md, self._client, refresh_token=refresh_token,
-            resource=self._up.resource if self._up.sends_resource else None, scope=None,
-            auth_method=self._up.auth_method, now=now, private_key=self._up.private_key,
-            signing_alg=self._up.signing_alg,
-        )  # fmt: skip
+        try:
+            request = refresh_token_request(
+                md, self._client, refresh_token=refresh_token,
+                resource=self._up.resource if self._up.sends_resource else None, scope=None,
+                auth_method=self._up.auth_method, now=now, private_key=self._up.private_key,
+                signing_alg=self._up.signing_alg,
+            )  # fmt: skip
+        except ZeroAuthError as exc:
+            raise UpstreamFailureError("server_error", f"upstream refresh request: {exc}") from None
         response = await self._post(request.url, dict(request.form), dict(request.headers))
         tokens, _ = self._tokens(response, now, md)
         if tokens.refresh_token is None:  # RFC 6749 §6: the old one stays valid

@@ -50,7 +50,13 @@ INTERNAL = _Internal()
 
 
 class Reader:
-    """Typed access to one TOML table; every error names ``<file>: <path>.<key>``."""
+    """Typed access to one TOML table; every error names ``<file>: <path>.<key>``.
+
+    ``program`` and ``docs`` name what reads the file in hints (the bridge reuses this reader).
+    """
+
+    program = "the gateway"
+    docs = "docs/gateway.md"
 
     def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
         self.data = data
@@ -122,7 +128,7 @@ class Reader:
                 f"environment variable {name} is not set",
                 expected="a non-empty value",
                 found=None,
-                hint=f"export {name}=... before starting the gateway",
+                hint=f"export {name}=... before starting {self.program}",
             )
         return value
 
@@ -134,7 +140,7 @@ class Reader:
                 "unknown key",
                 expected=sorted(self.known),
                 found=unknown[0],
-                hint="check the spelling against docs/gateway.md",
+                hint=f"check the spelling against {self.docs}",
             )
 
 
