@@ -13,8 +13,12 @@ Switches (keyword -> launcher flag): ``issuer_path`` (str, ``""`` for a root iss
 iterable), ``default_scope``, ``access_token_format`` (jwt/opaque), ``access_token_ttl``
 (seconds), ``dcr`` (False -> ``--no-dcr``), ``cimd`` (True -> ``--cimd``), ``dpop``
 (``"on"``, ``"nonce"``, ``"off"`` -> ``--dpop``), ``clients`` (iterable of client-metadata
-dicts), ``device_flow`` (True -> ``--device-flow``: RFC 8628), ``verbose``. See
-``docs/realas.md``.
+dicts), ``device_flow`` (True -> ``--device-flow``: RFC 8628), ``verbose``; the IdP shapes
+``shape`` (``"entra"`` or ``"okta"``), ``tenant``, ``app_id`` (Entra), ``auth_server_id``,
+``audience`` (Okta). See ``docs/realas.md``.
+
+``confidential_client(...)`` builds the pre-registered client an application registration
+gives (an Entra app registration, an Okta web app): a ``clients=[...]`` entry.
 
 Also here: the headless OAuth steps (RFC 7591 registration, RFC 6749 + RFC 7636 + RFC 8707
 authorization code flow following the interaction redirects, refresh) done with raw
@@ -44,11 +48,16 @@ import httpx2
 import pytest
 
 __all__ = [
+    "ENTRA_APP_ID",
+    "ENTRA_TENANT",
     "FORMS",
+    "OKTA_AUDIENCE",
+    "OKTA_AUTH_SERVER_ID",
     "AuthorizationResult",
     "RealAS",
     "RealASFactory",
     "authorize",
+    "confidential_client",
     "exchange_code",
     "obtain_tokens",
     "pkce_pair",
@@ -68,6 +77,11 @@ MAX_HOPS = 10  # authorization redirects followed before giving up
 FORMS = ("oauth-inserted", "openid-inserted", "openid-appended", "oauth-appended")
 OAUTH_WK = "/.well-known/oauth-authorization-server"
 OPENID_WK = "/.well-known/openid-configuration"
+# The shapes' defaults (the launcher's --tenant, --app-id, --auth-server-id, --audience).
+ENTRA_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+ENTRA_APP_ID = "6e74172b-be56-4843-9ff4-e66a39bb12e3"
+OKTA_AUTH_SERVER_ID = "aus1zeroauthtest"
+OKTA_AUDIENCE = "api://default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +151,24 @@ class RealAS:
     def revocation_endpoint(self) -> str:
         return self._endpoint("/token/revocation")
 
+    @property
+    def shape(self) -> str | None:
+        """The IdP shape (``"entra"``, ``"okta"``) or None for the plain server."""
+        shape: str | None = self.switches.get("shape")
+        return shape
+
+    @property
+    def shape_jwks_uri(self) -> str:
+        """The JWKS URL the metadata names: the IdP's keys path for a shape (Entra
+        ``/<tenant>/discovery/v2.0/keys``, Okta ``<issuer>/v1/keys``), else ``jwks_uri``."""
+        if self.shape == "entra":
+            return (
+                f"{self.base_url}/{self.switches.get('tenant', ENTRA_TENANT)}/discovery/v2.0/keys"
+            )
+        if self.shape == "okta":
+            return f"{self.issuer}/v1/keys"
+        return self.jwks_uri
+
     def log(self) -> str:
         """What the launcher wrote to stderr so far (library notices, --verbose lines)."""
         return self.log_path.read_text(errors="replace")
@@ -151,6 +183,12 @@ def _node() -> str:
     return node
 
 
+_VALUED = frozenset(
+    {"alg", "default_scope", "access_token_format", "access_token_ttl", "port", "dpop", "shape"}
+    | {"tenant", "app_id", "auth_server_id", "audience"}
+)
+
+
 def _flags(switches: Mapping[str, Any]) -> list[str]:
     args: list[str] = []
     for key, value in switches.items():
@@ -159,8 +197,7 @@ def _flags(switches: Mapping[str, Any]) -> list[str]:
         elif key == "disable_forms":
             for form in value:
                 args += ["--disable-form", str(form)]
-        elif key in {"alg", "default_scope", "access_token_format", "access_token_ttl", "port",
-                     "dpop"}:  # fmt: skip
+        elif key in _VALUED:
             args += [f"--{key.replace('_', '-')}", str(value)]
         elif key == "scopes":
             args += ["--scopes", value if isinstance(value, str) else " ".join(value)]
@@ -297,6 +334,30 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def confidential_client(
+    client_id: str,
+    client_secret: str,
+    *,
+    redirect_paths: tuple[str, ...] = ("/callback",),
+    auth_method: str = "client_secret_basic",
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+) -> dict[str, Any]:
+    """A pre-registered confidential client (``clients=[...]``), as an application
+    registration at the IdP gives one: ``client_secret_basic`` or ``client_secret_post``
+    (RFC 6749 section 2.3.1), redirect URIs ``http://127.0.0.1<path>`` on any port
+    (``application_type: native``: the library's loopback port variance, as Entra allows for
+    ``http://localhost`` redirect URIs), so a server whose port is chosen at start-up fits."""
+    return {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "application_type": "native",
+        "redirect_uris": [f"http://127.0.0.1{path}" for path in redirect_paths],
+        "grant_types": list(grant_types),
+        "response_types": ["code"],
+        "token_endpoint_auth_method": auth_method,
+    }
 
 
 def register_client(

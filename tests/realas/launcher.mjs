@@ -30,10 +30,29 @@ const OPENID_WK = '/.well-known/openid-configuration';
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const DENY_HINT = 'deny';
 const DEFAULT_USER = 'alice';
+const SHAPES = ['entra', 'okta'];
+// Entra-like defaults: a tenant GUID and the API app registration's Application (client) ID.
+const DEFAULT_TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const DEFAULT_APP_ID = '6e74172b-be56-4843-9ff4-e66a39bb12e3';
+const DEFAULT_OKTA_SERVER = 'aus1zeroauthtest';
+const DEFAULT_OKTA_AUDIENCE = 'api://default';
+// What Entra answers when a request carries RFC 8707 `resource` (v2.0 endpoint).
+const AADSTS9010010 = 'AADSTS9010010: The resource parameter provided in the request doesn\'t '
+  + 'match with the requested scopes.';
 
 const HELP = `usage: node launcher.mjs [switches]
-  --issuer-path P        issuer path (default /realms/test; "" for a root issuer, "/" for a
-                         root issuer with a trailing slash, Auth0 style)
+  --shape S              reproduce a real IdP (see docs/realas.md): entra (no DCR, OpenID-only
+                         discovery at /<tenant>/v2.0, \`resource\` rejected with invalid_target
+                         AADSTS9010010, api://<app-id>/ scopes, Entra v2 access-token claims) or
+                         okta (custom authorization server /oauth2/<id>, scp array, cid, uid)
+  --tenant T             entra: the tenant ID in the issuer and \`tid\` (default ${DEFAULT_TENANT})
+  --app-id G             entra: the API app's client ID: \`aud\` of its tokens, scopes
+                         api://G/<scope> (default ${DEFAULT_APP_ID})
+  --auth-server-id I     okta: the custom authorization server ID (default ${DEFAULT_OKTA_SERVER})
+  --audience A           okta: the authorization server's Audience, \`aud\` of every access
+                         token (default ${DEFAULT_OKTA_AUDIENCE})
+  --issuer-path P        issuer path (default /realms/test, or the shape's; "" for a root
+                         issuer, "/" for a root issuer with a trailing slash, Auth0 style)
   --port N               port on 127.0.0.1 (default 0 = ephemeral)
   --disable-form F       serve 404 at a metadata form (repeatable): ${FORMS.join(', ')}
                          (root issuer aliases: oauth-root, openid-root)
@@ -69,7 +88,12 @@ function parseSwitches(argv) {
     parsed = parseArgs({
       args: argv,
       options: {
-        'issuer-path': { type: 'string', default: '/realms/test' },
+        shape: { type: 'string' },
+        tenant: { type: 'string', default: DEFAULT_TENANT },
+        'app-id': { type: 'string', default: DEFAULT_APP_ID },
+        'auth-server-id': { type: 'string', default: DEFAULT_OKTA_SERVER },
+        audience: { type: 'string', default: DEFAULT_OKTA_AUDIENCE },
+        'issuer-path': { type: 'string' },
         port: { type: 'string', default: '0' },
         'disable-form': { type: 'string', multiple: true, default: [] },
         alg: { type: 'string', default: 'RS256' },
@@ -98,7 +122,14 @@ function parseSwitches(argv) {
     process.stdout.write(`${HELP}\n`);
     process.exit(0);
   }
-  let issuerPath = v['issuer-path'];
+  const shape = v.shape ?? null;
+  if (shape !== null && !SHAPES.includes(shape)) fail(`--shape must be one of ${SHAPES.join(', ')}`);
+  for (const [name, value] of [['tenant', v.tenant], ['app-id', v['app-id']],
+    ['auth-server-id', v['auth-server-id']]]) {
+    if (!/^[A-Za-z0-9-]+$/.test(value)) fail(`--${name} must be letters, digits and "-"`);
+  }
+  const shapePath = { entra: `/${v.tenant}/v2.0`, okta: `/oauth2/${v['auth-server-id']}` };
+  let issuerPath = v['issuer-path'] ?? shapePath[shape] ?? '/realms/test';
   if (issuerPath !== '' && !issuerPath.startsWith('/')) fail('--issuer-path must start with "/"');
   if (issuerPath.length > 1 && issuerPath.endsWith('/')) {
     fail('--issuer-path must not end with "/" (only "/" itself is allowed)');
@@ -108,6 +139,10 @@ function parseSwitches(argv) {
   }
   const mount = issuerPath === '/' ? '' : issuerPath;
   const disabled = new Set();
+  // Entra serves only <issuer>/.well-known/openid-configuration; Okta's custom authorization
+  // servers serve both documents under the issuer and the RFC 8414 inserted form.
+  if (shape === 'entra') ['oauth-inserted', 'openid-inserted', 'oauth-appended'].forEach((f) => disabled.add(f));
+  if (shape === 'okta') disabled.add('openid-inserted');
   for (const form of v['disable-form']) {
     const name = ROOT_ALIASES[form] ?? form;
     if (!FORMS.includes(name)) fail(`unknown --disable-form ${form}`);
@@ -115,6 +150,7 @@ function parseSwitches(argv) {
   }
   if (!['RS256', 'ES256'].includes(v.alg)) fail('--alg must be RS256 or ES256');
   if (!['on', 'nonce', 'off'].includes(v.dpop)) fail('--dpop must be on, nonce or off');
+  if (shape === 'entra' && v.dpop !== 'on') fail('--shape entra has no DPoP (leave --dpop out)');
   if (!['jwt', 'opaque'].includes(v['access-token-format'])) {
     fail('--access-token-format must be jwt or opaque');
   }
@@ -133,6 +169,11 @@ function parseSwitches(argv) {
     }
   });
   return {
+    shape,
+    tenant: v.tenant,
+    appId: v['app-id'],
+    appIdUri: `api://${v['app-id']}`,
+    audience: v.audience,
     issuerPath,
     mount,
     port,
@@ -142,10 +183,10 @@ function parseSwitches(argv) {
     accessTokenTTL: ttl,
     scopes,
     defaultScope,
-    dcr: !v['no-dcr'],
+    dcr: !v['no-dcr'] && shape === null, // neither Entra nor Okta (without an API token) has DCR
     cimd: v.cimd,
     deviceFlow: v['device-flow'],
-    dpop: v.dpop,
+    dpop: shape === 'entra' ? 'off' : v.dpop,
     keysFile: v['keys-file'],
     clients,
     verbose: v.verbose,
@@ -221,15 +262,75 @@ await new Promise((resolve, reject) => {
 const { port } = server.address();
 const origin = `http://127.0.0.1:${port}`;
 const issuer = `${origin}${opts.issuerPath}`;
-const resourceScope = opts.scopes.join(' ');
+// Entra names an API's delegated scopes <App ID URI>/<value> on the wire (api://<app-id>/x).
+const qualify = (scope) => (scope.includes('://') ? scope : `${opts.appIdUri}/${scope}`);
+const wireScopes = opts.shape === 'entra' ? opts.scopes.map(qualify) : opts.scopes;
+const resourceScope = wireScopes.join(' ');
+const oidcScopes = opts.shape === null ? [] : ['profile', 'email'];
+const resourceServerInfo = (audience) => ({
+  scope: resourceScope,
+  ...(audience && { audience }),
+  accessTokenTTL: opts.accessTokenTTL,
+  accessTokenFormat: opts.accessTokenFormat,
+  jwt: { sign: { alg: opts.alg } },
+});
+
+// A stable GUID-shaped identifier derived from a name (Entra `oid`; Okta `uid` below).
+const digest = (value) => crypto.createHash('sha256').update(String(value)).digest('hex');
+const guidOf = (value) => {
+  const h = digest(value);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+};
+
+// The access-token claims of each shape, rewritten from the library's RFC 9068 payload:
+// - entra (v2 tokens, Microsoft identity platform "access token claims reference"): `typ: JWT`
+//   header; `aud` = the API app's client ID; `scp` = space-separated short scope names
+//   (app-only tokens: `roles`, a JSON array); `azp`/`azpacr`, `tid`, `oid`, `ver: "2.0"`; no
+//   `scope` or `client_id`;
+// - okta (custom authorization server samples): no `typ` header; `scp` a JSON array, `cid`
+//   (the client), `uid` (the Okta user ID), `ver: 1`, `jti` "AT.…"; no `scope`/`client_id`.
+function shapeAccessToken(token, jwt) {
+  const payload = jwt.payload;
+  const scopes = String(payload.scope ?? '').split(' ').filter(Boolean);
+  const clientId = payload.client_id;
+  delete payload.scope;
+  delete payload.client_id;
+  if (opts.shape === 'entra') {
+    const prefix = `${opts.appIdUri}/`;
+    const short = scopes.map((s) => (s.startsWith(prefix) ? s.slice(prefix.length) : s));
+    const appOnly = token.kind === 'ClientCredentials';
+    Object.assign(payload, {
+      aud: opts.appId,
+      azp: clientId,
+      azpacr: token.client?.clientAuthMethod === 'none' ? '0' : '1',
+      tid: opts.tenant,
+      oid: guidOf(appOnly ? clientId : payload.sub),
+      ver: '2.0',
+      ...(short.length && (appOnly ? { roles: short } : { scp: short.join(' ') })),
+    });
+    jwt.header = { typ: 'JWT' };
+  } else {
+    Object.assign(payload, {
+      ver: 1,
+      jti: `AT.${payload.jti}`,
+      cid: clientId,
+      ...(token.accountId && { uid: `00u${digest(token.accountId).slice(0, 17)}` }),
+      scp: scopes,
+    });
+    jwt.header = { typ: undefined };
+  }
+}
 
 const provider = new Provider(issuer, {
   jwks,
   clients: opts.clients,
   // DCR with a `scope` is rejected unless every value is listed here (the TypeScript SDK
   // always sends one), so the resource scopes are listed too.
-  scopes: ['openid', 'offline_access', ...opts.scopes],
-  claims: { openid: ['sub'] },
+  scopes: ['openid', 'offline_access', ...oidcScopes, ...wireScopes],
+  claims: {
+    openid: ['sub', ...(opts.shape === 'entra' ? ['tid', 'oid', 'ver'] : [])],
+    ...(oidcScopes.length && { profile: ['name', 'preferred_username'], email: ['email'] }),
+  },
   pkce: { required: () => true },
   responseTypes: ['code'],
   features: {
@@ -250,9 +351,22 @@ const provider = new Provider(issuer, {
     resourceIndicators: {
       enabled: true,
       // One resource in the request -> use it; none -> no audience-bound token.
-      defaultResource: (ctx, client, oneOf) => oneOf,
+      // Shapes: Entra picks the API by the scope (a request naming api://<app-id>/x gets a
+      // token for that app); an Okta authorization server has one Audience for every token.
+      defaultResource: (ctx, client, oneOf) => {
+        if (oneOf || opts.shape === null) return oneOf;
+        if (opts.shape === 'okta') return opts.audience;
+        const asked = String(ctx.oidc.params?.scope ?? '').split(' ');
+        return asked.some((s) => s.startsWith(`${opts.appIdUri}/`)) ? opts.appIdUri : undefined;
+      },
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resourceIndicator) => {
+        // Entra accepts `resource` only when it names the API app's identifier URI.
+        if (opts.shape === 'entra') {
+          if (resourceIndicator !== opts.appIdUri) throw new errors.InvalidTarget(AADSTS9010010);
+          return resourceServerInfo(opts.appId);
+        }
+        if (opts.shape === 'okta') return resourceServerInfo(opts.audience);
         const url = URL.parse(resourceIndicator);
         if (url === null || !['http:', 'https:'].includes(url.protocol)) {
           throw new errors.InvalidTarget('resource must be an http(s) URL');
@@ -309,7 +423,14 @@ const provider = new Provider(issuer, {
   extraClientMetadata: { properties: ['acts_for', 'exchange_to'] },
   // ...and the `act` claim of an exchanged token (set on the token by that grant).
   extraTokenClaims: (ctx, token) => (token.exchangeAct ? { act: token.exchangeAct } : undefined),
-  findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+  ...(opts.shape !== null && { formats: { customizers: { jwt: (ctx, token, jwt) => shapeAccessToken(token, jwt) } } }),
+  findAccount: (ctx, sub) => ({
+    accountId: sub,
+    claims: () => (opts.shape === null ? { sub } : {
+      sub, name: sub, preferred_username: `${sub}@example.com`, email: `${sub}@example.com`,
+      ...(opts.shape === 'entra' && { tid: opts.tenant, oid: guidOf(sub), ver: '2.0' }),
+    }),
+  }),
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
 });
 
@@ -419,6 +540,38 @@ provider.use(async (ctx, next) => {
   await next();
 });
 
+// The shapes' response filter. Both: jwks_uri at the IdP's keys path (Entra's is outside the
+// issuer path; Okta's is <issuer>/v1/keys). Entra, the rest of its `resource` rejection (the
+// rejection itself is in getResourceServerInfo above): OpenID metadata without
+// code_challenge_methods_supported and authorization_response_iss_parameter_supported; no
+// RFC 9207 `iss` on the authorization response; every invalid_target described as
+// AADSTS9010010 (the token endpoint's own "resource indicator is missing, or unknown" too).
+const keysAlias = { entra: `/${opts.tenant}/discovery/v2.0/keys`, okta: `${opts.mount}/v1/keys` }[opts.shape] ?? null;
+if (opts.shape !== null) {
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body;
+    const isObject = body !== null && typeof body === 'object' && !Buffer.isBuffer(body);
+    if ([OPENID_WK, OAUTH_WK].includes(ctx.path) && isObject) {
+      body.jwks_uri = `${origin}${keysAlias}`;
+      if (opts.shape === 'entra') {
+        delete body.code_challenge_methods_supported;
+        delete body.authorization_response_iss_parameter_supported;
+      }
+    }
+    if (opts.shape !== 'entra') return;
+    if (isObject && body.error === 'invalid_target') body.error_description = AADSTS9010010;
+    const location = URL.parse(ctx.response.get('location') || '');
+    if (location && location.origin !== origin && location.searchParams.has('iss')) {
+      location.searchParams.delete('iss');
+      if (location.searchParams.get('error') === 'invalid_target') {
+        location.searchParams.set('error_description', AADSTS9010010);
+      }
+      ctx.response.set('location', location.href);
+    }
+  });
+}
+
 // Headless auto-approve (the library's dev pages stay off): `login_hint` is the user (`sub`),
 // the hint "deny" ends the flow with access_denied, consent grants everything requested.
 async function interaction(req, res) {
@@ -466,6 +619,11 @@ server.on('request', async (req, res) => {
   }
   try {
     const url = new URL(req.url, origin);
+    // The shapes' JWKS paths: Entra's outside the issuer path, Okta's /v1/keys.
+    if (keysAlias !== null && url.pathname === keysAlias) {
+      req.url = `${opts.mount}/jwks`;
+      url.pathname = req.url;
+    }
     const known = wellKnown.get(url.pathname);
     if (known) {
       if ([...known.forms].some((form) => opts.disabled.has(form))) {

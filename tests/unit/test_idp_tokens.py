@@ -398,6 +398,19 @@ async def test_s19_okta_scp_array(build: Any) -> None:
     await refused(verifier, sign(other_as, key=IDP_KEY, kid="okta"), "issuer")
 
 
+@pytest.mark.anyio
+async def test_s20_okta_allowed_client_ids_read_cid(build: Any) -> None:
+    """Okta names the calling client in ``cid`` (no client_id/azp): the allowlist reads it."""
+    verifier: JWTVerifier = build(OKTA, OKTA_ISS, allowed_client_ids=["0oa1y1mkjlWUzHCzN0h8"])
+    assert (await verifier.verify(sign(okta(), key=IDP_KEY, kid="okta"))).client_id == (
+        "0oa1y1mkjlWUzHCzN0h8"
+    )
+    await refused(verifier, sign(okta(cid="0oaOTHER"), key=IDP_KEY, kid="okta"), "client")
+    # client_id, when present, wins over cid (RFC 9068 section 2.2)
+    both = okta(client_id="0oaOTHER")
+    await refused(verifier, sign(both, key=IDP_KEY, kid="okta"), "client")
+
+
 # --- Auth0 -------------------------------------------------------------------------------
 
 AUTH0_ISS = "https://tenant.eu.auth0.com/"

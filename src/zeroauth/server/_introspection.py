@@ -11,8 +11,8 @@ fails closed with a log line (SECURITY B12).
 The same IdP knobs as ``JWTVerifier``: ``issuers`` (several accepted ``iss`` values),
 ``audiences`` (several accepted ``aud`` values; default: the resource), ``scope_claims``
 (claims to read scopes from; default ``scope``) and ``allowed_client_ids`` (the answer's
-``client_id``, else ``azp``, else ``appid``, must be listed; an answer without ``aud`` is
-accepted only through this binding).
+``client_id``, else ``azp``, else ``appid``, else ``cid``, must be listed; an answer without
+``aud`` is accepted only through this binding).
 """
 
 from __future__ import annotations
@@ -218,14 +218,18 @@ class IntrospectionVerifier(TokenVerifier):
             )
         sub = answer.get("sub")
         client = next(
-            (c for n in ("client_id", "azp", "appid") if isinstance(c := answer.get(n), str)),
+            (
+                c
+                for n in ("client_id", "azp", "appid", "cid")
+                if isinstance(c := answer.get(n), str)
+            ),
             None,
         )
         if self.allowed_client_ids is not None and client not in self.allowed_client_ids:
             raise _refuse(
                 "token was issued to a client this resource does not accept",
                 "S-20",
-                "the client_id/azp/appid member must be one of the allowed client IDs",
+                "the client_id/azp/appid/cid member must be one of the allowed client IDs",
             )
         access = AccessToken(
             issuer=iss if isinstance(iss, str) else (self.issuer or ""),

@@ -18,8 +18,8 @@ the issuer the token names, and that issuer is checked again after the signature
 ``scope_claims`` (the claims scopes are read from, in order, each a space-separated string or
 a JSON array of strings: Entra ``scp`` + ``roles``, Auth0 ``scope`` + ``permissions``, Okta
 ``scp`` array; a claim not listed is never read) and ``allowed_client_ids`` (the client named
-by ``client_id``, else ``azp``, else ``appid`` must be listed; a token without ``aud``, as
-Cognito access tokens are, is accepted only through this binding).
+by ``client_id``, else ``azp``, else ``appid``, else Okta's ``cid`` must be listed; a token
+without ``aud``, as Cognito access tokens are, is accepted only through this binding).
 
 Step 1 runs on ``cryptography`` primitives with a strict base64url decoder that accepts exactly
 what PyJWT 2.15 accepts (``tests/unit/test_jwt_differential.py``): PyJWT spends ~3x the signature
@@ -419,13 +419,13 @@ class JWTVerifier(TokenVerifier):
             raise _refuse(f"the {name} claim is not a string")
         client = client_id if client_id is not None else azp
         if client is None:
-            appid = get("appid")  # Entra v1 tokens name the client in appid
-            client = appid if type(appid) is str else None
+            # Entra v1 tokens name the client in appid, Okta's in cid
+            client = next((c for n in ("appid", "cid") if type(c := get(n)) is str), None)
         if self.allowed_client_ids is not None and client not in self.allowed_client_ids:
             raise _refuse(
                 "token was issued to a client this resource does not accept",
                 "S-20",
-                "the client_id/azp/appid claim must be one of the allowed client IDs",
+                "the client_id/azp/appid/cid claim must be one of the allowed client IDs",
             )
         if self.scope_claims is None:
             scope = get("scope")
