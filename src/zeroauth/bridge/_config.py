@@ -160,6 +160,8 @@ class BridgeConfig:
                 f"redis_url must start with one of {[s + '://' for s in _REDIS_SCHEMES]} "
                 '(e.g. "rediss://bridge:PASSWORD@redis.internal:6380/0")'
             )
+        if self.key_rotation_days is not None and not self.key_rotation_days > 0:
+            raise ValueError("key_rotation_days must be a positive number of days, or None")
         if not self.redis_prefix or any(c in self.redis_prefix for c in "{}"):
             raise ValueError("redis_prefix must be non-empty and contain no '{' or '}'")
         if not self.resources:
