@@ -14,21 +14,25 @@ injectable clock:
 from __future__ import annotations
 
 import base64
+import random
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import jwt
 import pytest
 
+from tests.helpers.asgi_server import serve_asgi_async
 from zeroauth.bridge import AuthorizationBridge, BridgeConfig, Upstream
 from zeroauth.client import Keyring
 from zeroauth.core.errors import StoreKeyError
-from zeroauth.devserver import DevServerConfig, ProtectedResource
-from zeroauth.devserver._keys import SigningKey
+from zeroauth.devserver import DevAuthorizationServer, DevServerConfig, ProtectedResource
+from zeroauth.devserver._keys import RETAIN_MARGIN, SigningKey
 from zeroauth.devserver._store import DevStore, SqliteDevStore
 from zeroauth.devserver._store_redis import RedisDevStore
 from zeroauth.server._jwks import JWKSCache
@@ -134,13 +138,29 @@ async def test_old_key_verifies_during_the_overlap_then_leaves_the_jwks(
     assert again.jwks() == key.jwks()
 
 
+class Jittery:
+    """A store handle whose writes of a new key land at scattered moments (up to 20 ms late),
+    so that replicas' writes and read-backs interleave: a store that let a later key replace
+    an earlier one would leave replicas signing with different keys."""
+
+    def __init__(self, store: DevStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def add_rotation_key(self, alg: str, key: Any) -> bool:
+        time.sleep(random.uniform(0, 0.02))
+        return self._store.add_rotation_key(alg, key)
+
+
 def test_replicas_rotating_at_once_produce_one_active_key(
     opener: Callable[[], DevStore],
 ) -> None:
     """Fleet issue: one active key shared by all replicas. Eight replicas (own store handles)
     cross the rotation point at the same instant: one successor is stored, all sign with it."""
     clock = Clock()
-    replicas = [SigningKey(opener(), rotation=ROTATION, retain=RETAIN, clock=clock)
+    replicas = [SigningKey(Jittery(opener()), rotation=ROTATION, retain=RETAIN, clock=clock)
                 for _ in range(8)]  # fmt: skip
     assert len({r.kid for r in replicas}) == 1
     for step in (1, 2, 3):
@@ -161,7 +181,9 @@ def test_replicas_rotating_at_once_produce_one_active_key(
         clock.now = T0 + ROTATION * step
         assert len({r.kid for r in replicas}) == 1
         assert replicas[0].kid == seen[0][-1]
-        generations = [k.generation for k in opener().signing_keys("ES256")]
+        stored = opener().signing_keys("ES256")
+        assert seen[0] == [k.kid for k in stored]  # what every replica publishes is stored
+        generations = [k.generation for k in stored]
         assert generations[-1] == step  # exactly one key per generation
         assert len(seen[0]) == 2  # the active key and its predecessor (within RETAIN)
 
@@ -233,3 +255,38 @@ async def _verify(verifier: JWTVerifier, token: str, clock: Clock) -> Any:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_two_served_replicas_publish_the_same_jwks_through_a_rotation(
+    redis_url: str, redis_prefix: str, anyio_backend: str
+) -> None:
+    """The JWKS endpoint (RFC 7517) of two dev AS replicas on one Redis prefix, read over HTTP:
+    identical before, during (old and new key) and after the overlap (new key only)."""
+    clock = Clock()
+    config = DevServerConfig(issuer="http://127.0.0.1:9", redis_url=redis_url,
+                             redis_prefix=redis_prefix, redis_keys=Keyring.generate("k1"),
+                             key_rotation_days=1, access_token_lifetime=600)  # fmt: skip
+    servers = [DevAuthorizationServer(config, clock=clock) for _ in range(2)]
+    async with (
+        serve_asgi_async(servers[0].app()) as a,
+        serve_asgi_async(servers[1].app()) as b,
+        httpx2.AsyncClient(timeout=10) as http,
+    ):
+
+        async def published() -> list[str]:
+            sets = [(await http.get(s.url("/jwks"))).json() for s in (a, b)]
+            assert sets[0] == sets[1]
+            return kids(sets[0])
+
+        first = await published()
+        assert len(first) == 1
+        clock.now = T0 + 86400  # the successor signs from now on
+        during = await published()
+        assert during[0] == first[0]
+        assert len(during) == 2
+        assert {s.key.kid for s in servers} == {during[1]}
+        clock.now = T0 + 86400 + 600 + RETAIN_MARGIN  # every token of the old key expired
+        assert await published() == [during[1]]
+    for server in servers:
+        server.store.close()
