@@ -188,13 +188,22 @@ def test_replicas_rotating_at_once_produce_one_active_key(
         assert len(seen[0]) == 2  # the active key and its predecessor (within RETAIN)
 
 
-def test_a_key_of_the_store_before_rotation_existed_is_kept() -> None:
-    """A database written by an earlier version keeps its key (and ``kid``) on upgrade."""
+def test_a_key_of_the_store_before_rotation_existed_is_kept(tmp_path: Path) -> None:
+    """A database written by an earlier version keeps its key (and ``kid``) on upgrade; with an
+    encryption key the clear copy is replaced by the sealed one."""
     store = SqliteDevStore(":memory:")
     pem = SigningKey(SqliteDevStore(":memory:"))._sync().record.pem
     store.add_signing_key("legacy-kid", "ES256", pem)
     assert SigningKey(store).kid == "legacy-kid"
     assert SigningKey(store, rotation=ROTATION).kid == "legacy-kid"
+    path = tmp_path / "old.sqlite"
+    old = SqliteDevStore(path)
+    old.add_signing_key("legacy-kid", "ES256", pem)
+    old.close()
+    sealed = SqliteDevStore(path, keyring=Keyring.parse(Keyring.generate("k1")))
+    assert SigningKey(sealed).kid == "legacy-kid"
+    sealed.close()
+    assert b"PRIVATE KEY" not in path.read_bytes()
 
 
 def test_rotation_settings_are_checked() -> None:

@@ -4,8 +4,8 @@ Both the authorization-server core's store (``DevStore``: clients, codes, refres
 access tokens by ``jti``, signing keys) and the bridge's own (``BridgeStore``: pending upstream
 logins, browser sessions, consents, sealed upstream tokens) go to the same place. The signing
 keys are sealed at rest with AES-256-GCM either way (NIST SP 800-38D): under the bridge's
-``encryption_key`` in SQLite, under ``redis_keys`` (default: the same key) in Redis. A key also
-built in ``live_jwks``: the in-process verifier's view of the rotating key set (RFC 7517 §5).
+``encryption_key`` in SQLite, under ``redis_keys`` (default: the same key) in Redis.
+``LiveJWKS`` is the in-process verifier's view of the rotating key set (RFC 7517 §5).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 implementation (stdlib ``sqlite3``, the default; ``RedisDevStore`` in ``_store_redis`` shares the
 state between replicas).
 
-Holds what must survive a restart: registered clients (RFC 7591), the signing key, refresh-token
+Holds what must survive a restart: registered clients (RFC 7591), the signing keys (one row per
+rotation generation, sealed with AES-256-GCM when a ``keyring`` is given), refresh-token
 families (OAuth 2.1 §4.3.1 rotation; reuse of a rotated token revokes the family) and
 authorization codes (single use; a replay revokes what the code issued, OAuth 2.1 §4.1.3),
 access tokens by ``jti`` (RFC 7009, RFC 7662), the consent forms' HMAC secret and the forms
@@ -178,6 +179,8 @@ class SqliteDevStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.executescript(_SCHEMA)
+            if keyring is not None:  # a key moved to the sealed table leaves no copy behind
+                self._db.execute("PRAGMA secure_delete = ON")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -251,6 +254,8 @@ class SqliteDevStore:
                 "INSERT OR IGNORE INTO signing_keys VALUES (?, ?, ?, ?, ?)",
                 (alg, key.generation, key.kid, pem, key.not_before),
             )
+            if self._keyring is not None:  # a key carried over from the clear table: now sealed
+                db.execute("DELETE FROM keys WHERE alg = ? AND kid = ?", (alg, key.kid))
             return cursor.rowcount == 1
 
     def drop_rotation_key(self, alg: str, generation: int) -> None:
