@@ -109,8 +109,10 @@ def _commands(lang: str, body: str) -> list[ShellCommand]:
         for raw in lines:
             if raw.startswith("$ "):
                 commands.append(ShellCommand(_strip_comment(raw[2:])))
-            elif commands and (m := re.fullmatch(r"\[exit (\d+)\]", raw.strip())):
-                commands[-1].expected_exit = int(m[1])
+            elif commands and (m := re.search(r"\[exit (\d+)\]$", raw.strip())):
+                commands[-1].expected_exit = int(m[1])  # after output without a newline
+                if raw.strip() != m[0]:
+                    commands[-1].expected_output.append(raw.strip()[: m.start()])
             elif commands:
                 commands[-1].expected_output.append(raw)
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.docs import RUNNABLE, ROOT, Fence, fences
+from tests.helpers.docs import ROOT, RUNNABLE, Fence, fences
 
 PAGES = sorted(
     str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
@@ -63,9 +63,8 @@ def _problem(fence: Fence) -> str | None:
             return f"{marker['tested']} does not exist"
         if fence.page not in tests[marker["tested"]]:
             return f"{marker['tested']} does not read {fence.page}"
-    elif not marker["reason"]:  # a run marker: some test follows the page with the runner
-        if not any(f'run_page("{fence.page}")' in t for t in tests.values()):
-            return f'no test calls run_page("{fence.page}")'
+    elif not marker["reason"] and not any(f'run_page("{fence.page}")' in t for t in tests.values()):
+        return f'no test calls run_page("{fence.page}")'  # a run marker: the runner follows it
     return None
 
 
@@ -105,7 +104,8 @@ def test_the_checker_catches_what_it_must(tmp_path: Path) -> None:
     }
     for marker, expected in cases.items():
         problem = _problem(Fence("docs/x.md", 1, "sh", marker, "zeroauth --help"))
-        assert problem is not None and expected in problem, (marker, problem)
+        assert problem is not None, marker
+        assert expected in problem, (marker, problem)
     assert "language" in (_problem(Fence("docs/x.md", 1, "", None, "x")) or "")
     assert "console" in (_problem(Fence("docs/x.md", 1, "text", None, "$ zeroauth")) or "")
     assert _problem(Fence("docs/x.md", 1, "sh", "not run: needs a real Entra tenant", "")) is None
