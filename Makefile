@@ -74,6 +74,7 @@ bench: venv node
 	$(BIN)/python bench/server_auth.py --quick
 	$(BIN)/python bench/gateway.py --quick
 	$(BIN)/python bench/fleet.py --quick
+	$(BIN)/python bench/bridge.py --quick
 
 clean:
 	rm -rf $(VENV) tests/realas/node_modules tests/conformance/node_modules tests/conformance/.node
