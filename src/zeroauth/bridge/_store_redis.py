@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from zeroauth.client._redis_conn import RedisConnection
+from zeroauth.client._redis_conn import RedisConnection, checked_prefix
 
 __all__ = ["RedisBridgeStore"]
 
@@ -34,8 +34,7 @@ class RedisBridgeStore:
         prefix: str = "zeroauth-bridge",
         **redis_options: Any,
     ) -> None:
-        if not prefix or any(c in prefix for c in "{}"):
-            raise ValueError("prefix must be non-empty and contain no '{' or '}'")
+        checked_prefix(prefix)
         self.prefix = prefix
         self.conn = RedisConnection(url, dict(redis_options), client)
         self._tag = f"{{{prefix}}}"

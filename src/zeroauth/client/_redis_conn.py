@@ -26,7 +26,7 @@ import anyio.to_thread
 
 from zeroauth.core.errors import StoreUnavailableError
 
-__all__ = ["RedisConnection", "redact_url", "require_redis"]
+__all__ = ["RedisConnection", "checked_prefix", "redact_url", "require_redis"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,14 @@ def _down_errors() -> tuple[type[BaseException], ...]:
         redis.exceptions.ResponseError,  # NOPERM (ACL), READONLY replica, script errors
         OSError,
     )
+
+
+def checked_prefix(prefix: str) -> str:
+    """A key prefix: non-empty and free of ``{``/``}``, since it becomes the ``{prefix}`` hash
+    tag that keeps a deployment's keys in one Redis Cluster slot."""
+    if not prefix or any(c in prefix for c in "{}"):
+        raise ValueError("prefix must be non-empty and contain no '{' or '}'")
+    return prefix
 
 
 def redact_url(url: str) -> str:

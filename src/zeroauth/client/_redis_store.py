@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zeroauth.client._keyring import Keyring
-from zeroauth.client._redis_conn import RedisConnection
+from zeroauth.client._redis_conn import RedisConnection, checked_prefix
 from zeroauth.client._redis_lease import RedisLease, current_fence
 from zeroauth.client._stores import _decode, _encode
 from zeroauth.core.errors import StaleWriteError, StoreKeyError
@@ -86,8 +86,7 @@ class RedisTokenStore:
         max_hold: float = 600.0,
         **redis_options: Any,
     ) -> None:
-        if not prefix or any(c in prefix for c in "{}"):
-            raise ValueError("prefix must be non-empty and contain no '{' or '}'")
+        checked_prefix(prefix)
         self.prefix = prefix
         self.keyring = Keyring.parse(keys)  # fails early, before any record is written
         self.ttl = {**DEFAULT_TTLS, **(ttl or {})}

@@ -35,7 +35,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from zeroauth.client._keyring import Keyring
-from zeroauth.client._redis_conn import RedisConnection
+from zeroauth.client._redis_conn import RedisConnection, checked_prefix
 from zeroauth.devserver._store import (
     AccessRecord,
     CodeRecord,
@@ -108,8 +108,7 @@ class RedisDevStore:
         keys: str | Mapping[str, str | bytes] | Keyring | None = None,
         **redis_options: Any,
     ) -> None:
-        if not prefix or any(c in prefix for c in "{}"):
-            raise ValueError("prefix must be non-empty and contain no '{' or '}'")
+        checked_prefix(prefix)
         self.prefix = prefix
         self.keyring = Keyring.parse(keys)  # fails early: the signing key is sealed with it
         self.conn = RedisConnection(url, dict(redis_options), client)
