@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zeroauth.bridge._config import BridgeConfig
 from zeroauth.bridge._login import UpstreamLoginStep
+from zeroauth.bridge._refresh import UpstreamCheckedRefresh
 from zeroauth.bridge._store import BridgeStore, SQLiteBridgeStore
 from zeroauth.bridge._upstream import UpstreamClient
 from zeroauth.bridge._vault import UpstreamTokenError, UpstreamVault, keyring_of
@@ -64,6 +65,11 @@ class AuthorizationBridge:
         )
         self.core = DevAuthorizationServer(core_config, core_store, authenticator=self._login)
         self.core.token.grants.pop("client_credentials", None)  # no machine clients here
+        if config.upstream_check_on_refresh:  # a user ended upstream stops refreshing here
+            grants = self.core.token.grants
+            grants["refresh_token"] = UpstreamCheckedRefresh(
+                grants["refresh_token"], self.core.store, self.vault
+            )
         self._login.endpoint = self.core.authorization
 
     def metadata(self) -> dict[str, Any]:

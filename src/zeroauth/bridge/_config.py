@@ -137,6 +137,9 @@ class BridgeConfig:
     login_lifetime: int = 600  # a pending upstream login (its state)
     allow_loopback_cimd: bool = False
     upstream_timeout: float = 10.0
+    # the bridge's refresh asks the upstream first when the user's upstream token is expired
+    # (or near) and refreshable: a user disabled upstream stops refreshing here (``_refresh``)
+    upstream_check_on_refresh: bool = True
 
     def __post_init__(self) -> None:
         check_endpoint_url(self.issuer, field="bridge issuer")  # https, or http on loopback
@@ -172,6 +175,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> Bri
     key = b.secret_env("encryption_key_env", required=True)
     auto = b.get("auto_approve", bool, False, "true only for headless tests")
     loopback_cimd = b.get("allow_loopback_cimd", bool, False, "true only for development")
+    check = b.get("upstream_check_on_refresh", bool, True, "true or false")
     b.finish()
     resources = []
     raw_resources = data.get("resource", [])
@@ -220,4 +224,5 @@ def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> Bri
         encryption_key=key,
         auto_approve=auto,
         allow_loopback_cimd=loopback_cimd,
+        upstream_check_on_refresh=check,
     )

@@ -20,7 +20,8 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote_plus
@@ -43,8 +44,11 @@ __all__ = ["GrantHandler", "TokenEndpoint"]
 _request_jkt: ContextVar[str | None] = ContextVar("zeroauth_dev_as_proof_key", default=None)
 """The DPoP key thumbprint proven by the token request being served (RFC 9449 §5)."""
 
-GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any]]
-"""A grant: the authenticated client and the form → the token response body."""
+GrantHandler = Callable[
+    [Client, Mapping[str, str]], dict[str, Any] | Awaitable[dict[str, Any]]
+]
+"""A grant: the authenticated client and the form → the token response body (or an awaitable
+of it: a grant that asks another server first, as the bridge's refresh does)."""
 
 
 class StoreReplayCache:
@@ -90,7 +94,8 @@ class TokenEndpoint:
                 )
             bound = _request_jkt.set(self._proof_key(request.headers.getlist("dpop")))
             try:
-                body = grant(client, params)
+                answer = grant(client, params)
+                body = await answer if inspect.isawaitable(answer) else answer
             finally:
                 _request_jkt.reset(bound)
         except OAuthError as err:
