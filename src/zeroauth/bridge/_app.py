@@ -126,10 +126,10 @@ class _Together:
     """Routes the bridge's exact paths to the bridge, everything else to the MCP app."""
 
     def __init__(self, bridge: ASGIApp, app: ASGIApp, paths: frozenset[str]) -> None:
-        self._bridge, self._app, self._paths = bridge, app, paths
+        self._bridge, self._app, self.paths = bridge, app, paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in self._paths:
+        if scope["type"] == "http" and scope["path"] in self.paths:
             await self._bridge(scope, receive, send)
         else:
             await self._app(scope, receive, send)

@@ -165,7 +165,11 @@ class BridgeConfig:
         return parse_config(data, source=source)
 
 
-def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> BridgeConfig:
+def parse_config(
+    data: Mapping[str, Any], *, source: str = "bridge.toml", upstream_path: str = "upstream"
+) -> BridgeConfig:
+    """Validate a parsed ``bridge.toml``; ``upstream_path`` names the IdP's table in messages
+    (the gateway's ``[bridge]`` section passes ``"bridge.upstream"``)."""
     top = Reader(data, "", source)
     top.known.update({"bridge", "resource", "upstream"})
     top.finish()
@@ -186,7 +190,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> Bri
         url = str(r.url("url", required=True, hint='the MCP URL, "https://mcp.example.com/mcp"'))
         resources.append(ProtectedResource(resource=url, scopes=r.scopes("scopes", ())))
         r.finish()
-    u = Reader(table(data.get("upstream", {}), "upstream", source), "upstream", source)
+    u = Reader(table(data.get("upstream", {}), upstream_path, source), upstream_path, source)
     upstream_issuer = str(u.url("issuer", required=True, hint="the IdP's issuer URL"))
     client_id = str(u.required("client_id", str, "the bridge's client id at the IdP"))
     method = u.get("auth_method", str, "client_secret_basic", f"one of {list(AUTH_METHODS)}")

@@ -22,7 +22,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from zeroauth.bridge._vault import UpstreamSessionEnded, UpstreamUnavailable, UpstreamVault
+from zeroauth.bridge._vault import (
+    UpstreamSessionEndedError,
+    UpstreamUnavailableError,
+    UpstreamVault,
+)
 from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client
 from zeroauth.devserver._store import DevStore
@@ -56,11 +60,11 @@ class UpstreamCheckedRefresh:
             subject = str(record.data.get("subject", ""))
             try:
                 await self._vault.check(subject)
-            except UpstreamSessionEnded:
+            except UpstreamSessionEndedError:
                 self._store.revoke_grant(record.grant_id)
                 log.info("refresh refused: the identity provider ended the session of %s", subject)
                 raise OAuthError("invalid_grant", ENDED) from None
-            except UpstreamUnavailable as exc:
+            except UpstreamUnavailableError as exc:
                 log.warning("refresh deferred: the identity provider is unavailable (%s)", exc)
                 raise OAuthError(
                     "temporarily_unavailable",

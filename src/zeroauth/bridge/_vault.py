@@ -28,9 +28,9 @@ from zeroauth.core.tokens import TokenSet
 
 __all__ = [
     "REFRESH_MARGIN",
-    "UpstreamSessionEnded",
+    "UpstreamSessionEndedError",
     "UpstreamTokenError",
-    "UpstreamUnavailable",
+    "UpstreamUnavailableError",
     "UpstreamVault",
     "keyring_of",
 ]
@@ -44,11 +44,11 @@ class UpstreamTokenError(ZeroAuthError):
     upstream refused the refresh): the user must sign in again."""
 
 
-class UpstreamSessionEnded(Exception):
+class UpstreamSessionEndedError(Exception):
     """The upstream refused the user's refresh token (``invalid_grant``): its session ended."""
 
 
-class UpstreamUnavailable(Exception):
+class UpstreamUnavailableError(Exception):
     """The upstream could not say (unreachable, 5xx, or another error than ``invalid_grant``)."""
 
 
@@ -122,15 +122,15 @@ class UpstreamVault:
             self.save(subject, fresh)
             return fresh.access_token
 
-
     async def check(self, subject: str) -> None:
         """The bridge's refresh check (module docstring): returns when the user's upstream
         session is known valid or cannot be known cheaply (no stored token, still fresh, no
-        upstream refresh token); ``UpstreamSessionEnded`` / ``UpstreamUnavailable`` otherwise."""
+        upstream refresh token); ``UpstreamSessionEndedError`` or ``UpstreamUnavailableError``
+        otherwise."""
         lock = self._locks.setdefault(subject, asyncio.Lock())
         async with lock:
             if self.ended(subject):
-                raise UpstreamSessionEnded(subject)
+                raise UpstreamSessionEndedError(subject)
             tokens = self.load(subject)
             if tokens is None or tokens.refresh_token is None:
                 return
@@ -141,8 +141,8 @@ class UpstreamVault:
             except UpstreamFailureError as failure:
                 if failure.upstream_error == "invalid_grant":
                     self.end(subject)
-                    raise UpstreamSessionEnded(subject) from None
-                raise UpstreamUnavailable(failure.description) from None
+                    raise UpstreamSessionEndedError(subject) from None
+                raise UpstreamUnavailableError(failure.description) from None
             self.save(subject, fresh)
 
 

@@ -18,9 +18,9 @@ Every answer carries ``Cache-Control: no-store`` (OAuth 2.1 §3.2.3).
 from __future__ import annotations
 
 import base64
+import inspect
 import secrets
 import time
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -44,9 +44,7 @@ __all__ = ["GrantHandler", "TokenEndpoint"]
 _request_jkt: ContextVar[str | None] = ContextVar("zeroauth_dev_as_proof_key", default=None)
 """The DPoP key thumbprint proven by the token request being served (RFC 9449 §5)."""
 
-GrantHandler = Callable[
-    [Client, Mapping[str, str]], dict[str, Any] | Awaitable[dict[str, Any]]
-]
+GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any] | Awaitable[dict[str, Any]]]
 """A grant: the authenticated client and the form → the token response body (or an awaitable
 of it: a grant that asks another server first, as the bridge's refresh does)."""
 
