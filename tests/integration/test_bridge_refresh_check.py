@@ -66,7 +66,9 @@ async def _sdk_login(w: BridgeWorld) -> tuple[str, str]:
     ):
         text(await client.call_tool("whoami", {}))
     info, tokens = sdk.provider.context.client_info, sdk.provider.context.current_tokens
-    assert info is not None and tokens is not None and tokens.refresh_token
+    assert info is not None
+    assert tokens is not None
+    assert tokens.refresh_token
     return str(info.client_id), str(tokens.refresh_token)
 
 
@@ -81,7 +83,8 @@ async def _refresh(w: BridgeWorld, client_id: str, token: str) -> httpx2.Respons
 async def _revoke_upstream(w: BridgeWorld, subject: str) -> None:
     """RFC 7009 at the IdP, as the bridge's own client: the user's upstream grant ends."""
     stored = w.bridge.vault.load(subject)
-    assert stored is not None and stored.refresh_token
+    assert stored is not None
+    assert stored.refresh_token
     async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
         answer = await http.post(
             w.upstream.revocation_endpoint,
@@ -141,18 +144,18 @@ async def test_upstream_outage_is_temporarily_unavailable_and_revokes_nothing(
         assert down.status_code == 503, down.text
         assert down.json()["error"] == "temporarily_unavailable"
         after = w.bridge.vault.load(subject)
-        assert after is not None and after.refresh_token == before.refresh_token  # kept
+        assert after is not None
+        assert after.refresh_token == before.refresh_token
         assert not w.bridge.vault.ended(subject)
         back = await _refresh(w, client_id, refresh)  # the same refresh token: nothing rotated
         assert back.status_code == 200, back.text
         assert back.json()["refresh_token"] != refresh
         fresh = w.bridge.vault.load(subject)
-        assert fresh is not None and fresh.access_token != before.access_token  # asked upstream
+        assert fresh is not None
+        assert fresh.access_token != before.access_token
 
 
-async def test_the_check_can_be_turned_off(
-    real_as_factory: RealASFactory, tmp_path: Path
-) -> None:
+async def test_the_check_can_be_turned_off(real_as_factory: RealASFactory, tmp_path: Path) -> None:
     """``upstream_check_on_refresh=False``: the bridge refreshes without asking the IdP (the
     user's end upstream then shows only when the MCP server asks for the upstream token)."""
     with world(real_as_factory, tmp_path, upstream_check_on_refresh=False) as w:

@@ -226,3 +226,83 @@ def test_check_prints_the_bridge_and_its_callback(gateway: Gateway, tmp_path: Pa
     assert summary["bridge"]["callback (register it at the identity provider)"] == (
         f"{gateway.origin}/callback"
     )
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+IDP_API = "http://127.0.0.1:7/notes-api"  # the resource of the users' IdP tokens (never called)
+
+
+def whoami_server() -> FastMCP:
+    server = FastMCP("exchange-upstream")
+
+    @server.tool
+    def who() -> str:
+        """The claims of the token the gateway brought (not verified here: only shown)."""
+        auth = get_http_headers(include={"authorization"}).get("authorization", "")
+        claims = jwt.decode(auth.removeprefix("Bearer "), options={"verify_signature": False})
+        return json.dumps({k: claims.get(k) for k in ("iss", "aud", "sub", "act", "scope")})
+
+    return server
+
+
+async def test_token_exchange_upstream_gets_the_users_idp_token_exchanged(
+    real_as_factory: RealASFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``type = "exchange"`` behind the gateway's bridge (RFC 8693): the IdP does not know the
+    bridge's tokens, so the gateway exchanges the user's IdP token (held sealed by the bridge)
+    for one bound to the upstream; the upstream sees the user as ``sub`` and the gateway's
+    client in ``act``, never the bridge's token (G-16)."""
+    from tests.helpers.asgi_server import serve_asgi_async
+    from tests.helpers.client_world import Lazy
+    from zeroauth.gateway import GatewayApp, parse_config
+
+    monkeypatch.setenv("GW_BRIDGE_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    monkeypatch.setenv("GW_BRIDGE_SECRET", BRIDGE_SECRET)
+    monkeypatch.setenv("GW_EXCHANGE_SECRET", "exchange-secret")
+    upstream_app = whoami_server().http_app(path="/mcp", stateless_http=True, json_response=True)
+    lazy = Lazy()
+    async with serve_asgi_async(upstream_app) as upstream, serve_asgi_async(lazy) as front:
+        origin, upstream_url = front.base_url, upstream.url("/mcp")
+        idp = real_as_factory(dcr=False, scopes="notes:read notes:write", clients=[
+            {"client_id": BRIDGE_CLIENT, "client_secret": BRIDGE_SECRET,
+             "redirect_uris": [f"{origin}/callback"],
+             "grant_types": ["authorization_code", "refresh_token"]},
+            {"client_id": "gw-exchange", "client_secret": "exchange-secret",
+             "token_endpoint_auth_method": "client_secret_basic", "grant_types": [TOKEN_EXCHANGE],
+             "response_types": [], "redirect_uris": [],
+             "acts_for": [IDP_API], "exchange_to": [upstream_url]},
+        ])  # fmt: skip
+        config = parse_config({
+            "gateway": {"resource": f"{origin}/mcp"},
+            "upstream": [{
+                "name": "notes", "url": upstream_url, "prefix": "notes_",
+                "read_scopes": ["notes:read"], "write_scopes": ["notes:write"],
+                "credentials": {"type": "exchange", "issuer": idp.issuer,
+                                "client_id": "gw-exchange",
+                                "client_secret_env": "GW_EXCHANGE_SECRET",
+                                "scope": ["notes:read", "notes:write"]},
+            }],
+            "bridge": {
+                "database": str(tmp_path / "bridge.sqlite"), "encryption_key_env": "GW_BRIDGE_KEY",
+                "auto_approve": True,
+                "upstream": {"issuer": idp.issuer, "client_id": BRIDGE_CLIENT,
+                             "client_secret_env": "GW_BRIDGE_SECRET",
+                             "scopes": ["openid"], "resource": IDP_API},
+            },
+        })  # fmt: skip
+        lazy.inner = GatewayApp(config, drain=0.1)
+        auth = ZeroAuth(store=MemoryTokenStore(), url_policy=DEVELOPMENT,
+                        user_step=HeadlessUserStep(url_policy=DEVELOPMENT))  # fmt: skip
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            Client(streamable_http_client(f"{origin}/mcp", http_client=http)) as client,
+        ):
+            result = await client.call_tool("notes_who", {})
+        await lazy.inner.aclose()
+    assert not result.is_error, result
+    seen = json.loads(result.content[0].text)  # type: ignore[union-attr]
+    assert seen["iss"] == idp.issuer  # the IdP's token, exchanged; not the bridge's
+    assert seen["aud"] == upstream_url
+    assert seen["sub"] == "alice"
+    assert seen["act"]["sub"] == "gw-exchange"
+    assert set(seen["scope"].split()) <= {"notes:read", "notes:write"}
