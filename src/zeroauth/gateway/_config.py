@@ -7,7 +7,9 @@ token passthrough; threat B11). Every refusal raises ``InvalidInput`` naming the
 
 Secrets are never written in the file: they are read from environment variables named by
 ``*_env`` keys, when the configuration is loaded (a missing variable is a configuration error).
-The typed values are the dataclasses of ``config_types``, re-exported here.
+The typed values are the dataclasses of ``config_types``, re-exported here. A ``[bridge]``
+section (``_config_bridge``) serves the authorization bridge on the gateway's origin; with it,
+``[[issuer]]`` is optional.
 """
 
 from __future__ import annotations
