@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -66,7 +66,7 @@ def serve(
     console = Console(stderr=True)
     console.print(f"[bold]zeroauth serve[/] protected MCP server at [cyan]{url}[/]")
     console.print(f"  tokens from {issuer} with aud={url}; tools need {READ_SCOPE} / {WRITE_SCOPE}")
-    options: dict[str, object] = {"hide_tools": hide_tools}
+    options: dict[str, Any] = {"hide_tools": hide_tools}
     if cors_origin:
         options["cors_origins"] = list(cors_origin)
         console.print(f"  browser origins allowed: {', '.join(cors_origin)}")
