@@ -165,3 +165,28 @@ async def test_the_check_can_be_turned_off(real_as_factory: RealASFactory, tmp_p
         answer = await _refresh(w, client_id, refresh)
         assert answer.status_code == 200, answer.text
         assert not w.bridge.vault.ended(subject)
+
+
+async def test_only_the_holder_makes_the_bridge_ask_the_idp(
+    real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    """A refresh token presented by another client (or with another DPoP key) goes straight to
+    the core's refusal: the IdP is not asked, so nobody but the holder can end the user's
+    session there or spend the bridge's IdP refresh tokens (OAuth 2.1 §4.3.1)."""
+    with world(real_as_factory, tmp_path) as w:
+        subject = f"{w.upstream.issuer}#alice"
+        _client_id, refresh = await _sdk_login(w)
+        await _revoke_upstream(w, subject)
+        async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
+            other = await http.post(f"{w.issuer}/register", json={
+                "client_name": "other", "redirect_uris": ["http://127.0.0.1:9/other"],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"]})  # fmt: skip
+        assert other.status_code == 201, other.text
+        answer = await _refresh(w, other.json()["client_id"], refresh)
+        assert answer.json() == {
+            "error": "invalid_grant",
+            "error_description": "refresh token was issued to another client",
+        }
+        assert not w.bridge.vault.ended(subject)  # the IdP was not asked
+        assert "grant.error refresh_token" not in w.upstream.log()

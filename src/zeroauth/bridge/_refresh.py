@@ -11,8 +11,9 @@ only when the stored upstream token is expired or near and an upstream refresh t
 - the upstream is unreachable (or answers otherwise): ``temporarily_unavailable`` with 503 and
   nothing revoked or rotated; the same refresh token works once the upstream is back.
 
-A refresh token that is unknown, rotated (reuse), revoked, expired or another client's goes
-straight to the core grant, which refuses it as before (reuse detection included).
+A refresh token that is unknown, rotated (reuse), revoked, expired, another client's or bound to
+another DPoP key goes straight to the core grant, which refuses it as before (reuse detection
+included): only the legitimate holder makes the bridge ask the IdP.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from zeroauth.bridge._vault import (
 from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client
 from zeroauth.devserver._store import DevStore
-from zeroauth.devserver._token import GrantHandler
+from zeroauth.devserver._token import GrantHandler, _request_jkt
 
 __all__ = ["ENDED", "UpstreamCheckedRefresh"]
 
@@ -55,6 +56,7 @@ class UpstreamCheckedRefresh:
             and not record.rotated
             and record.expires >= time.time()
             and record.data.get("client_id") == client.client_id
+            and record.data.get("jkt") in (None, _request_jkt.get())  # RFC 9449 §5 binding
             and not self._store.grant_revoked(record.grant_id)
         ):
             subject = str(record.data.get("subject", ""))
