@@ -10,7 +10,8 @@ refreshes upstream first:
   session", the bridge grant's refresh family is revoked, the sealed upstream tokens deleted; the
   zeroauth client falls back to a new authorization and gets in again;
 - the IdP down (connections reset) -> ``temporarily_unavailable`` (503), nothing revoked or
-  rotated; the same refresh token works once it is back;
+  rotated; the same refresh token works once it is back; its process stopped (connection
+  refused) -> the same 503, nothing revoked;
 - ``upstream_check_on_refresh=False`` -> the refresh does not ask the upstream.
 
 PYTEST_DONT_REWRITE
@@ -19,6 +20,9 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +82,17 @@ async def _refresh(w: BridgeWorld, client_id: str, token: str) -> httpx2.Respons
             f"{w.issuer}/token",
             data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
         )
+
+
+def _wait_closed(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"port {port} still accepts connections")
 
 
 async def _revoke_upstream(w: BridgeWorld, subject: str) -> None:
@@ -152,7 +167,20 @@ async def test_upstream_outage_is_temporarily_unavailable_and_revokes_nothing(
         assert back.json()["refresh_token"] != refresh
         fresh = w.bridge.vault.load(subject)
         assert fresh is not None
-        assert fresh.access_token != before.access_token
+        assert fresh.access_token != before.access_token  # asked upstream
+
+        # the IdP's process stopped for good: connection refused, still 503, nothing revoked
+        os.kill(w.upstream.pid, signal.SIGTERM)
+        _wait_closed(w.upstream.port)
+        latest = back.json()["refresh_token"]
+        stopped = await _refresh(w, client_id, latest)
+        assert stopped.status_code == 503, stopped.text
+        assert stopped.json()["error"] == "temporarily_unavailable"
+        record = w.bridge.core.store.refresh_record(latest)
+        assert record is not None
+        assert not record.rotated
+        assert not w.bridge.core.store.grant_revoked(record.grant_id)
+        assert not w.bridge.vault.ended(subject)
 
 
 async def test_the_check_can_be_turned_off(real_as_factory: RealASFactory, tmp_path: Path) -> None:
