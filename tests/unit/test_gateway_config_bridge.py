@@ -134,3 +134,25 @@ def test_a_bridge_endpoint_colliding_with_the_gateway_is_refused(tmp_path: Path)
     app = GatewayApp(parse_config(moved))
     assert app.bridge is not None
     assert app.bridge.metadata()["token_endpoint"] == "https://mcp.example.com/auth/token"
+
+
+@pytest.mark.parametrize(
+    ("page", "section"),
+    [("docs/gateway.md", "## The bridge in the gateway"), ("docs/bridge.md", "### In the gateway")],
+)
+def test_the_documented_toml_is_a_valid_configuration(
+    page: str, section: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``[bridge]`` examples of the docs parse as written (the secrets they name set)."""
+    import tomllib
+
+    from tests.helpers.docs import code_blocks
+
+    monkeypatch.setenv("BRIDGE_KEY", KEY)
+    monkeypatch.setenv("BRIDGE_UPSTREAM_SECRET", "s")
+    document = tomllib.loads(code_blocks(page, "toml", after=section)[0])
+    config = parse_config(document)
+    assert config.bridge is not None
+    assert config.authorization_servers == ("https://mcp.example.com",)
+    assert config.bridge.upstream.profile == "entra"
+    assert config.bridge.upstream.upstream_scope("notes:read") == "api://notes/notes.read"
