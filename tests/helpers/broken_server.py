@@ -37,6 +37,7 @@ class Knobs:
     pkce: bool = True
     registration: bool = True  # registration_endpoint and the CIMD flag
     forbid_without_scope: bool = False  # any token: 403 insufficient_scope without scope=
+    authenticate_preflight: bool = False  # OPTIONS /mcp goes through authentication (401)
 
 
 def broken_app(base: str, knobs: Knobs) -> Starlette:
@@ -85,7 +86,8 @@ def broken_app(base: str, knobs: Knobs) -> Starlette:
             doc["client_id_metadata_document_supported"] = True
         return JSONResponse(doc, headers=META_HEADERS)
 
-    routes = [Route("/mcp", mcp, methods=["POST"])]
+    methods = ["POST", "OPTIONS"] if knobs.authenticate_preflight else ["POST"]
+    routes = [Route("/mcp", mcp, methods=methods)]
     if "path" in knobs.prm_at:
         routes.append(Route("/.well-known/oauth-protected-resource/mcp", prm))
     if "root" in knobs.prm_at:

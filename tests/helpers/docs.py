@@ -109,8 +109,10 @@ def _commands(lang: str, body: str) -> list[ShellCommand]:
         for raw in lines:
             if raw.startswith("$ "):
                 commands.append(ShellCommand(_strip_comment(raw[2:])))
-            elif commands and (m := re.fullmatch(r"\[exit (\d+)\]", raw.strip())):
-                commands[-1].expected_exit = int(m[1])
+            elif commands and (m := re.search(r"\[exit (\d+)\]$", raw.strip())):
+                commands[-1].expected_exit = int(m[1])  # after output without a newline
+                if raw.strip() != m[0]:
+                    commands[-1].expected_output.append(raw.strip()[: m.start()])
             elif commands:
                 commands[-1].expected_output.append(raw)
     else:
@@ -183,7 +185,9 @@ class ShellSession:
         path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin]
         if zeroauth_on_path:
             path.insert(0, venv_bin)
-        home = workdir / "zeroauth-home"
+        # the pages show the CLI's files under ``~/.zeroauth-home``: HOME is the working
+        # directory, and ``~`` in a page's output means it
+        home = workdir / ".zeroauth-home"
         self.env = {
             **{
                 k: v
@@ -192,6 +196,7 @@ class ShellSession:
             },
             "PATH": os.pathsep.join(path),
             "PYTHONPATH": str(ROOT / "src"),  # this checkout's zeroauth, as installed in .venv
+            "HOME": str(workdir),
             "ZEROAUTH_HOME": str(home),
             "COLUMNS": "100",
             "NO_COLOR": "1",
@@ -253,7 +258,7 @@ class ShellSession:
             f"{result.output}"
         )
         for expected in command.expected_output:  # the page's output, line by line
-            text = self.ports_of(expected).strip()
+            text = self.ports_of(expected).strip().replace("~/", f"{self.env['HOME']}/")
             if text and "…" not in text:  # `…` marks a line the page cut
                 assert text in result.output, (
                     f"`{command.line}` did not print {text!r}:\n{result.output}"
@@ -305,3 +310,48 @@ class ShellSession:
             if result.command.line.startswith(prefix):
                 return result.output
         raise AssertionError(f"no command starting with {prefix!r} ran")
+
+
+# --- every block of every page accounted for (the docs meta-test) -----------------------------
+#
+# The line directly above a fence says how the block is checked: ``<!-- run … -->`` (the shell
+# runner above), ``<!-- example: NAME -->`` (a test executes it by name), ``<!-- tested: PATH
+# -->`` (the test module PATH reads this block, by section or position) or ``<!-- not run:
+# REASON -->`` (why a new user's loopback machine cannot follow it: a real IdP, a package
+# install, a minutes-long suite). Blocks in RUNNABLE languages must carry one of them.
+
+RUNNABLE = frozenset({"python", "sh", "bash", "shell", "console", "zsh", "toml", "json"})
+_FENCE = re.compile(r"^(?P<indent>[ ]*)```(?P<lang>[^\s`]*)[^\n`]*$")
+_MARKER = re.compile(r"<!-- (?P<text>.*?) -->")
+
+
+@dataclass
+class Fence:
+    page: str
+    line: int  # 1-based line of the opening fence
+    lang: str  # "" when the fence names none
+    marker: str | None  # the text of a ``<!-- … -->`` comment directly above, if any
+    body: str
+
+
+def fences(page: str | Path) -> list[Fence]:
+    """Every fenced block of ``page`` with the marker comment directly above it."""
+    lines = _text(page, None).splitlines()
+    found: list[Fence] = []
+    opened: tuple[int, str, str, str | None] | None = None
+    for number, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if m is None:
+            continue
+        if opened is None:
+            above = _MARKER.fullmatch(lines[number - 1].strip()) if number else None
+            marker = above["text"] if above else None
+            opened = (number, m["indent"], m["lang"], marker)
+        elif m["lang"] == "" and m["indent"] == opened[1]:
+            start, _, lang, marker = opened
+            found.append(
+                Fence(str(page), start + 1, lang, marker, "\n".join(lines[start + 1 : number]))
+            )
+            opened = None
+    assert opened is None, f"{page}:{opened[0] + 1}: the fence opened here never closes"
+    return found

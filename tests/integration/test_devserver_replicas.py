@@ -188,7 +188,7 @@ async def test_code_and_refresh_token_used_at_once_on_both_replicas_count_once(
 def test_replicas_starting_at_once_sign_with_one_key_stored_encrypted(
     redis_url: str, redis_prefix: str
 ) -> None:
-    """One active signing key for all replicas (the first stored wins, SET NX), sealed with
+    """One active signing key for all replicas (the first stored wins, HSETNX), sealed with
     AES-256-GCM under the configured keyring: no private key in clear in Redis."""
     keys = Keyring.generate("dev")
     config = DevServerConfig(
@@ -207,7 +207,9 @@ def test_replicas_starting_at_once_sign_with_one_key_stored_encrypted(
     assert len({str(server.key.jwks()) for server in servers}) == 1
     client = redis.Redis.from_url(redis_url)
     try:
-        blobs = [client.get(k) for k in client.scan_iter(f"{{{redis_prefix}}}:signing-key:*")]
+        names = list(client.scan_iter(f"{{{redis_prefix}}}:signing-key*"))
+        assert names == [f"{{{redis_prefix}}}:signing-keys:ES256".encode()]  # one rotation set
+        blobs = list(client.hgetall(names[0]).values())  # a field per key generation
     finally:
         client.close()
     assert len(blobs) == 1

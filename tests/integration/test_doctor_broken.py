@@ -261,3 +261,16 @@ def test_c13_metadata_missing_is_told_to_publish_it(serve):
     report = serve(Knobs(as_forms=frozenset())).doctor()
     [check] = only(report, "C-13", "fail")
     assert check.fix.startswith("publish RFC 8414 metadata at ")
+
+
+def test_x_cors_preflight_authenticated_is_a_warning(serve):
+    """Issue 18 (browser-based clients): a CORS preflight carries no credentials (Fetch
+    Standard §4.8), so a server that authenticates ``OPTIONS /mcp`` (401) locks out every
+    browser-based MCP client; the doctor says so and names the fix."""
+    report = serve(Knobs(authenticate_preflight=True)).doctor()
+    assert problems(report) == {("X-CORS", "warn")}
+    [check] = only(report, "X-CORS", "warn")
+    assert check.title == "CORS preflight answered before authentication"
+    assert "401" in check.found
+    assert "before authentication" in check.fix
+    assert report.ok  # advice, not a failure

@@ -357,3 +357,40 @@ async def test_upstream_token_is_only_for_this_bridges_tokens_and_known_users() 
         await bridge.upstream_token({"iss": "https://bridge.example", "sub": f"{ISSUER}#alice"})
     assert "client_credentials" not in bridge.metadata()["grant_types_supported"]
     assert "device_authorization_endpoint" not in bridge.metadata()
+
+
+def test_toml_puts_the_bridge_on_redis_with_secrets_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fleet issue: ``redis_url`` in the TOML config (a URL with an ACL password by
+    ``redis_url_env``), the sealing keys as ``ZEROAUTH_REDIS_KEYS`` are written (``id:KEY``)."""
+    monkeypatch.setenv("BRIDGE_KEY", KEY)
+    monkeypatch.setenv("BRIDGE_UPSTREAM_SECRET", "x")
+    data = tomllib.loads(TOML)
+    assert parse_config(data).key_rotation_days == 30.0  # rotation on by default for the bridge
+    assert parse_config(data).redis_url is None
+    monkeypatch.setenv("BRIDGE_REDIS", "rediss://bridge:pw-secret@127.0.0.1:6380/0")
+    monkeypatch.setenv("BRIDGE_REDIS_KEYS", other_key())
+    data["bridge"].update(redis_url_env="BRIDGE_REDIS", redis_prefix="bridge-prod",
+                          redis_keys_env="BRIDGE_REDIS_KEYS", key_rotation_days=7)  # fmt: skip
+    config = parse_config(data)
+    assert config.redis_url == "rediss://bridge:pw-secret@127.0.0.1:6380/0"
+    assert config.redis_prefix == "bridge-prod"
+    assert config.key_rotation_days == 7.0
+    assert config.redis_keyring().ids == ("k1",)
+    assert "pw-secret" not in repr(config)
+    data["bridge"]["key_rotation_days"] = 0
+    assert parse_config(data).key_rotation_days is None  # 0: one key for good
+    data["bridge"]["key_rotation_days"] = "30"
+    with pytest.raises(InvalidInput, match="key_rotation_days"):
+        parse_config(data)
+    del data["bridge"]["key_rotation_days"], data["bridge"]["redis_url_env"]
+    data["bridge"]["redis_url"] = "http://127.0.0.1:6379"
+    with pytest.raises(ValueError, match="redis_url must start with"):
+        parse_config(data)
+    # without redis_keys the records are sealed with the bridge's encryption key
+    plain = BridgeConfig(issuer="https://b", resources=(ProtectedResource("https://r"),),
+                         upstream=upstream(), encryption_key=KEY)  # fmt: skip
+    assert plain.redis_keyring().ids == ("k1",)
+    sealed = plain.redis_keyring().seal(b"x", b"ad")
+    assert keyring_of(KEY).open(sealed, b"ad", where="test") == b"x"

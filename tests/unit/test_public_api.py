@@ -78,6 +78,7 @@ PUBLIC: dict[str, list[str]] = {
         "AuthorizationBridge",
         "BridgeConfig",
         "BridgeStore",
+        "RedisBridgeStore",
         "SQLiteBridgeStore",
         "Upstream",
         "UpstreamTokenError",

@@ -8,12 +8,14 @@ See ``docs/bridge.md``.
 from zeroauth.bridge._app import AuthorizationBridge
 from zeroauth.bridge._config import BridgeConfig, Upstream
 from zeroauth.bridge._store import BridgeStore, SQLiteBridgeStore
+from zeroauth.bridge._store_redis import RedisBridgeStore
 from zeroauth.bridge._vault import UpstreamTokenError
 
 __all__ = [
     "AuthorizationBridge",
     "BridgeConfig",
     "BridgeStore",
+    "RedisBridgeStore",
     "SQLiteBridgeStore",
     "Upstream",
     "UpstreamTokenError",

@@ -15,6 +15,8 @@ Not offered here: the device grant and token exchange (they authenticate users e
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,12 +27,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from zeroauth.bridge._config import BridgeConfig
 from zeroauth.bridge._login import UpstreamLoginStep
 from zeroauth.bridge._refresh import UpstreamCheckedRefresh
-from zeroauth.bridge._store import BridgeStore, SQLiteBridgeStore
+from zeroauth.bridge._store import BridgeStore
+from zeroauth.bridge._stores import LiveJWKS, open_stores
 from zeroauth.bridge._upstream import UpstreamClient
 from zeroauth.bridge._vault import UpstreamTokenError, UpstreamVault, keyring_of
 from zeroauth.devserver import DevAuthorizationServer, DevServerConfig
 from zeroauth.devserver._store import DevStore
-from zeroauth.server._jwks import JWKSCache
 from zeroauth.server._jwt import JWTVerifier
 
 __all__ = ["AuthorizationBridge"]
@@ -45,15 +47,22 @@ class AuthorizationBridge:
         *,
         store: BridgeStore | None = None,
         core_store: DevStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         assert config.encryption_key is not None  # BridgeConfig requires it
-        self.store: BridgeStore = store if store is not None else SQLiteBridgeStore(config.database)
+        if store is None or core_store is None:  # SQLite file, or Redis shared by replicas
+            bridge_store, default_core = open_stores(config)
+            store = store if store is not None else bridge_store
+            core_store = core_store if core_store is not None else default_core
+        self.store: BridgeStore = store
         self.upstream = UpstreamClient(
             config.upstream, redirect_uri=config.callback_url, timeout=config.upstream_timeout
         )
         self.vault = UpstreamVault(self.store, keyring_of(config.encryption_key), self.upstream)
-        self._login = UpstreamLoginStep(config, self.store, self.upstream, self.vault)
+        self._login = UpstreamLoginStep(
+            config, self.store, self.upstream, self.vault, forms_store=core_store
+        )
         core_config = DevServerConfig(
             issuer=config.issuer,
             resources=tuple(config.resources),
@@ -62,8 +71,11 @@ class AuthorizationBridge:
             access_token_lifetime=config.access_token_lifetime,
             refresh_token_lifetime=config.refresh_token_lifetime,
             allow_loopback_cimd=config.allow_loopback_cimd,
+            key_rotation_days=config.key_rotation_days,
         )
-        self.core = DevAuthorizationServer(core_config, core_store, authenticator=self._login)
+        self.core = DevAuthorizationServer(
+            core_config, core_store, authenticator=self._login, clock=clock
+        )
         self.core.token.grants.pop("client_credentials", None)  # no machine clients here
         if config.upstream_check_on_refresh:  # a user ended upstream stops refreshing here
             grants = self.core.token.grants
@@ -84,12 +96,16 @@ class AuthorizationBridge:
             Route(f"{path}/callback", self._login.callback, methods=["GET"]),
             Route(f"{path}/consent", self._login.decision, methods=["POST"]),
         ]
-        return Starlette(routes=routes, middleware=base.user_middleware)  # CORS as the core
+        return Starlette(  # CORS as the core; a store failure is a 503, never a 500
+            routes=routes,
+            middleware=base.user_middleware,
+            exception_handlers=base.exception_handlers,
+        )
 
     def verifier(self, resource: str) -> JWTVerifier:
         """A verifier of this bridge's access tokens for ``resource`` (RFC 9068; the keys are
         read in process, never fetched): for an MCP server in the bridge's own process."""
-        jwks = JWKSCache.static(self.core.key.jwks(), name="the bridge's keys")
+        jwks = LiveJWKS(self.core.key)  # follows key rotation
         return JWTVerifier(
             issuer=self.config.issuer, resource=resource, jwks=jwks, algorithms=(self.core.key.alg,)
         )

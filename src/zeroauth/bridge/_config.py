@@ -7,7 +7,9 @@ from a ``zeroauth.idp`` profile (``profile="entra"``: no RFC 8707 ``resource``; 
 ``audience``; ``api://`` scope names through ``scope_map``), never from special cases in the flow.
 
 ``BridgeConfig.from_toml`` reads ``bridge.toml``; secrets are never written in the file but named
-by ``*_env`` keys (environment variables read at load time), as the gateway's file does.
+by ``*_env`` keys (environment variables read at load time), as the gateway's file does: a Redis
+URL with an ACL password by ``redis_url_env``, the keys sealing records in Redis by
+``redis_keys_env`` (``"id:KEY,..."``, the format of ``ZEROAUTH_REDIS_KEYS``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from zeroauth._wire.policy import check_endpoint_url
+from zeroauth.client._keyring import Keyring
 from zeroauth.devserver import ProtectedResource
 from zeroauth.gateway._config_reader import Reader as _GatewayReader
 from zeroauth.gateway._config_reader import table
@@ -27,6 +31,7 @@ from zeroauth.idp import ALL_PROFILES, IdPProfile
 __all__ = ["AUTH_METHODS", "BridgeConfig", "Upstream"]
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _RESERVED = frozenset(
     {"response_type", "client_id", "redirect_uri", "state", "code_challenge",
      "code_challenge_method", "resource", "scope", "nonce"}
@@ -137,12 +142,31 @@ class BridgeConfig:
     login_lifetime: int = 600  # a pending upstream login (its state)
     allow_loopback_cimd: bool = False
     upstream_timeout: float = 10.0
+    # signing keys rotate every this many days, the old key kept in the JWKS until its tokens
+    # expired (None: one key for good)
+    key_rotation_days: float | None = 30.0
+    # Redis/Valkey instead of the SQLite ``database``: replicas with the same URL and prefix
+    # share everything (clients, codes, refresh families, signing keys, pending logins,
+    # sessions, consents, upstream tokens); records are sealed with ``redis_keys``
+    # ("id:KEY,..."), by default with ``encryption_key``
+    redis_url: str | None = field(default=None, repr=False)  # may carry an ACL password
+    redis_prefix: str = "zeroauth-bridge"
+    redis_keys: str | None = field(default=None, repr=False)
     # the bridge's refresh asks the upstream first when the user's upstream token is expired
     # (or near) and refreshable: a user disabled upstream stops refreshing here (``_refresh``)
     upstream_check_on_refresh: bool = True
 
     def __post_init__(self) -> None:
         check_endpoint_url(self.issuer, field="bridge issuer")  # https, or http on loopback
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
+            raise ValueError(
+                f"redis_url must start with one of {[s + '://' for s in _REDIS_SCHEMES]} "
+                '(e.g. "rediss://bridge:PASSWORD@redis.internal:6380/0")'
+            )
+        if self.key_rotation_days is not None and not self.key_rotation_days > 0:
+            raise ValueError("key_rotation_days must be a positive number of days, or None")
+        if not self.redis_prefix or any(c in self.redis_prefix for c in "{}"):
+            raise ValueError("redis_prefix must be non-empty and contain no '{' or '}'")
         if not self.resources:
             raise ValueError("the bridge needs at least one protected resource")
         if self.encryption_key is None:
@@ -151,6 +175,12 @@ class BridgeConfig:
                 'encrypted; generate one with: python -c "import secrets,base64;'
                 'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
             )
+
+    def redis_keyring(self) -> Keyring:
+        """The keys sealing the bridge's secrets in Redis: ``redis_keys``, else the
+        ``encryption_key`` (``"id:KEY,..."`` or one 32-byte key)."""
+        spec = self.redis_keys or self.encryption_key or ""
+        return Keyring.parse(spec if ":" in spec else {"k1": spec})
 
     @property
     def callback_url(self) -> str:
@@ -179,6 +209,11 @@ def parse_config(
     key = b.secret_env("encryption_key_env", required=True)
     auto = b.get("auto_approve", bool, False, "true only for headless tests")
     loopback_cimd = b.get("allow_loopback_cimd", bool, False, "true only for development")
+    rotation = b.get("key_rotation_days", (int, float), 30.0, "days, e.g. 30 (0: never)")
+    redis_url = b.get("redis_url", str, None, '"rediss://host:6380/0" (no password here)')
+    redis_url = b.secret_env("redis_url_env", required=False) or redis_url
+    redis_prefix = b.get("redis_prefix", str, "zeroauth-bridge", "a key namespace")
+    redis_keys = b.secret_env("redis_keys_env", required=False)
     check = b.get("upstream_check_on_refresh", bool, True, "true or false")
     b.finish()
     resources = []
@@ -228,5 +263,9 @@ def parse_config(
         encryption_key=key,
         auto_approve=auto,
         allow_loopback_cimd=loopback_cimd,
+        key_rotation_days=float(rotation) if rotation else None,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        redis_keys=redis_keys,
         upstream_check_on_refresh=check,
     )

@@ -37,6 +37,7 @@ from zeroauth.devserver._authorize import AuthorizationEndpoint
 from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client
 from zeroauth.devserver._consent import ConsentForms, error_page
+from zeroauth.devserver._store import DevStore
 
 __all__ = ["BROWSER_COOKIE", "SESSION_COOKIE", "UpstreamLoginStep", "digest"]
 
@@ -65,13 +66,16 @@ class UpstreamLoginStep:
         store: BridgeStore,
         upstream: UpstreamClient,
         vault: UpstreamVault,
+        forms_store: DevStore | None = None,  # the core's: replicas share the form secret
     ) -> None:
         self._config = config
         self._store = store
         self._upstream = upstream
         self._vault = vault
         base = config.issuer.rstrip("/")
-        self._consent = ConsentForms(action=f"{base}/consent", default_subject=None)
+        self._consent = ConsentForms(
+            action=f"{base}/consent", default_subject=None, store=forms_store
+        )
         self._secure = base.startswith("https://")
         self.endpoint: AuthorizationEndpoint | None = None  # set by the bridge
 

@@ -12,6 +12,7 @@ import uvicorn
 from rich.console import Console
 
 from zeroauth.bridge import AuthorizationBridge, BridgeConfig
+from zeroauth.client._redis_conn import redact_url
 from zeroauth.core.errors import ZeroAuthError
 
 __all__ = ["bridge"]
@@ -45,6 +46,8 @@ def bridge(
             "resources": {r.resource: list(r.scopes) for r in settings.resources},
             "upstream": settings.upstream.issuer,
             "profile": settings.upstream.profile,
+            "state": _state(settings),
+            "signing key rotation (days)": settings.key_rotation_days,
         }
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -52,6 +55,7 @@ def bridge(
     bind_port = port or parts.port or (443 if parts.scheme == "https" else 80)
     console.print(f"[bold]zeroauth bridge[/] {settings.issuer} on {host}:{bind_port}")
     console.print(f"  upstream {settings.upstream.issuer} (callback {settings.callback_url})")
+    console.print(f"  state    {_state(settings)}", highlight=False)
     uvicorn.run(
         AuthorizationBridge(settings).app(),
         host=host,
@@ -59,3 +63,10 @@ def bridge(
         log_level="warning",
         proxy_headers=False,
     )
+
+
+def _state(settings: BridgeConfig) -> str:
+    """Where the bridge keeps its state (a Redis URL with its password masked)."""
+    if settings.redis_url:
+        return f"{redact_url(settings.redis_url)} prefix {settings.redis_prefix}"
+    return str(settings.database)

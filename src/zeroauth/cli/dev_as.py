@@ -99,6 +99,14 @@ def dev_as(
     redis_prefix: Annotated[
         str, typer.Option(help="Key prefix in Redis (one per dev AS deployment).")
     ] = "zeroauth-dev",
+    key_rotation_days: Annotated[
+        float | None,
+        typer.Option(
+            help="Rotate the signing key every this many days; the previous key stays in the "
+            "JWKS until the tokens it signed have expired. Default: one key for good.",
+            min=0.001,
+        ),
+    ] = None,
 ) -> None:
     """Serve the dev OAuth 2.1 authorization server (not for production).
 
@@ -133,6 +141,7 @@ def dev_as(
         database=database or data_dir() / "devserver.sqlite",
         redis_url=redis_url,
         redis_prefix=redis_prefix,
+        key_rotation_days=key_rotation_days,
     )
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"[bold]zeroauth dev-as[/] issuer [cyan]{config.issuer}[/]")

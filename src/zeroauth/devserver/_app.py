@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ from zeroauth.devserver._consent import ConsentForms
 from zeroauth.devserver._device import DEVICE_CODE_GRANT, DeviceFlow
 from zeroauth.devserver._exchange import TOKEN_EXCHANGE_GRANT, TokenExchange
 from zeroauth.devserver._introspection import INTROSPECTION_AUTH_METHODS, IntrospectionEndpoint
-from zeroauth.devserver._keys import SigningKey
+from zeroauth.devserver._keys import RETAIN_MARGIN, SigningKey
 from zeroauth.devserver._revocation import RevocationEndpoint
 from zeroauth.devserver._store import DevStore
 from zeroauth.devserver._store_redis import open_store
@@ -78,10 +79,18 @@ class DevAuthorizationServer:
         store: DevStore | None = None,
         *,
         authenticator: Authenticator | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.store = store if store is not None else open_store(config)
-        self.key = SigningKey(self.store, config.alg)
+        rotation = config.key_rotation_days
+        self.key = SigningKey(
+            self.store,
+            config.alg,
+            rotation=None if rotation is None else rotation * 86400,
+            retain=config.access_token_lifetime + RETAIN_MARGIN,
+            clock=clock,  # the keys' rotation schedule (tests move it)
+        )
         self.clients = ClientResolver(
             self.store,
             allow_loopback=config.allow_loopback_cimd,

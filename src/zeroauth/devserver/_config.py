@@ -133,6 +133,9 @@ class DevServerConfig:
     redis_keys: str | None = field(default=None, repr=False)
     access_token_lifetime: int = 3600
     refresh_token_lifetime: int = 30 * 24 * 3600
+    # signing keys rotate every this many days (None: one key for good); the old key stays in
+    # the JWKS until the tokens it signed have expired (access_token_lifetime + 10 minutes)
+    key_rotation_days: float | None = None
     code_lifetime: int = 60
     token_endpoint_auth_methods: tuple[str, ...] = (
         "none",
@@ -146,6 +149,8 @@ class DevServerConfig:
     device_poll_interval: int = 5  # RFC 8628 §3.2 interval (seconds between polls)
 
     def __post_init__(self) -> None:
+        if self.key_rotation_days is not None and not self.key_rotation_days > 0:
+            raise ValueError("key_rotation_days must be a positive number of days, or None")
         if self.device_code_lifetime < 1 or self.device_poll_interval < 0:
             raise ValueError("device_code_lifetime must be >= 1 and device_poll_interval >= 0")
         allowed = {"none", "client_secret_basic", "client_secret_post"}

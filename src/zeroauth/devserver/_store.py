@@ -2,7 +2,8 @@
 implementation (stdlib ``sqlite3``, the default; ``RedisDevStore`` in ``_store_redis`` shares the
 state between replicas).
 
-Holds what must survive a restart: registered clients (RFC 7591), the signing key, refresh-token
+Holds what must survive a restart: registered clients (RFC 7591), the signing keys (one row per
+rotation generation, sealed with AES-256-GCM when a ``keyring`` is given), refresh-token
 families (OAuth 2.1 §4.3.1 rotation; reuse of a rotated token revokes the family) and
 authorization codes (single use; a replay revokes what the code issued, OAuth 2.1 §4.1.3),
 access tokens by ``jti`` (RFC 7009, RFC 7662), the consent forms' HMAC secret and the forms
@@ -20,14 +21,18 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from zeroauth.client._keyring import Keyring
+from zeroauth.core.errors import StoreKeyError
 
 __all__ = [
     "AccessRecord",
     "CodeRecord",
     "DevStore",
+    "KeyRecord",
     "RefreshRecord",
     "SqliteDevStore",
     "digest",
@@ -38,6 +43,9 @@ CREATE TABLE IF NOT EXISTS clients (
     client_id TEXT PRIMARY KEY, metadata TEXT NOT NULL, secret_digest TEXT, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
     kid TEXT PRIMARY KEY, alg TEXT NOT NULL, pem TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    alg TEXT NOT NULL, generation INTEGER NOT NULL, kid TEXT NOT NULL, pem TEXT NOT NULL,
+    not_before REAL NOT NULL, PRIMARY KEY (alg, generation));
 CREATE TABLE IF NOT EXISTS codes (
     digest TEXT PRIMARY KEY, grant_id TEXT NOT NULL, data TEXT NOT NULL, expires REAL NOT NULL,
     used INTEGER NOT NULL DEFAULT 0);
@@ -52,6 +60,10 @@ CREATE TABLE IF NOT EXISTS access_tokens (
     revoked INTEGER NOT NULL DEFAULT 0);
 """  # access tokens by jti, for revocation (RFC 7009) and introspection (RFC 7662)
 _REFRESH = "SELECT grant_id, data, expires, rotated FROM refresh_tokens WHERE digest = ?"
+
+
+def _key_name(alg: str, generation: int) -> bytes:
+    return f"signing-key:{alg}:{generation}".encode()
 
 
 def digest(secret: str) -> str:
@@ -89,6 +101,17 @@ class AccessRecord:
     revoked: bool
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A signing key of a rotation (RFC 7517 ``kid``): generation ``n + 1`` succeeds ``n`` and
+    signs from ``not_before`` on."""
+
+    generation: int
+    kid: str
+    pem: str = field(repr=False)
+    not_before: float
+
+
 @runtime_checkable
 class DevStore(Protocol):
     """The dev AS's state. ``SqliteDevStore`` (one process) or ``RedisDevStore`` (replicas).
@@ -107,6 +130,16 @@ class DevStore(Protocol):
     def clients(self) -> list[str]: ...
     def signing_key(self, alg: str) -> tuple[str, str] | None: ...
     def add_signing_key(self, kid: str, alg: str, pem: str) -> None: ...
+    def signing_keys(self, alg: str) -> list[KeyRecord]:
+        """Every key of the rotation for ``alg``, oldest generation first."""
+        ...
+
+    def add_rotation_key(self, alg: str, key: KeyRecord) -> bool:
+        """Store ``key`` unless its generation is taken (True if this one was stored): of
+        replicas rotating at once, one key per generation."""
+        ...
+
+    def drop_rotation_key(self, alg: str, generation: int) -> None: ...
     def add_code(
         self, code: str, grant_id: str, data: Mapping[str, Any], expires: float
     ) -> None: ...
@@ -133,15 +166,21 @@ class DevStore(Protocol):
 
 
 class SqliteDevStore:
-    """SQLite-backed state. ``path=":memory:"`` for tests; a file keeps state across restarts."""
+    """SQLite-backed state. ``path=":memory:"`` for tests; a file keeps state across restarts.
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    With a ``keyring`` the rotation's private keys are sealed at rest (AES-256-GCM, the
+    generation's name as associated data); keys stored in clear earlier stay readable."""
+
+    def __init__(self, path: str | Path = ":memory:", *, keyring: Keyring | None = None) -> None:
+        self._keyring = keyring
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
             self._db.executescript(_SCHEMA)
+            if keyring is not None:  # a key moved to the sealed table leaves no copy behind
+                self._db.execute("PRAGMA secure_delete = ON")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -197,6 +236,42 @@ class SqliteDevStore:
 
     def add_signing_key(self, kid: str, alg: str, pem: str) -> None:
         self._run("INSERT INTO keys VALUES (?, ?, ?, ?)", (kid, alg, pem, time.time()))
+
+    def signing_keys(self, alg: str) -> list[KeyRecord]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT generation, kid, pem, not_before FROM signing_keys WHERE alg = ? "
+                "ORDER BY generation", (alg,)
+            ).fetchall()  # fmt: skip
+        return [KeyRecord(g, kid, self._open_pem(alg, g, pem), nb) for g, kid, pem, nb in rows]
+
+    def add_rotation_key(self, alg: str, key: KeyRecord) -> bool:
+        pem = key.pem
+        if self._keyring is not None:
+            pem = self._keyring.seal(pem.encode(), _key_name(alg, key.generation)).decode()
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO signing_keys VALUES (?, ?, ?, ?, ?)",
+                (alg, key.generation, key.kid, pem, key.not_before),
+            )
+            if self._keyring is not None:  # a key carried over from the clear table: now sealed
+                db.execute("DELETE FROM keys WHERE alg = ? AND kid = ?", (alg, key.kid))
+            return cursor.rowcount == 1
+
+    def drop_rotation_key(self, alg: str, generation: int) -> None:
+        self._run("DELETE FROM signing_keys WHERE alg = ? AND generation = ?", (alg, generation))
+
+    def _open_pem(self, alg: str, generation: int, stored: str) -> str:
+        if stored.startswith("-----BEGIN"):
+            return stored  # stored in clear (no keyring then)
+        if self._keyring is None:
+            raise StoreKeyError(
+                "the signing keys in this database are encrypted and no key was given",
+                where=f"signing key {alg} generation {generation}",
+                hint="configure the same encryption key as when the database was created",
+            )
+        where = f"signing key {alg} generation {generation}"
+        return self._keyring.open(stored.encode(), _key_name(alg, generation), where=where).decode()
 
     # -- authorization codes (single use, OAuth 2.1 §4.1.3) ---------------------------------------
     def add_code(self, code: str, grant_id: str, data: Mapping[str, Any], expires: float) -> None:

@@ -14,9 +14,11 @@ Lua script (atomic on the server, whichever replica runs it):
 - access tokens by ``jti`` (RFC 7009, RFC 7662) expire an hour after the token;
   codes and refresh tokens an hour after their own expiry (a late replay is still seen);
   a revoked-grant marker lives until its family's refresh tokens would have expired, plus a day;
-- the signing key: the first one added is kept (``SET NX``) and every replica signs with it
-  (JWKS identical on each), sealed with AES-256-GCM under a ``Keyring``
-  (``zeroauth.client._keyring``: key ids, rotation by adding a key first);
+- the signing keys: one hash per algorithm, a field per rotation generation written with
+  ``HSETNX`` (of replicas rotating at once exactly one key per generation is kept, and every
+  replica signs with it: JWKS identical on each), each sealed with AES-256-GCM under a
+  ``Keyring`` (``zeroauth.client._keyring``: key ids, rotation by adding a key first); the
+  single key of earlier versions (``SET NX``) is read once and carried over as generation 0;
 - the consent forms' HMAC secret is made once (``SET NX``) and sealed the same way; a submitted
   form is spent with ``SET NX PXAT`` (single use across replicas).
 
@@ -38,6 +40,7 @@ from zeroauth.devserver._store import (
     AccessRecord,
     CodeRecord,
     DevStore,
+    KeyRecord,
     RefreshRecord,
     SqliteDevStore,
     digest,
@@ -165,6 +168,29 @@ class RedisDevStore:
     def add_signing_key(self, kid: str, alg: str, pem: str) -> None:
         """Kept only if no key for ``alg`` is stored yet: the first replica's key is the one."""
         self._put_once(self._key("signing-key", alg), json.dumps({"kid": kid, "pem": pem}).encode())
+
+    def signing_keys(self, alg: str) -> list[KeyRecord]:
+        name = self._key("signing-keys", alg)
+        found = self.conn.call(lambda r: r.hgetall(name))
+        records = []
+        for field, blob in found.items():
+            generation = int(_text(field))
+            where = f"{self.conn.where} {name} generation {generation}"
+            plain = self.keyring.open(blob, f"{name}:{generation}".encode(), where=where)
+            value = json.loads(plain)
+            records.append(KeyRecord(generation, value["kid"], value["pem"], value["nb"]))
+        return sorted(records, key=lambda k: k.generation)
+
+    def add_rotation_key(self, alg: str, key: KeyRecord) -> bool:
+        """``HSETNX`` on the generation's field: of replicas rotating at once, one key wins."""
+        name = self._key("signing-keys", alg)
+        value = json.dumps({"kid": key.kid, "pem": key.pem, "nb": key.not_before}).encode()
+        sealed = self.keyring.seal(value, f"{name}:{key.generation}".encode())
+        return bool(self.conn.call(lambda r: r.hsetnx(name, str(key.generation), sealed)))
+
+    def drop_rotation_key(self, alg: str, generation: int) -> None:
+        name = self._key("signing-keys", alg)
+        self.conn.call(lambda r: r.hdel(name, str(generation)))
 
     # -- authorization codes (single use, OAuth 2.1 §4.1.3) -----------------------------------
     def add_code(self, code: str, grant_id: str, data: Mapping[str, Any], expires: float) -> None:

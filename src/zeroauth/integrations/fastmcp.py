@@ -40,6 +40,7 @@ from mcp_types import CallToolRequestParams
 from starlette.types import ASGIApp
 
 from zeroauth.bridge import AuthorizationBridge
+from zeroauth.integrations._common import verification
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._middleware import TOKEN_SCOPE_KEY, BearerAuth, current_token_var
 from zeroauth.server._scopes import ScopePolicy, ToolName, declared_scopes
@@ -241,11 +242,9 @@ def protect(
     """
     if getattr(server, "auth", None) is not None:
         raise ValueError("the FastMCP server already has auth=...; remove it to use zeroauth")
-    if bridge is not None:
-        verifier = verifier or bridge.verifier(resource)
-        authorization_servers = authorization_servers or [bridge.config.issuer]
-    if verifier is None or authorization_servers is None:
-        raise ValueError("give verifier= and authorization_servers=, or bridge=")
+    verifier, authorization_servers = verification(
+        resource, verifier, authorization_servers, bridge
+    )
     policy = (scope_policy or ScopePolicy()).merged(
         required=required_scopes, hierarchy=hierarchy, tools=tool_scopes,
         filter_tools_list=hide_tools,

@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp
 
 from zeroauth.bridge import AuthorizationBridge
+from zeroauth.integrations._common import verification
 from zeroauth.server._dpop import DPoP
 from zeroauth.server._middleware import (
     TOKEN_SCOPE_KEY,
@@ -154,11 +155,9 @@ def protect(
     ``scope_policy``'s. ``scopes_supported`` defaults to every scope named by the policy and by
     :func:`requires_scopes` markers on the tools registered so far (required ones first, S-05).
     """
-    if bridge is not None:
-        verifier = verifier or bridge.verifier(resource)
-        authorization_servers = authorization_servers or [bridge.config.issuer]
-    if verifier is None or authorization_servers is None:
-        raise ValueError("give verifier= and authorization_servers=, or bridge=")
+    verifier, authorization_servers = verification(
+        resource, verifier, authorization_servers, bridge
+    )
     policy = (scope_policy or ScopePolicy()).merged(
         required=required_scopes, hierarchy=hierarchy, tools=tool_scopes,
         filter_tools_list=hide_tools,

@@ -66,7 +66,8 @@ def _audiences(payload: dict[str, Any]) -> list[str]:
     return [aud] if isinstance(aud, str) else [str(a) for a in aud or [] if a is not None]
 
 
-def _held(payload: dict[str, Any]) -> set[str] | None:
+def held_scopes(payload: dict[str, Any]) -> set[str] | None:
+    """The scopes a JWT payload carries: ``scope`` (RFC 9068 §2.2.3) or ``scp`` (Entra, Okta)."""
     for name in ("scope", "scp"):
         value = payload.get(name)
         if isinstance(value, str):
@@ -99,7 +100,7 @@ def judge(token: str, promise: Promise, now: float) -> Verdict:
         value = payload.get(claim)
         if isinstance(value, int | float) and value > now + LEEWAY:
             wrong.append(f"{claim} is {int(value - now)} s in the future (the issuer's clock)")
-    held = _held(payload)
+    held = held_scopes(payload)
     if promise.scopes and held is not None:
         missing = [s for s in promise.scopes if s not in held]
         if missing:

@@ -17,7 +17,7 @@ from zeroauth.cli.doctor.model import Check, ok, warn
 from zeroauth.client._cache import discovery_ttl
 from zeroauth.core.cache_control import parse_cache_control
 
-__all__ = ["DOCTOR_ORIGIN", "MAX_REASONABLE_AGE", "caching", "cors"]
+__all__ = ["DOCTOR_ORIGIN", "MAX_REASONABLE_AGE", "caching", "cors", "preflight"]
 
 DOCTOR_ORIGIN = "https://mcp-client.example"
 MAX_REASONABLE_AGE = 86400
@@ -36,6 +36,32 @@ def cors(response: Fetched, what: str, *, section: str) -> Check:
         found,
         fix="send `Access-Control-Allow-Origin: *` with the metadata (a public document); "
         "browser-based MCP clients cannot read it otherwise",
+        **kw,
+    )
+
+
+def preflight(response: Fetched, *, section: str) -> Check:
+    """The MCP endpoint's answer to a browser's CORS preflight (Fetch Standard §4.8): a
+    preflight carries no credentials, so authenticating it (401) locks every browser-based
+    client out, whatever origins the server means to allow."""
+    title = "CORS preflight answered before authentication"
+    kw = {"where": response.url, "section": section}
+    allowed = response.header("access-control-allow-origin")
+    if response.status == 401:
+        return warn(
+            "X-CORS",
+            title,
+            "HTTP 401 to OPTIONS (the preflight was authenticated)",
+            fix="answer OPTIONS preflights before authentication (zeroauth's BearerAuth does, "
+            "with cors_origins= naming the browser origins allowed to call)",
+            **kw,
+        )
+    if 200 <= response.status < 300 and allowed:
+        return ok("X-CORS", title, f"HTTP {response.status}, Allow-Origin: {allowed}", **kw)
+    return ok(
+        "X-CORS",
+        title,
+        f"{response.describe()} (origin not allowed; not authenticated)",
         **kw,
     )
 

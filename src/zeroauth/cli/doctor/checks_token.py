@@ -12,11 +12,16 @@ a refusal. The token itself never appears in a check, a log line or an error.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import jwt
 
-from zeroauth.cli.doctor.checks_blame import Promise, Verdict, judge, server_setting
+from zeroauth.cli.doctor.checks_blame import (
+    Promise,
+    Verdict,
+    held_scopes,
+    judge,
+    server_setting,
+)
 from zeroauth.cli.doctor.facts import Probe
 from zeroauth.cli.doctor.model import Check, fail, na, ok, warn
 from zeroauth.core.challenge import BearerChallenge
@@ -153,16 +158,6 @@ def refused(
     )
 
 
-def _scopes(payload: dict[str, Any]) -> set[str] | None:
-    for name in ("scope", "scp"):
-        value = payload.get(name)
-        if isinstance(value, str):
-            return set(value.split())
-        if isinstance(value, list):
-            return {str(v) for v in value}
-    return None
-
-
 def _duration(seconds: float) -> str:
     seconds = abs(int(seconds))
     if seconds >= 86400:
@@ -249,7 +244,7 @@ def claims(
         )
     else:
         checks.append(ok("S-19", title, f"expires in {_duration(exp - now)}", **kw))
-    held = _scopes(payload)
+    held = held_scopes(payload)
     if scopes and held is not None:
         missing = [s for s in scopes if s not in held]
         found = " ".join(sorted(held)) or "none"

@@ -136,6 +136,16 @@ class Fetcher:
     ) -> Fetched:
         return self._send(HTTPRequest.post_json(url, "mcp", document, headers))
 
+    def preflight(self, url: str, origin: str, method: str, headers: str) -> Fetched:
+        """A CORS preflight as a browser sends it (Fetch Standard §4.8): ``OPTIONS`` with
+        ``Origin``, ``Access-Control-Request-Method`` and ``-Headers``, no credentials."""
+        asked = {
+            "origin": origin,
+            "access-control-request-method": method,
+            "access-control-request-headers": headers,
+        }
+        return self._send(HTTPRequest("OPTIONS", url, "mcp", tuple(asked.items())))
+
     def _send(self, request: HTTPRequest) -> Fetched:
         hops = self._hops = [] if request.follow_redirects else None
         try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from zeroauth.cli.doctor import checks_probe, checks_resource, checks_server, checks_token
 from zeroauth.cli.doctor.checks_blame import Promise
-from zeroauth.cli.doctor.checks_http import DOCTOR_ORIGIN
+from zeroauth.cli.doctor.checks_http import DOCTOR_ORIGIN, preflight
 from zeroauth.cli.doctor.checks_registration import registration
 from zeroauth.cli.doctor.facts import ASFetch, PRMFetch, Probe
 from zeroauth.cli.doctor.fetch import Fetcher
@@ -129,6 +129,10 @@ def _walk(
     say("sending a request without a token")
     probe = Probe.of(http.post_json(server_url, INITIALIZE, headers=MCP_HEADERS))
     checks += checks_probe.unauthenticated(probe, server_url)
+    asked = "authorization, content-type, mcp-protocol-version"
+    answer = http.preflight(server_url, DOCTOR_ORIGIN, "POST", asked)
+    if answer.status:  # no answer at all is reported by the probe above
+        checks.append(preflight(answer, section=checks_probe.SECTION))
     challenged = probe.response.status in (401, 403) and probe.bearer is not None
     header_url = probe.bearer.resource_metadata if challenged and probe.bearer else None
     say("fetching protected resource metadata")
