@@ -10,7 +10,8 @@ the upstream may rotate its refresh tokens, OAuth 2.1 §4.3.1).
 upstream token is expired or near and there is an upstream refresh token, it is refreshed first;
 an upstream ``invalid_grant`` (user disabled, session revoked, consent withdrawn: RFC 6749 §5.2)
 ends the user's upstream session here (``end``: the sealed tokens are replaced by an "ended"
-marker until the user signs in again), anything else is an outage and changes nothing.
+marker until the user signs in again), unless the stored tokens changed meanwhile (another
+replica sharing the store refreshed them first); anything else is an outage and changes nothing.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class UpstreamVault:
                 fresh = await self._upstream.refresh(tokens.refresh_token)
             except UpstreamFailureError as failure:
                 if failure.upstream_error == "invalid_grant":
+                    current = self._superseded(subject, tokens)
+                    if current is not None:
+                        return current.access_token
                     self.end(subject)
                 raise UpstreamTokenError(
                     "the upstream refused to refresh the user's token",
@@ -140,10 +144,21 @@ class UpstreamVault:
                 fresh = await self._upstream.refresh(tokens.refresh_token)
             except UpstreamFailureError as failure:
                 if failure.upstream_error == "invalid_grant":
+                    if self._superseded(subject, tokens) is not None:
+                        return
                     self.end(subject)
                     raise UpstreamSessionEndedError(subject) from None
                 raise UpstreamUnavailableError(failure.description) from None
             self.save(subject, fresh)
+
+    def _superseded(self, subject: str, used: TokenSet) -> TokenSet | None:
+        """The stored tokens when another replica (sharing the store) refreshed them while this
+        one used the previous refresh token (its refusal then says nothing about the user);
+        None when the refused refresh token is still the stored one."""
+        current = self.load(subject)
+        if current is None or current.refresh_token == used.refresh_token:
+            return None
+        return current
 
 
 def _key(subject: str) -> str:
