@@ -7,6 +7,8 @@ processes behind ``zeroauth dev-as``:
 - ``--cors-origin`` (repeatable): exactly those origins get CORS (Fetch §3.2 preflight answered
   before authentication), loopback origins no longer by default; a malformed origin is a usage
   error (exit 2) naming the option.
+
+The same flags as documented in docs/cli.md (``zeroauth serve``).
 """
 
 from __future__ import annotations
