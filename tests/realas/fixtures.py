@@ -173,6 +173,18 @@ class RealAS:
         """What the launcher wrote to stderr so far (library notices, --verbose lines)."""
         return self.log_path.read_text(errors="replace")
 
+    def outage(self, on: bool) -> None:
+        """Start or end an outage (``SIGUSR2``: every connection reset while it lasts; the
+        server keeps its grants and tokens, so it comes back as it was)."""
+        line = f"realas outage {'on' if on else 'off'}"
+        before = self.log().count(line)
+        os.kill(self.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while self.log().count(line) == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"realas did not log {line!r}")
+            time.sleep(0.02)
+
 
 def _node() -> str:
     node = os.environ.get("ZEROAUTH_REALAS_NODE") or shutil.which("node")

@@ -609,7 +609,19 @@ function notFound(res) {
   res.end('{"error":"not_found"}');
 }
 
+// SIGUSR2 toggles an outage (tests of an IdP that is down and comes back with its state): while
+// it lasts every connection is reset before anything is read or answered.
+let outage = false;
+process.on('SIGUSR2', () => {
+  outage = !outage;
+  toStderr(`realas outage ${outage ? 'on' : 'off'}`);
+});
+
 server.on('request', async (req, res) => {
+  if (outage) {
+    req.socket.destroy();
+    return;
+  }
   const started = process.hrtime.bigint();
   if (opts.verbose) {
     res.on('finish', () => {

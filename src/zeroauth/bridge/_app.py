@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zeroauth.bridge._config import BridgeConfig
 from zeroauth.bridge._login import UpstreamLoginStep
+from zeroauth.bridge._refresh import UpstreamCheckedRefresh
 from zeroauth.bridge._store import BridgeStore
 from zeroauth.bridge._stores import LiveJWKS, open_stores
 from zeroauth.bridge._upstream import UpstreamClient
@@ -76,6 +77,11 @@ class AuthorizationBridge:
             core_config, core_store, authenticator=self._login, clock=clock
         )
         self.core.token.grants.pop("client_credentials", None)  # no machine clients here
+        if config.upstream_check_on_refresh:  # a user ended upstream stops refreshing here
+            grants = self.core.token.grants
+            grants["refresh_token"] = UpstreamCheckedRefresh(
+                grants["refresh_token"], self.core.store, self.vault
+            )
         self._login.endpoint = self.core.authorization
 
     def metadata(self) -> dict[str, Any]:
@@ -136,10 +142,10 @@ class _Together:
     """Routes the bridge's exact paths to the bridge, everything else to the MCP app."""
 
     def __init__(self, bridge: ASGIApp, app: ASGIApp, paths: frozenset[str]) -> None:
-        self._bridge, self._app, self._paths = bridge, app, paths
+        self._bridge, self._app, self.paths = bridge, app, paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in self._paths:
+        if scope["type"] == "http" and scope["path"] in self.paths:
             await self._bridge(scope, receive, send)
         else:
             await self._app(scope, receive, send)

@@ -152,6 +152,9 @@ class BridgeConfig:
     redis_url: str | None = field(default=None, repr=False)  # may carry an ACL password
     redis_prefix: str = "zeroauth-bridge"
     redis_keys: str | None = field(default=None, repr=False)
+    # the bridge's refresh asks the upstream first when the user's upstream token is expired
+    # (or near) and refreshable: a user disabled upstream stops refreshing here (``_refresh``)
+    upstream_check_on_refresh: bool = True
 
     def __post_init__(self) -> None:
         check_endpoint_url(self.issuer, field="bridge issuer")  # https, or http on loopback
@@ -192,7 +195,11 @@ class BridgeConfig:
         return parse_config(data, source=source)
 
 
-def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> BridgeConfig:
+def parse_config(
+    data: Mapping[str, Any], *, source: str = "bridge.toml", upstream_path: str = "upstream"
+) -> BridgeConfig:
+    """Validate a parsed ``bridge.toml``; ``upstream_path`` names the IdP's table in messages
+    (the gateway's ``[bridge]`` section passes ``"bridge.upstream"``)."""
     top = Reader(data, "", source)
     top.known.update({"bridge", "resource", "upstream"})
     top.finish()
@@ -207,6 +214,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> Bri
     redis_url = b.secret_env("redis_url_env", required=False) or redis_url
     redis_prefix = b.get("redis_prefix", str, "zeroauth-bridge", "a key namespace")
     redis_keys = b.secret_env("redis_keys_env", required=False)
+    check = b.get("upstream_check_on_refresh", bool, True, "true or false")
     b.finish()
     resources = []
     raw_resources = data.get("resource", [])
@@ -217,7 +225,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> Bri
         url = str(r.url("url", required=True, hint='the MCP URL, "https://mcp.example.com/mcp"'))
         resources.append(ProtectedResource(resource=url, scopes=r.scopes("scopes", ())))
         r.finish()
-    u = Reader(table(data.get("upstream", {}), "upstream", source), "upstream", source)
+    u = Reader(table(data.get("upstream", {}), upstream_path, source), upstream_path, source)
     upstream_issuer = str(u.url("issuer", required=True, hint="the IdP's issuer URL"))
     client_id = str(u.required("client_id", str, "the bridge's client id at the IdP"))
     method = u.get("auth_method", str, "client_secret_basic", f"one of {list(AUTH_METHODS)}")
@@ -259,4 +267,5 @@ def parse_config(data: Mapping[str, Any], *, source: str = "bridge.toml") -> Bri
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         redis_keys=redis_keys,
+        upstream_check_on_refresh=check,
     )

@@ -49,12 +49,15 @@ _LEEWAY = 60
 
 class UpstreamFailureError(Exception):
     """The upstream refused or could not be reached; ``error`` is the OAuth error for the MCP
-    client (``access_denied`` or ``temporarily_unavailable``), ``description`` says why."""
+    client (``access_denied`` or ``temporarily_unavailable``), ``description`` says why;
+    ``upstream_error`` is the upstream's own OAuth error code when it answered with one
+    (``invalid_grant``: the user's upstream grant has ended)."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, upstream_error: str | None = None) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description[:300]
+        self.upstream_error = upstream_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +250,7 @@ class UpstreamClient:
         except OAuthError as exc:
             text = exc.error + (f": {exc.error_description}" if exc.error_description else "")
             raise UpstreamFailureError(
-                "access_denied", f"the identity provider refused ({text})"
+                "access_denied", f"the identity provider refused ({text})", exc.error
             ) from None
         except (ValueError, ZeroAuthError) as exc:
             raise UpstreamFailureError(

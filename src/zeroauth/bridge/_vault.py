@@ -5,6 +5,13 @@ are sealed with AES-256-GCM (``Keyring``: a key id in front, random 96-bit nonce
 as associated data; NIST SP 800-38D) under the user's qualified subject, and refreshed at the
 upstream when less than ``REFRESH_MARGIN`` seconds are left (one refresh at a time per user:
 the upstream may rotate its refresh tokens, OAuth 2.1 §4.3.1).
+
+``check`` is the upstream check of the bridge's own refresh (``_refresh``): when the stored
+upstream token is expired or near and there is an upstream refresh token, it is refreshed first;
+an upstream ``invalid_grant`` (user disabled, session revoked, consent withdrawn: RFC 6749 §5.2)
+ends the user's upstream session here (``end``: the sealed tokens are replaced by an "ended"
+marker until the user signs in again), unless the stored tokens changed meanwhile (another
+replica sharing the store refreshed them first); anything else is an outage and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ from zeroauth.client._keyring import Keyring
 from zeroauth.core.errors import ZeroAuthError
 from zeroauth.core.tokens import TokenSet
 
-__all__ = ["REFRESH_MARGIN", "UpstreamTokenError", "UpstreamVault", "keyring_of"]
+__all__ = [
+    "REFRESH_MARGIN",
+    "UpstreamSessionEndedError",
+    "UpstreamTokenError",
+    "UpstreamUnavailableError",
+    "UpstreamVault",
+    "keyring_of",
+]
 
 REFRESH_MARGIN = 60.0
 _LIFETIME = 400 * 24 * 3600  # the record outlives any upstream refresh token
@@ -29,6 +43,14 @@ _LIFETIME = 400 * 24 * 3600  # the record outlives any upstream refresh token
 class UpstreamTokenError(ZeroAuthError):
     """No usable upstream token for this user (never logged in through the bridge, or the
     upstream refused the refresh): the user must sign in again."""
+
+
+class UpstreamSessionEndedError(Exception):
+    """The upstream refused the user's refresh token (``invalid_grant``): its session ended."""
+
+
+class UpstreamUnavailableError(Exception):
+    """The upstream could not say (unreachable, 5xx, or another error than ``invalid_grant``)."""
 
 
 def keyring_of(key: str) -> Keyring:
@@ -49,10 +71,19 @@ class UpstreamVault:
         record = {"sealed": sealed.decode("ascii")}
         self._store.put("upstream", key, record, time.time() + _LIFETIME)
 
+    def end(self, subject: str) -> None:
+        """The upstream ended the user's session: its tokens are deleted, and a marker says so
+        (to every grant of this user) until the user signs in again (``save``)."""
+        self._store.put("upstream", _key(subject), {"ended": time.time()}, time.time() + _LIFETIME)
+
+    def ended(self, subject: str) -> bool:
+        record = self._store.get("upstream", _key(subject))
+        return record is not None and "ended" in record
+
     def load(self, subject: str) -> TokenSet | None:
         key = _key(subject)
         record = self._store.get("upstream", key)
-        if record is None:
+        if record is None or "sealed" not in record:
             return None
         plain = self._keyring.open(
             str(record["sealed"]).encode("ascii"), key.encode(), where="bridge upstream tokens"
@@ -81,6 +112,11 @@ class UpstreamVault:
             try:
                 fresh = await self._upstream.refresh(tokens.refresh_token)
             except UpstreamFailureError as failure:
+                if failure.upstream_error == "invalid_grant":
+                    current = self._superseded(subject, tokens)
+                    if current is not None:
+                        return current.access_token
+                    self.end(subject)
                 raise UpstreamTokenError(
                     "the upstream refused to refresh the user's token",
                     where=subject,
@@ -89,6 +125,40 @@ class UpstreamVault:
                 ) from None
             self.save(subject, fresh)
             return fresh.access_token
+
+    async def check(self, subject: str) -> None:
+        """The bridge's refresh check (module docstring): returns when the user's upstream
+        session is known valid or cannot be known cheaply (no stored token, still fresh, no
+        upstream refresh token); ``UpstreamSessionEndedError`` or ``UpstreamUnavailableError``
+        otherwise."""
+        lock = self._locks.setdefault(subject, asyncio.Lock())
+        async with lock:
+            if self.ended(subject):
+                raise UpstreamSessionEndedError(subject)
+            tokens = self.load(subject)
+            if tokens is None or tokens.refresh_token is None:
+                return
+            if not tokens.is_expired(time.time(), skew=REFRESH_MARGIN):
+                return
+            try:
+                fresh = await self._upstream.refresh(tokens.refresh_token)
+            except UpstreamFailureError as failure:
+                if failure.upstream_error == "invalid_grant":
+                    if self._superseded(subject, tokens) is not None:
+                        return
+                    self.end(subject)
+                    raise UpstreamSessionEndedError(subject) from None
+                raise UpstreamUnavailableError(failure.description) from None
+            self.save(subject, fresh)
+
+    def _superseded(self, subject: str, used: TokenSet) -> TokenSet | None:
+        """The stored tokens when another replica (sharing the store) refreshed them while this
+        one used the previous refresh token (its refusal then says nothing about the user);
+        None when the refused refresh token is still the stored one."""
+        current = self.load(subject)
+        if current is None or current.refresh_token == used.refresh_token:
+            return None
+        return current
 
 
 def _key(subject: str) -> str:

@@ -50,10 +50,18 @@ def gateway(
     if check:
         summary = {
             "resource": settings.resource,
+            "authorization_servers": list(settings.authorization_servers),
             "issuers": [i.issuer for i in settings.issuers],
             "upstreams": {u.name: {"url": u.url, "prefix": u.prefix} for u in settings.upstreams},
             "scopes_supported": list(settings.scopes_supported),
         }
+        if settings.bridge is not None:
+            summary["bridge"] = {
+                "issuer": settings.bridge.issuer,
+                "callback (register it at the identity provider)": settings.bridge.callback_url,
+                "upstream": settings.bridge.upstream.issuer,
+                "profile": settings.bridge.upstream.profile,
+            }
         typer.echo(json.dumps(summary, indent=2))
         return
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -61,6 +69,10 @@ def gateway(
     console.print(f"[bold]zeroauth gateway[/] {settings.resource} on {bind_host}:{bind_port}")
     for up in settings.upstreams:
         console.print(f"  {up.prefix:<12} -> {up.url} ({up.credentials.type})")
+    if settings.bridge is not None:
+        bridge = settings.bridge
+        console.print(f"  bridge {bridge.issuer} -> {bridge.upstream.issuer} "
+                      f"(callback {bridge.callback_url})")  # fmt: skip
     uvicorn.run(
         GatewayApp(settings, config_path=config, drain=drain),
         host=bind_host,

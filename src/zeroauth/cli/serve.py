@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -26,6 +26,25 @@ def serve(
         bool,
         typer.Option(help="Serve over https with the development CA, and trust it for the issuer."),
     ] = False,
+    hide_tools: Annotated[
+        bool,
+        typer.Option(
+            "--hide-tools",
+            help="List only the tools the caller's token may call. By default every tool is "
+            "listed and calling one beyond the token's scopes answers 403 with the scope to "
+            "ask for (step-up); clients that only call what they were shown never step up "
+            "when tools are hidden.",
+        ),
+    ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            metavar="ORIGIN",
+            help='A browser origin allowed to call (repeatable): "https://app.example", '
+            '"http://localhost:*" or "*". Default: loopback origins only.',
+        ),
+    ] = None,
 ) -> None:
     """Serve a protected demo MCP server (notes:read and notes:write).
 
@@ -47,7 +66,16 @@ def serve(
     console = Console(stderr=True)
     console.print(f"[bold]zeroauth serve[/] protected MCP server at [cyan]{url}[/]")
     console.print(f"  tokens from {issuer} with aud={url}; tools need {READ_SCOPE} / {WRITE_SCOPE}")
-    app = demo_app(url, issuer, verify=tls.client_context() if tls else True)
+    options: dict[str, Any] = {"hide_tools": hide_tools}
+    if cors_origin:
+        options["cors_origins"] = list(cors_origin)
+        console.print(f"  browser origins allowed: {', '.join(cors_origin)}")
+    if hide_tools:
+        console.print("  tools/list shows only the tools the caller's token may call")
+    try:
+        app = demo_app(url, issuer, verify=tls.client_context() if tls else True, **options)
+    except ValueError as exc:  # an origin BearerAuth refuses
+        raise typer.BadParameter(str(exc), param_hint="--cors-origin") from None
     uvicorn.run(
         app,
         host=host,

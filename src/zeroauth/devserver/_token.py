@@ -18,9 +18,10 @@ Every answer carries ``Cache-Control: no-store`` (OAuth 2.1 §3.2.3).
 from __future__ import annotations
 
 import base64
+import inspect
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote_plus
@@ -43,8 +44,9 @@ __all__ = ["GrantHandler", "TokenEndpoint"]
 _request_jkt: ContextVar[str | None] = ContextVar("zeroauth_dev_as_proof_key", default=None)
 """The DPoP key thumbprint proven by the token request being served (RFC 9449 §5)."""
 
-GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any]]
-"""A grant: the authenticated client and the form → the token response body."""
+GrantHandler = Callable[[Client, Mapping[str, str]], dict[str, Any] | Awaitable[dict[str, Any]]]
+"""A grant: the authenticated client and the form → the token response body (or an awaitable
+of it: a grant that asks another server first, as the bridge's refresh does)."""
 
 
 class StoreReplayCache:
@@ -90,7 +92,8 @@ class TokenEndpoint:
                 )
             bound = _request_jkt.set(self._proof_key(request.headers.getlist("dpop")))
             try:
-                body = grant(client, params)
+                answer = grant(client, params)
+                body = await answer if inspect.isawaitable(answer) else answer
             finally:
                 _request_jkt.reset(bound)
         except OAuthError as err:

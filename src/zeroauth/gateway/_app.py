@@ -13,6 +13,11 @@
   it in atomically; requests in flight finish on the old state, whose connections are closed
   after ``drain`` seconds. ``SIGHUP`` triggers it when the app knows its config file. No
   listening socket is touched, so no connection is dropped. Graceful shutdown is uvicorn's.
+- ``[bridge]``: the authorization bridge (``zeroauth.bridge``) on the same origin. Its paths
+  (RFC 8414 metadata, ``/authorize``, ``/token``, ``/register``, ``/jwks``, ``/callback``, ...)
+  go to the bridge, the PRM names it first in ``authorization_servers`` and its tokens are
+  verified in process (its keys are never fetched). It is kept across reloads unless its
+  configuration changed.
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zeroauth.core.resource_metadata import well_known_prm_url
 from zeroauth.gateway._aggregate import Aggregator
 from zeroauth.gateway._auth import build_verifier
 from zeroauth.gateway._config import GatewayConfig, UpstreamConfig, load_config
+from zeroauth.gateway._credentials import make_credentials
 from zeroauth.gateway._endpoint import MCPEndpoint, respond
 from zeroauth.gateway._identity import IdentitySigner
 from zeroauth.gateway._metrics import Metrics
@@ -43,7 +49,10 @@ from zeroauth.server._dpop import DPoP
 from zeroauth.server._jwt import JWTVerifier
 from zeroauth.server._middleware import BearerAuth
 from zeroauth.server._scopes import ScopePolicy
-from zeroauth.server._verifier import TokenVerifier
+from zeroauth.server._verifier import AccessToken, TokenVerifier
+
+if TYPE_CHECKING:
+    from zeroauth.bridge import AuthorizationBridge
 
 __all__ = ["GatewayApp", "build_state"]
 
@@ -66,15 +75,21 @@ class _State:
 
 
 async def build_state(
-    config: GatewayConfig, *, metrics: Metrics, verifier: TokenVerifier | None = None
+    config: GatewayConfig,
+    *,
+    metrics: Metrics,
+    verifier: TokenVerifier | None = None,
+    bridge: AuthorizationBridge | None = None,
 ) -> _State:
     """Everything a configuration needs, built and checked before it serves a request."""
     own = verifier is None
-    verifier = verifier or await build_verifier(config)
+    if verifier is None:
+        mine = {bridge.config.issuer: bridge.verifier(config.resource)} if bridge else None
+        verifier = await build_verifier(config, mine)
     policy = ScopePolicy(required=config.required_scopes, hierarchy=config.full_hierarchy)
     identity = IdentitySigner(config.identity, issuer=config.resource) if config.identity else None
     aggregator = Aggregator(
-        [_upstream(up) for up in config.upstreams],
+        [_upstream(up, bridge) for up in config.upstreams],
         policy,
         catalog_ttl=config.catalog_ttl,
         metrics=metrics,
@@ -93,7 +108,7 @@ async def build_state(
         endpoint,
         verifier=verifier,
         resource=config.resource,
-        authorization_servers=[issuer.issuer for issuer in config.issuers],
+        authorization_servers=list(config.authorization_servers),
         scopes_supported=config.scopes_supported,
         scope_policy=policy,
         resource_name=config.resource_name,
@@ -104,8 +119,27 @@ async def build_state(
     return _State(config, verifier, aggregator, app, own)
 
 
-def _upstream(config: UpstreamConfig) -> MCPUpstream:
-    return StdioUpstream(config) if config.stdio is not None else Upstream(config)
+def _upstream(config: UpstreamConfig, bridge: AuthorizationBridge | None) -> MCPUpstream:
+    if config.stdio is not None:
+        return StdioUpstream(config)
+    if bridge is None or config.credentials.type != "exchange":
+        return Upstream(config)
+    # behind the bridge, token exchange sends the user's upstream token (``_credentials``)
+    subject = bridge.upstream_token
+
+    async def subject_token(caller: AccessToken) -> str:
+        return await subject(caller)
+
+    credentials = make_credentials(config.credentials, subject_token=subject_token)
+    return Upstream(config, credentials=credentials)
+
+
+def _bridge(config: GatewayConfig) -> AuthorizationBridge | None:
+    if config.bridge is None:
+        return None
+    from zeroauth.bridge import AuthorizationBridge  # the bridge imports the gateway's reader
+
+    return AuthorizationBridge(config.bridge)
 
 
 def _path(url: str) -> str:
@@ -134,6 +168,27 @@ class GatewayApp:
         self._starting: asyncio.Lock | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._ops = self._ops_paths(config)
+        self.bridge: AuthorizationBridge | None = None
+        self._front: ASGIApp | None = None
+        self._set_bridge(config)
+
+    def _set_bridge(self, config: GatewayConfig) -> None:
+        """The bridge of ``config`` (the running one when its configuration is unchanged), in
+        front of the gateway for the bridge's exact paths; a path both claim is refused."""
+        if self.bridge is not None and self.bridge.config == config.bridge:
+            return
+        bridge = _bridge(config)
+        front = bridge.together(self._serve) if bridge is not None else None
+        if bridge is not None:
+            ours = {_path(config.resource), *self._ops_paths(config)}
+            taken = sorted(ours & set(getattr(front, "paths", ())))
+            if taken:
+                raise ValueError(
+                    f"{config.source}: the bridge's endpoint(s) {taken} collide with the "
+                    "gateway's paths; move the bridge under a path ([bridge] issuer = "
+                    '"https://host/auth") or change [gateway] resource / *_path'
+                )
+        self.bridge, self._front = bridge, front
 
     @staticmethod
     def _ops_paths(config: GatewayConfig) -> dict[str, str]:
@@ -157,6 +212,12 @@ class GatewayApp:
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
             return
+        if self._front is not None:  # the bridge's paths to the bridge, the rest to _serve
+            await self._front(scope, receive, send)
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         op = self._ops.get(scope["path"])
         if op == "health":
             await respond(send, 200, b'{"status":"ok"}')
@@ -178,7 +239,7 @@ class GatewayApp:
         async with self._starting:
             if self._state is None:
                 self._state = await build_state(
-                    self.config, metrics=self.metrics, verifier=self._verifier
+                    self.config, metrics=self.metrics, verifier=self._verifier, bridge=self.bridge
                 )
                 if self._warm_up:
                     self._spawn(self._prepare(self._state))
@@ -201,7 +262,15 @@ class GatewayApp:
                 if self.config_path is None:
                     raise RuntimeError("no configuration file to reload")
                 config = load_config(self.config_path)
-            state = await build_state(config, metrics=self.metrics, verifier=self._verifier)
+            previous = self.bridge, self._front
+            self._set_bridge(config)
+            try:
+                state = await build_state(
+                    config, metrics=self.metrics, verifier=self._verifier, bridge=self.bridge
+                )
+            except Exception:
+                self.bridge, self._front = previous
+                raise
         except Exception as exc:
             self.metrics.reloads["failed"] += 1
             log.error("reload refused, keeping the running configuration: %s", exc)

@@ -13,7 +13,7 @@ checks the signature and the issuer again); opaque tokens try each introspection
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from zeroauth.client._auth import build_engine
@@ -93,15 +93,18 @@ async def _one(config: IssuerConfig, resource: str, engine: Engine) -> TokenVeri
     )
 
 
-async def build_verifier(config: GatewayConfig) -> TokenVerifier:
-    """The verifier for every ``[[issuer]]`` of ``config`` (discovery happens here)."""
+async def build_verifier(
+    config: GatewayConfig, own: Mapping[str, TokenVerifier] | None = None
+) -> TokenVerifier:
+    """The verifier for every ``[[issuer]]`` of ``config`` (discovery happens here), and the
+    ``own`` ones by issuer (the gateway's bridge, whose keys are read in process)."""
     engine = discovery_engine()
-    verifiers = [await _one(issuer, config.resource, engine) for issuer in config.issuers]
+    verifiers = dict(own or {})
+    for issuer in config.issuers:
+        verifiers[issuer.issuer] = await _one(issuer, config.resource, engine)
     if len(verifiers) == 1:
-        return verifiers[0]
-    return MultiIssuerVerifier(
-        {i.issuer: v for i, v in zip(config.issuers, verifiers, strict=True)}
-    )
+        return next(iter(verifiers.values()))
+    return MultiIssuerVerifier(verifiers)
 
 
 class MultiIssuerVerifier(TokenVerifier):

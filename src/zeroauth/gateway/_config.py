@@ -7,18 +7,22 @@ token passthrough; threat B11). Every refusal raises ``InvalidInput`` naming the
 
 Secrets are never written in the file: they are read from environment variables named by
 ``*_env`` keys, when the configuration is loaded (a missing variable is a configuration error).
-The typed values are the dataclasses of ``config_types``, re-exported here.
+The typed values are the dataclasses of ``config_types``, re-exported here. A ``[bridge]``
+section (``_config_bridge``) serves the authorization bridge on the gateway's origin; with it,
+``[[issuer]]`` is optional.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from zeroauth.core.errors import InvalidInput
 from zeroauth.core.resource import canonical_resource
+from zeroauth.gateway._config_bridge import bridge_section
 from zeroauth.gateway._config_reader import Reader, path, table
 from zeroauth.gateway._config_sections import identity_section, issuer_section, upstream_section
 from zeroauth.gateway._config_types import (
@@ -45,7 +49,7 @@ __all__ = [
 def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> GatewayConfig:
     """Validate a parsed TOML document (raises ``InvalidInput`` naming the key)."""
     top = Reader(data, "", source)
-    top.known.update({"gateway", "issuer", "upstream", "hierarchy", "identity"})
+    top.known.update({"gateway", "issuer", "upstream", "hierarchy", "identity", "bridge"})
     top.finish()
     g = Reader(table(data.get("gateway", {}), "gateway", source), "gateway", source)
     resource = str(
@@ -59,15 +63,16 @@ def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> Ga
             found=resource,
             hint="clients compare it character by character (S-04)",
         )
-    issuers_raw = data.get("issuer")
-    if not isinstance(issuers_raw, list) or not issuers_raw:
+    issuers_raw = data.get("issuer", [] if "bridge" in data else None)
+    if not isinstance(issuers_raw, list) or (not issuers_raw and "bridge" not in data):
         raise InvalidInput(
             "no trusted issuer",
             requirement="S-02",
             where=f"{source}: issuer",
-            expected="at least one [[issuer]] table",
+            expected="at least one [[issuer]] table, or a [bridge] section",
             found=issuers_raw,
-            hint='add [[issuer]] issuer = "https://idp.example.com/realms/x"',
+            hint='add [[issuer]] issuer = "https://idp.example.com/realms/x" (or a [bridge] '
+            "in front of an IdP that cannot register MCP clients, docs/bridge.md)",
         )
     upstreams_raw = data.get("upstream")
     if not isinstance(upstreams_raw, list) or not upstreams_raw:
@@ -103,6 +108,18 @@ def parse_config(data: Mapping[str, Any], *, source: str = "gateway.toml") -> Ga
         dpop=_dpop_mode(g),
         source=source,
     )
+    if "bridge" in data:
+        bridge = bridge_section(
+            data["bridge"], resource=resource, scopes=config.scopes_supported, source=source
+        )
+        if bridge.issuer in (i.issuer for i in config.issuers):
+            raise InvalidInput(
+                "the bridge is also an [[issuer]]",
+                where=f"{source}: bridge.issuer",
+                found=bridge.issuer,
+                hint="remove that [[issuer]]: the gateway trusts its bridge in process",
+            )
+        config = replace(config, bridge=bridge)
     if "offline_access" in config.scopes_supported:
         g.fail(
             "required_scopes",

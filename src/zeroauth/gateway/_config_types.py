@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from zeroauth.bridge._config import BridgeConfig
 
 __all__ = [
     "CredentialsConfig",
@@ -141,6 +144,15 @@ class GatewayConfig:
     port: int = 8080
     dpop: Literal["off", "allowed", "required"] = "off"  # callers' DPoP-bound tokens (RFC 9449)
     source: str = "gateway.toml"
+    # ``[bridge]``: the authorization bridge on the gateway's origin, named first in the PRM
+    bridge: BridgeConfig | None = None
+
+    @property
+    def authorization_servers(self) -> tuple[str, ...]:
+        """The RFC 9728 ``authorization_servers``: the bridge (when configured), then the
+        ``[[issuer]]`` list."""
+        own = (self.bridge.issuer,) if self.bridge is not None else ()
+        return (*own, *(issuer.issuer for issuer in self.issuers))
 
     @property
     def scopes_supported(self) -> tuple[str, ...]:

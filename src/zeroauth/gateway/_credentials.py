@@ -9,13 +9,18 @@ task at a time (single flight; the lock guards the token, never an upstream requ
 is an operator endpoint (SECURITY W2, W3): https, http only on a true loopback host, private
 addresses allowed (an IdP inside the cluster), bodies capped at 1 MiB, one total deadline. The
 caller's token is not an input to anything here.
+
+Token exchange (RFC 8693; Entra on-behalf-of) exchanges the caller's token at the configured
+IdP; behind the gateway's own authorization bridge (``[bridge]``) the caller's token is the
+bridge's, which the IdP does not know, so the user's upstream token held by the bridge is
+exchanged instead (``subject_token``: ``AuthorizationBridge.upstream_token``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from zeroauth.client._auth import build_engine
 from zeroauth.client._driver import run_async
@@ -27,6 +32,10 @@ from zeroauth.core.tokens import TokenSet
 from zeroauth.core.urls import OPERATOR
 from zeroauth.gateway._config import CredentialsConfig
 from zeroauth.server._middleware import current_caller_token, current_token
+from zeroauth.server._verifier import AccessToken
+
+SubjectToken = Callable[[AccessToken], Awaitable[str]]
+"""The token to exchange for a verified caller (default: the caller's own token)."""
 
 __all__ = ["Credentials", "make_credentials"]
 
@@ -114,11 +123,16 @@ class TokenExchangeCredentials(Credentials):
     only. The caller's token goes to the IdP's token endpoint and nowhere else."""
 
     def __init__(
-        self, config: CredentialsConfig, *, clock: Callable[[], float] = time.time
+        self,
+        config: CredentialsConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        subject_token: SubjectToken | None = None,
     ) -> None:
         assert config.client_id is not None
         assert config.issuer is not None
         self._config = config
+        self._subject_token = subject_token
         self._exchanger = TokenExchanger(
             issuer=config.issuer, client_id=config.client_id, client_secret=config.client_secret,
             private_key=config.private_key, signing_alg=config.signing_alg,
@@ -133,6 +147,8 @@ class TokenExchangeCredentials(Credentials):
         cap = self._config.scope
         scopes = [s for s in sorted(verified.scopes) if not cap or s in cap]
         assert self._config.resource is not None  # defaults to the upstream URL
+        if self._subject_token is not None:  # behind the bridge: the user's upstream token
+            caller = await self._subject_token(verified)
         token = await self._exchanger.exchange(caller, resource=self._config.resource,
                                                scopes=scopes)  # fmt: skip
         return f"Bearer {token}"
@@ -141,12 +157,14 @@ class TokenExchangeCredentials(Credentials):
         self._exchanger.forget()
 
 
-def make_credentials(config: CredentialsConfig) -> Credentials:
+def make_credentials(
+    config: CredentialsConfig, *, subject_token: SubjectToken | None = None
+) -> Credentials:
     if config.type == "bearer":
         assert config.token is not None
         return StaticBearer(config.token)
     if config.type == "client_credentials":
         return ClientCredentialsGrant(config)
     if config.type == "exchange":
-        return TokenExchangeCredentials(config)
+        return TokenExchangeCredentials(config, subject_token=subject_token)
     return Credentials()
