@@ -180,3 +180,48 @@ async def test_a_remembered_consent_and_browser_session_work_across_replicas(
             "redirect_uri": REDIRECT, "code_verifier": verifier, "resource": RESOURCE})  # fmt: skip
         assert token.status_code == 200, token.text
         assert w.balancer.order[-1] != bridge_hops[-1]  # redeemed on the other replica
+
+
+async def test_replicas_refresh_a_users_upstream_tokens_once_between_them(
+    real_as_factory: RealASFactory, redis_url: str, redis_prefix: str
+) -> None:
+    """Fleet issue (exactly once across replicas) for the bridge's own upstream refresh: the
+    user's upstream access token is due and both replicas need it at once (two MCP servers
+    calling ``upstream_token``, or a refresh check on each): one refresh request reaches the
+    upstream, both get its new token, and the upstream (oidc-provider: rotating refresh tokens
+    with reuse detection, OAuth 2.1 §4.3.1) revokes nothing. Without the store's lease each
+    replica spent the same refresh token and the second use revoked the user's grant."""
+    from dataclasses import replace
+
+    import anyio
+
+    from tests.helpers.fleet import as_events
+
+    def upstream(**switches: Any) -> Any:
+        return real_as_factory(verbose=True, **switches)
+
+    async with (
+        bridge_replicas(upstream, redis_url, redis_prefix, auto_approve=False) as w,
+        httpx2.AsyncClient(timeout=30, trust_env=False) as http,
+    ):
+        tokens = await login(http, w)
+        subject = jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"]
+        for round_ in range(3):
+            stored = w.bridges[0].vault.load(subject)
+            assert stored is not None
+            assert stored.refresh_token is not None
+            w.bridges[0].vault.save(subject, replace(stored, expires_at=0.0))  # due now
+            got: list[str] = []
+
+            async def use(bridge: Any, got: list[str] = got) -> None:
+                got.append(await bridge.upstream_token({"sub": subject, "iss": w.issuer}))
+
+            async with anyio.create_task_group() as tg:
+                for bridge in (*w.bridges, *w.bridges):  # two callers on each replica
+                    tg.start_soon(use, bridge)
+            assert len(set(got)) == 1, round_
+            assert got[0] != stored.access_token, round_
+            events = as_events(w.upstream)
+            assert events.refreshes == round_ + 1, w.upstream.log()[-2000:]
+            assert events.refresh_errors == 0
+            assert events.revoked == 0

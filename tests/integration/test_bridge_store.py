@@ -117,6 +117,36 @@ def test_of_many_handles_racing_to_take_one_state_exactly_one_wins(
         assert won == [{"n": round_}]
 
 
+def test_claim_is_a_lease_one_owner_at_a_time_released_only_by_it(
+    opener: Callable[[], BridgeStore],
+) -> None:
+    """The lease under which one replica refreshes a user's upstream tokens (OAuth 2.1 §4.3.1:
+    a rotated refresh token must be spent once): 8 replicas claim at once, exactly one holds
+    it; another owner's release leaves it; an expired lease can be claimed again."""
+    handles = [opener() for _ in range(8)]
+    barrier = threading.Barrier(len(handles))
+    won: list[str] = []
+
+    def claim(store: BridgeStore, owner: str) -> None:
+        barrier.wait()
+        if store.claim("refresh", "user", owner, time.time() + 60):
+            won.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(h, f"o{i}")) for i, h in enumerate(handles)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+    other = next(f"o{i}" for i in range(8) if f"o{i}" != won[0])
+    handles[1].release("refresh", "user", other)  # not the holder: nothing happens
+    assert not handles[2].claim("refresh", "user", other, time.time() + 60)
+    handles[3].release("refresh", "user", won[0])
+    assert handles[4].claim("refresh", "user", "next", time.time() + 0.2)
+    time.sleep(0.3)  # the holder died: its lease expires
+    assert handles[5].claim("refresh", "user", "after", time.time() + 60)
+
+
 def test_redis_records_expire_with_the_record_and_live_under_the_hash_tag(
     redis_url: str, redis_prefix: str
 ) -> None:

@@ -12,8 +12,11 @@ authorization server core's store):
   as associated data, so a record copied under another key does not decrypt.
 
 Four operations — ``put`` (with an absolute expiry), ``get``, ``take`` (atomic get-and-delete) and
-``delete`` — so a Redis backend is ``SET PX`` / ``GET`` / ``GETDEL`` / ``DEL``. Keys are digests
-or internal names, never a secret in clear.
+``delete`` — so a Redis backend is ``SET PX`` / ``GET`` / ``GETDEL`` / ``DEL``; and a lease,
+``claim`` (create unless a live record exists: ``SET NX PX``) and ``release`` (delete only by
+its owner), for what one replica at a time must do (refreshing a user's upstream tokens, whose
+refresh token the upstream may rotate and whose reuse it may punish, OAuth 2.1 §4.3.1). Keys are
+digests or internal names, never a secret in clear.
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ class BridgeStore(Protocol):
         ...
 
     def delete(self, kind: str, key: str) -> None: ...
+
+    def claim(self, kind: str, key: str, owner: str, expires: float) -> bool:
+        """Create ``{"owner": owner}`` under (kind, key) unless a live record is there."""
+        ...
+
+    def release(self, kind: str, key: str, owner: str) -> None:
+        """Delete the record if ``owner`` still holds it (never another owner's lease)."""
+        ...
 
 
 class SQLiteBridgeStore:
@@ -99,6 +110,31 @@ class SQLiteBridgeStore:
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM bridge_records WHERE kind = ? AND key = ?", (kind, key))
+
+    def claim(self, kind: str, key: str, owner: str, expires: float) -> bool:
+        where = (kind, key, time.time())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one writer: processes sharing the file agree
+            try:
+                self._db.execute(
+                    "DELETE FROM bridge_records WHERE kind = ? AND key = ? AND expires < ?", where
+                )
+                added = self._db.execute(
+                    "INSERT OR IGNORE INTO bridge_records VALUES (?, ?, ?, ?)",
+                    (kind, key, json.dumps({"owner": owner}), expires),
+                ).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return added == 1
+
+    def release(self, kind: str, key: str, owner: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM bridge_records WHERE kind = ? AND key = ? AND value = ?",
+                (kind, key, json.dumps({"owner": owner})),
+            )
 
 
 def _live(row: Any) -> dict[str, Any] | None:

@@ -21,6 +21,11 @@ from zeroauth.client._redis_conn import RedisConnection, checked_prefix
 
 __all__ = ["RedisBridgeStore"]
 
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""  # delete by the owner only, atomically
+
 
 class RedisBridgeStore:
     """``BridgeStore`` on Redis: ``RedisBridgeStore(url, prefix=...)`` (``rediss://`` and ACL
@@ -67,6 +72,15 @@ class RedisBridgeStore:
     def delete(self, kind: str, key: str) -> None:
         name = self._key(kind, key)
         self.conn.call(lambda r: r.delete(name))
+
+    def claim(self, kind: str, key: str, owner: str, expires: float) -> bool:
+        name, data = self._key(kind, key), json.dumps({"owner": owner})
+        at = max(int(expires * 1000), int(time.time() * 1000) + 1)
+        return bool(self.conn.call(lambda r: r.set(name, data, nx=True, pxat=at)))
+
+    def release(self, kind: str, key: str, owner: str) -> None:
+        name, data = self._key(kind, key), json.dumps({"owner": owner})
+        self.conn.call(lambda r: r.eval(_RELEASE, 1, name, data))
 
 
 def _record(raw: Any) -> dict[str, Any] | None:

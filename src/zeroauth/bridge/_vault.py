@@ -12,6 +12,13 @@ an upstream ``invalid_grant`` (user disabled, session revoked, consent withdrawn
 ends the user's upstream session here (``end``: the sealed tokens are replaced by an "ended"
 marker until the user signs in again), unless the stored tokens changed meanwhile (another
 replica sharing the store refreshed them first); anything else is an outage and changes nothing.
+
+Exactly one refresh per user across replicas: a refresh runs under the store's lease
+(``BridgeStore.claim``; Redis ``SET NX PX``) besides the process's own lock, and re-reads the
+stored tokens once it holds it; a replica that finds the lease taken polls the store (every
+50 ms, at most ``_WAIT`` seconds) until the holder's new tokens appear. Without the lease two
+replicas would both spend the same rotating upstream refresh token, and an upstream that detects
+the reuse (OAuth 2.1 §4.3.1) revokes the user's whole grant.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import secrets
 import time
 
 from zeroauth.bridge._store import BridgeStore
@@ -37,6 +45,8 @@ __all__ = [
 ]
 
 REFRESH_MARGIN = 60.0
+_LEASE = 30.0  # seconds one replica may hold the refresh of one user's upstream tokens
+_WAIT = 10.0  # seconds another replica waits for that refresh before answering "unavailable"
 _LIFETIME = 400 * 24 * 3600  # the record outlives any upstream refresh token
 
 
@@ -110,7 +120,7 @@ class UpstreamVault:
                     hint="ask for offline_access upstream, or have the user sign in again",
                 )
             try:
-                fresh = await self._upstream.refresh(tokens.refresh_token)
+                fresh = await self._refreshed(subject, tokens)
             except UpstreamFailureError as failure:
                 if failure.upstream_error == "invalid_grant":
                     current = self._superseded(subject, tokens)
@@ -123,7 +133,6 @@ class UpstreamVault:
                     found=f"{failure.error}: {failure.description}",
                     hint="the user must sign in again",
                 ) from None
-            self.save(subject, fresh)
             return fresh.access_token
 
     async def check(self, subject: str) -> None:
@@ -141,7 +150,7 @@ class UpstreamVault:
             if not tokens.is_expired(time.time(), skew=REFRESH_MARGIN):
                 return
             try:
-                fresh = await self._upstream.refresh(tokens.refresh_token)
+                await self._refreshed(subject, tokens)
             except UpstreamFailureError as failure:
                 if failure.upstream_error == "invalid_grant":
                     if self._superseded(subject, tokens) is not None:
@@ -149,7 +158,36 @@ class UpstreamVault:
                     self.end(subject)
                     raise UpstreamSessionEndedError(subject) from None
                 raise UpstreamUnavailableError(failure.description) from None
+
+    async def _refreshed(self, subject: str, tokens: TokenSet) -> TokenSet:
+        """``tokens`` refreshed upstream once across every replica sharing the store (module
+        docstring); the stored tokens when another replica refreshed them first."""
+        assert tokens.refresh_token is not None
+        key, owner = _key(subject), secrets.token_urlsafe(16)
+        deadline = time.monotonic() + _WAIT
+        while not self._store.claim("refresh", key, owner, time.time() + _LEASE):
+            current = self._superseded(subject, tokens)
+            if current is not None:
+                return current
+            if self.load(subject) is None:  # the holder's refresh was refused: session ended
+                raise UpstreamFailureError(
+                    "access_denied", "the user's upstream session ended", "invalid_grant"
+                )
+            if time.monotonic() > deadline:
+                raise UpstreamFailureError(
+                    "temporarily_unavailable",
+                    "another bridge replica is refreshing this user's upstream tokens",
+                )
+            await asyncio.sleep(0.05)
+        try:
+            current = self._superseded(subject, tokens)  # refreshed before we got the lease
+            if current is not None:
+                return current
+            fresh = await self._upstream.refresh(tokens.refresh_token)
             self.save(subject, fresh)
+            return fresh
+        finally:
+            self._store.release("refresh", key, owner)
 
     def _superseded(self, subject: str, used: TokenSet) -> TokenSet | None:
         """The stored tokens when another replica (sharing the store) refreshed them while this
