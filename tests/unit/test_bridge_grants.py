@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import tomllib
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -328,3 +329,23 @@ def test_toml_scope_map_with_roles_groups_and_lists(monkeypatch: pytest.MonkeyPa
     data["upstream"]["role_claims"] = "roles"
     with pytest.raises(InvalidInput, match="role_claims"):
         parse_config(data)
+
+
+def test_the_bridge_page_scope_map_example_is_valid() -> None:
+    """docs/bridge.md "Scopes from roles and groups": its TOML parses and is a valid mapping
+    for the Entra profile, with the meaning the page gives each line."""
+    text = (Path(__file__).resolve().parents[2] / "docs/bridge.md").read_text(encoding="utf-8")
+    assert "## Scopes from roles and groups" in text
+    section = text.split("## Scopes from roles and groups", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    scope_map = tomllib.loads(example)["upstream"]["scope_map"]
+    up = upstream(profile="entra", scope_map=scope_map)
+    assert up.requested_scopes("notes:read") == ("api://notes/notes.read",)
+    assert [up.requested_scopes(s) for s in ("notes:write", "admin:all", "notes:delete")] == [
+        (),
+        (),
+        (),
+    ]
+    claims = {"roles": ["Notes.Writer"], "groups": ["editors"]}
+    result = UpstreamTokens(f"{ISSUER}#u", TokenSet("at", "Bearer"), ("openid",), claims)
+    assert granted_for(up, list(scope_map), result) == ["notes:write", "notes:delete"]
