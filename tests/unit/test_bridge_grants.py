@@ -6,6 +6,7 @@ numbers, nesting, huge lists and values), and the configuration errors (TOML and
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import tomllib
@@ -29,6 +30,7 @@ from zeroauth.bridge._grants import (
 )
 from zeroauth.bridge._upstream import UpstreamClient, UpstreamTokens
 from zeroauth.core.errors import InvalidInput
+from zeroauth.core.flow.steps import HTTPRequest, HTTPResponse
 from zeroauth.core.server_metadata import ServerMetadata
 from zeroauth.core.tokens import TokenSet
 
@@ -115,6 +117,34 @@ async def test_the_upstream_authorization_request_carries_no_role_or_group() -> 
     scope = parse_qs(urlsplit(login.url).query)["scope"][0].split()
     assert scope == ["openid", "api://app/notes.read"]
     assert login.scopes == ("openid", "api://app/notes.read")
+
+
+@pytest.mark.anyio
+async def test_plain_oauth_roles_and_groups_come_from_the_user_document() -> None:
+    """Without ``openid`` (GitHub-like) the claims are the ``userinfo_url`` document the bridge
+    identifies the user by (its one outbound wire replaced by a canned answer: sans-IO)."""
+    up = upstream(scopes=("read:user",), userinfo_url="https://api.github.example/user",
+                  subject_claim="id", scope_map={"notes:write": "group:staff"})  # fmt: skip
+    client = UpstreamClient(up, redirect_uri="https://b/cb", timeout=5)
+    md = ServerMetadata(issuer=ISSUER, authorization_endpoint="https://idp.example/a",
+                        token_endpoint="https://idp.example/t")  # fmt: skip
+    client._md = md
+    asked: list[HTTPRequest] = []
+
+    async def fetch(request: HTTPRequest) -> HTTPResponse:
+        asked.append(request)
+        body = json.dumps({"id": 42, "login": "octo", "groups": ["staff"]}).encode()
+        return HTTPResponse(200, request.url, body=body)
+
+    client._wire.fetch = fetch  # type: ignore[method-assign]
+    login = await client.login(state="s", nonce="n", mcp_scopes=["notes:write"], login_hint=None)
+    subject, claims = await client._subject(md, TokenSet("gho_x"), {}, login)
+    assert subject == "42"
+    assert claims["groups"] == ["staff"]
+    assert asked[0].url == "https://api.github.example/user"
+    result = UpstreamTokens(f"{ISSUER}#42", TokenSet("gho_x"), ("read:user",), claims)
+    assert granted_for(up, ["notes:write"], result) == ["notes:write"]
+    assert login.scopes == ("read:user",)  # the group was never asked as a scope
 
 
 # -- what a login grants --------------------------------------------------------------------------
