@@ -236,3 +236,42 @@ async def test_a_role_only_scope_alone_asks_the_upstream_for_nothing_more(
         assert "notes.write" not in w.upstream.log()
     claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
     assert "notes:write" not in str(claims.get("scope", ""))
+
+
+async def test_step_up_for_a_role_the_user_lacks_ends_cleanly(
+    real_as_factory: RealASFactory, tmp_path: Path
+) -> None:
+    """zeroauth's client as ``alice`` (no role) calls write_note: 403 insufficient_scope, it
+    steps up through the bridge, gets notes:read again (RFC 6749 §3.3), and stops after its
+    bounded step-ups with an error naming the missing scope (C-40), no loop."""
+    from zeroauth.client import HeadlessUserStep, MemoryTokenStore, ZeroAuth
+    from zeroauth.core.errors import StepUpLimitError
+    from zeroauth.core.flow.config import FlowConfig
+    from zeroauth.core.urls import DEVELOPMENT
+
+    scope_map = {"notes:read": f"{APP_ID_URI}/notes.read", "notes:write": "role:Notes.Writer"}
+    with world(ENTRA, scope_map, real_as_factory, tmp_path) as w:
+        auth = ZeroAuth(store=MemoryTokenStore(), url_policy=DEVELOPMENT,
+                        user_step=HeadlessUserStep(url_policy=DEVELOPMENT))  # fmt: skip
+        statuses: list[int] = []
+
+        async def record(response: httpx2.Response) -> None:
+            statuses.append(response.status_code)
+
+        failure: Exception | None = None
+        async with httpx2.AsyncClient(
+            auth=auth, timeout=30, event_hooks={"response": [record]}
+        ) as http:
+            try:
+                async with Client(streamable_http_client(w.mcp_url, http_client=http)) as client:
+                    await client.call_tool("write_note", {"text": "x"})
+            except Exception as exc:  # the SDK wraps the client's error
+                failure = exc
+    leaves = failure.exceptions if isinstance(failure, BaseExceptionGroup) else (failure,)
+    refused = [e for e in leaves if isinstance(e, StepUpLimitError)]
+    assert refused, repr(failure)
+    assert refused[0].requirement == "C-40"
+    assert "notes:write" in str(refused[0])
+    max_step_ups = FlowConfig().max_step_ups
+    assert auth.engine.user_steps == 1 + max_step_ups  # bounded: no loop
+    assert statuses.count(403) == 1 + max_step_ups
