@@ -321,6 +321,31 @@ function shapeAccessToken(token, jwt) {
   }
 }
 
+// The shapes' users hold app roles and groups by a deterministic rule on their name (`sub`, the
+// login_hint): each word of the name (split on anything but letters and digits) that is a key
+// of USER_GRANTS adds its role and group, so `alice` holds none, `writer` or `bob-writer`
+// holds role Notes.Writer and group editors, `admin-writer` holds both words' roles and groups.
+// ID tokens carry them as Entra does (`roles`: app-role values; `groups`: object IDs, a GUID per
+// group name) or as an Okta groups claim does (`groups`: names; Okta has no roles claim).
+const USER_GRANTS = {
+  writer: { role: 'Notes.Writer', group: 'editors' },
+  admin: { role: 'Notes.Admin', group: 'mcp-admins' },
+};
+function userGrants(sub) {
+  const words = String(sub).toLowerCase().split(/[^a-z0-9]+/);
+  const held = words.filter((w) => Object.hasOwn(USER_GRANTS, w)).map((w) => USER_GRANTS[w]);
+  const roles = [...new Set(held.map((h) => h.role))];
+  const groups = [...new Set(held.map((h) => h.group))];
+  if (opts.shape === 'entra') {
+    return {
+      ...(roles.length && { roles }),
+      ...(groups.length && { groups: groups.map(guidOf) }),
+    };
+  }
+  if (opts.shape === 'okta') return groups.length ? { groups } : {};
+  return {};
+}
+
 const provider = new Provider(issuer, {
   jwks,
   clients: opts.clients,
@@ -328,7 +353,9 @@ const provider = new Provider(issuer, {
   // always sends one), so the resource scopes are listed too.
   scopes: ['openid', 'offline_access', ...oidcScopes, ...wireScopes],
   claims: {
-    openid: ['sub', ...(opts.shape === 'entra' ? ['tid', 'oid', 'ver'] : [])],
+    // roles/groups under openid: ID tokens carry them (the bridge's scope_map reads them)
+    openid: ['sub', ...(opts.shape === 'entra' ? ['tid', 'oid', 'ver', 'roles', 'groups'] : []),
+      ...(opts.shape === 'okta' ? ['groups'] : [])],
     ...(oidcScopes.length && { profile: ['name', 'preferred_username'], email: ['email'] }),
   },
   pkce: { required: () => true },
@@ -429,6 +456,7 @@ const provider = new Provider(issuer, {
     claims: () => (opts.shape === null ? { sub } : {
       sub, name: sub, preferred_username: `${sub}@example.com`, email: `${sub}@example.com`,
       ...(opts.shape === 'entra' && { tid: opts.tenant, oid: guidOf(sub), ver: '2.0' }),
+      ...userGrants(sub),
     }),
   }),
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zeroauth._wire.policy import check_endpoint_url
+from zeroauth.bridge import _grants
 from zeroauth.client._keyring import Keyring
 from zeroauth.devserver import ProtectedResource
 from zeroauth.gateway._config_reader import Reader as _GatewayReader
@@ -50,10 +51,13 @@ class Upstream:
     """The upstream IdP and the bridge's pre-registered client there.
 
     ``scopes`` are always asked for (``openid`` makes it OIDC: an ID token is then required and
-    verified); ``scope_map`` maps an MCP scope to the upstream scope that grants it (default:
-    the same name). ``authorization_params`` are added to the upstream authorization request
-    (Auth0 ``audience``, ``prompt``...). ``resource``: an RFC 8707 resource sent upstream
-    (never for a profile that rejects it, Entra). Without ``openid`` the upstream is plain
+    verified); ``scope_map`` maps an MCP scope to what grants it: an upstream scope (default:
+    the same name), ``"role:NAME"``, ``"group:NAME"``, or a list of these meaning any of them
+    (``_grants``); roles and groups are read from the ID token's ``role_claims``/``group_claims``
+    (None: the profile's claim names, else ``roles``/``groups``). ``authorization_params`` are
+    added to the upstream authorization request (Auth0 ``audience``, ``prompt``...).
+    ``resource``: an RFC 8707 resource sent upstream (never for a profile that rejects it,
+    Entra). Without ``openid`` the upstream is plain
     OAuth 2.0 (GitHub): the user is then ``subject_claim`` of the JSON at ``userinfo_url``
     (GitHub: ``https://api.github.com/user``, claim ``id``), or of the access token's JWT
     payload as received from the token endpoint over the authenticated connection.
@@ -65,7 +69,7 @@ class Upstream:
     auth_method: str = "client_secret_basic"
     profile: str | None = None
     scopes: tuple[str, ...] = ("openid",)
-    scope_map: Mapping[str, str] = field(default_factory=dict)
+    scope_map: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     authorization_params: Mapping[str, str] = field(default_factory=dict)
     resource: str | None = None
     private_key: Any = field(default=None, repr=False)  # private_key_jwt: a key or PEM
@@ -77,6 +81,10 @@ class Upstream:
     subject_claim: str = "sub"  # plain OAuth 2.0: the claim naming the user
     userinfo_url: str | None = None  # plain OAuth 2.0: where the user is read (GitHub /user)
     forward_login_hint: bool = True  # OIDC login_hint passed on from the MCP client
+    # claims naming the user's roles / groups (scope_map "role:" / "group:"); None: the
+    # profile's (Keycloak realm_access.roles, Cognito cognito:groups...), else roles / groups
+    role_claims: Sequence[str] | None = None
+    group_claims: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if self.auth_method not in AUTH_METHODS:
@@ -94,6 +102,7 @@ class Upstream:
                 f"upstream authorization_params may not set {sorted(reserved)}: the bridge sets "
                 "them itself (use scopes, scope_map and resource instead)"
             )
+        self._check_scope_map()
         for name in ("issuer", "metadata_url", "authorization_endpoint", "token_endpoint",
                      "userinfo_url"):  # fmt: skip
             url = getattr(self, name)
@@ -120,8 +129,43 @@ class Upstream:
         profile = self.idp_profile()
         return self.resource is not None and (profile is None or profile.send_resource)
 
-    def upstream_scope(self, mcp_scope: str) -> str:
-        return self.scope_map.get(mcp_scope, mcp_scope)
+    def upstream_scope(self, mcp_scope: str) -> str | None:
+        """The first upstream scope granting ``mcp_scope`` (None: only roles/groups do)."""
+        scopes = self.requested_scopes(mcp_scope)
+        return scopes[0] if scopes else None
+
+    def requested_scopes(self, mcp_scope: str) -> tuple[str, ...]:
+        """The upstream scopes asked for ``mcp_scope`` (roles and groups are never sent)."""
+        return _grants.requested_upstream_scopes(self.scope_map, mcp_scope)
+
+    def claim_names(self, kind: str) -> tuple[str, ...]:
+        """The ID-token (or user document) claims holding the user's ``role``s or ``group``s."""
+        configured = self.role_claims if kind == "role" else self.group_claims
+        if configured is not None:
+            return tuple(configured)
+        profile = self.idp_profile()
+        if profile is not None:
+            return profile.role_claims if kind == "role" else profile.group_claims
+        return ("roles",) if kind == "role" else ("groups",)
+
+    def _check_scope_map(self) -> None:
+        for names in (self.role_claims, self.group_claims):
+            if names is not None and (
+                isinstance(names, str) or not all(isinstance(n, str) and n for n in names)
+            ):
+                raise ValueError("upstream role_claims/group_claims must be lists of claim names")
+        kinds = {
+            r.kind
+            for mcp_scope, value in self.scope_map.items()
+            for r in _grants.parse_requirements(mcp_scope, value)
+        }
+        for kind in sorted(kinds - {"scope"}):
+            if not self.claim_names(kind):
+                raise ValueError(
+                    f"scope_map names a {kind} but the {self.profile} profile has no standard "
+                    f"{kind}s claim: set upstream {kind}_claims to the claim names your IdP "
+                    f'sends (e.g. {kind}_claims = ["https://example.com/{kind}s"])'
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +276,15 @@ def parse_config(
     secret = u.secret_env("client_secret_env", required=method != "private_key_jwt")
     key_path = u.get("private_key_file", str, None, "a PEM file (private_key_jwt)")
     private_key = Path(key_path).read_text(encoding="utf-8") if key_path else None
-    scope_map = u.get("scope_map", dict, {}, "a table MCP scope -> upstream scope")
+    scope_map = u.get("scope_map", dict, {}, 'a table MCP scope -> upstream scope, "role:..."')
+    for mcp_scope, value in scope_map.items():
+        try:
+            _grants.parse_requirements(str(mcp_scope), value)
+        except ValueError as exc:
+            hint = '"api://app/notes.read", "role:Notes.Writer", ["role:A", "group:b"]'
+            u.fail("scope_map", str(exc), expected="a string or a list", found=value, hint=hint)
+    role_claims = u.get("role_claims", list, None, 'claim names, e.g. ["roles"]')
+    group_claims = u.get("group_claims", list, None, 'claim names, e.g. ["groups"]')
     params = u.get("authorization_params", dict, {}, "a table of extra parameters")
     upstream = Upstream(
         issuer=upstream_issuer,
@@ -241,7 +293,7 @@ def parse_config(
         auth_method=method,
         profile=u.get("profile", str, None, "entra, okta, auth0, cognito, keycloak"),
         scopes=u.scopes("scopes", ("openid",)),
-        scope_map={str(k): str(v) for k, v in scope_map.items()},
+        scope_map={str(k): v if isinstance(v, str) else tuple(v) for k, v in scope_map.items()},
         authorization_params={str(k): str(v) for k, v in params.items()},
         resource=u.url("resource", required=False, hint="an RFC 8707 resource at the IdP"),
         private_key=private_key,
@@ -253,6 +305,8 @@ def parse_config(
         token_endpoint=u.url("token_endpoint", required=False, hint="no discovery: token URL"),
         subject_claim=u.get("subject_claim", str, "sub", "the claim naming the user"),
         userinfo_url=u.url("userinfo_url", required=False, hint="plain OAuth 2.0: user API"),
+        role_claims=tuple(str(n) for n in role_claims) if role_claims is not None else None,
+        group_claims=tuple(str(n) for n in group_claims) if group_claims is not None else None,
     )
     u.finish()
     return BridgeConfig(

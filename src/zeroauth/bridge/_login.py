@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from zeroauth.bridge._config import BridgeConfig
+from zeroauth.bridge._grants import granted_for
 from zeroauth.bridge._store import BridgeStore
 from zeroauth.bridge._upstream import UpstreamClient, UpstreamFailureError, UpstreamLogin
 from zeroauth.bridge._vault import UpstreamVault
@@ -212,12 +213,7 @@ class UpstreamLoginStep:
             )
             refusal.delete_cookie(SESSION_COOKIE, path="/")
             return refusal
-        up = self._config.upstream
-        granted = [
-            s
-            for s in grant.get("scopes") or ()
-            if s == "offline_access" or up.upstream_scope(s) in result.granted
-        ]
+        granted = granted_for(self._config.upstream, grant.get("scopes") or (), result)
         self._vault.save(result.subject, result.tokens)
         now = time.time()
         if not self._config.auto_approve:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,6 +78,9 @@ class UpstreamTokens:
     subject: str
     tokens: TokenSet
     granted: tuple[str, ...]  # upstream scopes granted (RFC 6749 §5.1: as asked when absent)
+    # the verified ID token's claims, or the user document of a plain OAuth 2.0 upstream: the
+    # roles and groups the scope_map reads (``_grants``)
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 class UpstreamClient:
@@ -144,7 +147,8 @@ class UpstreamClient:
     ) -> UpstreamLogin:
         md = await self.metadata()
         up = self._up
-        scopes = tuple(dict.fromkeys([*up.scopes, *(up.upstream_scope(s) for s in mcp_scopes)]))
+        asked = (scope for s in mcp_scopes for scope in up.requested_scopes(s))
+        scopes = tuple(dict.fromkeys([*up.scopes, *asked]))  # never a role or group
         extra = dict(up.authorization_params)
         if up.oidc:
             extra["nonce"] = nonce  # OIDC Core §3.1.2.1, checked in the ID token
@@ -208,9 +212,9 @@ class UpstreamClient:
             raise UpstreamFailureError("server_error", f"upstream token request: {exc}") from None
         response = await self._post(request.url, dict(request.form), dict(request.headers))
         tokens, raw = self._tokens(response, now, md)
-        subject = await self._subject(md, tokens, raw, login)
+        subject, claims = await self._subject(md, tokens, raw, login)
         granted = tokens.scope if tokens.scope is not None else login.scopes
-        return UpstreamTokens(f"{md.issuer}#{subject}", tokens, tuple(granted))
+        return UpstreamTokens(f"{md.issuer}#{subject}", tokens, tuple(granted), claims)
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         md = await self.metadata()
@@ -260,7 +264,8 @@ class UpstreamClient:
 
     async def _subject(
         self, md: ServerMetadata, tokens: TokenSet, raw: dict[str, Any], login: UpstreamLogin
-    ) -> str:
+    ) -> tuple[str, dict[str, Any]]:
+        """The user and the claims naming them (verified ID token, or the user document)."""
         up = self._up
         if up.oidc:
             id_token = raw.get("id_token")
@@ -269,7 +274,7 @@ class UpstreamClient:
                     "access_denied", "the identity provider sent no ID token"
                 )
             claims = await self.verify_id_token(md, id_token, login.nonce)
-            return str(claims["sub"])
+            return str(claims["sub"]), claims
         if up.userinfo_url:
             headers = {"authorization": f"Bearer {tokens.access_token}"}
             answer = await self._wire.fetch(
@@ -289,7 +294,7 @@ class UpstreamClient:
             raise UpstreamFailureError(
                 "access_denied", f"the upstream user could not be identified ({up.subject_claim})"
             )
-        return str(subject)
+        return str(subject), data
 
     async def verify_id_token(
         self, md: ServerMetadata, id_token: str, nonce: str | None

@@ -107,6 +107,10 @@ class IdPProfile:
     verifier_gaps: tuple[Gap, ...] = ()
     unverified: tuple[str, ...] = ()  # field names whose value we could not confirm
     doc: str = ""
+    # ID-token claims naming the user's roles / groups (the bridge's scope_map "role:" /
+    # "group:"); a dotted name walks nested objects; () = no standard claim, configure one
+    role_claims: tuple[str, ...] = ("roles",)
+    group_claims: tuple[str, ...] = ("groups",)
 
 
 # --- knobs zeroauth lacks ------------------------------------------------------------------
@@ -148,6 +152,11 @@ KEYCLOAK = IdPProfile(
     typ_header="JWT",  # UNVERIFIED
     unverified=("advertises_s256", "client_id_claim", "typ_header"),
     doc="docs/idp/keycloak.md",
+    # the "roles" client scope's realm-roles mapper (token claim name realm_access.roles) and a
+    # Group Membership mapper (claim "groups", full paths "/name" unless turned off); both need
+    # "Add to ID token" on
+    role_claims=("realm_access.roles",),
+    group_claims=("groups",),
 )
 
 KEYCLOAK_BEFORE_26_4 = replace(
@@ -210,6 +219,10 @@ ENTRA = IdPProfile(
     audience_aliases=("{app_id_uri}",),
     unverified=("cimd",),
     doc="docs/idp/entra.md",
+    # id-token-claims-reference.md: roles (app-role values assigned to the user) and groups
+    # (object IDs by default; "groups overage" past 200: _claim_names instead of groups)
+    role_claims=("roles",),
+    group_claims=("groups",),
 )
 
 ENTRA_V1_TOKENS = replace(
@@ -270,6 +283,9 @@ AUTH0 = IdPProfile(
     audience_param="audience",
     unverified=("advertises_s256", "cimd", "typ_header", "token_exchange"),
     doc="docs/idp/auth0.md",
+    # no standard claim: an Action adds namespaced custom claims ("https://<ns>/roles")
+    role_claims=(),
+    group_claims=(),
 )
 
 
@@ -309,6 +325,10 @@ OKTA = IdPProfile(
         "typ_header",
     ),
     doc="docs/idp/okta.md",
+    # a "groups" claim is added on the authorization server (Claims tab, filter by group
+    # name); Okta has no roles claim in ID tokens
+    role_claims=(),
+    group_claims=("groups",),
 )
 
 
@@ -343,6 +363,10 @@ COGNITO = IdPProfile(
     scope_prefix_template="{resource_server}/",  # UNVERIFIED: custom scopes are <rs-id>/<name>
     unverified=("issuer_template", "jwks_template", "scope_claims", "scope_prefix_template"),
     doc="",
+    # Cognito ID tokens: cognito:groups (the user pool groups) and cognito:roles (their IAM
+    # role ARNs)
+    role_claims=("cognito:roles",),
+    group_claims=("cognito:groups",),
 )
 
 ALL_PROFILES: tuple[IdPProfile, ...] = (
