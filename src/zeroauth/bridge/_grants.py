@@ -28,11 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from zeroauth.bridge._config import Upstream
-    from zeroauth.bridge._upstream import UpstreamTokens
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "MAX_VALUES",
@@ -185,7 +181,26 @@ def granted_scopes(
     return list(dict.fromkeys(granted))
 
 
-def granted_for(upstream: Upstream, asked: object, result: UpstreamTokens) -> list[str]:
+class _Mapping(Protocol):
+    """What ``granted_for`` reads of the upstream configuration (``_config.Upstream``)."""
+
+    @property
+    def scope_map(self) -> Mapping[str, object]: ...
+
+    def claim_names(self, kind: str) -> tuple[str, ...]: ...
+
+
+class _Login(Protocol):
+    """What ``granted_for`` reads of a finished login (``_upstream.UpstreamTokens``)."""
+
+    @property
+    def granted(self) -> tuple[str, ...]: ...
+
+    @property
+    def claims(self) -> Mapping[str, Any]: ...
+
+
+def granted_for(upstream: _Mapping, asked: object, result: _Login) -> list[str]:
     """``granted_scopes`` for a finished upstream login under ``upstream``'s configuration."""
     return granted_scopes(
         asked if isinstance(asked, (list, tuple)) else (),
