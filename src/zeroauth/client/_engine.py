@@ -11,7 +11,8 @@ flows, ``threading.Lock`` for sync flows) and then the store's cross-process loc
 name (not for a ``local`` lock; a store that can read records together with its lock reads
 the lock's ``reads`` in that round trip, kept for the next fresh ``Load``: ``ReadingLocks``).
 Only flows that need new tokens take them; a request with a live token never waits.
-What a run holds is recorded in its ``HeldLocks``, which the driver releases when the run ends.
+What a run holds is recorded in its ``HeldLocks`` (``zeroauth.client._held``), which the driver
+releases when the run ends.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx2
 
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client._browser import UserStep
 from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._held import HeldLocks
 from zeroauth.client._stores import (
     AsyncRecords,
     ReadingLocks,
@@ -57,75 +58,6 @@ from zeroauth.core.flow import (
 __all__ = ["Engine", "HeldLocks"]
 
 _DISCOVERY = ("prm", "as-metadata")
-
-
-class HeldLocks:
-    """What one flow run holds: its locks (released in reverse order, also when the flow fails)
-    and the HTTP client its OAuth requests share (one connection per host for the whole run)."""
-
-    def __init__(self) -> None:
-        self._held: list[tuple[str, Callable[[], Any], StoreLock, bool]] = []
-        self.http_async: httpx2.AsyncClient | None = None
-        self.http_sync: httpx2.Client | None = None
-        self.owns_http = True  # False when the client was supplied by the user: never closed
-        # records read together with a lock, for the flow's next fresh Load (while it holds it)
-        self.prefetched: dict[tuple[str, str], dict[str, Any] | None] = {}
-
-    def push(self, name: str, release: Callable[[], Any], store_lock: StoreLock,
-             is_async: bool) -> None:  # fmt: skip
-        self._held.append((name, release, store_lock, is_async))
-
-    def _pop(self, name: str | None) -> tuple[str, Callable[[], Any], StoreLock, bool] | None:
-        for index in range(len(self._held) - 1, -1, -1):
-            if name is None or self._held[index][0] == name:
-                return self._held.pop(index)
-        return None
-
-    def took(self, store_lock: StoreLock) -> None:
-        records = getattr(store_lock, "records", None)
-        if isinstance(records, dict):
-            self.prefetched.update(records)
-
-    async def release_async(self, name: str | None = None) -> None:
-        self.prefetched.clear()
-        item = self._pop(name)
-        if item is not None:
-            _, release, store_lock, is_async = item
-            try:
-                if is_async:
-                    await store_lock.__aexit__(None, None, None)
-                else:
-                    store_lock.__exit__(None, None, None)
-            finally:
-                release()
-
-    def release_sync(self, name: str | None = None) -> None:
-        self.prefetched.clear()
-        item = self._pop(name)
-        if item is not None:
-            _, release, store_lock, _ = item
-            try:
-                store_lock.__exit__(None, None, None)
-            finally:
-                release()
-
-    async def release_all_async(self) -> None:
-        try:
-            while self._held:
-                await self.release_async()
-        finally:
-            client, self.http_async = self.http_async, None
-            if client is not None and self.owns_http:
-                await client.aclose()
-
-    def release_all_sync(self) -> None:
-        try:
-            while self._held:
-                self.release_sync()
-        finally:
-            client, self.http_sync = self.http_sync, None
-            if client is not None and self.owns_http:
-                client.close()
 
 
 class Engine:
