@@ -2,16 +2,18 @@
 
 Everything here is shared by every request of one ``ZeroAuth`` (or every server of a
 ``ZeroAuthManager``): the token store, the discovery cache, the user step, the named locks and
-an in-memory copy of the store's records. The flow itself (``zeroauth.core.flow``) decides; the
-driver (``zeroauth.client._driver``) runs it and hands the engine every step but the caller's
-own request: ``Fetch`` / ``Load`` / ``Save`` / ``Lock`` / … .
+an in-memory copy of the store's records (``Records``: ``zeroauth.client._records``). The flow
+itself (``zeroauth.core.flow``) decides; the driver (``zeroauth.client._driver``) runs it and
+hands the engine every step but the caller's own request: ``Fetch`` / ``Load`` / ``Save`` /
+``Lock`` / … .
 
 Locks (threat A12): ``Lock(name)`` takes an in-process lock (``anyio.Lock`` for async
 flows, ``threading.Lock`` for sync flows) and then the store's cross-process lock for the same
 name (not for a ``local`` lock; a store that can read records together with its lock reads
 the lock's ``reads`` in that round trip, kept for the next fresh ``Load``: ``ReadingLocks``).
 Only flows that need new tokens take them; a request with a live token never waits.
-What a run holds is recorded in its ``HeldLocks``, which the driver releases when the run ends.
+What a run holds is recorded in its ``HeldLocks`` (``zeroauth.client._held``), which the driver
+releases when the run ends.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx2
 
 from zeroauth._wire.transport import OAuthTransport
 from zeroauth.client._browser import UserStep
 from zeroauth.client._cache import DiscoveryCache
+from zeroauth.client._held import HeldLocks
+from zeroauth.client._records import Records
 from zeroauth.client._stores import (
-    AsyncRecords,
     ReadingLocks,
     StoreLock,
     TokenStore,
@@ -59,75 +61,6 @@ __all__ = ["Engine", "HeldLocks"]
 _DISCOVERY = ("prm", "as-metadata")
 
 
-class HeldLocks:
-    """What one flow run holds: its locks (released in reverse order, also when the flow fails)
-    and the HTTP client its OAuth requests share (one connection per host for the whole run)."""
-
-    def __init__(self) -> None:
-        self._held: list[tuple[str, Callable[[], Any], StoreLock, bool]] = []
-        self.http_async: httpx2.AsyncClient | None = None
-        self.http_sync: httpx2.Client | None = None
-        self.owns_http = True  # False when the client was supplied by the user: never closed
-        # records read together with a lock, for the flow's next fresh Load (while it holds it)
-        self.prefetched: dict[tuple[str, str], dict[str, Any] | None] = {}
-
-    def push(self, name: str, release: Callable[[], Any], store_lock: StoreLock,
-             is_async: bool) -> None:  # fmt: skip
-        self._held.append((name, release, store_lock, is_async))
-
-    def _pop(self, name: str | None) -> tuple[str, Callable[[], Any], StoreLock, bool] | None:
-        for index in range(len(self._held) - 1, -1, -1):
-            if name is None or self._held[index][0] == name:
-                return self._held.pop(index)
-        return None
-
-    def took(self, store_lock: StoreLock) -> None:
-        records = getattr(store_lock, "records", None)
-        if isinstance(records, dict):
-            self.prefetched.update(records)
-
-    async def release_async(self, name: str | None = None) -> None:
-        self.prefetched.clear()
-        item = self._pop(name)
-        if item is not None:
-            _, release, store_lock, is_async = item
-            try:
-                if is_async:
-                    await store_lock.__aexit__(None, None, None)
-                else:
-                    store_lock.__exit__(None, None, None)
-            finally:
-                release()
-
-    def release_sync(self, name: str | None = None) -> None:
-        self.prefetched.clear()
-        item = self._pop(name)
-        if item is not None:
-            _, release, store_lock, _ = item
-            try:
-                store_lock.__exit__(None, None, None)
-            finally:
-                release()
-
-    async def release_all_async(self) -> None:
-        try:
-            while self._held:
-                await self.release_async()
-        finally:
-            client, self.http_async = self.http_async, None
-            if client is not None and self.owns_http:
-                await client.aclose()
-
-    def release_all_sync(self) -> None:
-        try:
-            while self._held:
-                self.release_sync()
-        finally:
-            client, self.http_sync = self.http_sync, None
-            if client is not None and self.owns_http:
-                client.close()
-
-
 class Engine:
     def __init__(
         self,
@@ -143,7 +76,7 @@ class Engine:
         self.cache = cache
         self.user_step = user_step
         self.transport = transport
-        self._records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.records = Records(store)  # the in-memory copy of the store's records
         self._guard = threading.Lock()
         self._async_locks: dict[tuple[int, str], anyio.Lock] = {}
         self._async_free: dict[tuple[int, str], anyio.Event] = {}  # set when the lock is free
@@ -155,78 +88,9 @@ class Engine:
         self.sleep_sync: Callable[[float], None] = time.sleep
         self.dpop_nonces: dict[str, str] = {}  # RFC 9449 §8/§9 nonces by origin, across flows
 
-    # -- records -----------------------------------------------------------------------------
-
-    def _cached(self, step: Load) -> dict[str, Any] | None:
-        if step.fresh:
-            return None
-        with self._guard:
-            cached = self._records.get((step.kind, step.key))
-        return None if cached is None else dict(cached)
-
-    def _load(self, step: Load, held: HeldLocks) -> dict[str, Any] | None:
-        cached = self._cached(step)
-        if cached is not None:
-            return cached
-        if step.fresh and (step.kind, step.key) in held.prefetched:  # read with the lock
-            return self._loaded(step, held.prefetched.pop((step.kind, step.key)))
-        return self._loaded(step, self.store.load(step.kind, step.key))
-
-    async def _load_async(self, step: Load, held: HeldLocks) -> dict[str, Any] | None:
-        """A warm load is served from memory: a shared store is read only when the flow asks
-        for a fresh copy (after taking a lock: read with it if the store can) or nothing is
-        held yet."""
-        cached = self._cached(step)
-        if cached is not None:
-            return cached
-        if step.fresh and (step.kind, step.key) in held.prefetched:
-            return self._loaded(step, held.prefetched.pop((step.kind, step.key)))
-        store = self.store
-        if isinstance(store, AsyncRecords):
-            return self._loaded(step, await store.aload(step.kind, step.key))
-        return self._loaded(step, store.load(step.kind, step.key))
-
-    def _loaded(self, step: Load, record: dict[str, Any] | None) -> dict[str, Any] | None:
-        key = (step.kind, step.key)
-        with self._guard:
-            if record is None:
-                self._records.pop(key, None)
-            else:
-                self._records[key] = dict(record)
-        return record
-
-    def _save(self, step: Save) -> None:
-        self.store.save(step.kind, step.key, step.record)
-        with self._guard:
-            self._records[(step.kind, step.key)] = dict(step.record)
-
-    async def _save_async(self, step: Save) -> None:
-        store = self.store
-        if not isinstance(store, AsyncRecords):
-            return self._save(step)
-        await store.asave(step.kind, step.key, step.record)
-        with self._guard:
-            self._records[(step.kind, step.key)] = dict(step.record)
-        return None
-
-    async def _delete_async(self, step: Delete) -> None:
-        store = self.store
-        if not isinstance(store, AsyncRecords):
-            return self._delete(step)
-        await store.adelete(step.kind, step.key)
-        with self._guard:
-            self._records.pop((step.kind, step.key), None)
-        return None
-
-    def _delete(self, step: Delete) -> None:
-        self.store.delete(step.kind, step.key)
-        with self._guard:
-            self._records.pop((step.kind, step.key), None)
-
     def forget(self) -> None:
         """Drop the in-memory copies (the store stays)."""
-        with self._guard:
-            self._records.clear()
+        self.records.forget()
 
     def _show_device_code(self, step: ShowDeviceCode) -> None:
         show = getattr(self.user_step, "show_device_code", None)
@@ -326,11 +190,11 @@ class Engine:
         if isinstance(step, Fetch):
             return await self.fetch_all_async(step.requests, held)
         if isinstance(step, Load):
-            return await self._load_async(step, held)
+            return await self.records.aload(step, held)
         if isinstance(step, Save):
-            return await self._save_async(step)
+            return await self.records.asave(step)
         if isinstance(step, Delete):
-            return await self._delete_async(step)
+            return await self.records.adelete(step)
         if isinstance(step, Lock):
             return await self._lock_async(step, held)
         if isinstance(step, WaitUnlocked):
@@ -384,11 +248,11 @@ class Engine:
         if isinstance(step, Fetch):
             return self.fetch_all_sync(step.requests, held)
         if isinstance(step, Load):
-            return self._load(step, held)
+            return self.records.load(step, held)
         if isinstance(step, Save):
-            return self._save(step)
+            return self.records.save(step)
         if isinstance(step, Delete):
-            return self._delete(step)
+            return self.records.delete(step)
         if isinstance(step, Lock):
             lock = self._sync_lock(step.name)
             if not lock.acquire(blocking=step.blocking):

@@ -21,18 +21,15 @@ a JSON array of strings: Entra ``scp`` + ``roles``, Auth0 ``scope`` + ``permissi
 by ``client_id``, else ``azp``, else ``appid``, else Okta's ``cid`` must be listed; a token
 without ``aud``, as Cognito access tokens are, is accepted only through this binding).
 
-Step 1 runs on ``cryptography`` primitives with a strict base64url decoder that accepts exactly
-what PyJWT 2.15 accepts (``tests/unit/test_jwt_differential.py``): PyJWT spends ~3x the signature
-cost on a per-character alphabet scan. Verified tokens are cached by a BLAKE2b of their bytes
-(LRU, never served past ``exp``), so a repeated token costs microseconds.
+Step 1 runs on ``cryptography`` primitives through ``zeroauth.server._jws`` (strict base64url
+that accepts exactly what PyJWT 2.15 accepts, the signature per ``alg``). Verified tokens are
+cached by a BLAKE2b of their bytes (LRU, never served past ``exp``), so a repeated token costs
+microseconds.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import json
-import json.scanner
 import logging
 import math
 import time
@@ -42,12 +39,10 @@ from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from zeroauth.core.errors import InvalidToken
 from zeroauth.server._jwks import KEY_TYPES, JWKSCache
+from zeroauth.server._jws import VERIFIERS, b64url_decode, loads
 from zeroauth.server._verifier import AccessToken, TokenVerifier
 
 __all__ = ["MAX_TOKEN_LENGTH", "SUPPORTED_ALGORITHMS", "JWTVerifier", "b64url_decode"]
@@ -61,104 +56,14 @@ _JWT_TYPES = _ACCESS_TYPES | {"jwt", "application/jwt"}
 _MAX_HEADERS = 64
 _STRING_CLAIMS = ("sub", "client_id", "azp", "jti")
 
-# base64url -> standard alphabet; "+", "/" and inner "=" become "!" so strict mode refuses them
-_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/!!!")
-_LAST_OF_2 = frozenset(b"AQgw")  # canonical final char when 2 chars remain (4 unused bits zero)
-_LAST_OF_3 = frozenset(b"AEIMQUYcgkosw048")  # ... when 3 chars remain (2 unused bits zero)
-
-
-def b64url_decode(segment: bytes) -> bytes:
-    """Strict, canonical base64url (RFC 7515 §2); raises ``ValueError``.
-
-    Accepts exactly what PyJWT 2.15 accepts: unpadded, or padded to a multiple of 4 with at
-    most two ``=``; no other characters; unused trailing bits zero.
-    """
-    data = segment
-    if data.endswith(b"="):
-        data = data.rstrip(b"=")
-        if len(segment) - len(data) > 2 or len(segment) % 4:
-            raise ValueError("bad padding")
-    rest = len(data) % 4
-    if rest == 1:
-        raise ValueError("bad length")
-    if (rest == 2 and data[-1] not in _LAST_OF_2) or (rest == 3 and data[-1] not in _LAST_OF_3):
-        raise ValueError("non-canonical encoding")
-    try:
-        return binascii.a2b_base64(
-            data.translate(_FROM_URLSAFE) + b"=" * (-rest % 4), strict_mode=True
-        )
-    except binascii.Error as exc:
-        raise ValueError("not base64url") from exc
-
-
-def _rsa(
-    hash_cls: Callable[[], hashes.HashAlgorithm], pss: bool
-) -> Callable[[Any, bytes, bytes], None]:
-    pad: padding.AsymmetricPadding = (
-        padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls().digest_size)
-        if pss
-        else padding.PKCS1v15()
-    )
-
-    def verify(key: Any, sig: bytes, msg: bytes) -> None:
-        key.verify(sig, msg, pad, hash_cls())
-
-    return verify
-
-
-def _ecdsa(
-    hash_cls: Callable[[], hashes.HashAlgorithm], size: int
-) -> Callable[[Any, bytes, bytes], None]:
-    def verify(key: Any, sig: bytes, msg: bytes) -> None:
-        if len(sig) != 2 * size:  # RFC 7518 §3.4: R || S, each exactly the curve size
-            raise InvalidSignature
-        r, s = int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
-        key.verify(encode_dss_signature(r, s), msg, ec.ECDSA(hash_cls()))
-
-    return verify
-
-
-def _eddsa(key: Any, sig: bytes, msg: bytes) -> None:
-    key.verify(sig, msg)
-
-
-_SHA: dict[int, Callable[[], hashes.HashAlgorithm]] = {
-    256: hashes.SHA256,
-    384: hashes.SHA384,
-    512: hashes.SHA512,
-}
-_VERIFY: Mapping[str, Callable[[Any, bytes, bytes], None]] = {
-    **{f"RS{n}": _rsa(h, pss=False) for n, h in _SHA.items()},
-    **{f"PS{n}": _rsa(h, pss=True) for n, h in _SHA.items()},
-    "ES256": _ecdsa(hashes.SHA256, 32),
-    "ES384": _ecdsa(hashes.SHA384, 48),
-    "ES512": _ecdsa(hashes.SHA512, 66),
-    "EdDSA": _eddsa,
-}
-
 
 def _refuse(description: str, requirement: str = "S-19", hint: str | None = None) -> InvalidToken:
     return InvalidToken(description, requirement=requirement, hint=hint)
 
 
-# the C scanner json.loads runs (typeshed models make_scanner as a class: hence the ignore)
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]
-)
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` without its Python wrapper on the common path (same verdicts)."""
-    try:
-        value, end = _scan_once(text, 0)
-    except StopIteration:  # not a JSON value at 0 (leading space, BOM...): the full rules decide
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
-
-
 def _json_object(segment: bytes, name: str) -> dict[str, Any]:
     try:  # UTF-8 only (RFC 7515 §5.2 step 4); PyJWT also sniffs UTF-16/32: we are stricter
-        value = _loads(b64url_decode(segment).decode("utf-8"))
+        value = loads(b64url_decode(segment).decode("utf-8"))
     except (ValueError, RecursionError):
         raise _refuse(f"malformed token: the {name} is not base64url JSON") from None
     if type(value) is not dict:
@@ -331,7 +236,7 @@ class JWTVerifier(TokenVerifier):
         if key is None:
             key = await jwks.key(kid, alg)
         try:  # step 1: the signature, with the pinned algorithm and the key chosen by kid
-            _VERIFY[alg](key, signature, raw[: len(parts[0]) + 1 + len(parts[1])])
+            VERIFIERS[alg](key, signature, raw[: len(parts[0]) + 1 + len(parts[1])])
         except (InvalidSignature, ValueError):
             raise _refuse("signature verification failed", "B2") from None
         if known is None and len(self._headers) < _MAX_HEADERS:

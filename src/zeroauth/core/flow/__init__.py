@@ -13,6 +13,7 @@ httpx2 / httpx, sync or async. One sub-generator per phase:
 - ``workload``    workload identity federation (SEP-1933: the RFC 7523 JWT bearer grant)
 - ``dpop``        DPoP-bound tokens (RFC 9449): key, proofs, nonces
 - ``request``     one MCP request: attach, 401 → heal/refresh/authorize, 403 → step-up, retry
+- ``renewal``     a better token for it: renew before sending, after a 401, step-up after a 403
 - ``logout``      revoke a server's tokens at its AS (RFC 7009), then forget them
 """
 
