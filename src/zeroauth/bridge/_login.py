@@ -34,7 +34,7 @@ from zeroauth.bridge._grants import granted_for
 from zeroauth.bridge._store import BridgeStore
 from zeroauth.bridge._upstream import UpstreamClient, UpstreamFailureError, UpstreamLogin
 from zeroauth.bridge._vault import UpstreamVault
-from zeroauth.devserver._authorize import AuthorizationEndpoint
+from zeroauth.devserver._authorize import AuthorizationEndpoint, repeated_parameter
 from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client
 from zeroauth.devserver._consent import ConsentForms, error_page
@@ -170,9 +170,9 @@ class UpstreamLoginStep:
     # -- 3. back from the upstream -----------------------------------------------------------
     async def callback(self, request: Request) -> Response:
         query = request.query_params
-        for name in _CALLBACK_PARAMS:
-            if len(query.getlist(name)) > 1:
-                return error_page(f"parameter '{name}' given more than once", status=400)
+        repeated = repeated_parameter(query, _CALLBACK_PARAMS)
+        if repeated is not None:
+            return repeated
         upstream_state = query.get("state")
         if not upstream_state:
             return error_page("the identity provider's answer has no state", status=400)

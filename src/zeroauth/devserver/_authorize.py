@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -35,6 +36,7 @@ __all__ = [
     "Authenticator",
     "AuthorizationEndpoint",
     "redirect_uri_matches",
+    "repeated_parameter",
     "requested_target",
 ]
 
@@ -58,6 +60,15 @@ def _parse_url(url: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts
+
+
+def repeated_parameter(params: QueryParams, names: tuple[str, ...]) -> Response | None:
+    """An error page for a parameter given more than once (RFC 6749 §3.1: "Request and response
+    parameters MUST NOT be included more than once"), or None."""
+    for name in names:
+        if len(params.getlist(name)) > 1:
+            return error_page(f"parameter '{name}' given more than once", status=400)
+    return None
 
 
 def redirect_uri_matches(registered: str, given: str) -> bool:
@@ -105,9 +116,9 @@ class AuthorizationEndpoint:
 
     async def authorize(self, request: Request) -> Response:
         config, params = self._config, request.query_params
-        for name in _SINGLE:
-            if len(params.getlist(name)) > 1:
-                return error_page(f"parameter '{name}' given more than once", status=400)
+        repeated = repeated_parameter(params, _SINGLE)
+        if repeated is not None:
+            return repeated
         client_id = params.get("client_id")
         if not client_id:
             return error_page("missing client_id", status=400)

@@ -80,28 +80,45 @@ def _live(tokens: TokenSet | None, sent: TokenSet | None, run: Run) -> bool:
     )
 
 
+class _Seen:
+    """The server binding a gate's check read (for the flow that runs after it)."""
+
+    binding: ServerBinding | None = None
+
+
+def _settled(
+    run: Run, sent: TokenSet | None, seen: _Seen, needs: tuple[str, ...] = ()
+) -> Callable[[], Generator[Step, Any, TokenSet | None]]:
+    """The check under the gate: a live token another flow (or process) got meanwhile, holding
+    the scopes in ``needs`` when it states its scopes; the binding read is kept in ``seen``."""
+
+    def settled() -> Generator[Step, Any, TokenSet | None]:
+        seen.binding = binding = yield from load_binding(run.server_url, fresh=True)
+        if binding is None:
+            return None
+        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
+        if current is None or not _live(current, sent, run):
+            return None
+        if current.scope is not None and not set(needs) <= set(current.scope):
+            return None
+        return current
+
+    return settled
+
+
 def on_unauthorized(
     run: Run, challenge: BearerChallenge | None, sent: TokenSet | None
 ) -> Generator[Step, Any, TokenSet]:
     """After a 401: the token another flow got meanwhile, else discover (C-11), then refresh or
     grant anew (C-02, C-48)."""
     name = f"server {run.server_url}"
-    binding: ServerBinding | None = None
-
-    def settled() -> Generator[Step, Any, TokenSet | None]:
-        nonlocal binding
-        binding = yield from load_binding(run.server_url, fresh=True)
-        if binding is None:
-            return None
-        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
-        return current if _live(current, sent, run) else None
-
-    found = yield from gate(name, settled)
+    seen = _Seen()
+    found = yield from gate(name, _settled(run, sent, seen))
     if found is not None:
         return found  # another flow (or process) already got a new token
 
     def body(disc: Discovered) -> Generator[Step, Any, TokenSet]:
-        return _after_discovery(run, disc, challenge, binding, sent)
+        return _after_discovery(run, disc, challenge, seen.binding, sent)
 
     # C-11: a 401 carrying resource_metadata, or one refusing our token, re-validates PRM.
     fresh = sent is not None or bool(challenge and challenge.resource_metadata)
@@ -139,27 +156,13 @@ def step_up(run: Run, challenge: BearerChallenge, sent: TokenSet) -> Generator[S
     scopes challenged (C-39)."""
     name = f"server {run.server_url}"
     challenged = run.config.qualify(challenge.scope) or ()  # scope_prefix: as sent on the wire
-    binding: ServerBinding | None = None
-
-    def settled() -> Generator[Step, Any, TokenSet | None]:
-        nonlocal binding
-        binding = yield from load_binding(run.server_url, fresh=True)
-        if binding is None:
-            return None
-        current = yield from load_tokens(run, binding.issuer, binding.resource, fresh=True)
-        if (
-            _live(current, sent, run)
-            and current is not None
-            and (current.scope is None or set(challenged) <= set(current.scope))
-        ):
-            return current
-        return None
-
-    found = yield from gate(name, settled)
+    seen = _Seen()
+    found = yield from gate(name, _settled(run, sent, seen, challenged))
     if found is not None:
         return found  # another flow stepped up meanwhile
 
     def body(disc: Discovered) -> Generator[Step, Any, TokenSet]:
+        binding = seen.binding
         same = binding is not None and binding.issuer == disc.issuer
         previous = binding.scopes if same and binding is not None else sent.scope
         union = step_up_scopes(run.config.qualify(previous), challenged)  # C-39: the union
