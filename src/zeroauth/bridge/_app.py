@@ -80,7 +80,7 @@ class AuthorizationBridge:
         if config.upstream_check_on_refresh:  # a user ended upstream stops refreshing here
             grants = self.core.token.grants
             grants["refresh_token"] = UpstreamCheckedRefresh(
-                grants["refresh_token"], self.core.store, self.vault
+                grants["refresh_token"], self.core.token, self.core.store, self.vault
             )
         self._login.endpoint = self.core.authorization
 

@@ -19,7 +19,6 @@ included): only the legitimate holder makes the bridge ask the IdP.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +30,7 @@ from zeroauth.bridge._vault import (
 from zeroauth.devserver._body import OAuthError
 from zeroauth.devserver._clients import Client
 from zeroauth.devserver._store import DevStore
-from zeroauth.devserver._token import GrantHandler, _request_jkt
+from zeroauth.devserver._token import GrantHandler, TokenEndpoint
 
 __all__ = ["ENDED", "UpstreamCheckedRefresh"]
 
@@ -43,22 +42,17 @@ ENDED = "the identity provider ended the session; log in again"
 class UpstreamCheckedRefresh:
     """A ``GrantHandler`` wrapping the core's ``refresh_token`` grant (see the module doc)."""
 
-    def __init__(self, inner: GrantHandler, store: DevStore, vault: UpstreamVault) -> None:
+    def __init__(
+        self, inner: GrantHandler, token: TokenEndpoint, store: DevStore, vault: UpstreamVault
+    ) -> None:
         self._inner = inner
+        self._token = token
         self._store = store
         self._vault = vault
 
     async def __call__(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
-        token = params.get("refresh_token")
-        record = self._store.refresh_record(token) if token else None
-        if (
-            record is not None
-            and not record.rotated
-            and record.expires >= time.time()
-            and record.data.get("client_id") == client.client_id
-            and record.data.get("jkt") in (None, _request_jkt.get())  # RFC 9449 §5 binding
-            and not self._store.grant_revoked(record.grant_id)
-        ):
+        record = self._token.live_refresh(client, params.get("refresh_token"))
+        if record is not None:
             subject = str(record.data.get("subject", ""))
             try:
                 await self._vault.check(subject)

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
 from zeroauth.cli.dev_as_file import LiveSettings, Reloading, config_for, parse_resource
-from zeroauth.cli.dev_cert import dev_certificates
+from zeroauth.cli.dev_cert import dev_certificates, run_dev_server
 from zeroauth.cli.paths import data_dir
 from zeroauth.client._redis_conn import redact_url
 from zeroauth.devserver import DevAuthorizationServer, PreregisteredClient
@@ -154,11 +153,4 @@ def dev_as(
         console.print(escape(f"  state     {redact_url(redis_url)} prefix {redis_prefix}"))
     tls = dev_certificates() if https else None
     app = Reloading(DevAuthorizationServer(config), live, lambda text: console.print(escape(text)))
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        ssl_certfile=str(tls.cert_file) if tls else None,
-        ssl_keyfile=str(tls.key_file) if tls else None,
-    )
+    run_dev_server(app, host, port, tls)

@@ -4,21 +4,34 @@ trust or untrust the CA on Linux, macOS and Windows."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
 from zeroauth.cli.paths import data_dir
 from zeroauth.devserver import DevCertificates, ensure_dev_certificates
 
-__all__ = ["dev_cert", "dev_certificates"]
+__all__ = ["dev_cert", "dev_certificates", "run_dev_server"]
 
 
 def dev_certificates(*, renew: bool = False) -> DevCertificates:
     """The CLI's development certificates (``$ZEROAUTH_HOME/data/dev-ca`` or the data dir)."""
     return ensure_dev_certificates(data_dir() / "dev-ca", renew=renew)
+
+
+def run_dev_server(app: Any, host: str, port: int, tls: DevCertificates | None) -> None:
+    """Serve ``app`` with uvicorn, over https with the development certificate when given."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
+    )
 
 
 def _trust_help(certs: DevCertificates) -> list[tuple[str, str, str]]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from rich.console import Console
 
-from zeroauth.cli.dev_cert import dev_certificates
+from zeroauth.cli.dev_cert import dev_certificates, run_dev_server
 
 __all__ = ["serve"]
 
@@ -76,11 +75,4 @@ def serve(
         app = demo_app(url, issuer, verify=tls.client_context() if tls else True, **options)
     except ValueError as exc:  # an origin BearerAuth refuses
         raise typer.BadParameter(str(exc), param_hint="--cors-origin") from None
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        ssl_certfile=str(tls.cert_file) if tls else None,
-        ssl_keyfile=str(tls.key_file) if tls else None,
-    )
+    run_dev_server(app, host, port, tls)

@@ -36,7 +36,7 @@ from zeroauth.devserver._body import NO_STORE, OAuthError, read_form
 from zeroauth.devserver._clients import Client, ClientResolver
 from zeroauth.devserver._config import DevServerConfig
 from zeroauth.devserver._keys import SigningKey
-from zeroauth.devserver._store import DevStore
+from zeroauth.devserver._store import DevStore, RefreshRecord
 from zeroauth.server._dpop import NonceSource, _replay_key
 
 __all__ = ["GrantHandler", "TokenEndpoint"]
@@ -179,6 +179,22 @@ class TokenEndpoint:
             raise OAuthError("invalid_grant", "PKCE verification failed")
         _check_resource(params, data.get("resource"))
         return self.issue(client, record.grant_id, data, refresh=True)
+
+    def live_refresh(self, client: Client, token: str | None) -> RefreshRecord | None:
+        """The record of ``token`` when this request's ``refresh_token`` grant would accept it
+        (known, not rotated, not revoked, unexpired, ``client``'s, its DPoP key), else None;
+        nothing is rotated or revoked here (a wrapper's look before the grant runs)."""
+        record = self._store.refresh_record(token) if token else None
+        if (
+            record is None
+            or record.rotated
+            or record.expires < time.time()
+            or record.data.get("client_id") != client.client_id
+            or record.data.get("jkt") not in (None, _request_jkt.get())  # RFC 9449 §5
+            or self._store.grant_revoked(record.grant_id)
+        ):
+            return None
+        return record
 
     def _refresh_grant(self, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
         token = params.get("refresh_token")
